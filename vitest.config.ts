@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    // The Temporal native bridge does not survive worker threads; forks give each file a process.
+    pool: 'forks',
+    globalSetup: ['test/harness/global-setup.ts'],
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+    // Two cores: files share one Temporal, S3 and PostgreSQL, so run them one at a time.
+    fileParallelism: false,
+  },
+});
