@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import { LifeboatError } from '../lib/errors';
+import { keys, MANIFEST_FORMAT, type Manifest } from '../lib/manifest';
+import { readAll, type StorageBackend } from './storage/backend';
+
+export interface CatalogEntry {
+  manifest: Manifest;
+  /** SHA-256 of the manifest's bytes as stored: what the next manifest chains to. */
+  manifestSha256: string;
+}
+
+/** Every backup of one source (or all sources) in one region, oldest first. */
+export async function listBackups(storage: StorageBackend, source?: string): Promise<CatalogEntry[]> {
+  const entries: CatalogEntry[] = [];
+  for await (const object of storage.list(source ? keys.sourcePrefix(source) : '')) {
+    if (!object.key.endsWith('/manifest.json')) continue;
+    entries.push(await readManifest(storage, object.key));
+  }
+  return entries.sort((a, b) => a.manifest.id.localeCompare(b.manifest.id));
+}
+
+export async function readManifest(storage: StorageBackend, key: string): Promise<CatalogEntry> {
+  const bytes = await readAll(await storage.get(key));
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(bytes.toString('utf8')) as Manifest;
+  } catch {
+    throw new LifeboatError('ChecksumMismatch', `${storage.location}: ${key} is not valid JSON`, 'the manifest is damaged: restore from another region');
+  }
+  if (manifest.format !== MANIFEST_FORMAT) {
+    throw new LifeboatError('Unsupported', `${storage.location}: ${key} has format ${String(manifest.format)}, this Lifeboat reads ${MANIFEST_FORMAT}`, 'upgrade Lifeboat');
+  }
+  return { manifest, manifestSha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+export async function findBackup(storage: StorageBackend, source: string, id: string | 'latest'): Promise<CatalogEntry> {
+  if (id !== 'latest') {
+    if (!(await storage.stat(keys.manifest(source, id)))) {
+      throw new LifeboatError('BackupNotFound', `no backup ${id} of ${source} in ${storage.location}`, `run "lifeboat backups list --source ${source}"`);
+    }
+    return readManifest(storage, keys.manifest(source, id));
+  }
+  const all = await listBackups(storage, source);
+  const newest = all.at(-1);
+  if (!newest) throw new LifeboatError('BackupNotFound', `no backup of ${source} in ${storage.location}`, `run "lifeboat backup ${source}" first`);
+  return newest;
+}

@@ -1,0 +1,42 @@
+import type { Config, SourceConfig } from '../lib/config/schema';
+import { LifeboatError } from '../lib/errors';
+import type { Source } from './sources/source';
+import { postgresSource } from './sources/postgres/source';
+import type { StorageBackend } from './storage/backend';
+import { openStorage } from './storage/open';
+
+/** What activities need, built once per worker process (and by tests with their own values). */
+export interface Deps {
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  storage(region: string): StorageBackend;
+  source(name: string): { config: SourceConfig; driver: Source };
+}
+
+export function createDeps(config: Config, env: NodeJS.ProcessEnv = process.env): Deps {
+  const storages = new Map<string, StorageBackend>();
+  return {
+    config,
+    env,
+    storage(region) {
+      const regionConfig = config.regions[region];
+      if (!regionConfig) throw new LifeboatError('Config', `no region "${region}" in the worker's config`, `regions are: ${Object.keys(config.regions).join(', ')}`);
+      let storage = storages.get(region);
+      if (!storage) {
+        storage = openStorage(regionConfig.storage, region, env);
+        storages.set(region, storage);
+      }
+      return storage;
+    },
+    source(name) {
+      const sourceConfig = config.sources[name];
+      if (!sourceConfig) throw new LifeboatError('Config', `no source "${name}" in the worker's config`, `sources are: ${Object.keys(config.sources).join(', ')}`);
+      switch (sourceConfig.kind) {
+        case 'postgres':
+          return { config: sourceConfig, driver: postgresSource(name, sourceConfig, env) };
+        default:
+          throw new LifeboatError('Unsupported', `source ${name}: kind ${sourceConfig.kind} is not supported by this version of Lifeboat yet`, 'only postgres sources can be backed up for now');
+      }
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import { backupActivities } from './backup';
+import type { Deps } from './deps';
+import { withFailures } from './failures';
+import { restoreActivities } from './restore';
+
+/** Every activity, bound to the worker's dependencies and mapped to typed Temporal failures. */
+export function createActivities(deps: Deps) {
+  const backup = backupActivities(deps);
+  const restore = restoreActivities(deps);
+  const sourceAttempts = deps.config.temporal.sourceAttempts;
+  return {
+    planBackup: withFailures(backup.planBackup),
+    snapshotToStorage: withFailures(backup.snapshotToStorage, { sourceAttempts }),
+    writeManifest: withFailures(backup.writeManifest),
+    discardUnfinishedBackup: withFailures(backup.discardUnfinishedBackup),
+    resolveBackup: withFailures(restore.resolveBackup),
+    restorePostgres: withFailures(restore.restorePostgres, { sourceAttempts }),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+
+export interface Digest {
+  sha256: string;
+  size: number;
+}
+
+/**
+ * Counts and hashes what passes through. The stream does not end until `gate` resolves: on backup
+ * the gate is "every tool exited 0", so a dump that failed half-way can never complete an upload.
+ */
+export class DigestStream extends Transform {
+  private readonly hash = createHash('sha256');
+  private bytes = 0;
+
+  constructor(private readonly gate: Promise<void> = Promise.resolve()) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.gate.then(() => done(), (error: Error) => done(error));
+  }
+
+  get size(): number {
+    return this.bytes;
+  }
+
+  /** Only meaningful once the stream has ended. */
+  digest(): Digest {
+    return { sha256: this.hash.copy().digest('hex'), size: this.bytes };
+  }
+}
+
+/**
+ * Passes bytes through but holds back the last chunk until the whole stream's SHA-256 and size
+ * match what the manifest says. A consumer that verifies its own input (age checks that the final
+ * STREAM chunk is present) therefore never sees a complete stream of tampered bytes.
+ */
+export class VerifyingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  private bytes = 0;
+  private held: Buffer | undefined;
+
+  constructor(private readonly expected: Digest, private readonly onMismatch: (actual: Digest) => Error) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    const previous = this.held;
+    this.held = chunk;
+    done(null, previous);
+  }
+
+  override _flush(done: TransformCallback): void {
+    const actual = { sha256: this.hash.digest('hex'), size: this.bytes };
+    if (actual.sha256 !== this.expected.sha256 || actual.size !== this.expected.size) {
+      done(this.onMismatch(actual));
+      return;
+    }
+    done(null, this.held);
+  }
+}

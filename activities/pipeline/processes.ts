@@ -1,0 +1,102 @@
+import type { Readable, Writable } from 'node:stream';
+import { execa, type ResultPromise } from 'execa';
+import { LifeboatError } from '../../lib/errors';
+
+export interface Step {
+  /** Executable name or path. */
+  tool: string;
+  args: string[];
+  /** Extra environment (e.g. PGPASSWORD), never logged. */
+  env?: Record<string, string>;
+  /** Names the step in errors: "pg_dump of app-db". */
+  what: string;
+  /** Turns a failure's stderr into an operator-facing error; the default is ToolFailed. */
+  classify?: (stderr: string) => LifeboatError | undefined;
+}
+
+export interface RunningPipeline {
+  /** stdout of the last step. */
+  output: Readable;
+  /** stdin of the first step, when the pipeline was started with input: 'pipe'. */
+  input: Writable | undefined;
+  /** Resolves when every step exited 0; rejects with the error of the step that broke first. */
+  finished: Promise<void>;
+  kill(): void;
+}
+
+export const installHints: Record<string, string> = {
+  pg_dump: 'apt-get install postgresql-client-15 (or run scripts/setup.sh)',
+  pg_restore: 'apt-get install postgresql-client-15 (or run scripts/setup.sh)',
+  zstd: 'apt-get install zstd (or run scripts/setup.sh)',
+  age: 'apt-get install age (or run scripts/setup.sh)',
+};
+
+/**
+ * Starts steps as a shell would pipe them. Each child's stdout is handed to the next child as its
+ * stdin file descriptor, so the bytes between tools never pass through Node's event loop.
+ */
+export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'): RunningPipeline {
+  const children: ResultPromise[] = [];
+  let previous: Readable | undefined;
+  for (const [index, step] of steps.entries()) {
+    const child = execa(step.tool, step.args, {
+      stdin: index === 0 ? input : previous!,
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: { stdout: false, stderr: true },
+      maxBuffer: { stderr: 64 * 1024 },
+      env: step.env,
+      extendEnv: true,
+      reject: true,
+    });
+    children.push(child);
+    previous = child.stdout;
+  }
+  const kill = () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  };
+  const finished = Promise.allSettled(children).then((results) => {
+    const failures = results
+      .map((result, index) => ({ result, step: steps[index]! }))
+      .filter((entry): entry is { result: PromiseRejectedResult; step: Step } => entry.result.status === 'rejected');
+    if (failures.length === 0) return;
+    // A step killed by SIGPIPE or by us only reports that its neighbour broke; blame the other one.
+    const root = failures.find((f) => !isCollateral(f.result.reason)) ?? failures[0]!;
+    throw toLifeboatError(root.step, root.result.reason);
+  });
+  // Stop every step as soon as one fails, so nothing waits forever on a dead neighbour.
+  for (const child of children) child.catch(() => kill());
+  finished.catch(() => undefined);
+  return { output: previous!, input: input === 'pipe' ? children[0]!.stdin! : undefined, finished, kill };
+}
+
+interface ExecaFailure {
+  code?: string;
+  exitCode?: number;
+  signal?: string;
+  stderr?: string;
+  isTerminated?: boolean;
+  shortMessage?: string;
+}
+
+function isCollateral(reason: unknown): boolean {
+  const failure = reason as ExecaFailure;
+  return failure.signal === 'SIGPIPE' || failure.signal === 'SIGTERM' || /EPIPE|Broken pipe/i.test(failure.stderr ?? '');
+}
+
+function toLifeboatError(step: Step, reason: unknown): LifeboatError {
+  const failure = reason as ExecaFailure;
+  if (failure.code === 'ENOENT') {
+    return new LifeboatError('MissingTool', `${step.tool} not found on this worker's PATH (needed for ${step.what})`,
+      installHints[step.tool] ? `install it: ${installHints[step.tool]}` : `install ${step.tool}`);
+  }
+  const stderr = (failure.stderr ?? '').trim();
+  const classified = step.classify?.(stderr);
+  if (classified) return classified;
+  const how = failure.signal ? `was killed by ${failure.signal}` : `exited with code ${failure.exitCode ?? '?'}`;
+  return new LifeboatError('ToolFailed', `${step.what}: ${step.tool} ${how}${stderr ? `: ${lastLines(stderr)}` : ''}`);
+}
+
+export function lastLines(text: string, count = 3): string {
+  return text.split('\n').filter(Boolean).slice(-count).join(' | ').slice(0, 800);
+}

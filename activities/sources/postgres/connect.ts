@@ -1,0 +1,66 @@
+import pg from 'pg';
+import { LifeboatError } from '../../../lib/errors';
+
+export interface PgTarget {
+  /** postgres://user@host:port/db, never with a password. */
+  url: string;
+  password?: string;
+}
+
+/** The URL with any password removed, safe for messages and for child-process arguments. */
+export function redact(url: string): string {
+  const parsed = new URL(url);
+  parsed.password = '';
+  return parsed.toString();
+}
+
+export function databaseName(url: string): string {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  if (!name) throw new LifeboatError('Config', `${redact(url)} names no database`, 'add /DBNAME to the URL');
+  return name;
+}
+
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
+
+export async function connect(target: PgTarget, what: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: target.url, password: target.password, connectionTimeoutMillis: 10_000, application_name: 'lifeboat' });
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw classifyConnectError(error, target.url, what);
+  }
+  return client;
+}
+
+export function classifyConnectError(error: unknown, url: string, what: string): LifeboatError {
+  const code = (error as { code?: string }).code;
+  const message = (error as Error).message;
+  const where = `${what} (${redact(url)})`;
+  if (code === '28P01' || code === '28000') {
+    return new LifeboatError('Config', `${where}: authentication failed: ${message}`, 'check the user and the password named by passwordEnv/passwordFile');
+  }
+  if (code === '3D000') return new LifeboatError('Config', `${where}: ${message}`, 'check the database name in the URL');
+  return new LifeboatError('SourceUnreachable', `${where}: cannot connect: ${message}`, 'check that the server is running and reachable from this worker');
+}
+
+/** pg_dump / pg_restore / psql report connection problems on stderr; map them like the driver's. */
+export function classifyToolStderr(url: string, what: string) {
+  return (stderr: string): LifeboatError | undefined => {
+    if (/password authentication failed|no password supplied|authentication failed/i.test(stderr)) {
+      return new LifeboatError('Config', `${what} (${redact(url)}): authentication failed`, 'check the user and the password named by passwordEnv/passwordFile');
+    }
+    if (/could not connect|Connection refused|could not translate host name|timeout expired|server closed the connection/i.test(stderr)) {
+      return new LifeboatError('SourceUnreachable', `${what} (${redact(url)}): cannot connect: ${stderr.split('\n')[0]}`, 'check that the server is running and reachable from this worker');
+    }
+    return undefined;
+  };
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

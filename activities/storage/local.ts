@@ -1,0 +1,152 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { randomBytes } from 'node:crypto';
+import { LifeboatError } from '../../lib/errors';
+import type { IncompleteUpload, ObjectInfo, PutProgress, StorageBackend } from './backend';
+
+// A temp file beside its final name, renamed into place only once complete and fsynced, so a crash
+// leaves either the old object or the new one, never half of one.
+const PARTIAL = '.partial-';
+
+export class LocalStorage implements StorageBackend {
+  readonly location: string;
+  readonly features = { versioning: false, objectLock: false };
+
+  constructor(private readonly root: string, private readonly prefix = '') {
+    this.location = join(root, prefix);
+  }
+
+  private path(key: string): string {
+    if (key.split('/').includes('..')) throw new LifeboatError('Usage', `invalid object key ${key}`);
+    return join(this.root, this.prefix + key);
+  }
+
+  async putStream(key: string, body: Readable, onProgress?: (progress: PutProgress) => void): Promise<{ size: number }> {
+    const final = this.path(key);
+    const temp = `${final}${PARTIAL}${randomBytes(6).toString('hex')}`;
+    await this.mkdirFor(final);
+    let bytes = 0;
+    let reported = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        bytes += chunk.length;
+        if (bytes - reported >= 8 * 1024 * 1024) {
+          reported = bytes;
+          onProgress?.({ bytes, part: 0 });
+        }
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, count, createWriteStream(temp));
+      await this.commit(temp, final);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw this.storageError(`write ${key}`, error);
+    }
+    onProgress?.({ bytes, part: 0 });
+    return { size: bytes };
+  }
+
+  async put(key: string, data: Buffer): Promise<void> {
+    const final = this.path(key);
+    const temp = `${final}${PARTIAL}${randomBytes(6).toString('hex')}`;
+    await this.mkdirFor(final);
+    try {
+      const handle = await open(temp, 'w');
+      try {
+        await handle.writeFile(data);
+      } finally {
+        await handle.close();
+      }
+      await this.commit(temp, final);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw this.storageError(`write ${key}`, error);
+    }
+  }
+
+  async get(key: string, range?: { start: number; end: number }): Promise<Readable> {
+    const path = this.path(key);
+    if (!(await this.stat(key))) {
+      throw new LifeboatError('BackupNotFound', `${this.location}: ${key} does not exist`, 'run "lifeboat backups list" to see what is stored');
+    }
+    return createReadStream(path, range ? { start: range.start, end: range.end } : {});
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const info = await stat(this.path(key));
+      return info.isFile() ? { key, size: info.size, modified: info.mtime } : undefined;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw this.storageError(`stat ${key}`, error);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    for (const key of await this.walk(prefix)) {
+      if (key.includes(PARTIAL)) continue;
+      const info = await this.stat(key);
+      if (info) yield info;
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+  }
+
+  async *listIncomplete(prefix: string): AsyncIterable<IncompleteUpload> {
+    for (const key of await this.walk(prefix)) if (key.includes(PARTIAL)) yield { key };
+  }
+
+  async abortIncomplete(upload: IncompleteUpload): Promise<void> {
+    if (upload.key.includes(PARTIAL)) await rm(this.path(upload.key), { force: true });
+  }
+
+  /** Keys under prefix, sorted; the prefix may end inside a file name, as with S3. */
+  private async walk(prefix: string): Promise<string[]> {
+    const base = join(this.root, this.prefix);
+    const full = join(base, prefix);
+    const start = prefix.endsWith('/') || prefix === '' ? full : dirname(full);
+    let entries: string[];
+    try {
+      entries = await readdir(start, { recursive: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw this.storageError(`list ${prefix}`, error);
+    }
+    return entries
+      .map((entry) => relative(base, join(start, entry)).split(sep).join('/'))
+      .filter((key) => key.startsWith(prefix))
+      .sort();
+  }
+
+  private async mkdirFor(path: string): Promise<void> {
+    try {
+      await mkdir(dirname(path), { recursive: true });
+    } catch (error) {
+      throw this.storageError(`create directory ${dirname(path)}`, error);
+    }
+  }
+
+  private async commit(temp: string, final: string): Promise<void> {
+    const handle = await open(temp, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, final);
+  }
+
+  private storageError(what: string, error: unknown): LifeboatError {
+    if (error instanceof LifeboatError) return error;
+    const code = (error as NodeJS.ErrnoException).code;
+    const hint = code === 'ENOSPC' ? 'the disk is full: free space or point the region at a larger volume' : code === 'EACCES' ? 'the worker user may not write there' : undefined;
+    return new LifeboatError('Storage', `${this.location}: cannot ${what}: ${(error as Error).message}`, hint, { cause: error });
+  }
+}

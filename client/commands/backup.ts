@@ -1,0 +1,91 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { SnapshotHeartbeat } from '../../activities/backup';
+import type { Config } from '../../lib/config/schema';
+import { LifeboatError } from '../../lib/errors';
+import type { backupSource, BackupSummary } from '../../workflows/backup-source';
+import { searchAttributes } from '../../workflows/search-attributes';
+import { bytes, type Output, usage } from '../output';
+import { failureToError } from '../failure';
+import { taskQueueOf, uiLink } from '../temporal';
+
+export function backupWorkflowId(source: string): string {
+  return `lifeboat-backup-${source}`;
+}
+
+export async function startBackup(client: Client, config: Config, source: string): Promise<WorkflowHandleWithFirstExecutionRunId<typeof backupSource>> {
+  const sourceConfig = config.sources[source];
+  if (!sourceConfig) throw usage(`no source "${source}" in the config`, `sources are: ${Object.keys(config.sources).join(', ') || '(none)'}`);
+  try {
+    return await client.workflow.start<typeof backupSource>('backupSource', {
+      args: [{ source }],
+      // One backup per source at a time: the id is the source's, and a second start is refused.
+      workflowId: backupWorkflowId(source),
+      workflowIdConflictPolicy: 'FAIL',
+      taskQueue: taskQueueOf(config, sourceConfig.region),
+      typedSearchAttributes: searchAttributes({ source, region: sourceConfig.region, kind: sourceConfig.kind }),
+      memo: { summary: `${sourceConfig.kind} backup of ${source} in ${sourceConfig.region}` },
+      staticSummary: `Backup of ${source} (${sourceConfig.kind}, ${sourceConfig.region})`,
+    });
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new LifeboatError('AlreadyRunning', `a backup of ${source} is already running (workflow ${backupWorkflowId(source)})`,
+        'wait for it to finish, or watch it in the Temporal UI');
+    }
+    throw error;
+  }
+}
+
+export async function backupCommand(client: Client, config: Config, source: string, wait: boolean, out: Output): Promise<void> {
+  const handle = await startBackup(client, config, source);
+  out.note(`started backup of ${source}: ${uiLink(config, handle.workflowId, handle.firstExecutionRunId)}`);
+  if (!wait) {
+    out.result({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId }, `workflow ${handle.workflowId} run ${handle.firstExecutionRunId}`);
+    return;
+  }
+  const summary = await waitWithProgress(handle, out);
+  out.result(summary, [
+    `backup ${summary.backupId} of ${summary.source} (${summary.kind}) stored in ${summary.region}`,
+    `  object  ${summary.key}`,
+    `  size    ${bytes(summary.bytes)} (${summary.bytes} bytes)`,
+    `  sha256  ${summary.sha256}`,
+    `  tables  ${summary.tables}`,
+    `  took    ${(summary.durationMs / 1000).toFixed(1)} s`,
+  ].join('\n'));
+}
+
+async function waitWithProgress(handle: WorkflowHandle<typeof backupSource>, out: Output): Promise<BackupSummary> {
+  const started = Date.now();
+  let done = false;
+  const result = handle.result().finally(() => { done = true; });
+  const tty = process.stderr.isTTY && !out.json;
+  let last = '';
+  while (!done) {
+    await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000))]);
+    if (done) break;
+    const progress = await currentProgress(handle).catch(() => undefined);
+    if (!progress) continue;
+    const seconds = (Date.now() - started) / 1000;
+    const line = `${bytes(progress.bytes)} uploaded, part ${progress.part}, ${bytes(progress.bytes / Math.max(seconds, 0.001))}/s, ${seconds.toFixed(0)} s`;
+    if (line === last) continue;
+    last = line;
+    if (tty) process.stderr.write(`\r\x1b[K${line}`);
+    else out.note(line);
+  }
+  if (tty && last) process.stderr.write('\n');
+  try {
+    return await result;
+  } catch (error) {
+    throw error instanceof WorkflowFailedError ? failureToError(error) : error;
+  }
+}
+
+/** The snapshot activity's latest heartbeat, read from the workflow's pending activities. */
+async function currentProgress(handle: WorkflowHandle): Promise<SnapshotHeartbeat | undefined> {
+  const description = await handle.describe();
+  for (const activity of description.raw.pendingActivities ?? []) {
+    const payload = activity.heartbeatDetails?.payloads?.[0];
+    if (payload) return defaultPayloadConverter.fromPayload<SnapshotHeartbeat>(payload);
+  }
+  return undefined;
+}

@@ -1,0 +1,47 @@
+import { listBackups } from '../../activities/catalog';
+import { createDeps } from '../../activities/deps';
+import type { Config } from '../../lib/config/schema';
+import { bytes, table, type Output, usage } from '../output';
+
+export interface CatalogRow {
+  id: string;
+  source: string;
+  kind: string;
+  region: string;
+  created: string;
+  bytes: number;
+  sha256: string;
+  verified: string | null;
+  previousManifestSha256: string | null;
+}
+
+/** Reads the manifests straight from storage: the catalog must work with Temporal down. */
+export async function backupsListCommand(config: Config, options: { source?: string; region?: string }, out: Output): Promise<void> {
+  if (options.region && !(options.region in config.regions)) throw usage(`no region "${options.region}" in the config`);
+  const deps = createDeps(config);
+  const regions = options.region ? [options.region] : Object.keys(config.regions);
+  const rows: CatalogRow[] = [];
+  for (const region of regions) {
+    for (const { manifest } of await listBackups(deps.storage(region), options.source)) {
+      const data = manifest.objects[0]!;
+      rows.push({
+        id: manifest.id,
+        source: manifest.source,
+        kind: manifest.kind,
+        region,
+        created: manifest.finishedAt,
+        bytes: manifest.objects.reduce((sum, object) => sum + object.size, 0),
+        sha256: data.sha256,
+        verified: null,
+        previousManifestSha256: manifest.previousManifestSha256,
+      });
+    }
+  }
+  const text = rows.length === 0
+    ? 'no backups'
+    : table([
+        ['ID', 'SOURCE', 'KIND', 'REGION', 'CREATED', 'SIZE', 'SHA256', 'VERIFIED'],
+        ...rows.map((r) => [r.id, r.source, r.kind, r.region, r.created.replace(/\.\d+Z$/, 'Z'), bytes(r.bytes), r.sha256.slice(0, 12), r.verified ?? 'never']),
+      ]);
+  out.result(rows, text);
+}

@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { createDeps } from '../../activities/deps';
+import { connect } from '../../activities/sources/postgres/connect';
+import { toolVersion } from '../../activities/pipeline/versions';
+import type { Config } from '../../lib/config/schema';
+import { readSecret } from '../../lib/config/secrets';
+import { LifeboatError } from '../../lib/errors';
+import { table, type Output } from '../output';
+import { connectClient } from '../temporal';
+
+interface Check {
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** Everything a worker on this machine needs, each checked for real. Non-zero exit if any fails. */
+export async function doctorCommand(config: Config, configPath: string, out: Output): Promise<void> {
+  const checks: Check[] = [{ check: 'config', ok: true, detail: configPath }];
+  const run = async (check: string, probe: () => Promise<string>) => {
+    try {
+      checks.push({ check, ok: true, detail: await probe() });
+    } catch (error) {
+      const hint = error instanceof LifeboatError && error.hint ? ` (${error.hint})` : '';
+      checks.push({ check, ok: false, detail: `${(error as Error).message.split('\n')[0]}${hint}` });
+    }
+  };
+  for (const tool of ['pg_dump', 'pg_restore', 'zstd', 'age']) await run(`tool ${tool}`, () => toolVersion(tool));
+  await run(`temporal ${config.temporal.address}`, async () => {
+    const client = await connectClient(config);
+    try {
+      await client.workflowService.describeNamespace({ namespace: config.temporal.namespace });
+      return `namespace ${config.temporal.namespace} reachable`;
+    } finally {
+      await client.connection.close();
+    }
+  });
+  const deps = createDeps(config);
+  for (const region of Object.keys(config.regions)) {
+    await run(`storage ${region}`, async () => {
+      const storage = deps.storage(region);
+      const probe = `.lifeboat-doctor/${process.pid}-${Date.now()}`;
+      await storage.put(probe, Buffer.from('lifeboat doctor write test\n'));
+      await storage.remove(probe);
+      return `${storage.location} writable`;
+    });
+  }
+  for (const [name, source] of Object.entries(config.sources)) {
+    if (source.kind !== 'postgres') {
+      checks.push({ check: `source ${name}`, ok: false, detail: `kind ${source.kind} is not supported by this version yet` });
+      continue;
+    }
+    await run(`source ${name}`, async () => {
+      const client = await connect({ url: source.url, password: readSecret(source, `sources.${name}`) }, `source ${name}`);
+      try {
+        const { rows } = await client.query<{ v: string }>("select current_setting('server_version') as v");
+        return `PostgreSQL ${rows[0]!.v}`;
+      } finally {
+        await client.end();
+      }
+    });
+  }
+  const identityFile = config.encryption.identityFile;
+  if (identityFile) {
+    await run('identity file', async () => {
+      readFileSync(identityFile);
+      const { stdout } = await execa('age-keygen', ['-y', identityFile]);
+      const publicKeys = stdout.split('\n').filter(Boolean);
+      if (!publicKeys.some((key) => config.encryption.recipients.includes(key))) {
+        throw new LifeboatError('BadKey', `${identityFile} matches none of encryption.recipients`, 'restores with it would fail');
+      }
+      return `${identityFile} matches a recipient`;
+    });
+  } else {
+    checks.push({ check: 'identity file', ok: true, detail: 'not set: this machine can back up but not restore' });
+  }
+  const failed = checks.filter((c) => !c.ok);
+  out.result({ ok: failed.length === 0, checks }, table([['CHECK', 'OK', 'DETAIL'], ...checks.map((c) => [c.check, c.ok ? 'ok' : 'FAIL', c.detail])]));
+  if (failed.length > 0) {
+    throw new LifeboatError(failed.some((c) => c.check.startsWith('tool')) ? 'MissingTool' : 'Config', `${failed.length} check${failed.length > 1 ? 's' : ''} failed: ${failed.map((c) => c.check).join(', ')}`, 'fix the items marked FAIL above');
+  }
+}

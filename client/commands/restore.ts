@@ -1,0 +1,52 @@
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import type { RestoreResult } from '../../activities/restore';
+import type { Config } from '../../lib/config/schema';
+import type { restoreBackup } from '../../workflows/restore-backup';
+import { searchAttributes } from '../../workflows/search-attributes';
+import { failureToError } from '../failure';
+import { bytes, type Output, usage } from '../output';
+import { taskQueueOf, uiLink } from '../temporal';
+
+export interface RestoreOptions {
+  latest?: boolean;
+  backup?: string;
+  to: string;
+  region?: string;
+  clean: boolean;
+  noOwner: boolean;
+  toPasswordEnv?: string;
+}
+
+export async function restoreCommand(client: Client, config: Config, source: string, options: RestoreOptions, out: Output): Promise<void> {
+  const sourceConfig = config.sources[source];
+  if (!sourceConfig) throw usage(`no source "${source}" in the config`);
+  if (Boolean(options.latest) === Boolean(options.backup)) throw usage('name exactly one of --latest or --backup ID');
+  if (sourceConfig.kind !== 'postgres') throw usage(`restore of ${sourceConfig.kind} sources is not supported yet`);
+  if (!URL.canParse(options.to) || !['postgres:', 'postgresql:'].includes(new URL(options.to).protocol)) {
+    throw usage(`--to must be a postgres://user@host:port/database URL, got "${options.to.replace(/:[^@/]*@/, ':***@')}"`);
+  }
+  if (new URL(options.to).password) {
+    throw usage('--to must not carry a password: it would be stored in Temporal history', 'put it in an environment variable of the worker and pass --to-password-env NAME');
+  }
+  const region = options.region ?? sourceConfig.region;
+  if (!(region in config.regions)) throw usage(`no region "${region}" in the config`);
+  const handle = await client.workflow.start<typeof restoreBackup>('restoreBackup', {
+    args: [{ source, region, backupId: options.backup ?? 'latest', targetUrl: options.to, targetPasswordEnv: options.toPasswordEnv, clean: options.clean, noOwner: options.noOwner }],
+    workflowId: `lifeboat-restore-${source}-${Date.now()}`,
+    taskQueue: taskQueueOf(config, region),
+    typedSearchAttributes: searchAttributes({ source, region, kind: sourceConfig.kind }),
+    staticSummary: `Restore of ${source} into ${options.to}`,
+  });
+  out.note(`started restore of ${source}: ${uiLink(config, handle.workflowId, handle.firstExecutionRunId)}`);
+  let result: RestoreResult;
+  try {
+    result = await handle.result();
+  } catch (error) {
+    throw error instanceof WorkflowFailedError ? failureToError(error) : error;
+  }
+  out.result(result, [
+    `restored backup ${result.backupId} of ${source} into ${result.target}`,
+    `  ${bytes(result.bytes)} verified (sha256) and restored in ${(result.durationMs / 1000).toFixed(1)} s`,
+    `  ${result.rowsCompared} of ${result.tables} tables have exactly the row counts recorded in the manifest`,
+  ].join('\n'));
+}

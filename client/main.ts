@@ -1,0 +1,91 @@
+import { Command, CommanderError } from 'commander';
+import { loadConfig } from '../lib/config/load';
+import { LifeboatError } from '../lib/errors';
+import { backupCommand } from './commands/backup';
+import { backupsListCommand } from './commands/backups-list';
+import { doctorCommand } from './commands/doctor';
+import { restoreCommand } from './commands/restore';
+import { workerCommand } from './commands/worker';
+import { output } from './output';
+import { connectClient } from './temporal';
+
+const program = new Command('lifeboat')
+  .description('Backup and disaster recovery for PostgreSQL, Redis and file trees, on Temporal')
+  .option('--config <file>', 'config file (else $LIFEBOAT_CONFIG, else ./lifeboat.yaml)')
+  .option('--json', 'print one JSON document on stdout')
+  .exitOverride()
+  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+const globals = () => program.opts<{ config?: string; json?: boolean }>();
+const setup = () => {
+  const { config, json } = globals();
+  return { ...loadConfig(config), out: output(Boolean(json)) };
+};
+
+program.command('worker').description('run the worker(s); all regions when none is named')
+  .option('--region <region...>', 'region(s) whose task queue to serve', [])
+  .action(async (options: { region: string[] }) => {
+    const { config, out } = setup();
+    await workerCommand(config, options.region, out);
+  });
+
+program.command('backup <source>').description('start a backup of a source')
+  .option('--wait', 'show progress and end with the backup\'s summary')
+  .action(async (source: string, options: { wait?: boolean }) => {
+    const { config, out } = setup();
+    const client = await connectClient(config);
+    try {
+      await backupCommand(client, config, source, Boolean(options.wait), out);
+    } finally {
+      await client.connection.close();
+    }
+  });
+
+program.command('backups').description('the catalog').command('list').description('list backups from every region\'s storage')
+  .option('--source <source>').option('--region <region>')
+  .action(async (options: { source?: string; region?: string }) => {
+    const { config, out } = setup();
+    await backupsListCommand(config, options, out);
+  });
+
+program.command('restore <source>').description('restore a backup (verified first) into a target')
+  .option('--latest', 'the newest backup')
+  .option('--backup <id>', 'a backup id from "backups list"')
+  .requiredOption('--to <url>', 'target: postgres://user@host:port/database (created if missing)')
+  .option('--region <region>', 'restore the copy in this region (default: the source\'s region)')
+  .option('--clean', 'replace the contents of a target that already holds tables', false)
+  .option('--no-owner', 'do not restore ownership and privileges')
+  .option('--to-password-env <name>', 'environment variable of the worker holding the target\'s password')
+  .action(async (source: string, options: { latest?: boolean; backup?: string; to: string; region?: string; clean: boolean; owner: boolean; toPasswordEnv?: string }) => {
+    const { config, out } = setup();
+    const client = await connectClient(config);
+    try {
+      await restoreCommand(client, config, source, { ...options, noOwner: !options.owner }, out);
+    } finally {
+      await client.connection.close();
+    }
+  });
+
+program.command('doctor').description('check tools, Temporal, storage, sources and keys')
+  .action(async () => {
+    const { config, path, out } = setup();
+    await doctorCommand(config, path, out);
+  });
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exit(error.exitCode === 0 ? 0 : 2);
+    }
+    if (error instanceof LifeboatError) {
+      process.stderr.write(`lifeboat: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`);
+      process.exit(error.exitCode);
+    }
+    process.stderr.write(`lifeboat: unexpected error: ${(error as Error).stack ?? String(error)}\nhint: this is a bug; please report it with the command you ran\n`);
+    process.exit(1);
+  }
+}
+
+await main();

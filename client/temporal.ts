@@ -1,0 +1,23 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Config } from '../lib/config/schema';
+import { LifeboatError } from '../lib/errors';
+
+export async function connectClient(config: Config): Promise<Client> {
+  try {
+    const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' });
+    return new Client({ connection, namespace: config.temporal.namespace });
+  } catch (error) {
+    throw new LifeboatError('TemporalUnreachable', `cannot connect to Temporal at ${config.temporal.address}: ${(error as Error).message}`,
+      'start Temporal (or the demo), or set temporal.address / TEMPORAL_ADDRESS');
+  }
+}
+
+export function taskQueueOf(config: Config, region: string): string {
+  return `${config.temporal.taskQueuePrefix}${region}`;
+}
+
+/** Where the Temporal UI shows a run: LIFEBOAT_TEMPORAL_UI, else the dev server's default UI address. */
+export function uiLink(config: Config, workflowId: string, runId?: string, env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.LIFEBOAT_TEMPORAL_UI ?? 'http://localhost:8233';
+  return `${base}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(workflowId)}${runId ? `/${runId}` : ''}`;
+}

@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { LifeboatError } from '../errors';
+import { configSchema, type Config } from './schema';
+
+export interface LoadedConfig {
+  path: string;
+  config: Config;
+}
+
+/** --config FILE, else $LIFEBOAT_CONFIG, else ./lifeboat.yaml (DESIGN.md). */
+export function configPath(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(explicit ?? env.LIFEBOAT_CONFIG ?? 'lifeboat.yaml');
+}
+
+export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const path = configPath(explicit, env);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new LifeboatError('Config', `cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      'pass --config FILE or set LIFEBOAT_CONFIG');
+  }
+  const config = parseConfig(text, path);
+  if (env.TEMPORAL_ADDRESS) config.temporal.address = env.TEMPORAL_ADDRESS;
+  return { path, config };
+}
+
+export function parseConfig(text: string, origin = 'config'): Config {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    throw new LifeboatError('Config', `${origin}: not valid YAML: ${first.message.split('\n')[0]}`, 'fix the YAML syntax at the line shown');
+  }
+  const result = configSchema.safeParse(doc.toJS(), { reportInput: true });
+  if (!result.success) {
+    const lines = result.error.issues.map(describeIssue);
+    throw new LifeboatError('Config', `${origin}: ${lines.length} problem${lines.length > 1 ? 's' : ''}:\n  ${lines.join('\n  ')}`,
+      'see "Configuration reference" in the README');
+  }
+  return result.data;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const key = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+  const found = 'input' in issue ? show(issue.input) : 'nothing';
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `${key}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    case 'invalid_type':
+      return `${key}: expected ${issue.expected}, found ${issue.input === undefined ? 'nothing (the key is required)' : found}`;
+    case 'invalid_value':
+      return `${key}: expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, found ${found}`;
+    case 'invalid_union': {
+      const field = 'discriminator' in issue && typeof issue.discriminator === 'string' ? issue.discriminator : undefined;
+      if (field && field in discriminatorValues && typeof issue.input === 'object' && issue.input !== null) {
+        const value = (issue.input as Record<string, unknown>)[field];
+        const at = issue.path.at(-1) === field ? key : `${key}.${field}`;
+        return `${at}: expected one of ${discriminatorValues[field]}, found ${show(value)}`;
+      }
+      return `${key}: expected one of the allowed shapes, found ${found}`;
+    }
+    default:
+      return `${key}: expected ${issue.message.replace(/^Invalid input: /, '')}, found ${found}`;
+  }
+}
+
+const discriminatorValues: Record<string, string> = { kind: 'postgres, redis, files', type: 's3, local' };
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  // A password typed into a URL must not be echoed into logs or terminals by the error about it.
+  const text = JSON.stringify(value).replace(/(\w+:\/\/[^:/@\s"]*):[^@/\s"]*@/g, '$1:***@');
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

@@ -1,0 +1,55 @@
+// One place for every error Lifeboat reports to an operator. The `type` is stable: it becomes the
+// Temporal failure type (so retry policies and the UI can match on it) and picks the CLI exit code.
+
+export const errorTypes = {
+  Config: { exitCode: 2, retryable: false },
+  Usage: { exitCode: 2, retryable: false },
+  SourceUnreachable: { exitCode: 3, retryable: true },
+  MissingTool: { exitCode: 4, retryable: false },
+  BadKey: { exitCode: 5, retryable: false },
+  ChecksumMismatch: { exitCode: 6, retryable: false },
+  TargetNotEmpty: { exitCode: 7, retryable: false },
+  BackupNotFound: { exitCode: 8, retryable: false },
+  TemporalUnreachable: { exitCode: 9, retryable: true },
+  AlreadyRunning: { exitCode: 10, retryable: false },
+  Storage: { exitCode: 11, retryable: true },
+  ToolFailed: { exitCode: 12, retryable: true },
+  Unsupported: { exitCode: 13, retryable: false },
+  VerificationFailed: { exitCode: 14, retryable: false },
+} as const;
+
+export type ErrorType = keyof typeof errorTypes;
+
+export class LifeboatError extends Error {
+  override readonly name = 'LifeboatError';
+  constructor(
+    readonly type: ErrorType,
+    message: string,
+    /** What the operator should do next; printed after the message. */
+    readonly hint?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  get exitCode(): number {
+    return errorTypes[this.type].exitCode;
+  }
+
+  get retryable(): boolean {
+    return errorTypes[this.type].retryable;
+  }
+}
+
+export function isErrorType(value: string | undefined): value is ErrorType {
+  return value !== undefined && Object.hasOwn(errorTypes, value);
+}
+
+export function exitCodeFor(type: string | undefined): number {
+  return isErrorType(type) ? errorTypes[type].exitCode : 1;
+}
+
+/** Failure types that no retry can fix: activities throw them as non-retryable failures. */
+export const nonRetryableErrorTypes: ErrorType[] = (Object.keys(errorTypes) as ErrorType[]).filter(
+  (type) => !errorTypes[type].retryable,
+);

@@ -1,0 +1,75 @@
+import {
+  CancellationScope,
+  defineQuery,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { backupIdFor } from '../lib/manifest';
+import { surface } from './failures';
+import { searchAttributes } from './search-attributes';
+import { shortCall, streaming } from './timeouts';
+
+export interface BackupSourceInput {
+  source: string;
+}
+
+export interface BackupSummary {
+  backupId: string;
+  source: string;
+  kind: string;
+  region: string;
+  key: string;
+  bytes: number;
+  sha256: string;
+  tables: number;
+  durationMs: number;
+}
+
+export type BackupPhase = 'planning' | 'snapshot' | 'manifest' | 'cleanup' | 'done' | 'failed';
+export const backupPhaseQuery = defineQuery<{ phase: BackupPhase; backupId?: string }>('phase');
+
+const local = proxyActivities<Activities>(shortCall);
+
+/** One backup of one source: snapshot and upload in the source's region, then the manifest, last. */
+export async function backupSource({ source }: BackupSourceInput): Promise<BackupSummary> {
+  let phase: BackupPhase = 'planning';
+  const info = workflowInfo();
+  const backupId = backupIdFor(info.startTime, info.runId);
+  setHandler(backupPhaseQuery, () => ({ phase, backupId }));
+
+  const plan = await local.planBackup(source).catch((error: unknown) => { throw surface(error); });
+  upsertSearchAttributes(searchAttributes({ source, region: plan.region, kind: plan.kind }));
+  const regional = proxyActivities<Activities>({ ...shortCall, taskQueue: plan.taskQueue });
+  const stream = proxyActivities<Activities>(streaming(plan.taskQueue, plan.heartbeatTimeoutMs));
+
+  try {
+    phase = 'snapshot';
+    const snapshot = await stream.snapshotToStorage({ source, backupId });
+    phase = 'manifest';
+    const manifest = await regional.writeManifest({ source, backupId, snapshot, workflow: { workflowId: info.workflowId, runId: info.runId } });
+    const summary: BackupSummary = {
+      backupId,
+      source,
+      kind: plan.kind,
+      region: plan.region,
+      key: snapshot.object.key,
+      bytes: snapshot.object.size,
+      sha256: snapshot.object.sha256,
+      tables: manifest.description.tables.length,
+      durationMs: Date.parse(snapshot.finishedAt) - Date.parse(snapshot.startedAt),
+    };
+    upsertMemo({ summary: `${source}: backup ${backupId}, ${summary.bytes} bytes stored in ${plan.region}` });
+    phase = 'done';
+    return summary;
+  } catch (error) {
+    phase = 'cleanup';
+    // Also when the run is cancelled: never leave half an upload or data without a manifest behind.
+    await CancellationScope.nonCancellable(() => regional.discardUnfinishedBackup({ source, backupId }));
+    phase = 'failed';
+    throw surface(error);
+  }
+}

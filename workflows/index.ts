@@ -1,0 +1,3 @@
+// The worker bundles this file: every workflow Lifeboat runs is exported here.
+export { backupSource } from './backup-source';
+export { restoreBackup } from './restore-backup';

@@ -1,0 +1,35 @@
+import { proxyActivities, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { RestoreResult } from '../activities/restore';
+import { surface } from './failures';
+import { searchAttributes } from './search-attributes';
+import { shortCall, streaming } from './timeouts';
+
+export interface RestoreBackupInput {
+  source: string;
+  region: string;
+  /** A backup id, or "latest". */
+  backupId: string;
+  /** postgres://user@host:port/db, never with a password: that comes from targetPasswordEnv on the worker. */
+  targetUrl: string;
+  targetPasswordEnv?: string;
+  clean: boolean;
+  noOwner: boolean;
+}
+
+/** Verifies the stored object, then restores it into the target, then compares row counts. */
+export async function restoreBackup(input: RestoreBackupInput): Promise<RestoreResult> {
+  const plan = await proxyActivities<Activities>(shortCall).planBackup(input.source).catch((error: unknown) => { throw surface(error); });
+  const taskQueue = `${plan.taskQueuePrefix}${input.region}`;
+  upsertSearchAttributes(searchAttributes({ source: input.source, region: input.region, kind: plan.kind }));
+  const regional = proxyActivities<Activities>({ ...shortCall, taskQueue });
+  // Restores are not retried blindly: a restore that failed half-way needs an operator's look.
+  const stream = proxyActivities<Activities>({ ...streaming(taskQueue, plan.heartbeatTimeoutMs), retry: { maximumAttempts: 3, initialInterval: '5s' } });
+  try {
+    const backup = await regional.resolveBackup({ source: input.source, region: input.region, backupId: input.backupId });
+    upsertMemo({ summary: `restore of ${input.source} backup ${backup.id} from ${input.region}` });
+    return await stream.restorePostgres({ ...input, backupId: backup.id });
+  } catch (error) {
+    throw surface(error);
+  }
+}
