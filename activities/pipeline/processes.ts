@@ -49,6 +49,9 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
       extendEnv: true,
       reject: true,
     });
+    // The child now holds its own copy of the previous stdout's descriptor. Node's copy would never be
+    // read, and execa waits for every stream it opened to end, so close ours.
+    if (index > 0) previous!.destroy();
     children.push(child);
     previous = child.stdout;
   }

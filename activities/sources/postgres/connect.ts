@@ -27,7 +27,17 @@ export function withDatabase(url: string, database: string): string {
 }
 
 export async function connect(target: PgTarget, what: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: target.url, password: target.password, connectionTimeoutMillis: 10_000, application_name: 'lifeboat' });
+  // Discrete fields: with connectionString, pg lets the URL's (absent) password override ours.
+  const url = new URL(target.url);
+  const client = new pg.Client({
+    host: decodeURIComponent(url.hostname) || undefined,
+    port: url.port ? Number(url.port) : undefined,
+    user: decodeURIComponent(url.username) || undefined,
+    database: databaseName(target.url),
+    password: target.password,
+    connectionTimeoutMillis: 10_000,
+    application_name: 'lifeboat',
+  });
   try {
     await client.connect();
   } catch (error) {

@@ -1,0 +1,85 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { execa } from 'execa';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../lib/config/load';
+import type { Config } from '../../lib/config/schema';
+import type { Servers } from '../harness/servers';
+
+export interface AgeKey {
+  identityFile: string;
+  recipient: string;
+}
+
+export async function ageKey(dir: string, name = 'key'): Promise<AgeKey> {
+  const identityFile = join(dir, name);
+  await execa('age-keygen', ['-o', identityFile]);
+  const { stdout } = await execa('age-keygen', ['-y', identityFile]);
+  return { identityFile, recipient: stdout.trim() };
+}
+
+export interface Fixture {
+  dir: string;
+  key: AgeKey;
+  config: Config;
+  configFile: string;
+  /** What the worker's environment must hold: S3 credentials and the database password. */
+  env: Record<string, string>;
+  /** A unique prefix inside every bucket, so test files never see each other's backups. */
+  prefix: string;
+  cleanup(): void;
+}
+
+/**
+ * A config for the real servers: regions stockholm (S3) and gothenburg (S3), plus sources built
+ * by the caller. Secrets go in env under names unique to this fixture, never in the YAML.
+ */
+export interface SourceContext {
+  /** A postgres source on the test cluster, its password by reference. */
+  postgres(database: string, options?: Record<string, unknown>): Record<string, unknown>;
+}
+
+export async function makeFixture(servers: Servers, sources: (ctx: SourceContext) => Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<Fixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'lifeboat-test-'));
+  const key = await ageKey(dir);
+  const tag = randomBytes(4).toString('hex');
+  const prefix = `t-${tag}/`;
+  const passwordEnv = `PG_PASSWORD_${tag}`;
+  const env: Record<string, string> = { [passwordEnv]: servers.postgres.password };
+  const ctx: SourceContext = {
+    postgres: (database, options = {}) => ({
+      kind: 'postgres', region: 'stockholm', url: `postgres://${servers.postgres.user}@127.0.0.1:${servers.postgres.port}/${database}`, passwordEnv, ...options,
+    }),
+  };
+  const regions: Record<string, unknown> = {};
+  for (const [region, s3] of Object.entries(servers.s3)) {
+    const id = `${region.toUpperCase()}_KEY_${tag}`;
+    const secret = `${region.toUpperCase()}_SECRET_${tag}`;
+    env[id] = s3.accessKeyId;
+    env[secret] = s3.secretAccessKey;
+    regions[region] = { storage: { type: 's3', endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, forcePathStyle: true, prefix, accessKeyIdEnv: id, secretAccessKeyEnv: secret } };
+  }
+  const document = {
+    temporal: { address: servers.temporal.address, namespace: servers.temporal.namespace, taskQueuePrefix: `lifeboat-${tag}-`, heartbeatTimeout: '5s', sourceAttempts: 2 },
+    primaryRegion: 'stockholm',
+    regions,
+    encryption: { recipients: [key.recipient], identityFile: key.identityFile },
+    compression: { level: 3 },
+    sources: sources(ctx),
+    ...extra,
+  };
+  const configFile = join(dir, 'lifeboat.yaml');
+  writeFileSync(configFile, stringify(document));
+  Object.assign(process.env, env);
+  return {
+    dir,
+    key,
+    config: parseConfig(readFileSync(configFile, 'utf8'), configFile),
+    configFile,
+    env,
+    prefix,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}

@@ -1,0 +1,47 @@
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type { Config } from '../../lib/config/schema';
+import { startWorkers, type RunningWorkers } from '../../worker/run';
+
+export interface Harness {
+  client: Client;
+  workers: RunningWorkers;
+  close(): Promise<void>;
+}
+
+/** In-process workers for every region plus a client, as `lifeboat worker` would run them. */
+let runtimeInstalled = false;
+
+export async function startHarness(config: Config): Promise<Harness> {
+  if (!runtimeInstalled) {
+    // Worker state changes at INFO drown the test output; warnings and errors still show.
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
+  const workers = await startWorkers(config, Object.keys(config.regions));
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  return {
+    client,
+    workers,
+    async close() {
+      workers.shutdown();
+      await workers.done;
+      await connection.close();
+    },
+  };
+}
+
+/** The failure type and message a workflow ended with; throws if it succeeded. */
+export async function failureOf(result: Promise<unknown>): Promise<{ type: string | undefined; message: string }> {
+  try {
+    await result;
+  } catch (error) {
+    if (error instanceof WorkflowFailedError && error.cause instanceof ApplicationFailure) {
+      return { type: error.cause.type ?? undefined, message: error.cause.message };
+    }
+    throw error;
+  }
+  throw new Error('expected the workflow to fail, but it succeeded');
+}
