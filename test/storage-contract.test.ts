@@ -1,0 +1,142 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { randomBytes, createHash } from 'node:crypto';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { readAll, type StorageBackend } from '../activities/storage/backend';
+import { LocalStorage } from '../activities/storage/local';
+import { S3Storage } from '../activities/storage/s3';
+import { LifeboatError } from '../lib/errors';
+
+const servers = inject('servers');
+const localRoot = mkdtempSync(join(tmpdir(), 'lifeboat-local-'));
+afterAll(() => rmSync(localRoot, { recursive: true, force: true }));
+
+const s3 = servers.s3.stockholm!;
+const drivers: Array<[string, () => StorageBackend]> = [
+  ['local directory', () => new LocalStorage(localRoot, `c-${randomBytes(3).toString('hex')}/`)],
+  ['S3 (SeaweedFS)', () => new S3Storage({
+    bucket: s3.bucket, prefix: `c-${randomBytes(3).toString('hex')}/`, region: s3.region, endpoint: s3.endpoint, forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  })],
+];
+
+/** A stream that yields `size` pseudo-random bytes in uneven chunks, like a pipe does. */
+function randomStream(size: number): { stream: Readable; sha256: string } {
+  const data = randomBytes(size);
+  const chunks: Buffer[] = [];
+  for (let offset = 0; offset < size;) {
+    const length = Math.min(size - offset, 1 + Math.floor(Math.random() * 300_000));
+    chunks.push(data.subarray(offset, offset + length));
+    offset += length;
+  }
+  return { stream: Readable.from(chunks), sha256: createHash('sha256').update(data).digest('hex') };
+}
+
+const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+describe.each(drivers)('the %s storage driver', (_name, open) => {
+  const storage = open();
+
+  it('writes a streamed object of several parts and reads back the same bytes', async () => {
+    const { stream, sha256 } = randomStream(20 * 1024 * 1024 + 12345);
+    const progress: number[] = [];
+    const { size } = await storage.putStream('a/big.bin', stream, (p) => progress.push(p.bytes));
+    expect(size).toBe(20 * 1024 * 1024 + 12345);
+    expect(sha(await readAll(await storage.get('a/big.bin')))).toBe(sha256);
+    expect((await storage.stat('a/big.bin'))?.size).toBe(size);
+    expect(progress.at(-1)).toBe(size);
+  });
+
+  it('writes an empty stream as an empty object', async () => {
+    await storage.putStream('a/empty.bin', Readable.from([]));
+    expect((await storage.stat('a/empty.bin'))?.size).toBe(0);
+  });
+
+  it('reads an inclusive byte range', async () => {
+    await storage.put('a/small.txt', Buffer.from('0123456789'));
+    expect((await readAll(await storage.get('a/small.txt', { start: 2, end: 5 }))).toString()).toBe('2345');
+  });
+
+  it('lists objects under a prefix in key order, and nothing else', async () => {
+    await storage.put('list/b', Buffer.from('b'));
+    await storage.put('list/a/1', Buffer.from('a1'));
+    await storage.put('listing-not-this/x', Buffer.from('x'));
+    const keys: string[] = [];
+    for await (const object of storage.list('list/')) keys.push(object.key);
+    expect(keys).toEqual(['list/a/1', 'list/b']);
+  });
+
+  it('says a missing key does not exist, and removes idempotently', async () => {
+    expect(await storage.stat('nope/missing')).toBeUndefined();
+    await expect(storage.get('nope/missing')).rejects.toMatchObject({ type: 'BackupNotFound' });
+    await storage.put('gone/x', Buffer.from('x'));
+    await storage.remove('gone/x');
+    await storage.remove('gone/x');
+    expect(await storage.stat('gone/x')).toBeUndefined();
+  });
+
+  it('leaves no object and no unfinished upload when the incoming stream fails', async () => {
+    const failing = new Readable({ read() {} });
+    failing.push(randomBytes(9 * 1024 * 1024));
+    setTimeout(() => failing.destroy(new Error('source tool died')), 50);
+    await expect(storage.putStream('fail/obj', failing)).rejects.toThrow(/source tool died/);
+    expect(await storage.stat('fail/obj')).toBeUndefined();
+    const leftovers = [];
+    for await (const upload of storage.listIncomplete('fail/')) leftovers.push(upload);
+    expect(leftovers).toEqual([]);
+  });
+
+  it('replaces an object whole when the same key is written again', async () => {
+    await storage.put('again/k', Buffer.from('first'));
+    await storage.putStream('again/k', Readable.from([Buffer.from('second')]));
+    expect((await readAll(await storage.get('again/k'))).toString()).toBe('second');
+  });
+});
+
+describe('the S3 driver against a server that refuses it', () => {
+  it('reports a wrong secret as a configuration error, not a retryable one', async () => {
+    const wrong = new S3Storage({ bucket: s3.bucket, prefix: 'x/', region: s3.region, endpoint: s3.endpoint, forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: 'not-the-secret' } });
+    const error = await wrong.put('k', Buffer.from('x')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LifeboatError);
+    expect(error).toMatchObject({ type: 'Config' });
+    expect((error as Error).message).toContain(s3.bucket);
+  });
+
+  it('finds and aborts a multipart upload that a crash left behind', async () => {
+    const storage = drivers[1]![1]() as S3Storage;
+    let uploadId: string | undefined;
+    const stalled = new Readable({ read() {} });
+    stalled.push(randomBytes(9 * 1024 * 1024));
+    const put = storage.putStream('crash/obj', stalled, (p) => { uploadId ??= p.uploadId; });
+    await expect.poll(() => uploadId, { timeout: 10_000 }).toBeDefined();
+    const found = [];
+    for await (const upload of storage.listIncomplete('crash/')) found.push(upload);
+    expect(found).toEqual([{ key: 'crash/obj', uploadId }]);
+    await storage.abortIncomplete(found[0]!);
+    await storage.abortIncomplete(found[0]!);
+    const after = [];
+    for await (const upload of storage.listIncomplete('crash/')) after.push(upload);
+    expect(after).toEqual([]);
+    stalled.destroy(new Error('stop'));
+    await put.catch(() => undefined);
+  });
+});
+
+describe('the local driver', () => {
+  it('never shows a half-written object under its final name', async () => {
+    const storage = new LocalStorage(localRoot, 'atomic/');
+    const slow = new Readable({ read() {} });
+    slow.push(Buffer.alloc(1024 * 1024));
+    const put = storage.putStream('obj', slow);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await storage.stat('obj')).toBeUndefined();
+    expect(readdirSync(join(localRoot, 'atomic')).some((name) => name.startsWith('obj.partial-'))).toBe(true);
+    slow.push(null);
+    await put;
+    expect((await storage.stat('obj'))?.size).toBe(1024 * 1024);
+    expect(readdirSync(join(localRoot, 'atomic'))).toEqual(['obj']);
+  });
+});
