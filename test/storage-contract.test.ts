@@ -140,3 +140,20 @@ describe('the local driver', () => {
     expect(readdirSync(join(localRoot, 'atomic'))).toEqual(['obj']);
   });
 });
+
+describe.each(drivers)('the %s storage driver given a body that fails at once', (_name, open) => {
+  it('rejects the write with the body\'s error and raises nothing else', async () => {
+    const uncaught: unknown[] = [];
+    const record = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', record);
+    try {
+      const body = new Readable({ read() {} });
+      setImmediate(() => body.destroy(new Error('tool missing')));
+      await expect(open().putStream('early/obj', body)).rejects.toThrow(/tool missing/);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', record);
+    }
+  });
+});

@@ -27,6 +27,8 @@ export class LocalStorage implements StorageBackend {
   async putStream(key: string, body: Readable, onProgress?: (progress: PutProgress) => void): Promise<{ size: number }> {
     const final = this.path(key);
     const temp = `${final}${PARTIAL}${randomBytes(6).toString('hex')}`;
+    // The body may fail before the pipeline below listens; pipeline re-raises it from its state.
+    body.on('error', () => undefined);
     await this.mkdirFor(final);
     let bytes = 0;
     let reported = 0;

@@ -56,6 +56,9 @@ export class S3Storage implements StorageBackend {
   async putStream(key: string, body: Readable, onProgress?: (progress: PutProgress) => void): Promise<{ size: number }> {
     const Bucket = this.options.bucket;
     const Key = this.key(key);
+    // The body may fail while the upload is still being created; its iterator re-raises the error
+    // below, so the event itself must not go unheard and crash the worker.
+    body.on('error', () => undefined);
     const { UploadId } = await this.call(`start upload of ${key}`, () => this.client.send(new CreateMultipartUploadCommand({ Bucket, Key })));
     if (!UploadId) throw new LifeboatError('Storage', `${this.location}: no upload id returned for ${key}`);
     onProgress?.({ bytes: 0, part: 0, uploadId: UploadId });

@@ -1,0 +1,66 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { findBinary } from './binaries';
+import { registerGroup, registerStop } from './cleanup';
+import { freePorts } from './ports';
+import { type Log, once, spawnServer, stopGroup, waitHealthy } from './processes';
+
+/** Custom search attributes Lifeboat's workflows set; all Keyword. The one list the harness and compose file follow. */
+export const LIFEBOAT_SEARCH_ATTRIBUTES = ['LifeboatSource', 'LifeboatRegion', 'LifeboatKind'] as const;
+
+/** temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD; @temporalio/proto is not a direct dependency. */
+export const INDEXED_VALUE_TYPE_KEYWORD = 2;
+
+export interface TemporalInfo {
+  address: string;
+  namespace: string;
+  uiUrl: string;
+  pid: number;
+}
+
+/** Throws unless the namespace answers and every Lifeboat search attribute is registered on it as a Keyword. */
+export async function checkTemporal(address: string, namespace: string): Promise<void> {
+  const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+  try {
+    // A deadline, since gRPC calls otherwise wait forever on a server that accepts but never answers.
+    await connection.withDeadline(Date.now() + 5_000, async () => {
+      await connection.workflowService.describeNamespace({ namespace });
+      const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+      const missing = LIFEBOAT_SEARCH_ATTRIBUTES.filter((name) => customAttributes?.[name] !== INDEXED_VALUE_TYPE_KEYWORD);
+      if (missing.length > 0) throw new Error(`Keyword search attributes not registered yet: ${missing.join(', ')}`);
+    });
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
+ * `temporal server start-dev` (in-memory) with the UI on. Started by hand rather than through
+ * @temporalio/testing, whose launcher gives the server only 5 s to come up.
+ */
+export async function startTemporal(opts: { dir: string; port?: number; uiPort?: number; log?: Log }): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
+  const temporalBin = findBinary('temporal');
+  const dir = path.resolve(opts.dir);
+  mkdirSync(dir, { recursive: true });
+  const [port, uiPort] = opts.port && opts.uiPort ? [opts.port, opts.uiPort] : ((await freePorts(2)) as [number, number]);
+  const namespace = 'default';
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error', '--namespace', namespace];
+  for (const name of LIFEBOAT_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${name}=Keyword`);
+  const proc = spawnServer('temporal', temporalBin, args, { logFile: path.join(dir, 'temporal.log'), cwd: dir });
+  const unregisterGroup = registerGroup(proc.pid);
+  const stop = once(async () => {
+    await stopGroup(proc.pid);
+    unregisterGroup();
+    unregisterStop();
+  });
+  const unregisterStop = registerStop(stop, opts.log);
+  const address = `127.0.0.1:${port}`;
+  try {
+    await waitHealthy(proc, () => checkTemporal(address, namespace), 60_000);
+  } catch (e) {
+    await stop().catch(() => undefined);
+    throw e;
+  }
+  return { temporal: { address, namespace, uiUrl: `http://127.0.0.1:${uiPort}`, pid: proc.pid }, stop };
+}
