@@ -5,7 +5,7 @@ import path from 'node:path';
 import { findPostgresBinDir } from './binaries';
 import { registerGroup, registerStop } from './cleanup';
 import { freePorts } from './ports';
-import { type Log, logTail, once, pidAlive, run, sleep, stopGroup, waitHealthy } from './processes';
+import { type Log, logTail, once, pidAlive, run, stopGroup, waitHealthy } from './processes';
 
 export interface PostgresInfo {
   host: string;
@@ -98,6 +98,8 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<{ postg
   try {
     await pgCtl(['-l', logFile, '-w', '-t', '60', 'start']);
   } catch (e) {
+    // pg_ctl may give up waiting while the postmaster still comes up; do not leave it behind.
+    await pgCtl(['-m', 'immediate', 'stop']).catch(() => undefined);
     throw new Error(`postgres did not start: ${(e as Error).message}\n${logTail(logFile)}`);
   }
   // pg_ctl daemonises the postmaster with setsid, so its pid is also its process group.
@@ -111,7 +113,6 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<{ postg
       // Fall through to killing the group below.
     }
     await stopGroup(pid, 5_000);
-    for (let i = 0; i < 40 && pidAlive(pid); i++) await sleep(50);
     unregisterGroup();
     unregisterStop();
     if (pidAlive(pid)) throw new Error(`postgres pid ${pid} still alive after stop`);
