@@ -46,8 +46,8 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
 
   it('records exact row counts per table taken in the dump\'s own snapshot', async () => {
     const storage = createDeps(fixture.config).storage('stockholm');
-    const [{ manifest }] = await listBackups(storage, 'app-db');
-    const counts = Object.fromEntries(manifest!.description.tables.map((t) => [`${t.schema}.${t.name}`, t.rows]));
+    const [entry] = await listBackups(storage, 'app-db');
+    const counts = Object.fromEntries(entry!.manifest.description.tables.map((t) => [`${t.schema}.${t.name}`, t.rows]));
     const expected = await tableFingerprints(pg, 'shop');
     expect(counts).toEqual(Object.fromEntries(Object.entries(expected).map(([table, f]) => [table, f.rows])));
     expect(counts['public.orders']).toBe(10_000);

@@ -1,0 +1,127 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { backupWorkflowId } from '../client/commands/backup';
+import { createSampleDatabase, pgUrl, recreateDatabase, tableFingerprints, withClient } from '../scripts/sample-db';
+import { makeFixture, type Fixture } from './support/fixture';
+import { startHarness, type Harness } from './support/workers';
+
+const servers = inject('servers');
+const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
+const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
+
+describe('the lifeboat CLI', () => {
+  let fixture: Fixture;
+  let harness: Harness;
+  let passwordEnv: string;
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    execa(lifeboat, ['--config', fixture.configFile, ...args], { env: { ...fixture.env, ...env }, reject: false });
+
+  beforeAll(async () => {
+    await createSampleDatabase(pg, 'cli_src');
+    await recreateDatabase(pg, 'cli_slow');
+    await withClient(pg, 'cli_slow', async (c) => {
+      await c.query('create extension if not exists pgcrypto');
+      await c.query('create table noise (id int primary key, payload bytea)');
+      await c.query('insert into noise select g, gen_random_bytes(1024) from generate_series(1, 80000) g');
+    });
+    // Level 12 on random bytes runs at about 14 MB/s: a backup of slow-db lasts several seconds.
+    fixture = await makeFixture(servers, (ctx) => ({ 'app-db': ctx.postgres('cli_src'), 'slow-db': ctx.postgres('cli_slow') }), { compression: { level: 12, threads: 1 } });
+    passwordEnv = Object.keys(fixture.env).find((k) => k.startsWith('PG_PASSWORD_'))!;
+    harness = await startHarness(fixture.config);
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+    fixture?.cleanup();
+  });
+
+  it('backs up with --wait, showing progress and ending with the backup\'s summary', async () => {
+    const result = await cli(['backup', 'slow-db', '--wait']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toMatch(/started backup of slow-db: http/);
+    expect(result.stderr).toMatch(/MiB uploaded, part \d+, [\d.]+ MiB\/s/);
+    expect(result.stdout).toMatch(/backup \S+ of slow-db \(postgres\) stored in stockholm/);
+    expect(result.stdout).toMatch(/sha256 +[0-9a-f]{64}/);
+  }, 120_000);
+
+  it('prints exactly one JSON document on stdout with --json', async () => {
+    const result = await cli(['--json', 'backup', 'app-db', '--wait']);
+    expect(result.exitCode).toBe(0);
+    const summary = JSON.parse(result.stdout);
+    expect(summary).toMatchObject({ source: 'app-db', kind: 'postgres', region: 'stockholm' });
+    expect(summary.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('refuses a second backup of a source while one is running, with exit code 10', async () => {
+    const first = cli(['backup', 'slow-db', '--wait']);
+    const running = harness.client.workflow.getHandle(backupWorkflowId('slow-db'));
+    await expect.poll(async () => (await running.describe().catch(() => undefined))?.status.name, { timeout: 20_000, interval: 200 }).toBe('RUNNING');
+    const second = await cli(['backup', 'slow-db']);
+    expect(second.exitCode).toBe(10);
+    expect(second.stderr).toMatch(/a backup of slow-db is already running/);
+    expect((await first).exitCode).toBe(0);
+  }, 120_000);
+
+  it('lists the catalog from storage, as a table and as JSON', async () => {
+    const text = await cli(['backups', 'list', '--source', 'app-db']);
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout.split('\n')[0]).toMatch(/^ID +SOURCE +KIND +REGION +CREATED +SIZE +SHA256 +VERIFIED$/);
+    const json = await cli(['--json', 'backups', 'list']);
+    const rows = JSON.parse(json.stdout) as Array<{ source: string; sha256: string; region: string }>;
+    expect(rows.filter((r) => r.source === 'app-db')).toHaveLength(1);
+    expect(rows.filter((r) => r.source === 'slow-db').length).toBeGreaterThanOrEqual(1);
+    expect(rows.every((r) => r.region === 'stockholm')).toBe(true);
+  });
+
+  it('restores the latest backup into a new database that equals the source', async () => {
+    const result = await cli(['restore', 'app-db', '--latest', '--to', pgUrl(pg, 'cli_restored'), '--to-password-env', passwordEnv]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/restored backup \S+ of app-db into postgres:\/\/postgres@127\.0\.0\.1:\d+\/cli_restored/);
+    expect(await tableFingerprints(pg, 'cli_restored')).toEqual(await tableFingerprints(pg, 'cli_src'));
+  });
+
+  it('refuses a restore target URL that carries a password, before starting anything', async () => {
+    const result = await cli(['restore', 'app-db', '--latest', '--to', `postgres://postgres:hunter2@127.0.0.1:${pg.port}/x`]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('must not carry a password');
+    expect(result.stderr).not.toContain('hunter2');
+  });
+
+  it('passes doctor when tools, Temporal, storage, sources and key are all fine', async () => {
+    const result = await cli(['--json', 'doctor']);
+    const report = JSON.parse(result.stdout) as { ok: boolean; checks: Array<{ check: string; ok: boolean }> };
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(report.checks.map((c) => c.check)).toEqual(expect.arrayContaining(['tool pg_dump', 'tool age', 'storage stockholm', 'storage gothenburg', 'source app-db', 'identity file']));
+    expect(result.exitCode).toBe(0);
+  });
+
+  it('fails doctor with the failing checks named when a storage secret is wrong', async () => {
+    const secretEnv = Object.keys(fixture.env).find((k) => k.startsWith('GOTHENBURG_SECRET_'))!;
+    const result = await cli(['doctor'], { [secretEnv]: 'wrong' });
+    expect(result.exitCode).toBe(2);
+    expect(result.stdout).toMatch(/storage gothenburg +FAIL/);
+    expect(result.stdout).toMatch(/storage stockholm +ok/);
+    expect(result.stderr).toContain('storage gothenburg');
+  });
+
+  it('names the key, what was expected and what was found for a malformed config, with exit code 2', async () => {
+    const bad = join(fixture.dir, 'bad.yaml');
+    writeFileSync(bad, 'primaryRegion: stockholm\nregions: {}\nencryption: { recipients: [nope] }\nsources: { x: { kind: mysql, region: stockholm } }\nretention: {}\n');
+    const result = await execa(lifeboat, ['--config', bad, 'backups', 'list'], { reject: false });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('(top level): unknown key "retention"');
+    expect(result.stderr).toContain('encryption.recipients.0: expected an age X25519 recipient');
+    expect(result.stderr).toContain('found "nope"');
+    expect(result.stderr).toContain('sources.x.kind: expected one of postgres, redis, files, found "mysql"');
+  });
+
+  it('says Temporal is unreachable with exit code 9', async () => {
+    const result = await cli(['backup', 'app-db'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(result.exitCode).toBe(9);
+    expect(result.stderr).toMatch(/cannot connect to Temporal at 127\.0\.0\.1:1/);
+    expect(result.stderr).toMatch(/hint: /);
+  });
+});
