@@ -84,7 +84,10 @@ interface ExecaFailure {
 
 function isCollateral(reason: unknown): boolean {
   const failure = reason as ExecaFailure;
-  return failure.signal === 'SIGPIPE' || failure.signal === 'SIGTERM' || /EPIPE|Broken pipe/i.test(failure.stderr ?? '');
+  // 141 and 143 are how a shell reports a child that died of SIGPIPE or SIGTERM; Node's stdio are
+  // socket pairs, so a writer whose reader died may also see "connection reset".
+  return failure.signal === 'SIGPIPE' || failure.signal === 'SIGTERM' || failure.exitCode === 141 || failure.exitCode === 143
+    || /EPIPE|Broken pipe|Connection reset by peer|ECONNRESET/i.test(failure.stderr ?? '');
 }
 
 function toLifeboatError(step: Step, reason: unknown): LifeboatError {

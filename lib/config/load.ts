@@ -33,7 +33,8 @@ export function parseConfig(text: string, origin = 'config'): Config {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
-    throw new LifeboatError('Config', `${origin}: not valid YAML: ${first.message.split('\n')[0]}`, 'fix the YAML syntax at the line shown');
+    const where = first.linePos ? ` at line ${first.linePos[0].line}, column ${first.linePos[0].col}` : '';
+    throw new LifeboatError('Config', `${origin}: not valid YAML${where}: ${(first.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`, 'fix the YAML syntax at the line shown');
   }
   const result = configSchema.safeParse(doc.toJS(), { reportInput: true });
   if (!result.success) {

@@ -1,0 +1,167 @@
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+
+// Linux reports utime/stime in clock ticks; USER_HZ is 100 on every mainstream kernel build.
+const TICKS_PER_SECOND = 100;
+const KiB = 1024;
+
+interface ProcStat {
+  pid: number;
+  name: string;
+  ppid: number;
+  pgrp: number;
+  /** CPU seconds (user + system) used by this process so far. */
+  cpu: number;
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name is in parentheses and may itself contain spaces or parentheses.
+    const open = text.indexOf('(');
+    const close = text.lastIndexOf(')');
+    const rest = text.slice(close + 2).split(' ');
+    const ticks = Number(rest[11]) + Number(rest[12]);
+    return { pid, name: text.slice(open + 1, close), ppid: Number(rest[1]), pgrp: Number(rest[2]), cpu: ticks / TICKS_PER_SECOND };
+  } catch {
+    return undefined; // exited between readdir and read
+  }
+}
+
+/** VmRSS and VmHWM (peak RSS) in bytes, or undefined once the process is gone. */
+export function memoryOf(pid: number): { rss: number; hwm: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * KiB;
+    return { rss: field('VmRSS'), hwm: field('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `node` for the tsx launcher and the real worker alike: a process can rename its comm, not its executable. */
+function exeName(pid: number, fallback: string): string {
+  try {
+    return basename(readlinkSync(`/proc/${pid}/exe`));
+  } catch {
+    return fallback;
+  }
+}
+
+function allPids(): number[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number);
+}
+
+export function ownProcessGroup(): number {
+  return readStat(process.pid)!.pgrp;
+}
+
+/**
+ * The largest current RSS and VmHWM (kernel-tracked peak RSS) among the node processes of a group.
+ * With reset, each one's peak is then set back to its current RSS, so a later read covers only what follows.
+ */
+export function nodeMemory(pgrp: number, reset = false): { rss: number; hwm: number } {
+  const result = { rss: 0, hwm: 0 };
+  for (const pid of allPids()) {
+    const stat = readStat(pid);
+    if (stat?.pgrp !== pgrp || exeName(pid, stat.name) !== 'node') continue;
+    const memory = memoryOf(pid);
+    result.rss = Math.max(result.rss, memory?.rss ?? 0);
+    result.hwm = Math.max(result.hwm, memory?.hwm ?? 0);
+    // "5" resets VmHWM: see clear_refs in proc(5).
+    if (reset) writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  }
+  return result;
+}
+
+interface Seen {
+  name: string;
+  group: string;
+  firstCpu: number;
+  lastCpu: number;
+  peakRss: number;
+}
+
+export interface WindowReport {
+  /** CPU seconds per "group/process" (e.g. "worker/zstd"), over the window. */
+  cpu: Record<string, number>;
+  /** Per process name in the tracked memory group: highest sampled RSS in bytes. */
+  peakRss: Record<string, number>;
+}
+
+/**
+ * Polls /proc while one benchmark case runs, to tell afterwards where the CPU went and how much
+ * memory the worker's processes held. Processes are labelled by process group (each server and
+ * the worker run in their own). Short-lived children are seen at most one interval before they
+ * exit, so their CPU can be under-counted by up to that interval.
+ */
+export class Sampler {
+  private readonly seen = new Map<number, Seen>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly groups: Map<number, string>, private readonly memoryGroup?: number, private readonly intervalMs = 200) {}
+
+  start(): void {
+    // Processes already running count from now, not from their start.
+    this.sample(true);
+    this.timer = setInterval(() => this.sample(false), this.intervalMs);
+  }
+
+  stop(): WindowReport {
+    clearInterval(this.timer);
+    this.sample(false);
+    const cpu: Record<string, number> = {};
+    const peakRss: Record<string, number> = {};
+    for (const entry of this.seen.values()) {
+      const key = `${entry.group}/${entry.name}`;
+      cpu[key] = (cpu[key] ?? 0) + entry.lastCpu - entry.firstCpu;
+      if (entry.peakRss > 0) peakRss[entry.name] = Math.max(peakRss[entry.name] ?? 0, entry.peakRss);
+    }
+    return { cpu, peakRss };
+  }
+
+  private sample(baseline: boolean): void {
+    const stats = new Map<number, ProcStat>();
+    for (const pid of allPids()) {
+      const stat = readStat(pid);
+      if (stat) stats.set(pid, stat);
+    }
+    // PostgreSQL backends call setsid(), so they lead groups of their own: label them by their parent.
+    const groupOf = (stat: ProcStat, depth = 0): string =>
+      this.groups.get(stat.pgrp) ?? (depth < 3 && stats.has(stat.ppid) ? groupOf(stats.get(stat.ppid)!, depth + 1) : 'other');
+    for (const [pid, stat] of stats) {
+      const group = groupOf(stat);
+      let entry = this.seen.get(pid);
+      if (!entry) {
+        entry = { name: stat.name, group, firstCpu: baseline ? stat.cpu : 0, lastCpu: stat.cpu, peakRss: 0 };
+        this.seen.set(pid, entry);
+      }
+      // The latest name: Debian's pg_dump starts as the perl pg_wrapper and execs the real binary.
+      entry.name = stat.name;
+      entry.lastCpu = stat.cpu;
+      if (stat.pgrp === this.memoryGroup) entry.peakRss = Math.max(entry.peakRss, memoryOf(pid)?.rss ?? 0);
+    }
+  }
+}
+
+/**
+ * On a shared machine other people's test runs steal CPU from the cases. Waits (up to maxWaitMs)
+ * until processes outside the benchmark's own groups use less than `cores` CPU over a 2 s window;
+ * returns the load last seen so the report can show it.
+ */
+export async function waitQuiet(groups: Map<number, string>, maxWaitMs: number, cores = 0.2, log?: (line: string) => void): Promise<number> {
+  const deadline = Date.now() + maxWaitMs;
+  for (;;) {
+    const sampler = new Sampler(groups, undefined, 500);
+    sampler.start();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const load = otherCpu(sampler.stop()) / 2;
+    if (load < cores || Date.now() > deadline) return load;
+    log?.(`  waiting for a quiet machine: ${load.toFixed(2)} cores busy outside the benchmark`);
+  }
+}
+
+/** CPU seconds used by processes outside the benchmark's groups during a window. */
+export function otherCpu(window: WindowReport): number {
+  return Object.entries(window.cpu).filter(([key]) => key.startsWith('other/')).reduce((sum, [, value]) => sum + value, 0);
+}

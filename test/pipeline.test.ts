@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { readAll } from '../activities/storage/backend';
+import { DigestStream } from '../activities/pipeline/digest';
+import { startPipeline } from '../activities/pipeline/processes';
+import { createHash } from 'node:crypto';
+
+describe('a pipeline of tools', () => {
+  it('passes bytes from one tool to the next and reports success', async () => {
+    const running = startPipeline([
+      { tool: 'sh', args: ['-c', 'head -c 3000000 /dev/zero'], what: 'source' },
+      { tool: 'zstd', args: ['-q', '-c'], what: 'compression' },
+      { tool: 'zstd', args: ['-d', '-q', '-c'], what: 'decompression' },
+    ]);
+    const output = await readAll(running.output);
+    await running.finished;
+    expect(output.length).toBe(3_000_000);
+  });
+
+  it('names a missing tool and how to install it', async () => {
+    const running = startPipeline([{ tool: 'pg_dump_not_installed', args: [], what: 'dump of x' }, { tool: 'zstd', args: ['-q', '-c'], what: 'compression' }]);
+    running.output.resume();
+    await expect(running.finished).rejects.toMatchObject({ type: 'MissingTool', message: expect.stringContaining('pg_dump_not_installed not found') });
+  });
+
+  it('blames the tool that failed, not its neighbours that saw the broken pipe', async () => {
+    const running = startPipeline([
+      { tool: 'sh', args: ['-c', 'head -c 50000000 /dev/zero'], what: 'source' },
+      { tool: 'sh', args: ['-c', 'head -c 10 >/dev/null; echo "disk full" >&2; exit 3'], what: 'the middle step' },
+      { tool: 'cat', args: [], what: 'sink' },
+    ]);
+    running.output.resume();
+    await expect(running.finished).rejects.toMatchObject({ type: 'ToolFailed', message: expect.stringMatching(/the middle step: sh exited with code 3: disk full/) });
+  });
+
+  it('never ends the stream of a pipeline whose first tool failed half-way', async () => {
+    const running = startPipeline([
+      { tool: 'sh', args: ['-c', 'head -c 100000 /dev/urandom; exit 1'], what: 'a dump that dies' },
+      { tool: 'zstd', args: ['-q', '-c'], what: 'compression' },
+    ]);
+    const digest = new DigestStream(running.finished);
+    await expect(readAll(running.output.pipe(digest))).rejects.toMatchObject({ type: 'ToolFailed' });
+  });
+
+  it('counts and hashes what passes through', async () => {
+    const running = startPipeline([{ tool: 'sh', args: ['-c', 'printf hello'], what: 'source' }]);
+    const digest = new DigestStream(running.finished);
+    expect((await readAll(running.output.pipe(digest))).toString()).toBe('hello');
+    expect(digest.digest()).toEqual({ sha256: createHash('sha256').update('hello').digest('hex'), size: 5 });
+  });
+});
