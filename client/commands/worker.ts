@@ -1,8 +1,19 @@
+import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import type { Config } from '../../lib/config/schema';
 import { startWorkers } from '../../worker/run';
 import type { Output } from '../output';
 
+const levels: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
+
 export async function workerCommand(config: Config, regions: string[], out: Output): Promise<void> {
+  const wanted = (process.env.LIFEBOAT_LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
+  // One line per event, so worker logs read well in journald and in `kubectl logs`.
+  Runtime.install({
+    logger: new DefaultLogger(levels.includes(wanted) ? wanted : 'INFO', ({ level, message, meta }) => {
+      const fields = meta ? Object.entries(meta).map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`).join(' ') : '';
+      process.stderr.write(`${new Date().toISOString()} ${level} ${message}${fields ? ` ${fields}` : ''}\n`);
+    }),
+  });
   const chosen = regions.length > 0 ? regions : Object.keys(config.regions);
   const workers = await startWorkers(config, chosen);
   out.note(`lifeboat worker polling ${workers.taskQueues.join(', ')} on ${config.temporal.address} (Ctrl-C stops it)`);

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The README's demo command: set up what is missing, then run the demo on its embedded servers.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+exec npx tsx scripts/demo.ts "$@"

@@ -1,0 +1,20 @@
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+describe('the demo (the README\'s first command)', () => {
+  it('backs up the sample database, restores it and finds every table equal, on its own servers', async () => {
+    const result = await execa('npx', ['tsx', 'scripts/demo.ts'], { cwd: root, reject: false, stdin: 'ignore', env: { CI: 'true' } });
+    expect(result.stderr).not.toMatch(/demo failed/);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/backup \S+ of app-db \(postgres\) stored in stockholm/);
+    expect(result.stdout).toMatch(/ID +SOURCE +KIND +REGION/);
+    expect(result.stdout).toMatch(/equal +public\.orders +20000 rows/);
+    expect(result.stdout).toContain('all tables equal');
+    expect(result.stdout).toMatch(/Temporal UI: +http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows/);
+    expect(result.stdout).toMatch(/psql: +PGPASSFILE=\S+ psql postgres:\/\/postgres@/);
+    expect(result.stdout).not.toMatch(/PGPASSWORD=/);
+  }, 240_000);
+});
