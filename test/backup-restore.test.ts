@@ -65,6 +65,20 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
     expect(view.rows[0].n).toBe(2000);
   });
 
+  it('keeps every secret out of Temporal history and out of the manifest', async () => {
+    const secrets = [servers.postgres.password, ...Object.values(servers.s3).map((s) => s.secretAccessKey)];
+    const histories: string[] = [];
+    for await (const run of harness.client.workflow.list({ query: `TaskQueue = '${fixture.config.temporal.taskQueuePrefix}stockholm'` })) {
+      histories.push(JSON.stringify(await harness.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory()));
+    }
+    expect(histories.length).toBeGreaterThanOrEqual(2);
+    const storage = createDeps(fixture.config).storage('stockholm');
+    const manifests = (await listBackups(storage, 'app-db')).map((e) => JSON.stringify(e.manifest));
+    for (const text of [...histories, ...manifests]) {
+      for (const secret of secrets) expect(text).not.toContain(secret);
+    }
+  });
+
   it('chains the second backup\'s manifest to the first', async () => {
     const second: BackupSummary = await harness.client.workflow.execute('backupSource', {
       args: [{ source: 'app-db' }], workflowId: `test-backup2-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
