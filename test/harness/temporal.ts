@@ -7,7 +7,9 @@ import { freePorts } from './ports';
 import { type Log, once, spawnServer, stopGroup, waitHealthy } from './processes';
 
 /** Custom search attributes Lifeboat's workflows set; all Keyword. The one list the harness and compose file follow. */
-export const LIFEBOAT_SEARCH_ATTRIBUTES = ['LifeboatSource', 'LifeboatRegion', 'LifeboatKind'] as const;
+// The names the workflows set; the dev server must know them before a run can use them.
+export { searchAttributeNames as LIFEBOAT_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { searchAttributeNames as LIFEBOAT_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
 /** temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD; @temporalio/proto is not a direct dependency. */
 export const INDEXED_VALUE_TYPE_KEYWORD = 2;
