@@ -17,6 +17,7 @@ export interface RestoreInput {
   source: string;
   /** The region whose copy is restored; its worker runs the restore. */
   region: string;
+  /** A backup id, or "latest". */
   backupId: string;
   /** A postgres:// URL without a password; the password comes from the worker's env var. */
   targetUrl: string;

@@ -1,21 +1,12 @@
 import { proxyActivities, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { RestoreResult } from '../activities/restore';
+import type { RestoreInput, RestoreResult } from '../activities/restore';
 import { surface } from './failures';
 import { searchAttributes } from './search-attributes';
 import { shortCall, streaming } from './timeouts';
 
-export interface RestoreBackupInput {
-  source: string;
-  region: string;
-  /** A backup id, or "latest". */
-  backupId: string;
-  /** postgres://user@host:port/db, never with a password: that comes from targetPasswordEnv on the worker. */
-  targetUrl: string;
-  targetPasswordEnv?: string;
-  clean: boolean;
-  noOwner: boolean;
-}
+/** backupId may be "latest"; the workflow resolves it before the restore starts. */
+export type RestoreBackupInput = RestoreInput;
 
 /** Verifies the stored object, then restores it into the target, then compares row counts. */
 export async function restoreBackup(input: RestoreBackupInput): Promise<RestoreResult> {

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import type { Log } from './processes';
+import { once, stopGroup, type Log } from './processes';
 
 /**
  * Every running server registers here so that Ctrl-C (SIGINT), SIGTERM or an unexpected exit
@@ -80,4 +80,16 @@ export function registerGroup(pgid: number): () => void {
     groups.delete(pgid);
     uninstallIfIdle();
   };
+}
+
+/** Stops a server's process group once: when asked, or on exit or Ctrl-C until then. */
+export function supervise(pgid: number, log?: Log): () => Promise<void> {
+  const unregisterGroup = registerGroup(pgid);
+  const stop = once(async () => {
+    await stopGroup(pgid);
+    unregisterGroup();
+    unregisterStop();
+  });
+  const unregisterStop = registerStop(stop, log);
+  return stop;
 }

@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { findBinary } from './binaries';
-import { registerGroup, registerStop } from './cleanup';
+import { supervise } from './cleanup';
 import { freePorts } from './ports';
-import { type Log, once, run, spawnServer, stopGroup, waitHealthy } from './processes';
+import { type Log, run, spawnServer, waitHealthy } from './processes';
 
 export interface RedisInfo {
   host: string;
@@ -22,13 +22,7 @@ export async function startRedis(opts: { dir: string; port?: number; log?: Log }
     logFile: path.join(dir, 'redis.log'),
     cwd: dir,
   });
-  const unregisterGroup = registerGroup(proc.pid);
-  const stop = once(async () => {
-    await stopGroup(proc.pid);
-    unregisterGroup();
-    unregisterStop();
-  });
-  const unregisterStop = registerStop(stop, opts.log);
+  const stop = supervise(proc.pid, opts.log);
   try {
     await waitHealthy(proc, async () => {
       const out = (await run(cli, ['-h', '127.0.0.1', '-p', String(port), 'ping'], { timeoutMs: 5_000 })).trim();

@@ -3,9 +3,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { findBinary } from './binaries';
-import { registerGroup, registerStop } from './cleanup';
+import { supervise } from './cleanup';
 import { freePorts } from './ports';
-import { type Log, once, spawnServer, stopGroup, waitHealthy } from './processes';
+import { type Log, spawnServer, waitHealthy } from './processes';
 
 export interface S3Server {
   endpoint: string;
@@ -123,13 +123,7 @@ export async function startSeaweedS3(opts: { region: string; dir: string; ports?
   // A soft heap limit: the Go runtime collects harder instead of growing past it.
   env.GOMEMLIMIT = '256MiB';
   const proc = spawnServer(`weed (${opts.region})`, weed, seaweedArgs(dataDir, dir, ports, configFile), { logFile: path.join(dir, 'weed.log'), cwd: dir, env });
-  const unregisterGroup = registerGroup(proc.pid);
-  const stop = once(async () => {
-    await stopGroup(proc.pid);
-    unregisterGroup();
-    unregisterStop();
-  });
-  const unregisterStop = registerStop(stop, opts.log);
+  const stop = supervise(proc.pid, opts.log);
 
   const s3: S3Server = {
     endpoint: `http://127.0.0.1:${s3Port}`,

@@ -2,9 +2,9 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { findBinary } from './binaries';
-import { registerGroup, registerStop } from './cleanup';
+import { supervise } from './cleanup';
 import { freePorts } from './ports';
-import { type Log, once, spawnServer, stopGroup, waitHealthy } from './processes';
+import { type Log, spawnServer, waitHealthy } from './processes';
 
 /** Custom search attributes Lifeboat's workflows set; all Keyword. The one list the harness and compose file follow. */
 // The names the workflows set; the dev server must know them before a run can use them.
@@ -50,13 +50,7 @@ export async function startTemporal(opts: { dir: string; port?: number; uiPort?:
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error', '--namespace', namespace];
   for (const name of LIFEBOAT_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${name}=Keyword`);
   const proc = spawnServer('temporal', temporalBin, args, { logFile: path.join(dir, 'temporal.log'), cwd: dir });
-  const unregisterGroup = registerGroup(proc.pid);
-  const stop = once(async () => {
-    await stopGroup(proc.pid);
-    unregisterGroup();
-    unregisterStop();
-  });
-  const unregisterStop = registerStop(stop, opts.log);
+  const stop = supervise(proc.pid, opts.log);
   const address = `127.0.0.1:${port}`;
   try {
     await waitHealthy(proc, () => checkTemporal(address, namespace), 60_000);
