@@ -1,14 +1,18 @@
+import { accessSync, constants } from 'node:fs';
 import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
 import { keys, MANIFEST_FORMAT, type Manifest, type SourceDescription, type StoredObject } from '../lib/manifest';
-import { listBackups } from './catalog';
+import { findBackup, listBackups } from './catalog';
 import type { Deps } from './deps';
-import { DigestStream } from './pipeline/digest';
+import { decryptBuffer, encryptBuffer } from './pipeline/buffers';
+import { snapshotStream } from './pipeline/compose';
+import { DigestStream, digestOf } from './pipeline/digest';
 import { encodeSteps } from './pipeline/encode';
-import { startPipeline } from './pipeline/processes';
 import { toolVersion } from './pipeline/versions';
+import type { SnapshotContext } from './sources/source';
 import type { PutProgress } from './storage/backend';
+import { readAll } from './storage/backend';
 
 export interface BackupPlan {
   kind: string;
@@ -25,7 +29,8 @@ export interface SnapshotInput {
 }
 
 export interface SnapshotResult {
-  object: StoredObject;
+  objects: StoredObject[];
+  parent: string | null;
   description: SourceDescription;
   tools: Record<string, string>;
   startedAt: string;
@@ -63,51 +68,80 @@ export function backupActivities(deps: Deps) {
     const storage = deps.storage(sourceConfig.region);
     const key = keys.object(source, backupId, driver.fileName);
     const previous = context.info.heartbeatDetails as SnapshotHeartbeat | undefined;
-    // An earlier attempt that finished its upload but died before returning: its object is whole.
+    // An earlier attempt that finished its upload but died before returning: its objects are whole.
     if (previous?.done) {
-      const stored = await storage.stat(previous.done.object.key);
-      if (stored?.size === previous.done.object.size) return previous.done;
+      const stats = await Promise.all(previous.done.objects.map((object) => storage.stat(object.key)));
+      if (stats.every((stat, index) => stat?.size === previous.done!.objects[index]!.size)) return previous.done;
     }
     // Otherwise the encrypted stream cannot be resumed byte for byte (age draws a new file key every
     // run), so discard whatever an earlier attempt left and start the upload again.
     await discardIncomplete(source, backupId);
 
     const startedAt = new Date().toISOString();
-    const snapshot = await driver.snapshot();
+    const snapshot = await driver.snapshot(await snapshotContext(source, backupId));
     let progress: PutProgress = { bytes: 0, part: 0 };
     const beat = setInterval(() => context.heartbeat(progress), Math.max(1000, parseDuration(config.temporal.heartbeatTimeout) / 3));
-    const pipeline = startPipeline([snapshot.producer, ...encodeSteps(config.compression, config.encryption.recipients, `backup of ${source}`)]);
-    const onCancel = () => pipeline.kill();
+    const stream = snapshotStream(snapshot, encodeSteps(config.compression, config.encryption.recipients, `backup of ${source}`));
+    const onCancel = () => stream.kill();
     context.cancellationSignal.addEventListener('abort', onCancel);
     try {
-      const digest = new DigestStream(pipeline.finished);
-      const description = snapshot.describe();
-      description.catch(() => pipeline.kill());
-      const upload = storage.putStream(key, pipeline.output.pipe(digest), (update) => {
+      const digest = new DigestStream(stream.finished);
+      const upload = storage.putStream(key, stream.output.pipe(digest), (update) => {
         progress = update;
         context.heartbeat(progress);
       });
       // Whichever fails first wins: a dead tool must not leave the upload waiting for bytes.
-      await Promise.all([upload, pipeline.finished, description]);
-      const { sha256, size } = digest.digest();
-      const [tools, described] = await Promise.all([collectTools(driver.toolVersions()), description]);
+      const [, warnings] = await Promise.all([upload, stream.finished]);
+      const data: StoredObject = { key, role: 'data', content: driver.content, ...digest.digest() };
+      const extras = await storeExtras(source, backupId, (await snapshot.extras?.()) ?? []);
+      const description = await snapshot.describe({ raw: stream.raw(), warnings, checks: stream.checks() });
       const result: SnapshotResult = {
-        object: { key, content: driver.content, size, sha256 },
-        description: described,
-        tools,
+        objects: [data, ...extras],
+        parent: snapshot.parent,
+        description,
+        tools: await collectTools(driver.toolVersions()),
         startedAt,
         finishedAt: new Date().toISOString(),
       };
       context.heartbeat({ ...progress, done: result } satisfies SnapshotHeartbeat);
       return result;
     } catch (error) {
-      pipeline.kill();
+      stream.kill();
       throw error;
     } finally {
       clearInterval(beat);
       context.cancellationSignal.removeEventListener('abort', onCancel);
       await snapshot.release();
     }
+  }
+
+  async function snapshotContext(source: string, backupId: string): Promise<SnapshotContext> {
+    const storage = deps.storage(deps.source(source).config.region);
+    const earlier = (await listBackups(storage, source)).filter((entry) => entry.manifest.id !== backupId);
+    return {
+      backupId,
+      earlier: earlier.map(({ manifest }) => ({ id: manifest.id, parent: manifest.parent, finishedAt: manifest.finishedAt })),
+      async loadState(id, name) {
+        const identityFile = config.encryption.identityFile;
+        if (!identityFile || !readable(identityFile)) return undefined;
+        const { manifest } = await findBackup(storage, source, id);
+        const object = manifest.objects.find((o) => o.role === 'state' && o.key.endsWith(`/${name}.zst.age`));
+        if (!object) return undefined;
+        return decryptBuffer(await readAll(await storage.get(object.key)), identityFile, `${name} of backup ${id}`);
+      },
+    };
+  }
+
+  async function storeExtras(source: string, backupId: string, extras: Array<{ name: string; content: string; data: Buffer }>): Promise<StoredObject[]> {
+    const storage = deps.storage(deps.source(source).config.region);
+    const stored: StoredObject[] = [];
+    for (const extra of extras) {
+      const encrypted = await encryptBuffer(extra.data, config.compression, config.encryption.recipients, `${extra.name} of ${source}`);
+      const key = keys.object(source, backupId, `${extra.name}.zst.age`);
+      await storage.put(key, encrypted);
+      stored.push({ key, role: 'state', content: `${extra.content}, zstd, age`, ...digestOf(encrypted) });
+    }
+    return stored;
   }
 
   async function collectTools(sourceTools: Promise<Record<string, string>>): Promise<Record<string, string>> {
@@ -117,11 +151,14 @@ export function backupActivities(deps: Deps) {
 
   /** Writes manifest.json last: from this moment the backup exists. Idempotent for one backup id. */
   async function writeManifest({ source, backupId, snapshot, workflow }: ManifestInput): Promise<Manifest> {
-    const { config: sourceConfig } = deps.source(source);
+    const { config: sourceConfig, driver } = deps.source(source);
     const storage = deps.storage(sourceConfig.region);
-    const stored = await storage.stat(snapshot.object.key);
-    if (stored?.size !== snapshot.object.size) {
-      throw new LifeboatError('VerificationFailed', `refusing to write the manifest of ${source}/${backupId}: its data object is ${stored ? `${stored.size} bytes, expected ${snapshot.object.size}` : 'missing'}`, 'start a new backup');
+    for (const object of snapshot.objects) {
+      const stored = await storage.stat(object.key);
+      if (stored?.size !== object.size) {
+        throw new LifeboatError('VerificationFailed', `refusing to write the manifest of ${source}/${backupId}: ${object.key} is ${stored ? `${stored.size} bytes, expected ${object.size}` : 'missing'}`,
+          'start a new backup');
+      }
     }
     const earlier = (await listBackups(storage, source)).filter((entry) => entry.manifest.id !== backupId);
     const previous = earlier.at(-1);
@@ -134,15 +171,15 @@ export function backupActivities(deps: Deps) {
       startedAt: snapshot.startedAt,
       finishedAt: snapshot.finishedAt,
       workflow,
-      objects: [snapshot.object],
+      objects: snapshot.objects,
       compression: { algorithm: 'zstd', level: config.compression.level },
       encryption: { algorithm: 'age-x25519', recipients: config.encryption.recipients },
       tools: snapshot.tools,
       description: snapshot.description,
-      parent: null,
+      parent: snapshot.parent,
       previousManifestSha256: previous?.manifestSha256 ?? null,
       retentionTags: [],
-      restoreWith: `age -d -i KEYFILE ${snapshot.object.key.split('/').pop()} | zstd -d | pg_restore --dbname=URL`,
+      restoreWith: driver.restoreWith(driver.fileName),
     };
     await storage.put(keys.manifest(source, backupId), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
     return manifest;
@@ -172,4 +209,13 @@ export function backupActivities(deps: Deps) {
   }
 
   return { planBackup, snapshotToStorage, writeManifest, discardUnfinishedBackup };
+}
+
+function readable(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,7 +1,9 @@
 import type { Config, SourceConfig } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
 import type { Source } from './sources/source';
+import { filesSource } from './sources/files/source';
 import { postgresSource } from './sources/postgres/source';
+import { redisSource } from './sources/redis/source';
 import type { StorageBackend } from './storage/backend';
 import { openStorage } from './storage/open';
 
@@ -34,8 +36,10 @@ export function createDeps(config: Config, env: NodeJS.ProcessEnv = process.env)
       switch (sourceConfig.kind) {
         case 'postgres':
           return { config: sourceConfig, driver: postgresSource(name, sourceConfig, env) };
-        default:
-          throw new LifeboatError('Unsupported', `source ${name}: kind ${sourceConfig.kind} is not supported by this version of Lifeboat yet`, 'only postgres sources can be backed up for now');
+        case 'redis':
+          return { config: sourceConfig, driver: redisSource(name, sourceConfig, env) };
+        case 'files':
+          return { config: sourceConfig, driver: filesSource(name, sourceConfig) };
       }
     },
   };

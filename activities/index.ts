@@ -14,7 +14,7 @@ export function createActivities(deps: Deps) {
     writeManifest: withFailures(backup.writeManifest),
     discardUnfinishedBackup: withFailures(backup.discardUnfinishedBackup),
     resolveBackup: withFailures(restore.resolveBackup),
-    restorePostgres: withFailures(restore.restorePostgres, { sourceAttempts }),
+    restoreBackupTo: withFailures(restore.restoreBackupTo, { sourceAttempts }),
   };
 }
 

@@ -51,12 +51,17 @@ program.command('backups').description('the catalog').command('list').descriptio
 program.command('restore <source>').description('restore a backup (verified first) into a target')
   .option('--latest', 'the newest backup')
   .option('--backup <id>', 'a backup id from "backups list"')
-  .requiredOption('--to <url>', 'target: postgres://user@host:port/database (created if missing)')
+  .requiredOption('--to <target>', 'postgres: postgres://user@host:port/database (created if missing); redis, files: an empty directory on the worker')
   .option('--region <region>', 'restore the copy in this region (default: the source\'s region)')
   .option('--clean', 'replace the contents of a target that already holds tables', false)
   .option('--no-owner', 'do not restore ownership and privileges')
   .option('--to-password-env <name>', 'environment variable of the worker holding the target\'s password')
-  .action(async (source: string, options: { latest?: boolean; backup?: string; to: string; region?: string; clean: boolean; owner: boolean; toPasswordEnv?: string }) => {
+  .option('--serve <port>', 'redis: start redis-server on the restored dump.rdb on this port', (value) => {
+    const port = Number(value);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new LifeboatError('Usage', `--serve takes a port number, got "${value}"`);
+    return port;
+  })
+  .action(async (source: string, options: { latest?: boolean; backup?: string; to: string; region?: string; clean: boolean; owner: boolean; toPasswordEnv?: string; serve?: number }) => {
     const { config, out } = setup();
     const client = await connectClient(config);
     try {

@@ -4,6 +4,8 @@ export const MANIFEST_FORMAT = 'lifeboat-manifest/1';
 
 export interface StoredObject {
   key: string;
+  /** data: the backup itself; state: what the next increment builds on (tar's snapshot file). */
+  role: 'data' | 'state';
   /** What the object holds, e.g. "pg_dump custom format (-Fc -Z0)". */
   content: string;
   size: number;
@@ -28,7 +30,39 @@ export interface PostgresDescription {
   options: { schemaOnly: boolean; dataOnly: boolean; includeTables: string[]; excludeTables: string[] };
 }
 
-export type SourceDescription = PostgresDescription;
+export interface RedisDescription {
+  kind: 'redis';
+  serverVersion: string;
+  /** INFO replication at snapshot time: a replica that lags is worth knowing about. */
+  role: string;
+  connectedReplicas: number;
+  replicaLagBytes: number | null;
+  /** INFO keyspace: db index → keys and keys with a TTL. */
+  keyspace: Record<string, { keys: number; expires: number }>;
+  rdbBytes: number;
+  /** Counted by redis-check-rdb in the snapshot itself: exact, unlike INFO taken a moment before. */
+  rdbKeys: number;
+  rdbExpires: number;
+}
+
+export interface FilesDescription {
+  kind: 'files';
+  root: string;
+  /** 0 for a full backup; n for the nth increment after it. */
+  level: number;
+  exclude: string[];
+  /** The whole tree at backup time (not only what this increment holds): what a restore must recreate. */
+  files: number;
+  directories: number;
+  symlinks: number;
+  bytes: number;
+  /** Files that vanished or changed while being read, as tar reported them. */
+  warnings: string[];
+  /** Incremental state is kept encrypted; without the identity on the backup worker every backup is full. */
+  incrementalNote?: string;
+}
+
+export type SourceDescription = PostgresDescription | RedisDescription | FilesDescription;
 
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
@@ -68,4 +102,16 @@ export const keys = {
 export function backupIdFor(startTime: Date, runId: string): string {
   const stamp = startTime.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${runId.replace(/-/g, '').slice(0, 8)}`;
+}
+
+/** One phrase for summaries and listings: "12 tables", "2,345 keys", "1,200 files (increment 2)". */
+export function brief(description: SourceDescription): string {
+  switch (description.kind) {
+    case 'postgres':
+      return `${description.tables.length} tables`;
+    case 'redis':
+      return `${description.rdbKeys} keys`;
+    case 'files':
+      return `${description.files} files${description.level > 0 ? ` (increment ${description.level})` : ' (full)'}`;
+  }
 }

@@ -3,6 +3,7 @@ import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
 import type { BackupSummary } from '../workflows/backup-source';
 import type { RestoreResult } from '../activities/restore';
+import type { PostgresDescription } from '../lib/manifest';
 import { createSampleDatabase, tableFingerprints, withClient } from '../scripts/sample-db';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startHarness, type Harness } from './support/workers';
@@ -39,7 +40,7 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
     expect(manifest.encryption.recipients).toEqual([fixture.key.recipient]);
     expect(manifest.previousManifestSha256).toBeNull();
     expect(manifest.tools.pg_dump).toMatch(/pg_dump \(PostgreSQL\) 15/);
-    expect(manifest.description.serverVersion).toMatch(/^15\./);
+    expect(manifest.description).toMatchObject({ kind: 'postgres', serverVersion: expect.stringMatching(/^15\./) });
     const stat = await storage.stat(summary.key);
     expect(stat?.size).toBe(summary.bytes);
   });
@@ -47,7 +48,8 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
   it('records exact row counts per table taken in the dump\'s own snapshot', async () => {
     const storage = createDeps(fixture.config).storage('stockholm');
     const [entry] = await listBackups(storage, 'app-db');
-    const counts = Object.fromEntries(entry!.manifest.description.tables.map((t) => [`${t.schema}.${t.name}`, t.rows]));
+    const description = entry!.manifest.description as PostgresDescription;
+    const counts = Object.fromEntries(description.tables.map((t) => [`${t.schema}.${t.name}`, t.rows]));
     const expected = await tableFingerprints(pg, 'shop');
     expect(counts).toEqual(Object.fromEntries(Object.entries(expected).map(([table, f]) => [table, f.rows])));
     expect(counts['public.orders']).toBe(10_000);
@@ -55,11 +57,11 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
 
   it('restores into a new database that equals the source table by table', async () => {
     const result: RestoreResult = await harness.client.workflow.execute('restoreBackup', {
-      args: [{ source: 'app-db', region: 'stockholm', backupId: 'latest', targetUrl: `postgres://postgres@127.0.0.1:${servers.postgres.port}/shop_restored`, targetPasswordEnv: Object.keys(fixture.env).find((k) => k.startsWith('PG_PASSWORD_')), clean: false, noOwner: false }],
+      args: [{ source: 'app-db', region: 'stockholm', backupId: 'latest', target: `postgres://postgres@127.0.0.1:${servers.postgres.port}/shop_restored`, targetPasswordEnv: Object.keys(fixture.env).find((k) => k.startsWith('PG_PASSWORD_')), clean: false, noOwner: false }],
       workflowId: `test-restore-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
     });
     expect(result.backupId).toBe(summary.backupId);
-    expect(result.rowsCompared).toBe(result.tables);
+    expect(result.checked).toBe('5 of 5 tables have exactly the row counts recorded in the manifest');
     expect(await tableFingerprints(pg, 'shop_restored')).toEqual(await tableFingerprints(pg, 'shop'));
     const view = await withClient(pg, 'shop_restored', (c) => c.query('select count(*)::int as n from order_totals'));
     expect(view.rows[0].n).toBe(2000);

@@ -91,7 +91,7 @@ describe('bad input gets a clear error and loses nothing', () => {
 
   it('refuses to restore into a database that already holds tables, and leaves it as it was', async () => {
     const before = await tableFingerprints(pg, 'bad_input_src');
-    const failure = await failureOf(runRestore(harness.client, fixture.config, { source: 'app-db', targetUrl: target('bad_input_src'), targetPasswordEnv: passwordEnv }));
+    const failure = await failureOf(runRestore(harness.client, fixture.config, { source: 'app-db', target: target('bad_input_src'), targetPasswordEnv: passwordEnv }));
     expect(failure.type).toBe('TargetNotEmpty');
     expect(failure.message).toMatch(/already holds \d+ tables/);
     expect(await tableFingerprints(pg, 'bad_input_src')).toEqual(before);
@@ -100,14 +100,14 @@ describe('bad input gets a clear error and loses nothing', () => {
   it('restores over a non-empty database when told to clean it', async () => {
     await createSampleDatabase(pg, 'bad_input_clean');
     await withClient(pg, 'bad_input_clean', (c) => c.query('delete from orders where id % 2 = 0'));
-    await runRestore(harness.client, fixture.config, { source: 'app-db', targetUrl: target('bad_input_clean'), targetPasswordEnv: passwordEnv, clean: true });
+    await runRestore(harness.client, fixture.config, { source: 'app-db', target: target('bad_input_clean'), targetPasswordEnv: passwordEnv, clean: true });
     expect(await tableFingerprints(pg, 'bad_input_clean')).toEqual(await tableFingerprints(pg, 'bad_input_src'));
   });
 
   it('refuses a restore with the wrong identity file as BadKey, before creating the target', async () => {
     const wrong = await ageKey(fixture.dir, 'wrong-key');
     const failure = await withWorkers((c) => ({ ...c, encryption: { ...c.encryption, identityFile: wrong.identityFile } }),
-      (h, config) => failureOf(runRestore(h.client, config, { source: 'app-db', targetUrl: target('bad_input_wrong_key'), targetPasswordEnv: passwordEnv })));
+      (h, config) => failureOf(runRestore(h.client, config, { source: 'app-db', target: target('bad_input_wrong_key'), targetPasswordEnv: passwordEnv })));
     expect(failure.type).toBe('BadKey');
     expect(failure.message).toContain('not one of the backup\'s recipients');
     expect(await databaseExists('bad_input_wrong_key')).toBe(false);
@@ -116,7 +116,7 @@ describe('bad input gets a clear error and loses nothing', () => {
   it('refuses a restore with a missing identity file as BadKey, naming the file', async () => {
     const missing = join(fixture.dir, 'no-such-key');
     const failure = await withWorkers((c) => ({ ...c, encryption: { ...c.encryption, identityFile: missing } }),
-      (h, config) => failureOf(runRestore(h.client, config, { source: 'app-db', targetUrl: target('bad_input_no_key'), targetPasswordEnv: passwordEnv })));
+      (h, config) => failureOf(runRestore(h.client, config, { source: 'app-db', target: target('bad_input_no_key'), targetPasswordEnv: passwordEnv })));
     expect(failure.type).toBe('BadKey');
     expect(failure.message).toContain(missing);
     expect(await databaseExists('bad_input_no_key')).toBe(false);
@@ -130,7 +130,7 @@ describe('bad input gets a clear error and loses nothing', () => {
     tampered[Math.floor(tampered.length / 2)]! ^= 0x01;
     await storage.put(object.key, tampered);
     try {
-      const failure = await failureOf(runRestore(harness.client, fixture.config, { source: 'app-db', targetUrl: target('bad_input_tampered'), targetPasswordEnv: passwordEnv }));
+      const failure = await failureOf(runRestore(harness.client, fixture.config, { source: 'app-db', target: target('bad_input_tampered'), targetPasswordEnv: passwordEnv }));
       expect(failure.type).toBe('ChecksumMismatch');
       expect(failure.message).toContain(object.key);
       expect(failure.message).toContain('does not match its manifest');

@@ -68,7 +68,7 @@ describe('the lifeboat CLI', () => {
   it('lists the catalog from storage, as a table and as JSON', async () => {
     const text = await cli(['backups', 'list', '--source', 'app-db']);
     expect(text.exitCode).toBe(0);
-    expect(text.stdout.split('\n')[0]).toMatch(/^ID +SOURCE +KIND +REGION +CREATED +SIZE +SHA256 +VERIFIED$/);
+    expect(text.stdout.split('\n')[0]).toMatch(/^ID +SOURCE +KIND +REGION +CREATED +SIZE +SHA256 +HOLDS +CHAIN +VERIFIED$/);
     const json = await cli(['--json', 'backups', 'list']);
     const rows = JSON.parse(json.stdout) as Array<{ source: string; sha256: string; region: string }>;
     expect(rows.filter((r) => r.source === 'app-db')).toHaveLength(1);

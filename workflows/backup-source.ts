@@ -8,7 +8,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { backupIdFor } from '../lib/manifest';
+import { backupIdFor, brief } from '../lib/manifest';
 import { surface } from './failures';
 import { searchAttributes } from './search-attributes';
 import { shortCall, streaming } from './timeouts';
@@ -25,7 +25,11 @@ export interface BackupSummary {
   key: string;
   bytes: number;
   sha256: string;
-  tables: number;
+  /** The backup an increment builds on. */
+  parent: string | null;
+  /** "12 tables", "2345 keys", "1200 files (increment 2)". */
+  contents: string;
+  warnings: number;
   durationMs: number;
 }
 
@@ -56,10 +60,12 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
       source,
       kind: plan.kind,
       region: plan.region,
-      key: snapshot.object.key,
-      bytes: snapshot.object.size,
-      sha256: snapshot.object.sha256,
-      tables: manifest.description.tables.length,
+      key: snapshot.objects[0]!.key,
+      bytes: snapshot.objects[0]!.size,
+      sha256: snapshot.objects[0]!.sha256,
+      parent: manifest.parent,
+      contents: brief(manifest.description),
+      warnings: manifest.description.kind === 'files' ? manifest.description.warnings.length : 0,
       durationMs: Date.parse(snapshot.finishedAt) - Date.parse(snapshot.startedAt),
     };
     upsertMemo({ summary: `${source}: backup ${backupId}, ${summary.bytes} bytes stored in ${plan.region}` });

@@ -19,7 +19,7 @@ export async function restoreBackup(input: RestoreBackupInput): Promise<RestoreR
   try {
     const backup = await regional.resolveBackup({ source: input.source, region: input.region, backupId: input.backupId });
     upsertMemo({ summary: `restore of ${input.source} backup ${backup.id} from ${input.region}` });
-    return await stream.restorePostgres({ ...input, backupId: backup.id });
+    return await stream.restoreBackupTo({ ...input, backupId: backup.id });
   } catch (error) {
     throw surface(error);
   }

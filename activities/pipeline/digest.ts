@@ -14,7 +14,7 @@ export class DigestStream extends Transform {
   private readonly hash = createHash('sha256');
   private bytes = 0;
 
-  constructor(private readonly gate: Promise<void> = Promise.resolve()) {
+  constructor(private readonly gate: Promise<unknown> = Promise.resolve()) {
     super();
   }
 
@@ -68,4 +68,8 @@ export class VerifyingStream extends Transform {
     }
     done(null, this.held);
   }
+}
+
+export function digestOf(data: Buffer): Digest {
+  return { sha256: createHash('sha256').update(data).digest('hex'), size: data.length };
 }

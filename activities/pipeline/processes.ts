@@ -12,6 +12,8 @@ export interface Step {
   what: string;
   /** Turns a failure's stderr into an operator-facing error; the default is ToolFailed. */
   classify?: (stderr: string) => LifeboatError | undefined;
+  /** Non-zero exit codes that still mean success with warnings (tar: 1 = files changed while read). */
+  acceptExitCodes?: number[];
 }
 
 export interface RunningPipeline {
@@ -19,8 +21,9 @@ export interface RunningPipeline {
   output: Readable;
   /** stdin of the first step, when the pipeline was started with input: 'pipe'. */
   input: Writable | undefined;
-  /** Resolves when every step exited 0; rejects with the error of the step that broke first. */
-  finished: Promise<void>;
+  /** Resolves when every step succeeded, with the stderr lines of steps that succeeded with
+   * warnings; rejects with the error of the step that broke first. */
+  finished: Promise<string[]>;
   kill(): void;
 }
 
@@ -29,6 +32,10 @@ export const installHints: Record<string, string> = {
   pg_restore: 'apt-get install postgresql-client-15 (or run scripts/setup.sh)',
   zstd: 'apt-get install zstd (or run scripts/setup.sh)',
   age: 'apt-get install age (or run scripts/setup.sh)',
+  'redis-cli': 'apt-get install redis-tools (or run scripts/setup.sh)',
+  'redis-check-rdb': 'apt-get install redis-tools (or run scripts/setup.sh)',
+  'redis-server': 'apt-get install redis-server (or run scripts/setup.sh)',
+  tar: 'apt-get install tar (GNU tar)',
 };
 
 /**
@@ -59,16 +66,29 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
   };
   const finished = Promise.allSettled(children).then((results) => {
+    const warnings: string[] = [];
     const failures = results
       .map((result, index) => ({ result, step: steps[index]! }))
-      .filter((entry): entry is { result: PromiseRejectedResult; step: Step } => entry.result.status === 'rejected');
-    if (failures.length === 0) return;
+      .filter((entry): entry is { result: PromiseRejectedResult; step: Step } => {
+        if (entry.result.status === 'fulfilled') return false;
+        const reason = entry.result.reason as ExecaFailure;
+        if (reason.exitCode !== undefined && entry.step.acceptExitCodes?.includes(reason.exitCode)) {
+          warnings.push(...(reason.stderr ?? '').split('\n').filter(Boolean).map((line) => `${entry.step.tool}: ${line}`));
+          return false;
+        }
+        return true;
+      });
+    if (failures.length === 0) return warnings;
     // A step killed by SIGPIPE or by us only reports that its neighbour broke; blame the other one.
     const root = failures.find((f) => !isCollateral(f.result.reason)) ?? failures[0]!;
     throw toLifeboatError(root.step, root.result.reason);
   });
   // Stop every step as soon as one fails, so nothing waits forever on a dead neighbour.
-  for (const child of children) child.catch(() => kill());
+  for (const [index, child] of children.entries()) {
+    child.catch((reason: ExecaFailure) => {
+      if (!(reason.exitCode !== undefined && steps[index]!.acceptExitCodes?.includes(reason.exitCode))) kill();
+    });
+  }
   finished.catch(() => undefined);
   return { output: previous!, input: input === 'pipe' ? children[0]!.stdin! : undefined, finished, kill };
 }

@@ -1,20 +1,47 @@
+import type { Transform } from 'node:stream';
+import type { Digest } from '../pipeline/digest';
 import type { SourceDescription } from '../../lib/manifest';
 import type { Step } from '../pipeline/processes';
+
+/** A small object stored beside the data, encrypted like it (tar's incremental state). */
+export interface ExtraObject {
+  name: string;
+  content: string;
+  data: Buffer;
+}
 
 /** A consistent point-in-time view of a source, open while its bytes stream out. */
 export interface Snapshot {
   /** The step that produces the raw bytes; Lifeboat appends compression and encryption. */
   producer: Step;
-  /** What the source looked like in this very snapshot. */
-  describe(): Promise<SourceDescription>;
-  /** Ends the snapshot (closes connections); safe to call twice. */
+  /** Fixes the raw bytes on their way to compression (Redis: drops redis-cli's trailing EOF mark). */
+  filter?: Transform;
+  /** Steps that read a copy of the raw bytes on stdin and must succeed for the backup to count. */
+  validators?: Step[];
+  /** The backup this one builds on (incremental file backups), or null. */
+  parent: string | null;
+  /** What the source looked like in this very snapshot; called once the producer has finished. */
+  describe(result: { raw: Digest | undefined; warnings: string[]; checks: string[] }): Promise<SourceDescription>;
+  /** Objects to store beside the data, once the producer has finished. */
+  extras?(): Promise<ExtraObject[]>;
+  /** Ends the snapshot (connections, temp files); safe to call twice. */
   release(): Promise<void>;
+}
+
+export interface SnapshotContext {
+  backupId: string;
+  /** Loads an encrypted object of an earlier backup of this source, decrypted; undefined if impossible. */
+  loadState(backupId: string, name: string): Promise<Buffer | undefined>;
+  /** The earlier backups of this source in its region, oldest first. */
+  earlier: Array<{ id: string; parent: string | null; finishedAt: string }>;
 }
 
 export interface Source {
   /** Object name and what it holds, for the manifest. */
   readonly fileName: string;
   readonly content: string;
-  snapshot(): Promise<Snapshot>;
+  snapshot(context: SnapshotContext): Promise<Snapshot>;
   toolVersions(): Promise<Record<string, string>>;
+  /** The break-glass command for one data object, recorded in the manifest. */
+  restoreWith(objectName: string): string;
 }

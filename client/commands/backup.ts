@@ -49,7 +49,8 @@ export async function backupCommand(client: Client, config: Config, source: stri
     `  object  ${summary.key}`,
     `  size    ${bytes(summary.bytes)} (${summary.bytes} bytes)`,
     `  sha256  ${summary.sha256}`,
-    `  tables  ${summary.tables}`,
+    `  holds   ${summary.contents}${summary.parent ? `, on top of ${summary.parent}` : ''}`,
+    ...(summary.warnings > 0 ? [`  ${summary.warnings} warning(s): files changed while being read; see the manifest`] : []),
     `  took    ${(summary.durationMs / 1000).toFixed(1)} s`,
   ].join('\n'));
 }

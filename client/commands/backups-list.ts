@@ -1,6 +1,7 @@
 import { listBackups } from '../../activities/catalog';
 import { createDeps } from '../../activities/deps';
 import type { Config } from '../../lib/config/schema';
+import { brief } from '../../lib/manifest';
 import { bytes, table, type Output, usage } from '../output';
 
 export interface CatalogRow {
@@ -12,6 +13,10 @@ export interface CatalogRow {
   bytes: number;
   sha256: string;
   verified: string | null;
+  /** The backup an increment builds on; null for a full backup or a dump. */
+  parent: string | null;
+  /** "12 tables", "2345 keys", "1200 files (increment 2)". */
+  contents: string;
   previousManifestSha256: string | null;
 }
 
@@ -33,6 +38,8 @@ export async function backupsListCommand(config: Config, options: { source?: str
         bytes: manifest.objects.reduce((sum, object) => sum + object.size, 0),
         sha256: data.sha256,
         verified: null,
+        parent: manifest.parent,
+        contents: brief(manifest.description),
         previousManifestSha256: manifest.previousManifestSha256,
       });
     }
@@ -40,8 +47,9 @@ export async function backupsListCommand(config: Config, options: { source?: str
   const text = rows.length === 0
     ? 'no backups'
     : table([
-        ['ID', 'SOURCE', 'KIND', 'REGION', 'CREATED', 'SIZE', 'SHA256', 'VERIFIED'],
-        ...rows.map((r) => [r.id, r.source, r.kind, r.region, r.created.replace(/\.\d+Z$/, 'Z'), bytes(r.bytes), r.sha256.slice(0, 12), r.verified ?? 'never']),
+        ['ID', 'SOURCE', 'KIND', 'REGION', 'CREATED', 'SIZE', 'SHA256', 'HOLDS', 'CHAIN', 'VERIFIED'],
+        ...rows.map((r) => [r.id, r.source, r.kind, r.region, r.created.replace(/\.\d+Z$/, 'Z'), bytes(r.bytes), r.sha256.slice(0, 12), r.contents,
+          r.parent ? `on ${r.parent}` : '-', r.verified ?? 'never']),
       ]);
   out.result(rows, text);
 }

@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import type { RestoreResult } from '../../activities/restore';
 import type { Config } from '../../lib/config/schema';
@@ -15,23 +16,28 @@ export interface RestoreOptions {
   clean: boolean;
   noOwner: boolean;
   toPasswordEnv?: string;
+  serve?: number;
 }
 
 export async function restoreCommand(client: Client, config: Config, source: string, options: RestoreOptions, out: Output): Promise<void> {
   const sourceConfig = config.sources[source];
   if (!sourceConfig) throw usage(`no source "${source}" in the config`);
   if (Boolean(options.latest) === Boolean(options.backup)) throw usage('name exactly one of --latest or --backup ID');
-  if (sourceConfig.kind !== 'postgres') throw usage(`restore of ${sourceConfig.kind} sources is not supported yet`);
-  if (!URL.canParse(options.to) || !['postgres:', 'postgresql:'].includes(new URL(options.to).protocol)) {
-    throw usage(`--to must be a postgres://user@host:port/database URL, got "${options.to.replace(/:[^@/]*@/, ':***@')}"`);
+  if (sourceConfig.kind === 'postgres') {
+    if (!URL.canParse(options.to) || !['postgres:', 'postgresql:'].includes(new URL(options.to).protocol)) {
+      throw usage(`--to must be a postgres://user@host:port/database URL, got "${options.to.replace(/:[^@/]*@/, ':***@')}"`);
+    }
+    if (new URL(options.to).password) {
+      throw usage('--to must not carry a password: it would be stored in Temporal history', 'put it in an environment variable of the worker and pass --to-password-env NAME');
+    }
+  } else if (!isAbsolute(options.to)) {
+    throw usage(`--to must be an absolute directory on the restoring worker for a ${sourceConfig.kind} source, got "${options.to}"`);
   }
-  if (new URL(options.to).password) {
-    throw usage('--to must not carry a password: it would be stored in Temporal history', 'put it in an environment variable of the worker and pass --to-password-env NAME');
-  }
+  if (options.serve !== undefined && sourceConfig.kind !== 'redis') throw usage('--serve is for redis sources');
   const region = options.region ?? sourceConfig.region;
   if (!(region in config.regions)) throw usage(`no region "${region}" in the config`);
   const handle = await client.workflow.start<typeof restoreBackup>('restoreBackup', {
-    args: [{ source, region, backupId: options.backup ?? 'latest', targetUrl: options.to, targetPasswordEnv: options.toPasswordEnv, clean: options.clean, noOwner: options.noOwner }],
+    args: [{ source, region, backupId: options.backup ?? 'latest', target: options.to, targetPasswordEnv: options.toPasswordEnv, clean: options.clean, noOwner: options.noOwner, serve: options.serve }],
     workflowId: `lifeboat-restore-${source}-${Date.now()}`,
     taskQueue: taskQueueOf(config, region),
     typedSearchAttributes: searchAttributes({ source, region, kind: sourceConfig.kind }),
@@ -47,6 +53,6 @@ export async function restoreCommand(client: Client, config: Config, source: str
   out.result(result, [
     `restored backup ${result.backupId} of ${source} into ${result.target}`,
     `  ${bytes(result.bytes)} verified (sha256) and restored in ${(result.durationMs / 1000).toFixed(1)} s`,
-    `  ${result.rowsCompared} of ${result.tables} tables have exactly the row counts recorded in the manifest`,
+    `  ${result.checked}`,
   ].join('\n'));
 }

@@ -92,7 +92,13 @@ const redisSource = z.strictObject({
 const filesSource = z.strictObject({
   kind: z.literal('files'),
   ...common,
-  path: z.string().min(1),
+  path: z.string().refine((p) => p.startsWith('/'), 'an absolute path'),
+  /** Globs relative to path: "*.tmp" matches at any depth, "cache/**" from the top. */
+  exclude: z.array(z.string().min(1)).default([]),
+  /** A new full backup once the last full is this old... */
+  fullEvery: duration.default('7d'),
+  /** ...or once this many increments follow it. */
+  maxIncrements: z.int().min(0).optional(),
 });
 
 const source = z.discriminatedUnion('kind', [postgresSource, redisSource, filesSource]);
@@ -141,5 +147,7 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type SourceConfig = Config['sources'][string];
 export type PostgresSourceConfig = Extract<SourceConfig, { kind: 'postgres' }>;
+export type RedisSourceConfig = Extract<SourceConfig, { kind: 'redis' }>;
+export type FilesSourceConfig = Extract<SourceConfig, { kind: 'files' }>;
 export type StorageConfig = Config['regions'][string]['storage'];
 export type SourceKind = SourceConfig['kind'];

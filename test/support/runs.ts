@@ -12,7 +12,7 @@ export function runBackup(client: Client, config: Config, source: string): Promi
   return client.workflow.execute('backupSource', { args: [{ source }], workflowId: id(`backup-${source}`), taskQueue: `${config.temporal.taskQueuePrefix}${region}` });
 }
 
-export function runRestore(client: Client, config: Config, input: Partial<RestoreBackupInput> & { source: string; targetUrl: string }): Promise<RestoreResult> {
+export function runRestore(client: Client, config: Config, input: Partial<RestoreBackupInput> & { source: string; target: string }): Promise<RestoreResult> {
   const region = input.region ?? config.sources[input.source]!.region;
   return client.workflow.execute('restoreBackup', {
     args: [{ region, backupId: 'latest', clean: false, noOwner: false, ...input }],

@@ -11,6 +11,7 @@ export function postgresSource(name: string, config: PostgresSourceConfig, env: 
     fileName: 'dump.pgcustom.zst.age',
     content: 'pg_dump custom format (-Fc -Z0), zstd, age',
     toolVersions: async () => ({ pg_dump: await toolVersion('pg_dump') }),
+    restoreWith: (file) => `age -d -i IDENTITY ${file} | zstd -d | pg_restore --exit-on-error --dbname=URL`,
     async snapshot(): Promise<Snapshot> {
       const password = readSecret(config, `sources.${name}`, env);
       const client = await connect({ url: config.url, password }, `source ${name}`);
@@ -20,7 +21,22 @@ export function postgresSource(name: string, config: PostgresSourceConfig, env: 
       const { rows } = await client.query<{ id: string }>('select pg_export_snapshot() as id');
       const snapshotId = rows[0]!.id;
       let released = false;
-      let description: Promise<PostgresDescription> | undefined;
+      // Counted while pg_dump runs, in the same snapshot.
+      const description: Promise<PostgresDescription> = (async () => {
+        const info = await client.query<{ version: string; size: string }>(
+          "select current_setting('server_version') as version, pg_database_size(current_database()) as size");
+        const tables = await describeTables(client, { include: config.includeTables, exclude: config.excludeTables },
+          config.rowCounts === 'exact', !config.schemaOnly);
+        return {
+          kind: 'postgres',
+          serverVersion: info.rows[0]!.version,
+          database: databaseName(config.url),
+          sizeBytes: Number(info.rows[0]!.size),
+          tables,
+          options: { schemaOnly: config.schemaOnly, dataOnly: config.dataOnly, includeTables: config.includeTables, excludeTables: config.excludeTables },
+        };
+      })();
+      description.catch(() => undefined);
       const args = ['--format=custom', '--compress=0', `--snapshot=${snapshotId}`, '--no-password'];
       if (config.schemaOnly) args.push('--schema-only');
       if (config.dataOnly) args.push('--data-only');
@@ -35,23 +51,8 @@ export function postgresSource(name: string, config: PostgresSourceConfig, env: 
           what: `pg_dump of ${name}`,
           classify: classifyToolStderr(config.url, `pg_dump of ${name}`),
         },
-        describe() {
-          description ??= (async () => {
-            const info = await client.query<{ version: string; size: string }>(
-              "select current_setting('server_version') as version, pg_database_size(current_database()) as size");
-            const tables = await describeTables(client, { include: config.includeTables, exclude: config.excludeTables },
-              config.rowCounts === 'exact', !config.schemaOnly);
-            return {
-              kind: 'postgres',
-              serverVersion: info.rows[0]!.version,
-              database: databaseName(config.url),
-              sizeBytes: Number(info.rows[0]!.size),
-              tables,
-              options: { schemaOnly: config.schemaOnly, dataOnly: config.dataOnly, includeTables: config.includeTables, excludeTables: config.excludeTables },
-            };
-          })();
-          return description;
-        },
+        parent: null,
+        describe: () => description,
         async release() {
           if (released) return;
           released = true;

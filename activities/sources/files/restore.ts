@@ -1,0 +1,63 @@
+import { mkdirSync, readdirSync } from 'node:fs';
+import { LifeboatError } from '../../../lib/errors';
+import type { FilesDescription, Manifest } from '../../../lib/manifest';
+import { findBackup } from '../../catalog';
+import { restoreObject, verifyObject } from '../../restore-stream';
+import type { StorageBackend } from '../../storage/backend';
+import { walkTree } from './walk';
+
+/** The chain that ends in `manifest`, full backup first. A missing member is named. */
+export async function chainOf(storage: StorageBackend, manifest: Manifest): Promise<Manifest[]> {
+  const chain = [manifest];
+  while (chain[0]!.parent) {
+    const child = chain[0]!;
+    try {
+      chain.unshift((await findBackup(storage, manifest.source, child.parent!)).manifest);
+    } catch (error) {
+      if (error instanceof LifeboatError && error.type === 'BackupNotFound') {
+        throw new LifeboatError('ChecksumMismatch', `the chain of backup ${manifest.id} is broken: ${child.parent} (parent of ${child.id}) is missing from ${storage.location}`,
+          'restore an older full backup, or one from another region');
+      }
+      throw error;
+    }
+  }
+  return chain;
+}
+
+/** Proves every member first, then extracts the full and each increment in order into an empty directory. */
+export async function restoreFiles(storage: StorageBackend, manifest: Manifest, identity: string, directory: string): Promise<string> {
+  mkdirSync(directory, { recursive: true });
+  const present = readdirSync(directory);
+  if (present.length > 0) {
+    throw new LifeboatError('TargetNotEmpty', `restore directory ${directory} is not empty (${present.slice(0, 3).join(', ')}${present.length > 3 ? ', …' : ''})`,
+      'restore into an empty or new directory');
+  }
+  const chain = await chainOf(storage, manifest);
+  for (const member of chain) {
+    try {
+      await verifyObject(storage, member.objects[0]!, identity, `backup ${member.id}`);
+    } catch (error) {
+      if (error instanceof LifeboatError && (error.type === 'ChecksumMismatch' || error.type === 'BackupNotFound')) {
+        throw new LifeboatError('ChecksumMismatch', `the chain of backup ${manifest.id} is broken at ${member.id} (${chain.indexOf(member) === 0 ? 'the full backup' : `increment ${chain.indexOf(member)}`}): ${error.message}`,
+          'nothing was written: restore an older backup, or the same one from another region', { cause: error });
+      }
+      throw error;
+    }
+  }
+  for (const member of chain) {
+    await restoreObject(storage, member.objects[0]!, identity, `backup ${member.id}`, {
+      tool: 'tar',
+      // /dev/null: apply each increment's deletions without keeping state of our own.
+      args: ['--extract', '--file=-', '--listed-incremental=/dev/null', `--directory=${directory}`, '--acls', '--xattrs'],
+      what: `extracting backup ${member.id} into ${directory}`,
+    });
+  }
+  const expected = manifest.description as FilesDescription;
+  const actual = await walkTree(directory);
+  const differs = (['files', 'directories', 'symlinks', 'bytes'] as const).filter((field) => actual[field] !== expected[field]);
+  if (differs.length > 0) {
+    throw new LifeboatError('VerificationFailed', `restored tree in ${directory} differs from backup ${manifest.id}: ${differs.map((f) => `${f} ${actual[f]}, manifest says ${expected[f]}`).join('; ')}`,
+      'do not use it: report this');
+  }
+  return `${chain.length} backup${chain.length > 1 ? 's' : ''} (full${chain.length > 1 ? ` + ${chain.length - 1} increments` : ''}) restored into ${directory}: ${actual.files} files, ${actual.bytes} bytes, as the manifest says`;
+}

@@ -1,0 +1,78 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FilesSourceConfig } from '../../../lib/config/schema';
+import { LifeboatError } from '../../../lib/errors';
+import type { FilesDescription } from '../../../lib/manifest';
+import { toolVersion } from '../../pipeline/versions';
+import type { Snapshot, SnapshotContext, Source } from '../source';
+import { decideLevel } from './chain';
+import { globMatcher } from './glob';
+import { walkTree } from './walk';
+
+export const STATE_NAME = 'tar-snapshot';
+
+export function filesSource(name: string, config: FilesSourceConfig): Source {
+  return {
+    fileName: 'files.tar.zst.age',
+    content: 'GNU tar (--listed-incremental), zstd, age',
+    toolVersions: async () => ({ tar: await toolVersion('tar') }),
+    restoreWith: (file) => `for each backup of the chain, full first: age -d -i IDENTITY ${file} | zstd -d | tar --extract --listed-incremental=/dev/null --directory=TARGET`,
+    async snapshot(context: SnapshotContext): Promise<Snapshot> {
+      try {
+        if (!statSync(config.path).isDirectory()) throw new Error('not a directory');
+      } catch (error) {
+        throw new LifeboatError('SourceUnreachable', `source ${name}: cannot read directory ${config.path}: ${(error as Error).message}`, 'check the path and that the worker may read it');
+      }
+      let decision = decideLevel(context.earlier, new Date(), config);
+      let note: string | undefined;
+      const work = mkdtempSync(join(tmpdir(), 'lifeboat-tar-'));
+      const state = join(work, 'snapshot.snar');
+      if (decision.parent) {
+        // tar's state of the parent holds file names: it is stored encrypted, so an increment
+        // needs the identity on this worker; without it, a full backup is the safe answer.
+        const parentState = await context.loadState(decision.parent, STATE_NAME);
+        if (parentState) writeFileSync(state, parentState);
+        else {
+          note = 'the identity file is not readable on the backup worker, so the previous tar state could not be decrypted: took a full backup';
+          decision = { parent: null, level: 0, reason: note };
+        }
+      }
+      // The walk decides what is excluded, and tar is told exactly those paths: both then agree
+      // on what the backup holds, which is what the restore is checked against.
+      const tree = await walkTree(config.path, globMatcher(config.exclude));
+      const excludeFile = join(work, 'exclude');
+      writeFileSync(excludeFile, tree.excluded.map((path) => `./${path}\n`).join(''));
+      return {
+        producer: {
+          tool: 'tar',
+          args: ['--create', '--file=-', `--listed-incremental=${state}`, `--directory=${config.path}`,
+            '--anchored', '--no-wildcards', `--exclude-from=${excludeFile}`, '--sparse', '--acls', '--xattrs', '.'],
+          what: `tar of ${name}`,
+          // 1: some files changed or vanished while being read. The backup holds what tar saw and
+          // the manifest lists the warnings: silence here would hide an inconsistent copy.
+          acceptExitCodes: [1],
+        },
+        parent: decision.parent,
+        async extras() {
+          return [{ name: STATE_NAME, content: 'GNU tar listed-incremental snapshot file', data: readFileSync(state) }];
+        },
+        async describe({ warnings }): Promise<FilesDescription> {
+          return {
+            kind: 'files',
+            root: config.path,
+            level: decision.level,
+            exclude: config.exclude,
+            files: tree.files,
+            directories: tree.directories,
+            symlinks: tree.symlinks,
+            bytes: tree.bytes,
+            warnings: warnings.filter((line) => !/Removing leading|socket ignored/.test(line)),
+            ...(note ? { incrementalNote: note } : {}),
+          };
+        },
+        release: async () => rmSync(work, { recursive: true, force: true }),
+      };
+    },
+  };
+}

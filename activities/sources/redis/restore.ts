@@ -1,0 +1,64 @@
+import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { LifeboatError } from '../../../lib/errors';
+import type { Manifest, RedisDescription } from '../../../lib/manifest';
+import { restoreObject, verifyObject } from '../../restore-stream';
+import type { StorageBackend } from '../../storage/backend';
+import { info, keyspace } from './cli';
+import { rdbCounts } from './source';
+
+export interface RedisRestoreOptions {
+  directory: string;
+  clean: boolean;
+  /** Start redis-server on the restored file on this port and compare key counts. */
+  serve?: number;
+}
+
+/** Writes a validated dump.rdb into an empty directory; optionally serves it and counts keys. */
+export async function restoreRedis(storage: StorageBackend, manifest: Manifest, identity: string, options: RedisRestoreOptions): Promise<string> {
+  const description = manifest.description as RedisDescription;
+  const { directory } = options;
+  mkdirSync(directory, { recursive: true });
+  const present = readdirSync(directory);
+  if (present.length > 0 && !options.clean) {
+    throw new LifeboatError('TargetNotEmpty', `restore directory ${directory} is not empty (${present.slice(0, 3).join(', ')}${present.length > 3 ? ', …' : ''})`,
+      'restore into an empty directory, or pass --clean to replace dump.rdb there');
+  }
+  const object = manifest.objects[0]!;
+  await verifyObject(storage, object, identity, `backup ${manifest.id}`);
+  const partial = join(directory, `dump.rdb.partial-${process.pid}`);
+  try {
+    await restoreObject(storage, object, identity, `backup ${manifest.id}`, { tool: 'dd', args: [`of=${partial}`, 'bs=1M', 'status=none'], what: `writing ${partial}` });
+    const check = await execa('redis-check-rdb', [partial], { reject: false });
+    const counts = rdbCounts(check.stdout);
+    if (check.exitCode !== 0 || counts.keys !== description.rdbKeys) {
+      throw new LifeboatError('VerificationFailed', `restored RDB of backup ${manifest.id} fails redis-check-rdb or holds ${counts.keys} keys, manifest says ${description.rdbKeys}`,
+        'do not use it: restore another backup');
+    }
+    renameSync(partial, join(directory, 'dump.rdb'));
+  } finally {
+    rmSync(partial, { force: true });
+  }
+  if (options.serve === undefined) return `dump.rdb in ${directory} passes redis-check-rdb with ${description.rdbKeys} keys, as the manifest says`;
+  return serve(directory, options.serve, description, manifest.id);
+}
+
+async function serve(directory: string, port: number, description: RedisDescription, id: string): Promise<string> {
+  // --daemonize: the server outlives this activity, as the operator asked; its pid file says where it is.
+  await execa('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', directory, '--dbfilename', 'dump.rdb',
+    '--save', '', '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', join(directory, 'redis.pid'), '--logfile', join(directory, 'redis.log')]);
+  const target = { host: '127.0.0.1', port, db: 0 };
+  let served: Record<string, { keys: number; expires: number }> | undefined;
+  for (let attempt = 0; attempt < 100 && !served; attempt += 1) {
+    const values = await info(target, `restored redis on port ${port}`).catch(() => undefined);
+    if (values && values.get('loading') === '0') served = keyspace(values);
+    else await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if (!served) throw new LifeboatError('VerificationFailed', `redis-server on port ${port} did not come up on the restored file`, `see ${join(directory, 'redis.log')}`);
+  const total = Object.values(served).reduce((sum, db) => sum + db.keys, 0);
+  if (total !== description.rdbKeys) {
+    throw new LifeboatError('VerificationFailed', `redis-server on port ${port} serves ${total} keys, backup ${id} holds ${description.rdbKeys}`, `see ${join(directory, 'redis.log')}`);
+  }
+  return `redis-server serves the restored dump.rdb on 127.0.0.1:${port} (pid file ${join(directory, 'redis.pid')}) with ${total} keys, as the manifest says`;
+}
