@@ -48,3 +48,18 @@ describe('a pipeline of tools', () => {
     expect(digest.digest()).toEqual({ sha256: createHash('sha256').update('hello').digest('hex'), size: 5 });
   });
 });
+
+describe('a snapshot with a validator', () => {
+  it('fails with what redis-check-rdb printed when the bytes are not a valid RDB', async () => {
+    const { snapshotStream } = await import('../activities/pipeline/compose');
+    const stream = snapshotStream({
+      producer: { tool: 'sh', args: ['-c', 'printf "REDIS0011 this is not an rdb"'], what: 'a broken snapshot' },
+      validators: [{ tool: 'bash', args: ['-c', 'set -o pipefail; cat | redis-check-rdb /dev/stdin'], what: 'redis-check-rdb of test' }],
+      parent: null,
+      describe: async () => { throw new Error('not reached'); },
+      release: async () => undefined,
+    }, [{ tool: 'cat', args: [], what: 'encode' }]);
+    stream.output.resume();
+    await expect(stream.finished).rejects.toMatchObject({ type: 'VerificationFailed', message: expect.stringMatching(/redis-check-rdb of test rejected the snapshot: .*/) });
+  });
+});

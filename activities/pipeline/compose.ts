@@ -45,6 +45,8 @@ export function snapshotStream(snapshot: Snapshot, encode: Step[]): SnapshotStre
   // A validator that rejects the bytes fails the backup with what it printed, not just its exit code.
   const judged = validators.map((validator, index) => validator.finished.catch((error: unknown) => {
     if (error instanceof LifeboatError && error.type === 'MissingTool') throw error;
+    const classified = validatorSteps[index]!.classify?.((error as { stderr?: string }).stderr ?? '');
+    if (classified) throw classified;
     throw new LifeboatError('VerificationFailed', `${validatorSteps[index]!.what} rejected the snapshot: ${lastLines(printed[index]!, 4) || (error as Error).message}`,
       'the source produced an invalid snapshot; no manifest was written: check the server and try again');
   }));

@@ -1,6 +1,8 @@
 import type { RedisSourceConfig } from '../../../lib/config/schema';
 import { readSecret } from '../../../lib/config/secrets';
 import type { RedisDescription } from '../../../lib/manifest';
+import { LifeboatError } from '../../../lib/errors';
+import { installHints } from '../../pipeline/processes';
 import { toolVersion } from '../../pipeline/versions';
 import type { Snapshot, Source } from '../source';
 import { classifyRedisError, cliArgs, info, keyspace, parseRedisUrl } from './cli';
@@ -31,7 +33,14 @@ export function redisSource(name: string, config: RedisSourceConfig, env: NodeJS
         producer: { tool: 'redis-cli', args: [...args, '--rdb', '-'], env: cliEnv, what: `redis-cli --rdb of ${name}`, classify: classifyRedisError(where) },
         filter,
         // Reads the same bytes as they stream by, so nothing is staged on disk to be checked.
-        validators: [{ tool: 'redis-check-rdb', args: ['/dev/stdin'], what: `redis-check-rdb of ${name}` }],
+        validators: [{
+          // redis-check-rdb opens a path; /dev/stdin of a socket (Node's stdio) cannot be opened, of a pipe it can.
+          tool: 'bash',
+          args: ['-c', 'set -o pipefail; cat | redis-check-rdb /dev/stdin'],
+          what: `redis-check-rdb of ${name}`,
+          classify: (stderr) => (/redis-check-rdb: (command )?not found/.test(stderr)
+            ? new LifeboatError('MissingTool', 'redis-check-rdb not found on this worker\'s PATH', `install it: ${installHints['redis-check-rdb']}`) : undefined),
+        }],
         parent: null,
         async describe({ raw, checks }): Promise<RedisDescription> {
           const counts = rdbCounts(checks[0] ?? '');
