@@ -160,8 +160,13 @@ export function backupActivities(deps: Deps) {
           'start a new backup');
       }
     }
-    const earlier = (await listBackups(storage, source)).filter((entry) => entry.manifest.id !== backupId);
-    const previous = earlier.at(-1);
+    const all = await listBackups(storage, source);
+    const existing = all.find((entry) => entry.manifest.id === backupId);
+    if (existing && existing.manifest.workflow.runId !== workflow.runId) {
+      throw new LifeboatError('VerificationFailed', `backup id ${backupId} of ${source} already belongs to run ${existing.manifest.workflow.runId}; refusing to replace it`,
+        'this is a bug: report it');
+    }
+    const previous = all.filter((entry) => entry.manifest.id !== backupId).at(-1);
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       id: backupId,

@@ -16,7 +16,8 @@ export async function listBackups(storage: StorageBackend, source?: string): Pro
     if (!object.key.endsWith('/manifest.json')) continue;
     entries.push(await readManifest(storage, object.key));
   }
-  return entries.sort((a, b) => a.manifest.id.localeCompare(b.manifest.id));
+  // Ids sort by start second only; the finish time (ms) orders backups taken within one second.
+  return entries.sort((a, b) => a.manifest.finishedAt.localeCompare(b.manifest.finishedAt) || a.manifest.id.localeCompare(b.manifest.id));
 }
 
 export async function readManifest(storage: StorageBackend, key: string): Promise<CatalogEntry> {

@@ -101,7 +101,8 @@ export const keys = {
  */
 export function backupIdFor(startTime: Date, runId: string): string {
   const stamp = startTime.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${stamp}-${runId.replace(/-/g, '').slice(0, 8)}`;
+  // Run ids are UUIDv7: the leading digits are a timestamp, the tail is random.
+  return `${stamp}-${runId.replace(/-/g, '').slice(-12)}`;
 }
 
 /** One phrase for summaries and listings: "12 tables", "2,345 keys", "1,200 files (increment 2)". */

@@ -26,3 +26,14 @@ describe('cutting a stream into parts', () => {
     expect(Buffer.concat(parts).equals(input)).toBe(true);
   });
 });
+
+describe('backup ids', () => {
+  it('differ for two runs started in the same second, whose UUIDv7 run ids share their leading digits', async () => {
+    const { backupIdFor } = await import('../lib/manifest');
+    const at = new Date('2026-11-22T04:15:26.500Z');
+    const a = backupIdFor(at, '01a20179-25be-7894-9367-26db2eec0da6');
+    const b = backupIdFor(at, '01a20179-25be-7f22-a808-2c9509175f94');
+    expect(a).not.toBe(b);
+    expect(a).toBe('20261122T041526Z-26db2eec0da6');
+  });
+});
