@@ -1,14 +1,54 @@
 // The demo: everything on this machine, started by Lifeboat itself. It backs up a sample shop
-// database to SeaweedFS through Temporal, lists the catalog, restores into a new database and
-// proves the two are equal, then shows where to look in the Temporal UI.
+// database, a Redis and a directory (full, then an increment) to SeaweedFS through Temporal, lists
+// the catalog, restores all three and proves each equal to its source, then shows where to look.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { startServers } from '../test/harness/servers';
 import { createSampleDatabase, pgUrl, tableFingerprints } from './sample-db';
+
+/** A small tree of uploads: nested directories, a large-ish file, a symlink, something excluded. */
+async function sampleTree(root: string): Promise<void> {
+  for (let i = 0; i < 200; i += 1) {
+    const path = join(root, `images/${String(i % 10).padStart(2, '0')}/img-${i}.txt`);
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, `image ${i}\n`.repeat(50 + i));
+  }
+  mkdirSync(join(root, 'reports'), { recursive: true });
+  writeFileSync(join(root, 'reports/2026-10.csv'), 'month,total\n2026-10,4000\n');
+  writeFileSync(join(root, 'scratch.tmp'), 'not worth keeping');
+  symlinkSync('reports/2026-10.csv', join(root, 'latest-report.csv'));
+}
+
+/** One hash over every entry's path, type, mode, mtime and content, skipping `skip`. */
+async function treeDigest(root: string, skip: string[]): Promise<string> {
+  const hash = createHash('sha256');
+  const visit = (relative: string) => {
+    for (const name of readdirSync(join(root, relative)).sort()) {
+      const path = relative ? `${relative}/${name}` : name;
+      if (skip.includes(path)) continue;
+      const info = lstatSync(join(root, path));
+      hash.update(`${path} ${info.mode} ${info.isSymbolicLink() ? 'link' : Math.floor(info.mtimeMs / 1000)}\n`);
+      if (info.isDirectory()) visit(path);
+      else if (info.isFile()) hash.update(readFileSync(join(root, path)));
+    }
+  };
+  visit('');
+  return hash.digest('hex');
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const lifeboat = join(root, 'bin/lifeboat');
@@ -25,6 +65,16 @@ async function main(): Promise<void> {
 
     say('creating the sample database "shop" (customers, orders, bytea, a quoted table name, a view)');
     await createSampleDatabase(pg, 'shop', 2);
+
+    say('filling Redis with 3,000 keys of every type, and a directory with files, a symlink and a subtree');
+    const redisCli = (args: string[]) => execa('redis-cli', ['-p', String(servers.redis.port), ...args]);
+    await redisCli(['EVAL', `for i = 1, 1000 do redis.call('SET', 'session:' .. i, 'user ' .. i, 'EX', 86400) end
+      for i = 1, 1000 do redis.call('HSET', 'cart:' .. i, 'items', i % 7, 'total', i * 3) end
+      for i = 1, 500 do redis.call('ZADD', 'scores', i, 'player:' .. i) redis.call('RPUSH', 'queue:' .. i, 'job') end
+      for i = 1, 499 do redis.call('SADD', 'tags:' .. i, 'a', 'b') end
+      redis.call('XADD', 'events', '*', 'type', 'signup') return 1`, '0']);
+    const uploads = join(dir, 'uploads');
+    await sampleTree(uploads);
 
     await execa('age-keygen', ['-o', join(dir, 'identity.age')]);
     const recipient = (await execa('age-keygen', ['-y', join(dir, 'identity.age')])).stdout.trim();
@@ -47,7 +97,11 @@ async function main(): Promise<void> {
       regions,
       encryption: { recipients: [recipient], identityFile: join(dir, 'identity.age') },
       compression: { level: 3 },
-      sources: { 'app-db': { kind: 'postgres', region: 'stockholm', url: pgUrl(pg, 'shop'), passwordEnv: 'APP_DB_PASSWORD' } },
+      sources: {
+        'app-db': { kind: 'postgres', region: 'stockholm', url: pgUrl(pg, 'shop'), passwordEnv: 'APP_DB_PASSWORD' },
+        cache: { kind: 'redis', region: 'stockholm', url: `redis://127.0.0.1:${servers.redis.port}` },
+        uploads: { kind: 'files', region: 'gothenburg', path: uploads, exclude: ['*.tmp'] },
+      },
     }));
     say(`config: ${configFile}`);
     process.stdout.write(`${(await import('node:fs')).readFileSync(configFile, 'utf8')}`);
@@ -60,14 +114,34 @@ async function main(): Promise<void> {
     say('starting a worker for both regions: lifeboat worker');
     worker = spawn(lifeboat, ['--config', configFile, 'worker'], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
 
-    say('lifeboat backup app-db --wait');
-    await cli(['backup', 'app-db', '--wait']);
+    for (const source of ['app-db', 'cache', 'uploads']) {
+      say(`lifeboat backup ${source} --wait`);
+      await cli(['backup', source, '--wait']);
+    }
+    say('a change in the files, then an increment that holds only it');
+    writeFileSync(join(uploads, 'reports/2026-11.csv'), 'month,total\n2026-11,4242\n');
+    await cli(['backup', 'uploads', '--wait']);
 
     say('lifeboat backups list');
     await cli(['backups', 'list']);
 
     say('lifeboat restore app-db --latest --to …/shop_restored');
     await cli(['restore', 'app-db', '--latest', '--to', pgUrl(pg, 'shop_restored'), '--to-password-env', 'APP_DB_PASSWORD']);
+
+    const servePort = await freePort();
+    say(`lifeboat restore cache --latest --to …/cache-restored --serve ${servePort}`);
+    await cli(['restore', 'cache', '--latest', '--to', join(dir, 'cache-restored'), '--serve', String(servePort)]);
+    const keys = async (port: number) => Number((await execa('redis-cli', ['-p', String(port), 'DBSIZE'])).stdout);
+    const [liveKeys, restoredKeys] = [await keys(servers.redis.port), await keys(servePort)];
+    await execa('redis-cli', ['-p', String(servePort), 'SHUTDOWN', 'NOSAVE'], { reject: false });
+    process.stdout.write(`  ${restoredKeys === liveKeys ? 'equal' : 'DIFFERENT'}: ${restoredKeys} keys restored, ${liveKeys} in the live server\n`);
+    if (restoredKeys !== liveKeys) throw new Error('the restored Redis differs from the source');
+
+    say('lifeboat restore uploads --latest --to …/uploads-restored   (the full backup, then the increment)');
+    await cli(['restore', 'uploads', '--latest', '--region', 'gothenburg', '--to', join(dir, 'uploads-restored')]);
+    const [liveTree, restoredTree] = await Promise.all([treeDigest(uploads, ['scratch.tmp']), treeDigest(join(dir, 'uploads-restored'), [])]);
+    process.stdout.write(`  ${liveTree === restoredTree ? 'equal' : 'DIFFERENT'}: contents, modes and mtimes of every file (without the excluded *.tmp)\n`);
+    if (liveTree !== restoredTree) throw new Error('the restored directory differs from the source');
 
     say('comparing shop and shop_restored table by table (row count + MD5 of all rows)');
     const [source, restored] = await Promise.all([tableFingerprints(pg, 'shop'), tableFingerprints(pg, 'shop_restored')]);
@@ -86,7 +160,7 @@ async function main(): Promise<void> {
     say('where to look');
     process.stdout.write([
       `  Temporal UI:  ${servers.temporal.uiUrl}/namespaces/default/workflows`,
-      '                filter with: LifeboatSource = "app-db"',
+      '                filter with: LifeboatSource = "app-db" (or "cache", "uploads")',
       `  config:       ${configFile}`,
       `  psql:         PGPASSFILE=${pgpass} psql ${pgUrl(pg, 'shop_restored')}`,
       '',
@@ -96,7 +170,7 @@ async function main(): Promise<void> {
       say('the servers stay up so you can look around; press Enter (or Ctrl-C) to stop them and clean up');
       await new Promise((resolve) => process.stdin.once('data', resolve));
     }
-    process.stdout.write('\ndemo finished: backup, catalog, restore and comparison all succeeded\n');
+    process.stdout.write('\ndemo finished: backups of PostgreSQL, Redis and files, catalog, restores and comparisons all succeeded\n');
   } finally {
     if (worker?.pid) {
       try {

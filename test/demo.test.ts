@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 describe('the demo (the README\'s first command)', () => {
-  it('backs up the sample database, restores it and finds every table equal, on its own servers', async () => {
+  it('backs up and restores a database, a Redis and a directory on its own servers, and finds each equal to its source', async () => {
     const result = await execa('npx', ['tsx', 'scripts/demo.ts'], { cwd: root, reject: false, stdin: 'ignore', env: { CI: 'true' } });
     expect(result.stderr).not.toMatch(/demo failed/);
     expect(result.exitCode).toBe(0);
@@ -13,6 +13,10 @@ describe('the demo (the README\'s first command)', () => {
     expect(result.stdout).toMatch(/ID +SOURCE +KIND +REGION/);
     expect(result.stdout).toMatch(/equal +public\.orders +20000 rows/);
     expect(result.stdout).toContain('all tables equal');
+    expect(result.stdout).toMatch(/holds +3001 keys/);
+    expect(result.stdout).toMatch(/equal: 3001 keys restored, 3001 in the live server/);
+    expect(result.stdout).toMatch(/holds +202 files \(increment 1\), on top of \S+/);
+    expect(result.stdout).toMatch(/equal: contents, modes and mtimes of every file/);
     expect(result.stdout).toMatch(/Temporal UI: +http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows/);
     expect(result.stdout).toMatch(/psql: +PGPASSFILE=\S+ psql postgres:\/\/postgres@/);
     expect(result.stdout).not.toMatch(/PGPASSWORD=/);

@@ -3,7 +3,9 @@ import { execa } from 'execa';
 import { createDeps } from '../../activities/deps';
 import { connect } from '../../activities/sources/postgres/connect';
 import { toolVersion } from '../../activities/pipeline/versions';
-import type { Config } from '../../lib/config/schema';
+import type { Config, SourceConfig } from '../../lib/config/schema';
+import { info, parseRedisUrl } from '../../activities/sources/redis/cli';
+import { walkTree } from '../../activities/sources/files/walk';
 import { readSecret } from '../../lib/config/secrets';
 import { LifeboatError } from '../../lib/errors';
 import { table, type Output } from '../output';
@@ -13,6 +15,34 @@ interface Check {
   check: string;
   ok: boolean;
   detail: string;
+}
+
+const toolsFor: Record<SourceConfig['kind'], string[]> = {
+  postgres: ['pg_dump', 'pg_restore'],
+  redis: ['redis-cli', 'redis-check-rdb', 'redis-server'],
+  files: ['tar'],
+};
+
+async function probeSource(name: string, source: SourceConfig): Promise<string> {
+  switch (source.kind) {
+    case 'postgres': {
+      const client = await connect({ url: source.url, password: readSecret(source, `sources.${name}`) }, `source ${name}`);
+      try {
+        const { rows } = await client.query<{ v: string }>("select current_setting('server_version') as v");
+        return `PostgreSQL ${rows[0]!.v}`;
+      } finally {
+        await client.end();
+      }
+    }
+    case 'redis': {
+      const values = await info(parseRedisUrl(source.url, readSecret(source, `sources.${name}`)), `source ${name}`);
+      return `Redis ${values.get('redis_version') ?? '?'}, role ${values.get('role') ?? '?'}`;
+    }
+    case 'files': {
+      const tree = await walkTree(source.path);
+      return `${source.path}: ${tree.files} files, ${tree.directories} directories readable`;
+    }
+  }
 }
 
 /** Everything a worker on this machine needs, each checked for real. Non-zero exit if any fails. */
@@ -26,7 +56,9 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
       checks.push({ check, ok: false, detail: `${(error as Error).message.split('\n')[0]}${hint}` });
     }
   };
-  for (const tool of ['pg_dump', 'pg_restore', 'zstd', 'age']) await run(`tool ${tool}`, () => toolVersion(tool));
+  const kinds = new Set(Object.values(config.sources).map((source) => source.kind));
+  const tools = ['zstd', 'age', ...[...kinds].flatMap((kind) => toolsFor[kind])];
+  for (const tool of tools) await run(`tool ${tool}`, () => toolVersion(tool));
   await run(`temporal ${config.temporal.address}`, async () => {
     const client = await connectClient(config);
     try {
@@ -47,19 +79,7 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
     });
   }
   for (const [name, source] of Object.entries(config.sources)) {
-    if (source.kind !== 'postgres') {
-      checks.push({ check: `source ${name}`, ok: false, detail: `kind ${source.kind} is not supported by this version yet` });
-      continue;
-    }
-    await run(`source ${name}`, async () => {
-      const client = await connect({ url: source.url, password: readSecret(source, `sources.${name}`) }, `source ${name}`);
-      try {
-        const { rows } = await client.query<{ v: string }>("select current_setting('server_version') as v");
-        return `PostgreSQL ${rows[0]!.v}`;
-      } finally {
-        await client.end();
-      }
-    });
+    await run(`source ${name}`, () => probeSource(name, source));
   }
   const identityFile = config.encryption.identityFile;
   if (identityFile) {
