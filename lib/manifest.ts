@@ -50,6 +50,7 @@ export interface FilesDescription {
   root: string;
   /** 0 for a full backup; n for the nth increment after it. */
   level: number;
+  include: string[];
   exclude: string[];
   /** The whole tree at backup time (not only what this increment holds): what a restore must recreate. */
   files: number;

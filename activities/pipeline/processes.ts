@@ -73,7 +73,7 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
         if (entry.result.status === 'fulfilled') return false;
         const reason = entry.result.reason as ExecaFailure;
         if (reason.exitCode !== undefined && entry.step.acceptExitCodes?.includes(reason.exitCode)) {
-          warnings.push(...(reason.stderr ?? '').split('\n').filter(Boolean).map((line) => `${entry.step.tool}: ${line}`));
+          warnings.push(...(reason.stderr ?? '').split('\n').filter(Boolean).map((line) => (line.startsWith(`${entry.step.tool}:`) ? line : `${entry.step.tool}: ${line}`)));
           return false;
         }
         return true;

@@ -94,6 +94,7 @@ const filesSource = z.strictObject({
   ...common,
   path: z.string().refine((p) => p.startsWith('/'), 'an absolute path'),
   /** Globs relative to path: "*.tmp" matches at any depth, "cache/**" from the top. */
+  include: z.array(z.string().min(1)).default([]),
   exclude: z.array(z.string().min(1)).default([]),
   /** A new full backup once the last full is this old... */
   fullEvery: duration.default('7d'),

@@ -40,7 +40,11 @@ export function filesSource(name: string, config: FilesSourceConfig): Source {
       }
       // The walk decides what is excluded, and tar is told exactly those paths: both then agree
       // on what the backup holds, which is what the restore is checked against.
-      const tree = await walkTree(config.path, globMatcher(config.exclude));
+      const include = globMatcher(config.include);
+      const tree = await walkTree(config.path, {
+        isExcluded: globMatcher(config.exclude),
+        isIncluded: (relative) => config.include.length === 0 || include(relative),
+      });
       const excludeFile = join(work, 'exclude');
       writeFileSync(excludeFile, tree.excluded.map((path) => `./${path}\n`).join(''));
       return {
@@ -62,6 +66,7 @@ export function filesSource(name: string, config: FilesSourceConfig): Source {
             kind: 'files',
             root: config.path,
             level: decision.level,
+            include: config.include,
             exclude: config.exclude,
             files: tree.files,
             directories: tree.directories,
