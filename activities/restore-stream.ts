@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
 import { pipeline as pipe } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { LifeboatError } from '../lib/errors';
@@ -64,3 +64,12 @@ async function streamThrough(storage: StorageBackend, object: StoredObject, step
   }
 }
 
+
+/** A restore directory must be new or empty unless the operator said to replace what is there. */
+export function requireEmptyDirectory(directory: string, allowed: boolean, hint: string): void {
+  mkdirSync(directory, { recursive: true });
+  const present = readdirSync(directory);
+  if (present.length > 0 && !allowed) {
+    throw new LifeboatError('TargetNotEmpty', `restore directory ${directory} is not empty (${present.slice(0, 3).join(', ')}${present.length > 3 ? ', …' : ''})`, hint);
+  }
+}

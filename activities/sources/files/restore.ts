@@ -1,8 +1,7 @@
-import { mkdirSync, readdirSync } from 'node:fs';
 import { LifeboatError } from '../../../lib/errors';
 import type { FilesDescription, Manifest } from '../../../lib/manifest';
 import { findBackup } from '../../catalog';
-import { restoreObject, verifyObject } from '../../restore-stream';
+import { requireEmptyDirectory, restoreObject, verifyObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
 import { walkTree } from './walk';
 
@@ -26,12 +25,7 @@ export async function chainOf(storage: StorageBackend, manifest: Manifest): Prom
 
 /** Proves every member first, then extracts the full and each increment in order into an empty directory. */
 export async function restoreFiles(storage: StorageBackend, manifest: Manifest, identity: string, directory: string): Promise<string> {
-  mkdirSync(directory, { recursive: true });
-  const present = readdirSync(directory);
-  if (present.length > 0) {
-    throw new LifeboatError('TargetNotEmpty', `restore directory ${directory} is not empty (${present.slice(0, 3).join(', ')}${present.length > 3 ? ', …' : ''})`,
-      'restore into an empty or new directory');
-  }
+  requireEmptyDirectory(directory, false, 'restore into an empty or new directory');
   const chain = await chainOf(storage, manifest);
   for (const member of chain) {
     try {

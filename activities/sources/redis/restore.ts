@@ -1,9 +1,9 @@
-import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LifeboatError } from '../../../lib/errors';
 import type { Manifest, RedisDescription } from '../../../lib/manifest';
-import { restoreObject, verifyObject } from '../../restore-stream';
+import { requireEmptyDirectory, restoreObject, verifyObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
 import { info, keyspace } from './cli';
 import { rdbCounts } from './source';
@@ -19,12 +19,7 @@ export interface RedisRestoreOptions {
 export async function restoreRedis(storage: StorageBackend, manifest: Manifest, identity: string, options: RedisRestoreOptions): Promise<string> {
   const description = manifest.description as RedisDescription;
   const { directory } = options;
-  mkdirSync(directory, { recursive: true });
-  const present = readdirSync(directory);
-  if (present.length > 0 && !options.clean) {
-    throw new LifeboatError('TargetNotEmpty', `restore directory ${directory} is not empty (${present.slice(0, 3).join(', ')}${present.length > 3 ? ', …' : ''})`,
-      'restore into an empty directory, or pass --clean to replace dump.rdb there');
-  }
+  requireEmptyDirectory(directory, options.clean, 'restore into an empty directory, or pass --clean to replace dump.rdb there');
   const object = manifest.objects[0]!;
   await verifyObject(storage, object, identity, `backup ${manifest.id}`);
   const partial = join(directory, `dump.rdb.partial-${process.pid}`);
