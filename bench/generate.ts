@@ -27,7 +27,8 @@ const prose = (count: string) =>
 
 /** One batch: `n` orders, 2n events, n/20 customers and n/10 attachments, ids starting after `from`. */
 function batch(from: number, n: number): string {
-  const span = (count: number) => `generate_series(${from / count + 1}, ${(from + n) / count}) g`;
+  // bigint, or products such as g * 7919 overflow int4 beyond a few hundred thousand rows.
+  const span = (count: number) => `generate_series(${from / count + 1}::bigint, ${(from + n) / count}) g`;
   return `
     insert into customers select g, 'Customer ' || g, 'c' || g || '@example.' || (array['com','se','de','fr'])[1 + g % 4],
         (array['SE','DE','FR','GB','US','NO','FI','DK'])[1 + g % 8], (array['free','plus','pro'])[1 + g % 3],
@@ -44,7 +45,7 @@ function batch(from: number, n: number): string {
         (array['debug','info','info','info','warn','error'])[1 + g % 6],
         ${prose('8 + g % 33')},
         jsonb_build_object('request', md5(g::text) || md5((g * 31)::text), 'order', g / 2, 'host', 'app-' || (g % 12), 'ms', (random() * 900)::int)
-      from generate_series(${2 * from + 1}, ${2 * (from + n)}) g;
+      from generate_series(${2 * from + 1}::bigint, ${2 * (from + n)}) g;
     insert into attachments select g, g * 10, (array['image/jpeg','application/pdf','image/png'])[1 + g % 3],
         gen_random_bytes(1024) || gen_random_bytes(512 + (random() * 511)::int)
       from ${span(10)};

@@ -92,7 +92,7 @@ export interface WindowReport {
 /**
  * Polls /proc while one benchmark case runs, to tell afterwards where the CPU went and how much
  * memory the worker's processes held. Processes are labelled by process group (each server and
- * the worker run in their own). Short-lived children are seen at most one interval before they
+ * the worker run in their own), or else by their parent's. Short-lived children are seen at most one interval before they
  * exit, so their CPU can be under-counted by up to that interval.
  */
 export class Sampler {
@@ -117,7 +117,9 @@ export class Sampler {
       cpu[key] = (cpu[key] ?? 0) + entry.lastCpu - entry.firstCpu;
       if (entry.peakRss > 0) peakRss[entry.name] = Math.max(peakRss[entry.name] ?? 0, entry.peakRss);
     }
-    return { cpu, peakRss };
+    // Idle processes (most of /proc) would only clutter the results; ticks are 10 ms anyway.
+    const used = Object.entries(cpu).filter(([, seconds]) => seconds >= 0.01).sort((x, y) => y[1] - x[1]);
+    return { cpu: Object.fromEntries(used.map(([key, seconds]) => [key, Math.round(seconds * 100) / 100])), peakRss };
   }
 
   private sample(baseline: boolean): void {

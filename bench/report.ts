@@ -61,10 +61,10 @@ export function printReport(r: Results): void {
     `database: pg_database_size ${(r.database.sizeBytes / MiB).toFixed(0)} MiB (target ${r.database.targetMiB} MiB), ` +
       `uncompressed dump ${(raw / MB).toFixed(1)} MB, ${r.database.orders} orders; machine: ${r.machine.cpus} cpus, node ${r.machine.node}`,
     '',
-    `${pad('case', 80)}  seconds  output MB  dump MB/s`,
+    'case  seconds  output MB  dump MB/s  what',
   ];
   for (const [key, result] of Object.entries(r.cases)) {
-    lines.push(`${pad(`(${key}) ${result.label}`, 80)}${num(result.seconds)}  ${num(result.outputBytes / MB)}  ${num(raw / MB / result.seconds)}`);
+    lines.push(`${pad(`(${key})`, 4)}${num(result.seconds)}  ${num(result.outputBytes / MB)}  ${num(raw / MB / result.seconds)}  ${result.label}`);
     if (result.extra) lines.push(`      ${Object.entries(result.extra).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(2) : v}`).join(', ')}`);
     lines.push(`      ${cpuLine(result.cpu, result.seconds)}`);
   }

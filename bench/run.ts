@@ -1,6 +1,8 @@
 // `npm run bench`: times (a) pg_dump to /dev/null, (b) the classic pg_dump | gzip | openssl + upload,
 // (c) a Lifeboat backup through Temporal, on one generated database; prints c/a, c/b and the
 // worker's peak RSS. See bench/cases.ts for what each case runs exactly.
+//   BENCH_SIZE_MB       database size in MiB (default 1024; 100 for a quick run)
+//   BENCH_QUIET_WAIT_S  how long each case may wait for other processes to leave the CPU (default 300; 0 = never wait)
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -38,7 +40,11 @@ async function waitPolling(worker: WorkerProcess): Promise<void> {
   }
 }
 
-const quietWaitMs = Number(process.env.BENCH_QUIET_WAIT_S ?? 300) * 1000;
+const quietWaitMs = (() => {
+  const seconds = Number(process.env.BENCH_QUIET_WAIT_S ?? 300);
+  if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`BENCH_QUIET_WAIT_S must be a number of seconds ≥ 0, got ${process.env.BENCH_QUIET_WAIT_S}`);
+  return seconds * 1000;
+})();
 
 /**
  * Runs one case once the machine is quiet, with the sampler watching every server's, the worker's
@@ -60,6 +66,7 @@ async function sampled<T extends { seconds: number }>(groups: Map<number, string
 
 async function bench(servers: Servers, cleanups: Array<() => Promise<void> | void>): Promise<Results> {
   const targetMiB = sizeFromEnv();
+  const startedAt = new Date().toISOString();
   const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
   const db: DumpTarget = { url: pgUrl(pg, DATABASE), password: pg.password };
   const s3 = servers.s3.stockholm!;
@@ -123,6 +130,7 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
   const backupPeak = nodeMemory(workerGroup).hwm;
   const lifetimePeak = Math.max(startupPeak, backupPeak);
 
+  const { level, threads } = fixture.config.compression;
   const cases: Results['cases'] = {
     a: { label: 'pg_dump -Fc -Z0 > /dev/null', seconds: a.seconds, outputBytes: 0, cpu: a.window.cpu },
     b: {
@@ -130,14 +138,14 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
       extra: { 'pipeline s': b.pipelineSeconds, 'upload s': b.uploadSeconds },
     },
     c: {
-      label: 'lifeboat backup: workflow → pg_dump | zstd -3 -T0 | age → sha256 → S3 multipart (worker warm)',
+      label: `lifeboat backup: workflow → pg_dump | zstd -${level} -T${threads} | age → sha256 → S3 multipart (worker warm)`,
       seconds: c.seconds, outputBytes: c.summary.bytes, cpu: c.window.cpu,
       extra: { 'snapshot activity s': c.summary.durationMs / 1000, backupId: c.summary.backupId },
     },
   } satisfies Record<string, CaseResult>;
   const ratios = { cOverA: c.seconds / a.seconds, cOverB: c.seconds / b.seconds };
   return {
-    startedAt: new Date().toISOString(),
+    startedAt,
     machine: { cpus: availableParallelism(), node: process.version },
     database: { targetMiB, sizeBytes: generated.sizeBytes, rawDumpBytes: rawBytes, orders: generated.orders, generateSeconds },
     cases,
@@ -158,7 +166,7 @@ async function main(): Promise<void> {
     printReport(results);
     log(`results written to ${writeResults(results)}`);
   } finally {
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch((error: unknown) => log(`cleanup: ${String(error)}`));
+    for (const cleanup of cleanups.reverse()) await (async () => cleanup())().catch((error: unknown) => log(`cleanup: ${String(error)}`));
     await stop();
   }
 }

@@ -1,11 +1,17 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { execa } from 'execa';
 import { createActivities } from '../activities';
 import { createDeps } from '../activities/deps';
 import type { Config } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+const bundleScript = fileURLToPath(new URL('./bundle.ts', import.meta.url));
 
 export interface RunningWorkers {
   taskQueues: string[];
@@ -29,12 +35,12 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
       'start Temporal or set temporal.address / TEMPORAL_ADDRESS');
   }
   const activities = createActivities(createDeps(config, env));
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+  const workflowBundle = await bundleInChildProcess();
   const workers = await Promise.all(regions.map((region) => Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: `${config.temporal.taskQueuePrefix}${region}`,
-    workflowBundle,
+    workflowBundle: { code: workflowBundle },
     activities,
   })));
   const done = Promise.all(workers.map((worker) => worker.run())).then(() => connection.close());
@@ -45,11 +51,18 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
   };
 }
 
-const quietBundlerLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => console.warn(message),
-  error: (message: string) => console.error(message),
-};
+/**
+ * webpack holds about 100 MiB that a long-running worker would keep for good; bundling in a
+ * short-lived child process returns it to the system before the first backup.
+ */
+async function bundleInChildProcess(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'lifeboat-bundle-'));
+  const out = join(dir, 'workflows.js');
+  try {
+    const tsx = createRequire(import.meta.url).resolve('tsx/cli');
+    await execa(process.execPath, [tsx, bundleScript, out], { stdio: ['ignore', 'inherit', 'inherit'] });
+    return await readFile(out, 'utf8');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
