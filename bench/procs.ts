@@ -167,3 +167,21 @@ export async function waitQuiet(groups: Map<number, string>, maxWaitMs: number, 
 export function otherCpu(window: WindowReport): number {
   return Object.entries(window.cpu).filter(([key]) => key.startsWith('other/')).reduce((sum, [, value]) => sum + value, 0);
 }
+
+/**
+ * Polls one process's VmHWM (the kernel's peak RSS) until it exits. VmHWM only grows, so the last
+ * reading before exit misses at most growth within the final interval. stop() returns the peak in bytes.
+ */
+export function watchPeakRss(pid: number, intervalMs = 100): { stop(): number } {
+  let peak = 0;
+  const read = () => { peak = Math.max(peak, memoryOf(pid)?.hwm ?? 0); };
+  read();
+  const timer = setInterval(read, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      read();
+      return peak;
+    },
+  };
+}

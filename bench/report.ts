@@ -7,22 +7,21 @@ const MiB = 2 ** 20;
 export interface CaseResult {
   label: string;
   seconds: number;
-  /** What the case wrote at its end: nothing for (a), the encrypted file/object for (b) and (c). */
+  /** What the case wrote at its end: nothing for (a), the encrypted file/object for (b) to (e), every object of the repository for (f). */
   outputBytes: number;
   /** CPU seconds per "group/process" during the case (see Sampler). */
   cpu: Record<string, number>;
   extra?: Record<string, number | string>;
 }
 
-export interface Results {
-  startedAt: string;
-  machine: { cpus: number; node: string };
+/** The PostgreSQL part: (a), (b), (c). */
+export interface PostgresResults {
   database: { targetMiB: number; sizeBytes: number; rawDumpBytes: number; orders: number; generateSeconds: number };
   cases: { a: CaseResult; b: CaseResult; c: CaseResult };
   worker: {
     /** Largest RSS of the worker's node processes 2 s after it started polling, before any backup. */
     idleRssAfterStartBytes: number;
-    /** Highest VmHWM of the worker's node processes over their whole life (start-up included). */
+    /** Highest VmHWM of the worker's node processes over their whole life (start-up included) until (c) ended. */
     peakRssLifetimeBytes: number;
     /** Highest VmHWM of the worker's node processes during the timed backup only. */
     peakRssBackupBytes: number;
@@ -31,6 +30,47 @@ export interface Results {
   };
   ratios: { cOverA: number; cOverB: number };
   targets: { cOverA: Target; cOverB: Target; peakRssMiB: Target };
+}
+
+/** The file-tree part: (d) Lifeboat, (e) tar | zstd | age to a file, (f) restic to the same S3 server. */
+export interface FilesResults {
+  tree: {
+    targetMiB: number;
+    /** Bytes in regular files. */
+    bytes: number;
+    files: number;
+    smallFiles: number;
+    smallBytes: number;
+    largeFiles: Array<{ name: string; bytes: number; content: string }>;
+    /** Size of a plain `tar -cf - .` of the tree. */
+    rawTarBytes: number;
+    generateSeconds: number;
+  };
+  cases: { d: CaseResult; e: CaseResult; f: CaseResult };
+  worker: {
+    /** Highest VmHWM of the worker's node processes during (d) only (reset just before it). */
+    peakRssBackupBytes: number;
+    /** Highest VmHWM of the worker's node processes over their whole life, up to the end of (d). */
+    peakRssLifetimeBytes: number;
+    /** Highest sampled VmRSS per process name in the worker's group during (d): node, tar, zstd, age. */
+    sampledPeakRssBytes: Record<string, number>;
+  };
+  restic: {
+    version: string;
+    /** VmHWM of the restic process during (f), polled every 100 ms. */
+    peakRssBytes: number;
+    initSeconds: number;
+  };
+  /** Time ratios d/e and d/f, and the same for the bytes written. */
+  ratios: { dOverE: number; dOverF: number; outputDOverE: number; outputDOverF: number };
+}
+
+export interface Results extends Partial<PostgresResults> {
+  startedAt: string;
+  machine: { cpus: number; node: string };
+  /** Which parts ran (BENCH_CASES). */
+  parts: string[];
+  files?: FilesResults;
 }
 
 export interface Target {
@@ -54,22 +94,38 @@ function cpuLine(cpu: Record<string, number>, seconds: number): string {
   return `cpu s (${(total / seconds).toFixed(2)} cores busy): ${top}; outside the benchmark ${other.toFixed(1)}${noisy}`;
 }
 
-export function printReport(r: Results): void {
-  const raw = r.database.rawDumpBytes;
-  const lines = [
-    '',
-    `database: pg_database_size ${(r.database.sizeBytes / MiB).toFixed(0)} MiB (target ${r.database.targetMiB} MiB), ` +
-      `uncompressed dump ${(raw / MB).toFixed(1)} MB, ${r.database.orders} orders; machine: ${r.machine.cpus} cpus, node ${r.machine.node}`,
-    '',
-    'case  seconds  output MB  dump MB/s  what',
-  ];
-  for (const [key, result] of Object.entries(r.cases)) {
-    lines.push(`${pad(`(${key})`, 4)}${num(result.seconds)}  ${num(result.outputBytes / MB)}  ${num(raw / MB / result.seconds)}  ${result.label}`);
+function caseLines(cases: Record<string, CaseResult>, inputBytes: number): string[] {
+  const lines: string[] = [];
+  for (const [key, result] of Object.entries(cases)) {
+    lines.push(`${pad(`(${key})`, 4)}${num(result.seconds)}  ${num(result.outputBytes / MB)}  ${num(inputBytes / MB / result.seconds)}  ${result.label}`);
     if (result.extra) lines.push(`      ${Object.entries(result.extra).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(2) : v}`).join(', ')}`);
     lines.push(`      ${cpuLine(result.cpu, result.seconds)}`);
   }
+  return lines;
+}
+
+const mib = (bytes: number) => (bytes / MiB).toFixed(0);
+const sampledLine = (peaks: Record<string, number>) => Object.entries(peaks).map(([name, bytes]) => `${name} ${mib(bytes)}`).join(', ');
+
+export function printReport(r: Results): void {
+  const lines = [''];
+  if (r.database && r.cases && r.worker && r.ratios && r.targets) lines.push(...postgresLines(r as Results & PostgresResults));
+  if (r.files) lines.push(...filesLines(r.files));
+  lines.push(`machine: ${r.machine.cpus} cpus, node ${r.machine.node}`, '');
+  console.log(lines.join('\n'));
+}
+
+function postgresLines(r: PostgresResults): string[] {
+  const raw = r.database.rawDumpBytes;
+  const lines = [
+    `database: pg_database_size ${(r.database.sizeBytes / MiB).toFixed(0)} MiB (target ${r.database.targetMiB} MiB), ` +
+      `uncompressed dump ${(raw / MB).toFixed(1)} MB, ${r.database.orders} orders`,
+    '',
+    'case  seconds  output MB  dump MB/s  what',
+    ...caseLines(r.cases, raw),
+  ];
   const mark = (t: Target) => (t.pass ? 'PASS' : 'MISS');
-  const sampled = Object.entries(r.worker.sampledPeakRssBytes).map(([name, bytes]) => `${name} ${(bytes / MiB).toFixed(0)}`).join(', ');
+  const sampled = sampledLine(r.worker.sampledPeakRssBytes);
   lines.push(
     '',
     `c/a = ${r.ratios.cOverA.toFixed(2)} (target ≤ ${r.targets.cOverA.limit})  ${mark(r.targets.cOverA)}`,
@@ -80,7 +136,26 @@ export function printReport(r: Results): void {
       ` sampled peak RSS during the backup, MiB: ${sampled}`,
     '',
   );
-  console.log(lines.join('\n'));
+  return lines;
+}
+
+function filesLines(f: FilesResults): string[] {
+  const t = f.tree;
+  const large = t.largeFiles.map((file) => `${file.content} ${mib(file.bytes)}`).join(', ');
+  const sampledSum = Object.values(f.worker.sampledPeakRssBytes).reduce((sum, bytes) => sum + bytes, 0);
+  return [
+    `file tree: ${t.files} files, ${(t.bytes / MB).toFixed(1)} MB (target ${t.targetMiB} MiB): ${t.smallFiles} small files (1-64 KiB) with ${(t.smallBytes / MB).toFixed(1)} MB, ` +
+      `${t.largeFiles.length} large files, MiB: ${large}; plain tar ${(t.rawTarBytes / MB).toFixed(1)} MB; generated in ${t.generateSeconds.toFixed(0)} s`,
+    '',
+    'case  seconds  output MB  tree MB/s  what',
+    ...caseLines(f.cases, t.bytes),
+    '',
+    `d/e = ${f.ratios.dOverE.toFixed(2)} (time), ${f.ratios.outputDOverE.toFixed(3)} (bytes written)`,
+    `d/f = ${f.ratios.dOverF.toFixed(2)} (time), ${f.ratios.outputDOverF.toFixed(3)} (bytes written)`,
+    `peak RSS during the files backup: Lifeboat worker node ${mib(f.worker.peakRssBackupBytes)} MiB (VmHWM, reset before (d); lifetime ${mib(f.worker.peakRssLifetimeBytes)} MiB),` +
+      ` sampled MiB: ${sampledLine(f.worker.sampledPeakRssBytes)} (sum ${mib(sampledSum)}); restic ${mib(f.restic.peakRssBytes)} MiB (VmHWM)`,
+    '',
+  ];
 }
 
 export function writeResults(r: Results): string {

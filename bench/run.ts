@@ -1,8 +1,13 @@
 // `npm run bench`: times (a) pg_dump to /dev/null, (b) the classic pg_dump | gzip | openssl + upload,
 // (c) a Lifeboat backup through Temporal, on one generated database; prints c/a, c/b and the
-// worker's peak RSS. See bench/cases.ts for what each case runs exactly.
+// worker's peak RSS. Then, on one generated file tree, (d) a Lifeboat full backup, (e) tar | zstd |
+// age to a local file and (f) restic to the same S3 server; prints d/e, d/f and the peak RSS of the
+// worker and of restic. See bench/cases.ts for what each case runs exactly.
+//   BENCH_CASES         which parts to run: postgres, files or postgres,files (default both)
 //   BENCH_SIZE_MB       database size in MiB (default 1024; 100 for a quick run)
+//   BENCH_FILES_MB      file tree size in MiB (default 1024; 100 for a quick run)
 //   BENCH_QUIET_WAIT_S  how long each case may wait for other processes to leave the CPU (default 300; 0 = never wait)
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -12,22 +17,36 @@ import { S3Storage } from '../activities/storage/s3';
 import { pgUrl, withClient, recreateDatabase } from '../scripts/sample-db';
 import { registerDir, registerGroup, registerStop } from '../test/harness/cleanup';
 import { startServers, type Servers } from '../test/harness/servers';
-import { makeFixture } from '../test/support/fixture';
+import { makeFixture, type Fixture } from '../test/support/fixture';
 import { startWorkerProcess, type WorkerProcess } from '../test/support/worker-process';
-import { classic, CLASSIC_PIPELINE, dumpToNull, lifeboat, rawDumpBytes, type DumpTarget } from './cases';
-import { generateDatabase } from './generate';
+import {
+  classic, CLASSIC_PIPELINE, dumpToNull, flushDisks, lifeboat, rawDumpBytes, rawTarBytes, resticBackup, resticInit, resticLabel,
+  resticVersion, tarPipeline, tarPipelineLabel, type DumpTarget, type ResticRepo,
+} from './cases';
+import { generateDatabase, generateTree, generateWarmupTree, type Generated } from './generate';
 import { nodeMemory, ownProcessGroup, Sampler, waitQuiet, type WindowReport } from './procs';
-import { printReport, target, writeResults, type CaseResult, type Results } from './report';
+import { printReport, target, writeResults, type CaseResult, type FilesResults, type PostgresResults, type Results } from './report';
 
 const MiB = 2 ** 20;
 const DATABASE = 'bench';
 const log = (line: string) => console.error(line);
 
-function sizeFromEnv(): number {
-  const text = process.env.BENCH_SIZE_MB ?? '1024';
+function sizeFromEnv(name = 'BENCH_SIZE_MB'): number {
+  const text = process.env[name] ?? '1024';
   const mb = Number(text);
-  if (!Number.isFinite(mb) || mb < 20) throw new Error(`BENCH_SIZE_MB must be a number ≥ 20 (MiB), got ${JSON.stringify(text)}`);
+  if (!Number.isFinite(mb) || mb < 20) throw new Error(`${name} must be a number ≥ 20 (MiB), got ${JSON.stringify(text)}`);
   return mb;
+}
+
+const PARTS = ['postgres', 'files'] as const;
+type Part = (typeof PARTS)[number];
+
+function partsFromEnv(): Set<Part> {
+  const text = process.env.BENCH_CASES ?? PARTS.join(',');
+  const parts = text.split(',').map((part) => part.trim()).filter(Boolean);
+  const unknown = parts.filter((part) => !(PARTS as readonly string[]).includes(part));
+  if (parts.length === 0 || unknown.length > 0) throw new Error(`BENCH_CASES must list some of ${PARTS.join(', ')} (comma-separated), got ${JSON.stringify(text)}`);
+  return new Set(parts as Part[]);
 }
 
 /** Waits for the worker's "polling" line, so its start-up (workflow bundling) is never timed. */
@@ -64,22 +83,48 @@ async function sampled<T extends { seconds: number }>(groups: Map<number, string
   }
 }
 
-async function bench(servers: Servers, cleanups: Array<() => Promise<void> | void>): Promise<Results> {
-  const targetMiB = sizeFromEnv();
+/** What both parts share: the servers, one worker serving every source, a Temporal client, the sampler's groups. */
+interface Context {
+  servers: Servers;
+  fixture: Fixture;
+  client: Client;
+  workerGroup: number;
+  groups: Map<number, string>;
+  /** Highest worker VmHWM seen so far: each part resets VmHWM before its timed backup. */
+  peaks: { lifetime: number };
+}
+
+async function bench(servers: Servers, cleanups: Array<() => Promise<void> | void>, parts: Set<Part>, restic: string | undefined): Promise<Results> {
   const startedAt = new Date().toISOString();
   const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
-  const db: DumpTarget = { url: pgUrl(pg, DATABASE), password: pg.password };
   const s3 = servers.s3.stockholm!;
 
-  log(`generating a ${targetMiB} MiB database (not timed)…`);
-  const generateStart = performance.now();
-  const generated = await generateDatabase(pg, DATABASE, targetMiB * MiB, log);
-  const generateSeconds = (performance.now() - generateStart) / 1000;
-  // The worker's warm-up backs up this tiny database, so the timed run meets loaded code and open connections.
-  await recreateDatabase(pg, 'bench_warmup');
-  await withClient(pg, 'bench_warmup', (c) => c.query('create table t as select g as id, md5(g::text) as v from generate_series(1, 1000) g'));
+  let database: { generated: Generated; generateSeconds: number; targetMiB: number } | undefined;
+  if (parts.has('postgres')) {
+    const targetMiB = sizeFromEnv();
+    log(`generating a ${targetMiB} MiB database (not timed)…`);
+    const generateStart = performance.now();
+    const generated = await generateDatabase(pg, DATABASE, targetMiB * MiB, log);
+    database = { generated, generateSeconds: (performance.now() - generateStart) / 1000, targetMiB };
+    // The worker's warm-up backs up this tiny database, so the timed run meets loaded code and open connections.
+    await recreateDatabase(pg, 'bench_warmup');
+    await withClient(pg, 'bench_warmup', (c) => c.query('create table t as select g as id, md5(g::text) as v from generate_series(1, 1000) g'));
+  }
+  // In the servers' work dir, which stop() removes. The big tree is generated when its part starts.
+  const treeDir = join(servers.workDir, 'tree');
+  const warmupTreeDir = join(servers.workDir, 'warmup-tree');
+  if (parts.has('files')) {
+    mkdirSync(treeDir, { recursive: true });
+    generateWarmupTree(warmupTreeDir);
+  }
 
-  const fixture = await makeFixture(servers, (ctx) => ({ bench: ctx.postgres(DATABASE), warmup: ctx.postgres('bench_warmup') }));
+  const fixture = await makeFixture(servers, (ctx) => ({
+    ...(parts.has('postgres') ? { bench: ctx.postgres(DATABASE), warmup: ctx.postgres('bench_warmup') } : {}),
+    ...(parts.has('files') ? {
+      tree: { kind: 'files', region: 'stockholm', path: treeDir },
+      'warmup-tree': { kind: 'files', region: 'stockholm', path: warmupTreeDir },
+    } : {}),
+  }));
   const unregisterDir = registerDir(fixture.dir);
   cleanups.push(() => { fixture.cleanup(); unregisterDir(); });
 
@@ -97,11 +142,6 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
   const connection = await Connection.connect({ address: servers.temporal.address });
   cleanups.push(() => connection.close());
   const client = new Client({ connection, namespace: servers.temporal.namespace });
-  log('warm-up backup of a tiny database (not timed)…');
-  await lifeboat(client, fixture.config, 'warmup');
-
-  log('measuring the uncompressed dump size (not timed; also warms the page cache)…');
-  const rawBytes = await rawDumpBytes(db);
 
   const groups = new Map<number, string>([
     [servers.temporal.pid, 'temporal'],
@@ -111,6 +151,26 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
     [workerGroup, 'worker'],
     [ownProcessGroup(), 'bench'],
   ]);
+  const context: Context = { servers, fixture, client, workerGroup, groups, peaks: { lifetime: 0 } };
+  const results: Results = { startedAt, machine: { cpus: availableParallelism(), node: process.version }, parts: [...parts] };
+  if (database) Object.assign(results, await postgresPart(context, database, idleRss));
+  if (parts.has('files')) results.files = await filesPart(context, treeDir, restic!);
+  return results;
+}
+
+async function postgresPart(
+  { servers, fixture, client, workerGroup, groups, peaks }: Context,
+  { generated, generateSeconds, targetMiB }: { generated: Generated; generateSeconds: number; targetMiB: number },
+  idleRss: number,
+): Promise<PostgresResults> {
+  const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
+  const db: DumpTarget = { url: pgUrl(pg, DATABASE), password: pg.password };
+  const s3 = servers.s3.stockholm!;
+  log('warm-up backup of a tiny database (not timed)…');
+  await lifeboat(client, fixture.config, 'warmup');
+
+  log('measuring the uncompressed dump size (not timed; also warms the page cache)…');
+  const rawBytes = await rawDumpBytes(db);
 
   log('(a) pg_dump > /dev/null…');
   const a = await sampled(groups, workerGroup, () => dumpToNull(db));
@@ -129,9 +189,10 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
   const c = await sampled(groups, workerGroup, () => lifeboat(client, fixture.config, 'bench'));
   const backupPeak = nodeMemory(workerGroup).hwm;
   const lifetimePeak = Math.max(startupPeak, backupPeak);
+  peaks.lifetime = Math.max(peaks.lifetime, lifetimePeak);
 
   const { level, threads } = fixture.config.compression;
-  const cases: Results['cases'] = {
+  const cases: PostgresResults['cases'] = {
     a: { label: 'pg_dump -Fc -Z0 > /dev/null', seconds: a.seconds, outputBytes: 0, cpu: a.window.cpu },
     b: {
       label: CLASSIC_PIPELINE, seconds: b.seconds, outputBytes: b.bytes, cpu: b.window.cpu,
@@ -145,8 +206,6 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
   } satisfies Record<string, CaseResult>;
   const ratios = { cOverA: c.seconds / a.seconds, cOverB: c.seconds / b.seconds };
   return {
-    startedAt,
-    machine: { cpus: availableParallelism(), node: process.version },
     database: { targetMiB, sizeBytes: generated.sizeBytes, rawDumpBytes: rawBytes, orders: generated.orders, generateSeconds },
     cases,
     worker: { idleRssAfterStartBytes: idleRss, peakRssLifetimeBytes: lifetimePeak, peakRssBackupBytes: backupPeak, sampledPeakRssBytes: c.window.peakRss },
@@ -155,14 +214,96 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
   };
 }
 
+async function filesPart({ servers, fixture, client, workerGroup, groups, peaks }: Context, treeDir: string, resticVersion: string): Promise<FilesResults> {
+  const targetMiB = sizeFromEnv('BENCH_FILES_MB');
+  const s3 = servers.s3.stockholm!;
+  log(`generating a ${targetMiB} MiB file tree (not timed)…`);
+  const generateStart = performance.now();
+  const tree = await generateTree(treeDir, targetMiB * MiB, log);
+  const generateSeconds = (performance.now() - generateStart) / 1000;
+
+  log('warm-up backup of a tiny file tree (not timed)…');
+  await lifeboat(client, fixture.config, 'warmup-tree');
+  log('measuring the plain tar size (not timed; also warms the page cache)…');
+  const rawBytes = await rawTarBytes(treeDir);
+
+  // Each case writes about as much as the tree holds: flush it before the next starts, untimed.
+  await flushDisks();
+  log('(d) Lifeboat full backup of the file tree…');
+  // The worker's peak RSS so far (start-up, warm-ups, the postgres part if it ran); then reset it.
+  peaks.lifetime = Math.max(peaks.lifetime, nodeMemory(workerGroup, true).hwm);
+  const d = await sampled(groups, workerGroup, () => lifeboat(client, fixture.config, 'tree'));
+  const backupPeak = nodeMemory(workerGroup).hwm;
+  peaks.lifetime = Math.max(peaks.lifetime, backupPeak);
+
+  await flushDisks();
+  const { level, threads } = fixture.config.compression;
+  log(`(e) tar | zstd -${level} -T${threads} | age > file…`);
+  const e = await sampled(groups, workerGroup, () => tarPipeline(treeDir, fixture.key.recipient, join(servers.workDir, 'tree.tar.zst.age'), level, threads));
+
+  await flushDisks();
+  const prefix = `restic-${fixture.prefix.replace(/^t-|\/$/g, '')}`;
+  const repo: ResticRepo = {
+    repository: `s3:${s3.endpoint}/${s3.bucket}/${prefix}`,
+    region: s3.region,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    password: 'bench-not-a-secret',
+    cacheDir: join(servers.workDir, 'restic-cache'),
+  };
+  log(`(f) restic init (timed apart) and backup to ${repo.repository}…`);
+  const init = await resticInit(repo);
+  const f = await sampled(groups, workerGroup, () => resticBackup(repo, treeDir));
+  const resticStorage = new S3Storage({
+    bucket: s3.bucket, prefix: `${prefix}/`, region: s3.region, endpoint: s3.endpoint, forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+  let resticBytes = 0;
+  let resticObjects = 0;
+  for await (const object of resticStorage.list('')) {
+    resticBytes += object.size;
+    resticObjects += 1;
+  }
+
+  const cases: FilesResults['cases'] = {
+    d: {
+      label: `lifeboat full backup: workflow → walk, tar --listed-incremental | zstd -${level} -T${threads} | age → sha256 → S3 multipart (worker warm)`,
+      seconds: d.seconds, outputBytes: d.summary.bytes, cpu: d.window.cpu,
+      extra: { 'snapshot activity s': d.summary.durationMs / 1000, contents: d.summary.contents, backupId: d.summary.backupId },
+    },
+    e: { label: tarPipelineLabel(level, threads), seconds: e.seconds, outputBytes: e.bytes, cpu: e.window.cpu },
+    f: {
+      label: resticLabel(resticVersion), seconds: f.seconds, outputBytes: resticBytes, cpu: f.window.cpu,
+      extra: {
+        'init s (not counted)': init.seconds, 'data_added MB (before compression)': f.summary.data_added / 1e6, 'repository objects': resticObjects,
+        'files processed': f.summary.total_files_processed, 'peak RSS MiB': f.peakRss / MiB,
+      },
+    },
+  } satisfies Record<string, CaseResult>;
+  return {
+    tree: { targetMiB, bytes: tree.bytes, files: tree.files, smallFiles: tree.smallFiles, smallBytes: tree.smallBytes, largeFiles: tree.largeFiles, rawTarBytes: rawBytes, generateSeconds },
+    cases,
+    worker: { peakRssBackupBytes: backupPeak, peakRssLifetimeBytes: peaks.lifetime, sampledPeakRssBytes: d.window.peakRss },
+    restic: { version: resticVersion, peakRssBytes: f.peakRss, initSeconds: init.seconds },
+    ratios: {
+      dOverE: d.seconds / e.seconds, dOverF: d.seconds / f.seconds,
+      outputDOverE: d.summary.bytes / e.bytes, outputDOverF: d.summary.bytes / resticBytes,
+    },
+  };
+}
+
 async function main(): Promise<void> {
-  sizeFromEnv();
+  const parts = partsFromEnv();
+  if (parts.has('postgres')) sizeFromEnv();
+  if (parts.has('files')) sizeFromEnv('BENCH_FILES_MB');
+  // Before any server starts: a missing restic fails at once, with the install hint.
+  const restic = parts.has('files') ? await resticVersion() : undefined;
   log('starting Temporal, SeaweedFS, PostgreSQL and Redis…');
   // One S3 region: a second idle SeaweedFS would only take CPU from the cases on a small machine.
   const { servers, stop } = await startServers({ regions: ['stockholm'], log });
   const cleanups: Array<() => Promise<void> | void> = [];
   try {
-    const results = await bench(servers, cleanups);
+    const results = await bench(servers, cleanups, parts, restic);
     printReport(results);
     log(`results written to ${writeResults(results)}`);
   } finally {
