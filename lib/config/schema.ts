@@ -37,21 +37,47 @@ const localStorage = z.strictObject({
 
 const storage = z.discriminatedUnion('type', [s3Storage, localStorage]);
 
+/** A Temporal Schedule: cron in an IANA zone; overlapping runs are skipped unless told otherwise. */
 const schedule = z.strictObject({
   cron: z.string().min(9),
   timezone: timezone.default('UTC'),
   jitter: duration.optional(),
+  /** How late a missed run (server down) may still start; older ones are skipped. */
+  catchupWindow: duration.default('1h'),
+  overlap: z.enum(['SKIP', 'BUFFER_ONE', 'BUFFER_ALL', 'CANCEL_OTHER', 'TERMINATE_OTHER', 'ALLOW_ALL']).default('SKIP'),
 });
 
 const count = z.int().min(0);
-const retention = z.strictObject({
+const retentionRules = {
   daily: count.optional(),
   weekly: count.optional(),
   monthly: count.optional(),
   yearly: count.optional(),
   keepLast: count.optional(),
   maxAgeDays: count.optional(),
+};
+/** GFS rules per source; `regions` overrides them whole for one region (e.g. a longer history in the cold region). */
+const retention = z.strictObject({
+  ...retentionRules,
+  regions: z.record(name, z.strictObject(retentionRules)).optional(),
 });
+
+/** A webhook's address is a secret (Slack's holds its token): only by reference, or inline for a plain JSON receiver. */
+const slackChannel = z.strictObject({
+  type: z.literal('slack'),
+  urlEnv: envName.optional(),
+  urlFile: z.string().optional(),
+});
+const webhookChannel = z.strictObject({
+  type: z.literal('webhook'),
+  url: z.url().optional(),
+  urlEnv: envName.optional(),
+  urlFile: z.string().optional(),
+  /** HMAC-SHA256 key for the X-Lifeboat-Signature header. */
+  secretEnv: envName.optional(),
+  secretFile: z.string().optional(),
+});
+const alertChannel = z.discriminatedUnion('type', [slackChannel, webhookChannel]);
 
 const secretRef = {
   passwordEnv: envName.optional(),
@@ -126,6 +152,46 @@ export const configSchema = z
       .strictObject({ level: z.int().min(1).max(19).default(3), threads: z.int().min(0).default(0) })
       .prefault({}),
     objectives: z.strictObject({ rpo: duration, rto: duration }).optional(),
+    sync: z
+      .strictObject({
+        /** backupSource starts a sync of its new backup when it finishes. */
+        afterBackup: z.boolean().default(true),
+        /** Objects copied at once, across regions. */
+        concurrency: z.int().min(1).max(64).default(4),
+        /** A region whose newest copy is older than the primary's by more than this raises an alert. */
+        lagThreshold: duration.default('12h'),
+        schedule: schedule.optional(),
+      })
+      .prefault({}),
+    retention: z
+      .strictObject({
+        /** Days, weeks, months and years of GFS are counted in this zone. */
+        timezone: timezone.default('UTC'),
+        /** Never delete a copy when fewer than this many regions would still hold the backup. */
+        minCopies: z.int().min(1).default(2),
+        /** List what would go and why the rest stays; delete nothing. */
+        dryRun: z.boolean().default(false),
+        schedule: schedule.optional(),
+      })
+      .prefault({}),
+    alerts: z
+      .strictObject({
+        channels: z.array(alertChannel).default([]),
+        /** Also report each successful backup (one message per backup). */
+        successDigest: z.boolean().default(false),
+        /** A backup whose size differs from the previous one's by more than this raises an alert. */
+        sizeChangePercent: z.number().min(0).default(50),
+      })
+      .prefault({}),
+    metrics: z
+      .strictObject({
+        host: z.string().default('127.0.0.1'),
+        /** 0 turns the endpoint off. */
+        port: z.int().min(0).max(65535).default(9464),
+        /** How often the worker reads the catalogs for the per-source gauges. */
+        catalogInterval: duration.default('5m'),
+      })
+      .prefault({}),
     sources: z.record(name, source),
   })
   .superRefine((config, ctx) => {
@@ -139,10 +205,25 @@ export const configSchema = z
       if (src.kind === 'postgres' && src.schemaOnly && src.dataOnly) {
         ctx.addIssue({ code: 'custom', path: ['sources', id, 'dataOnly'], input: true, message: 'not both schemaOnly and dataOnly' });
       }
+      for (const region of Object.keys(src.retention?.regions ?? {})) {
+        if (!(region in config.regions)) {
+          ctx.addIssue({ code: 'custom', path: ['sources', id, 'retention', 'regions', region], input: region, message: `one of the regions (${Object.keys(config.regions).join(', ')})` });
+        }
+      }
       if (src.kind !== 'files' && src.passwordEnv && src.passwordFile) {
         ctx.addIssue({ code: 'custom', path: ['sources', id, 'passwordFile'], input: src.passwordFile, message: 'either passwordEnv or passwordFile, not both' });
       }
     }
+    config.alerts.channels.forEach((channel, index) => {
+      const refs = [channel.type === 'webhook' ? channel.url : undefined, channel.urlEnv, channel.urlFile].filter((ref) => ref !== undefined);
+      if (refs.length !== 1) {
+        ctx.addIssue({ code: 'custom', path: ['alerts', 'channels', index], input: channel,
+          message: channel.type === 'slack' ? 'exactly one of urlEnv or urlFile (the webhook URL is a secret)' : 'exactly one of url, urlEnv or urlFile' });
+      }
+      if (channel.type === 'webhook' && channel.secretEnv && channel.secretFile) {
+        ctx.addIssue({ code: 'custom', path: ['alerts', 'channels', index, 'secretFile'], input: channel.secretFile, message: 'either secretEnv or secretFile, not both' });
+      }
+    });
   });
 
 export type Config = z.infer<typeof configSchema>;
@@ -152,3 +233,7 @@ export type RedisSourceConfig = Extract<SourceConfig, { kind: 'redis' }>;
 export type FilesSourceConfig = Extract<SourceConfig, { kind: 'files' }>;
 export type StorageConfig = Config['regions'][string]['storage'];
 export type SourceKind = SourceConfig['kind'];
+export type ScheduleConfig = NonNullable<SourceConfig['schedule']>;
+export type RetentionConfig = NonNullable<SourceConfig['retention']>;
+export type RetentionRules = Omit<RetentionConfig, 'regions'>;
+export type AlertChannelConfig = Config['alerts']['channels'][number];

@@ -1,0 +1,31 @@
+// What Lifeboat tells operators about. Workflows raise these through the sendAlert activity
+// (workflows/alert.ts), never from workflow code itself; channels are in config `alerts.channels`.
+
+export type AlertKind =
+  | 'backup-failed'
+  | 'backup-succeeded'
+  | 'size-change'
+  | 'rpo-missed'
+  | 'sync-lag'
+  | 'sync-failed'
+  | 'retention-blocked'
+  | 'retention-failed';
+
+export type AlertSeverity = 'critical' | 'warning' | 'info';
+
+export interface Alert {
+  kind: AlertKind;
+  severity: AlertSeverity;
+  /** One line: "app-db: backup failed (SourceUnreachable)". */
+  title: string;
+  /** What happened and what to do next; plain text, a few lines at most. */
+  text: string;
+  source?: string;
+  region?: string;
+  /** Workflow that raised it, so the receiver can link to the Temporal UI. */
+  workflowId?: string;
+  /** Machine-readable facts (sizes, ages in seconds, failure type); never a secret. */
+  details?: Record<string, string | number | boolean | null>;
+  /** ISO time, from the workflow's clock. */
+  at: string;
+}
