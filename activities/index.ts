@@ -1,3 +1,4 @@
+import { alertActivities } from './alerts';
 import { backupActivities } from './backup';
 import type { Deps } from './deps';
 import { withFailures } from './failures';
@@ -7,6 +8,7 @@ import { restoreActivities } from './restore';
 export function createActivities(deps: Deps) {
   const backup = backupActivities(deps);
   const restore = restoreActivities(deps);
+  const alerts = alertActivities(deps);
   const sourceAttempts = deps.config.temporal.sourceAttempts;
   return {
     planBackup: withFailures(backup.planBackup),
@@ -15,6 +17,8 @@ export function createActivities(deps: Deps) {
     discardUnfinishedBackup: withFailures(backup.discardUnfinishedBackup),
     resolveBackup: withFailures(restore.resolveBackup),
     restoreBackupTo: withFailures(restore.restoreBackupTo, { sourceAttempts }),
+    alertChannels: withFailures(alerts.alertChannels),
+    sendAlert: withFailures(alerts.sendAlert),
   };
 }
 

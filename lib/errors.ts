@@ -16,6 +16,10 @@ export const errorTypes = {
   ToolFailed: { exitCode: 12, retryable: true },
   Unsupported: { exitCode: 13, retryable: false },
   VerificationFailed: { exitCode: 14, retryable: false },
+  /** An alert channel is down or busy (network, 429, 5xx): Temporal retries the send. */
+  AlertDelivery: { exitCode: 15, retryable: true },
+  /** An alert channel refused the message (4xx other than 429): retrying sends the same refusal. */
+  AlertRejected: { exitCode: 16, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof errorTypes;

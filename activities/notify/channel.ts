@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import type { AlertChannelConfig } from '../../lib/config/schema';
+import { requireEnv } from '../../lib/config/secrets';
+import { LifeboatError } from '../../lib/errors';
+
+/** How logs, errors and workflow history name a channel: its place and type, never its URL. */
+export function channelLabel(channel: AlertChannelConfig, index: number): string {
+  return `alert channel ${index + 1} (${channel.type})`;
+}
+
+/** The channel's URL and signing key, read now, in the worker, so they never reach history. */
+export function channelSecrets(channel: AlertChannelConfig, label: string, env: NodeJS.ProcessEnv): { url: string; key?: string } {
+  const url = channel.type === 'webhook' && channel.url ? channel.url : readRef(channel.urlEnv, channel.urlFile, `${label} URL`, env);
+  if (!url) throw new LifeboatError('Config', `${label}: no URL`, 'set urlEnv or urlFile');
+  const key = channel.type === 'webhook' ? readRef(channel.secretEnv, channel.secretFile, `${label} signing key`, env) : undefined;
+  return { url, key };
+}
+
+function readRef(envName: string | undefined, file: string | undefined, what: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (envName) return requireEnv(envName, what, env).trim();
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new LifeboatError('Config', `${what}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      'check the path and that the worker user may read it');
+  }
+}
