@@ -3,12 +3,14 @@ import { backupActivities } from './backup';
 import type { Deps } from './deps';
 import { withFailures } from './failures';
 import { restoreActivities } from './restore';
+import { syncActivities } from './sync';
 
 /** Every activity, bound to the worker's dependencies and mapped to typed Temporal failures. */
 export function createActivities(deps: Deps) {
   const backup = backupActivities(deps);
   const restore = restoreActivities(deps);
   const alerts = alertActivities(deps);
+  const sync = syncActivities(deps);
   const sourceAttempts = deps.config.temporal.sourceAttempts;
   return {
     planBackup: withFailures(backup.planBackup),
@@ -19,6 +21,10 @@ export function createActivities(deps: Deps) {
     restoreBackupTo: withFailures(restore.restoreBackupTo, { sourceAttempts }),
     alertChannels: withFailures(alerts.alertChannels),
     sendAlert: withFailures(alerts.sendAlert),
+    planSync: withFailures(sync.planSync),
+    compareRegions: withFailures(sync.compareRegions),
+    copyObject: withFailures(sync.copyObject),
+    publishManifest: withFailures(sync.publishManifest),
   };
 }
 

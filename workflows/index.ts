@@ -1,3 +1,4 @@
 // The worker bundles this file: every workflow Lifeboat runs is exported here.
 export { backupSource } from './backup-source';
 export { restoreBackup } from './restore-backup';
+export { syncRegions } from './sync-regions';

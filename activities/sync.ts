@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { parseDuration } from '../lib/config/duration';
+import { LifeboatError } from '../lib/errors';
+import { keys, type StoredObject } from '../lib/manifest';
+import { listBackups, readManifest } from './catalog';
+import type { Deps } from './deps';
+import type { Digest } from './pipeline/digest';
+import type { PutProgress } from './storage/backend';
+import { readAll } from './storage/backend';
+import { copyVerified, digestStored } from './sync-copy';
+
+export interface SyncPlan {
+  sources: Array<{ source: string; kind: string; home: string; targets: string[] }>;
+  primaryRegion: string;
+  concurrency: number;
+  lagThresholdMs: number;
+  taskQueuePrefix: string;
+  heartbeatTimeoutMs: number;
+}
+
+export interface BackupRef {
+  id: string;
+  finishedAt: string;
+}
+
+export interface BackupToCopy extends BackupRef {
+  /** Hash of the home region's manifest bytes: the copy written at the destination must be these bytes. */
+  manifestSha256: string;
+  objects: StoredObject[];
+}
+
+export interface CompareInput {
+  source: string;
+  from: string;
+  to: string;
+}
+
+export interface RegionComparison {
+  /** The worker's clock when the catalogs were read: workflows measure ages against it. */
+  checkedAt: string;
+  homeNewest: BackupRef | null;
+  homeOldest: BackupRef | null;
+  /** Backups whose manifest and every object (by size) the destination already holds. */
+  present: BackupRef[];
+  /** Backups with no manifest at the destination, or an object missing or of the wrong size. */
+  missing: BackupToCopy[];
+}
+
+export interface CopyObjectInput {
+  source: string;
+  backupId: string;
+  from: string;
+  to: string;
+  object: StoredObject;
+}
+
+export interface CopyObjectResult extends Digest {
+  key: string;
+  /** false when the destination already held these exact bytes (an earlier attempt or sync). */
+  copied: boolean;
+}
+
+export interface PublishManifestInput {
+  source: string;
+  backupId: string;
+  from: string;
+  to: string;
+  manifestSha256: string;
+  /** What copyObject proved present at the destination, per key. */
+  verified: Array<Digest & { key: string }>;
+}
+
+export function syncActivities(deps: Deps) {
+  const { config } = deps;
+
+  async function planSync(source?: string): Promise<SyncPlan> {
+    if (source !== undefined) deps.source(source);
+    const names = source !== undefined ? [source] : Object.keys(config.sources);
+    const regions = Object.keys(config.regions);
+    return {
+      sources: names.map((name) => {
+        const sourceConfig = config.sources[name]!;
+        return { source: name, kind: sourceConfig.kind, home: sourceConfig.region, targets: regions.filter((region) => region !== sourceConfig.region) };
+      }),
+      primaryRegion: config.primaryRegion,
+      concurrency: config.sync.concurrency,
+      lagThresholdMs: parseDuration(config.sync.lagThreshold),
+      taskQueuePrefix: config.temporal.taskQueuePrefix,
+      heartbeatTimeoutMs: parseDuration(config.temporal.heartbeatTimeout),
+    };
+  }
+
+  /** Reads both catalogs: what the destination lacks of the home region's backups of one source. */
+  async function compareRegions({ source, from, to }: CompareInput): Promise<RegionComparison> {
+    const home = await listBackups(deps.storage(from), source);
+    const destination = deps.storage(to);
+    const there = new Set((await listBackups(destination, source)).map((entry) => entry.manifest.id));
+    // One listing gives every object's size: cheaper than a HEAD per object per backup.
+    const sizes = new Map<string, number>();
+    for await (const object of destination.list(keys.sourcePrefix(source))) sizes.set(object.key, object.size);
+    const present: BackupRef[] = [];
+    const missing: BackupToCopy[] = [];
+    for (const { manifest, manifestSha256 } of home) {
+      const ref = { id: manifest.id, finishedAt: manifest.finishedAt };
+      const whole = manifest.objects.every((object) => sizes.get(object.key) === object.size);
+      if (there.has(manifest.id) && whole) present.push(ref);
+      else missing.push({ ...ref, manifestSha256, objects: manifest.objects });
+    }
+    const ref = (entry: (typeof home)[number] | undefined) => (entry ? { id: entry.manifest.id, finishedAt: entry.manifest.finishedAt } : null);
+    return { checkedAt: new Date().toISOString(), homeNewest: ref(home.at(-1)), homeOldest: ref(home[0]), present, missing };
+  }
+
+  /**
+   * Copies one object, verified against the manifest's SHA-256 as it streams. Heartbeats
+   * { bytes, part, uploadId }; a retry after a crash aborts the dead attempt's multipart upload
+   * and starts the object again (see notes/sync.md: a clean restart, not a resume).
+   */
+  async function copyObject({ from, to, object }: CopyObjectInput): Promise<CopyObjectResult> {
+    const context = Context.current();
+    const source = deps.storage(from);
+    const destination = deps.storage(to);
+    const previous = context.info.heartbeatDetails as PutProgress | undefined;
+    if (previous?.uploadId) await destination.abortIncomplete({ key: object.key, uploadId: previous.uploadId });
+
+    // Already there in full (an earlier attempt finished, or a sync died before the manifest): prove it by hash.
+    const stored = await destination.stat(object.key);
+    if (stored?.size === object.size) {
+      const digest = await digestStored(destination, object.key);
+      if (digest.sha256 === object.sha256) return { key: object.key, ...digest, copied: false };
+    }
+
+    let progress: PutProgress = { bytes: 0, part: 0 };
+    const beat = setInterval(() => context.heartbeat(progress), Math.max(1000, parseDuration(config.temporal.heartbeatTimeout) / 3));
+    try {
+      const digest = await copyVerified(source, destination, object, (update) => {
+        progress = update;
+        context.heartbeat(progress);
+      }, context.cancellationSignal);
+      return { key: object.key, ...digest, copied: true };
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /** Writes the home region's manifest bytes, verbatim, last: from this moment the copy exists. */
+  async function publishManifest({ source, backupId, from, to, manifestSha256, verified }: PublishManifestInput): Promise<void> {
+    const key = keys.manifest(source, backupId);
+    const bytes = await readAll(await deps.storage(from).get(key));
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    if (sha256 !== manifestSha256) {
+      throw new LifeboatError('ChecksumMismatch', `${deps.storage(from).location}: ${key} changed while it was being copied (SHA-256 ${sha256}, was ${manifestSha256})`,
+        'manifests are immutable: find out who rewrote it before trusting this backup');
+    }
+    const { manifest } = await readManifest(deps.storage(from), key);
+    const destination = deps.storage(to);
+    for (const object of manifest.objects) {
+      const proof = verified.find((digest) => digest.key === object.key);
+      const stored = await destination.stat(object.key);
+      if (proof?.sha256 !== object.sha256 || proof.size !== object.size || stored?.size !== object.size) {
+        throw new LifeboatError('VerificationFailed', `refusing to write the manifest of ${source}/${backupId} in ${destination.location}: ${object.key} was not verified there`,
+          'run the sync again');
+      }
+    }
+    // Uploads an attempt that died before its first heartbeat could not name are found by prefix.
+    for await (const upload of destination.listIncomplete(keys.backupPrefix(source, backupId))) await destination.abortIncomplete(upload);
+    await destination.put(key, bytes);
+  }
+
+  return { planSync, compareRegions, copyObject, publishManifest };
+}

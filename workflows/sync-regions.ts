@@ -1,0 +1,215 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  proxyActivities,
+  upsertMemo,
+  upsertSearchAttributes,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { Alert } from '../lib/alerts';
+import type { BackupRef, BackupToCopy, RegionComparison, SyncPlan } from '../activities/sync';
+import { raiseAlert } from './alert';
+import { bounded } from './bounded';
+import { surface } from './failures';
+import { regionKey, searchAttributes } from './search-attributes';
+import { shortCall, streaming } from './timeouts';
+
+export interface SyncRegionsInput {
+  /** One source; every source in the config when absent. */
+  source?: string;
+}
+
+export interface SyncFailure {
+  /** null when the whole region failed (its catalog could not be read). */
+  backupId: string | null;
+  type: string;
+  message: string;
+}
+
+export interface RegionSyncResult {
+  region: string;
+  /** Backup ids copied by this run. */
+  copied: string[];
+  copiedBytes: number;
+  /** Backups the region already held whole. */
+  present: number;
+  failed: SyncFailure[];
+  /** The newest backup the region holds after this run. */
+  newest: BackupRef | null;
+  /** Seconds since that backup finished. */
+  ageSeconds: number | null;
+  /** How far it is behind the home region's newest (0 when caught up; from the home's oldest when the region holds none). */
+  lagSeconds: number | null;
+  lagging: boolean;
+}
+
+export interface SourceSyncResult {
+  source: string;
+  home: string;
+  homeNewest: BackupRef | null;
+  homeAgeSeconds: number | null;
+  regions: RegionSyncResult[];
+}
+
+export interface SyncResult {
+  checkedAt: string | null;
+  lagThresholdSeconds: number;
+  sources: SourceSyncResult[];
+}
+
+const local = proxyActivities<Activities>(shortCall);
+
+// A region that is down is retried with backoff for about a minute, then reported; the sync of
+// the other regions goes on. A worker of the region may be down too: its queue waits 10 minutes.
+const regionRetry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 };
+
+function regionCall(taskQueue: string): ActivityOptions {
+  return { ...shortCall, taskQueue, scheduleToStartTimeout: '10 minutes', retry: regionRetry };
+}
+
+function regionStream(taskQueue: string, heartbeatTimeoutMs: number): ActivityOptions {
+  return { ...streaming(taskQueue, heartbeatTimeoutMs), scheduleToStartTimeout: '10 minutes', retry: regionRetry };
+}
+
+/** Copies every backup missing from another region, verified by SHA-256, manifests last; reports lag. */
+export async function syncRegions(input: SyncRegionsInput = {}): Promise<SyncResult> {
+  const plan = await local.planSync(input.source).catch((error: unknown) => { throw surface(error); });
+  const only = input.source !== undefined ? plan.sources[0] : undefined;
+  upsertSearchAttributes(only ? searchAttributes({ source: only.source, region: only.home, kind: only.kind }) : [{ key: regionKey, value: plan.primaryRegion }]);
+  // Objects copied at once, across every source and region.
+  const limit = bounded(plan.concurrency);
+
+  const sources = await Promise.all(plan.sources.map(async ({ source, home, targets }) => {
+    const regions = await Promise.all(targets.map((target) => syncRegion(plan, limit, source, home, target)));
+    return { source, home, regions };
+  }));
+
+  const comparisons = sources.flatMap((s) => s.regions.map((r) => r.comparison)).filter((c) => c !== undefined);
+  const checkedAt = comparisons.map((c) => c.checkedAt).sort().at(-1) ?? null;
+  const result: SyncResult = {
+    checkedAt,
+    lagThresholdSeconds: plan.lagThresholdMs / 1000,
+    sources: sources.map(({ source, home, regions }) => {
+      const homeNewest = regions.find((r) => r.comparison)?.comparison?.homeNewest ?? null;
+      return { source, home, homeNewest, homeAgeSeconds: secondsBetween(homeNewest?.finishedAt, checkedAt), regions: regions.map((r) => lagOf(r, plan, checkedAt)) };
+    }),
+  };
+  await alertOn(result);
+  const copied = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.copied.length, 0), 0);
+  const failed = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.failed.length, 0), 0);
+  upsertMemo({ summary: `sync of ${input.source ?? 'every source'}: ${copied} backup copies made, ${failed} failed` });
+  return result;
+}
+
+interface RegionRun {
+  region: string;
+  comparison?: RegionComparison;
+  copied: BackupRef[];
+  copiedBytes: number;
+  failed: SyncFailure[];
+}
+
+async function syncRegion(plan: SyncPlan, limit: ReturnType<typeof bounded>, source: string, home: string, region: string): Promise<RegionRun> {
+  const taskQueue = `${plan.taskQueuePrefix}${region}`;
+  // The destination's worker does the copying: it is the one that can surely write there (a local
+  // directory exists only on its machine) and it reads the home region over S3.
+  const regional = proxyActivities<Activities>(regionCall(taskQueue));
+  const copier = proxyActivities<Activities>(regionStream(taskQueue, plan.heartbeatTimeoutMs));
+  const run: RegionRun = { region, copied: [], copiedBytes: 0, failed: [] };
+  try {
+    run.comparison = await regional.compareRegions({ source, from: home, to: region });
+  } catch (error) {
+    run.failed.push({ backupId: null, ...failureOf(error) });
+    return run;
+  }
+  // Once the region has failed for a reason retrying did not fix, the rest fail fast with it
+  // instead of each waiting out its own retries.
+  let down: SyncFailure | undefined;
+  const copyBackup = async (backup: BackupToCopy) => {
+    try {
+      const verified = await Promise.all(backup.objects.map((object) => limit(async () => {
+        if (down) throw new RegionDown(down);
+        return copier.copyObject({ source, backupId: backup.id, from: home, to: region, object });
+      })));
+      await regional.publishManifest({
+        source, backupId: backup.id, from: home, to: region, manifestSha256: backup.manifestSha256,
+        verified: verified.map(({ key, sha256, size }) => ({ key, sha256, size })),
+      });
+      run.copied.push({ id: backup.id, finishedAt: backup.finishedAt });
+      run.copiedBytes += verified.filter((v) => v.copied).reduce((sum, v) => sum + v.size, 0);
+    } catch (error) {
+      const failure = error instanceof RegionDown ? error.failure : { backupId: backup.id, ...failureOf(error) };
+      if (!(error instanceof RegionDown) && ['Storage', 'Timeout'].includes(failure.type)) down = failure;
+      run.failed.push({ ...failure, backupId: backup.id });
+    }
+  };
+  // Newest first: the most recent recovery point is what a disaster would need.
+  await Promise.all([...run.comparison.missing].reverse().map(copyBackup));
+  return run;
+}
+
+function lagOf(run: RegionRun, plan: SyncPlan, checkedAt: string | null): RegionSyncResult {
+  const held = [...(run.comparison?.present ?? []), ...run.copied].sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
+  const newest = held.at(-1) ?? null;
+  const homeNewest = run.comparison?.homeNewest;
+  let lagSeconds: number | null = null;
+  if (homeNewest && newest) lagSeconds = Math.max(0, secondsBetween(newest.finishedAt, homeNewest.finishedAt) ?? 0);
+  else if (homeNewest) lagSeconds = secondsBetween(run.comparison?.homeOldest?.finishedAt, checkedAt);
+  return {
+    region: run.region,
+    copied: run.copied.map((b) => b.id),
+    copiedBytes: run.copiedBytes,
+    present: run.comparison?.present.length ?? 0,
+    failed: run.failed,
+    newest,
+    ageSeconds: secondsBetween(newest?.finishedAt, checkedAt),
+    lagSeconds,
+    lagging: lagSeconds !== null && lagSeconds * 1000 > plan.lagThresholdMs,
+  };
+}
+
+async function alertOn(result: SyncResult): Promise<void> {
+  const at = result.checkedAt ?? new Date(0).toISOString();
+  const alerts = result.sources.flatMap(({ source, home, regions }) => regions.flatMap((r): Alert[] => [
+    ...(r.failed.length > 0 ? [{
+      kind: 'sync-failed' as const,
+      severity: r.failed.some((f) => f.type === 'ChecksumMismatch') ? 'critical' as const : 'warning' as const,
+      title: `${source}: ${r.failed.length} cop${r.failed.length === 1 ? 'y' : 'ies'} to ${r.region} failed (${r.failed[0]!.type})`,
+      text: `${r.failed[0]!.message}\nThe next sync retries; run "lifeboat sync --source ${source}" once ${r.region} is reachable.`,
+      source, region: r.region, at,
+      details: { failed: r.failed.length, copied: r.copied.length, type: r.failed[0]!.type, home },
+    }] : []),
+    ...(r.lagging ? [{
+      kind: 'sync-lag' as const,
+      severity: 'warning' as const,
+      title: `${source}: ${r.region} is ${hours(r.lagSeconds)} behind ${home}`,
+      text: `The newest copy of ${source} in ${r.region} is ${r.newest ? r.newest.id : 'missing'}; the threshold is ${hours(result.lagThresholdSeconds)}.`,
+      source, region: r.region, at,
+      details: { lagSeconds: r.lagSeconds, ageSeconds: r.ageSeconds, thresholdSeconds: result.lagThresholdSeconds, home },
+    }] : []),
+  ]));
+  await Promise.all(alerts.map((alert) => raiseAlert(alert)));
+}
+
+function failureOf(error: unknown): { type: string; message: string } {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
+  if (cause instanceof Error) return { type: cause.name === 'TimeoutFailure' ? 'Timeout' : cause.name, message: cause.message };
+  return { type: 'Error', message: String(cause) };
+}
+
+class RegionDown extends Error {
+  constructor(readonly failure: SyncFailure) {
+    super(failure.message);
+  }
+}
+
+function secondsBetween(earlier: string | null | undefined, later: string | null | undefined): number | null {
+  if (!earlier || !later) return null;
+  return Math.round((Date.parse(later) - Date.parse(earlier)) / 1000);
+}
+
+function hours(seconds: number | null): string {
+  return seconds === null ? 'unknown' : `${(seconds / 3600).toFixed(1)} h`;
+}
