@@ -5,6 +5,7 @@ import { backupCommand } from './commands/backup';
 import { backupsListCommand } from './commands/backups-list';
 import { doctorCommand } from './commands/doctor';
 import { restoreCommand } from './commands/restore';
+import { schedulesApplyCommand, schedulesListCommand } from './commands/schedules';
 import { workerCommand } from './commands/worker';
 import { output } from './output';
 import { connectClient } from './temporal';
@@ -66,6 +67,34 @@ program.command('restore <source>').description('restore a backup (verified firs
     const client = await connectClient(config);
     try {
       await restoreCommand(client, config, source, { ...options, noOwner: !options.owner }, out);
+    } finally {
+      await client.connection.close();
+    }
+  });
+
+const schedules = program.command('schedules').description('Temporal Schedules from the config');
+schedules.command('apply').description('create, update and delete Lifeboat\'s schedules to match the config')
+  .option('--dry-run', 'print what would change; change nothing')
+  .action(async (options: { dryRun?: boolean }) => {
+    const { config, out } = setup();
+    const client = await connectClient(config);
+    try {
+      await schedulesApplyCommand(client, config, Boolean(options.dryRun), out);
+    } finally {
+      await client.connection.close();
+    }
+  });
+schedules.command('list').description('Lifeboat\'s schedules: next runs in their time zone, paused state, last result')
+  .option('--next <count>', 'how many next run times to show (at most 10)', (value) => {
+    const count = Number(value);
+    if (!Number.isInteger(count) || count < 0 || count > 10) throw new LifeboatError('Usage', `--next takes a number from 0 to 10, got "${value}"`);
+    return count;
+  }, 3)
+  .action(async (options: { next: number }) => {
+    const { config, out } = setup();
+    const client = await connectClient(config);
+    try {
+      await schedulesListCommand(client, config, options.next, out);
     } finally {
       await client.connection.close();
     }

@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import { parseDuration } from '../config/duration';
+import type { Config, ScheduleConfig } from '../config/schema';
+
+// What Temporal Schedules the config asks for, as plain data: no client, no server. The client
+// turns each into ScheduleOptions (client/schedules/options.ts) and reconciles (reconcile.ts).
+
+export type ScheduleKind = 'backup' | 'sync' | 'retention' | 'check-objectives' | 'verify';
+
+export type OverlapPolicy = ScheduleConfig['overlap'];
+
+export interface DesiredSchedule {
+  /** `<taskQueuePrefix><kind>[-<source>]`; also the base of the workflow ids it starts. */
+  id: string;
+  kind: ScheduleKind;
+  /** The config key that declares it, for error messages: "sources.app-db.schedule". */
+  configKey: string;
+  workflowType: string;
+  /** The workflow's input: names only, never a secret (it is stored in the schedule and in history). */
+  args: [Record<string, unknown>];
+  taskQueue: string;
+  /**
+   * Temporal appends the scheduled time ("…-2026-11-24T12:00:00Z"), so each run has its own id;
+   * the overlap policy (SKIP by default) is what keeps two runs of one schedule apart.
+   */
+  workflowId: string;
+  cron: string;
+  timezone: string;
+  jitterMs: number | undefined;
+  catchupWindowMs: number;
+  overlap: OverlapPolicy;
+  /** LifeboatSource/Region/Kind, as backupSource sets them, where the schedule is about one source. */
+  searchAttributes: { source: string; region: string; kind: string } | undefined;
+  /** One line for the Temporal UI and `schedules list`. */
+  summary: string;
+  /** Changes whenever anything above changes: what `schedules apply` compares. */
+  hash: string;
+}
+
+/** Bump when the meaning of a field changes, so every schedule is rewritten once. */
+const hashVersion = 1;
+
+/** Every run of a check older than the next one is worthless: catch up at most one interval. */
+const objectivesCheck: ScheduleConfig = { cron: '*/15 * * * *', timezone: 'UTC', catchupWindow: '15m', overlap: 'SKIP' };
+
+export function desiredSchedules(config: Config): DesiredSchedule[] {
+  const prefix = config.temporal.taskQueuePrefix;
+  const primary = `${prefix}${config.primaryRegion}`;
+  const schedules: DesiredSchedule[] = [];
+  for (const [source, src] of Object.entries(config.sources).sort(([a], [b]) => a.localeCompare(b))) {
+    if (!src.schedule) continue;
+    schedules.push(build(src.schedule, {
+      id: `${prefix}backup-${source}`,
+      kind: 'backup',
+      configKey: `sources.${source}.schedule`,
+      workflowType: 'backupSource',
+      args: [{ source }],
+      taskQueue: `${prefix}${src.region}`,
+      searchAttributes: { source, region: src.region, kind: src.kind },
+      summary: `${src.kind} backup of ${source} in ${src.region}`,
+    }));
+  }
+  if (config.sync.schedule) {
+    schedules.push(build(config.sync.schedule, {
+      id: `${prefix}sync`, kind: 'sync', configKey: 'sync.schedule', workflowType: 'syncRegions', args: [{}], taskQueue: primary,
+      searchAttributes: undefined, summary: 'copy missing backups to every region',
+    }));
+  }
+  if (config.retention.schedule) {
+    schedules.push(build(config.retention.schedule, {
+      id: `${prefix}retention`, kind: 'retention', configKey: 'retention.schedule', workflowType: 'applyRetention', args: [{}], taskQueue: primary,
+      searchAttributes: undefined, summary: 'apply the retention rules in every region',
+    }));
+  }
+  if (config.objectives) {
+    schedules.push(build(objectivesCheck, {
+      id: `${prefix}check-objectives`, kind: 'check-objectives', configKey: 'objectives', workflowType: 'checkObjectives', args: [{}], taskQueue: primary,
+      searchAttributes: undefined, summary: `alert when a source has no successful backup within ${config.objectives.rpo}`,
+    }));
+  }
+  schedules.push(...verifySchedules(config));
+  return schedules;
+}
+
+/**
+ * Scheduled restore verification (issue 5) goes here: one `verifyRestore` schedule per source
+ * that asks for it, built with `build()` like the backups above, kind 'verify'.
+ */
+function verifySchedules(_config: Config): DesiredSchedule[] {
+  return [];
+}
+
+type Identity = Omit<DesiredSchedule, 'workflowId' | 'cron' | 'timezone' | 'jitterMs' | 'catchupWindowMs' | 'overlap' | 'hash'>;
+
+function build(schedule: ScheduleConfig, identity: Identity): DesiredSchedule {
+  const unhashed: Omit<DesiredSchedule, 'hash'> = {
+    ...identity,
+    workflowId: identity.id,
+    cron: schedule.cron.trim(),
+    timezone: schedule.timezone,
+    jitterMs: schedule.jitter === undefined ? undefined : parseDuration(schedule.jitter),
+    catchupWindowMs: parseDuration(schedule.catchupWindow),
+    overlap: schedule.overlap,
+  };
+  return { ...unhashed, hash: specHash(unhashed) };
+}
+
+function specHash(schedule: Omit<DesiredSchedule, 'hash'>): string {
+  // configKey only names where the schedule came from: moving it in the file changes nothing on the server.
+  return createHash('sha256').update(canonicalJson({ v: hashVersion, ...schedule, configKey: undefined })).digest('hex').slice(0, 16);
+}
+
+/** JSON with object keys sorted, so the hash does not depend on the order fields were written in. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
