@@ -21,6 +21,8 @@ export interface BackupPlan {
   /** Queue of any region: prefix + region name. */
   taskQueuePrefix: string;
   heartbeatTimeoutMs: number;
+  /** Start a sync of the new backup when it is done (sync.afterBackup, and more than one region). */
+  syncAfterBackup: boolean;
 }
 
 export interface SnapshotInput {
@@ -58,6 +60,7 @@ export function backupActivities(deps: Deps) {
       taskQueue: `${config.temporal.taskQueuePrefix}${sourceConfig.region}`,
       taskQueuePrefix: config.temporal.taskQueuePrefix,
       heartbeatTimeoutMs: parseDuration(config.temporal.heartbeatTimeout),
+      syncAfterBackup: config.sync.afterBackup && Object.keys(config.regions).length > 1,
     };
   }
 

@@ -11,6 +11,7 @@ import type { Activities } from '../activities';
 import { backupIdFor, brief } from '../lib/manifest';
 import { surface } from './failures';
 import { searchAttributes } from './search-attributes';
+import { startSyncAfterBackup } from './sync-after-backup';
 import { shortCall, streaming } from './timeouts';
 
 export interface BackupSourceInput {
@@ -69,6 +70,7 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
       durationMs: Date.parse(snapshot.finishedAt) - Date.parse(snapshot.startedAt),
     };
     upsertMemo({ summary: `${source}: backup ${backupId}, ${summary.bytes} bytes stored in ${plan.region}` });
+    await startSyncAfterBackup(source, plan);
     phase = 'done';
     return summary;
   } catch (error) {
