@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { durationPattern } from './duration';
+import { policyProblem } from '../retention/policy';
 
 // The YAML shape of DESIGN.md. Every object is strict: an unknown key is an error, because a
 // misspelt `retention` that is silently ignored keeps backups forever or not at all.
@@ -204,6 +205,16 @@ export const configSchema = z
       }
       if (src.kind === 'postgres' && src.schemaOnly && src.dataOnly) {
         ctx.addIssue({ code: 'custom', path: ['sources', id, 'dataOnly'], input: true, message: 'not both schemaOnly and dataOnly' });
+      }
+      if (src.retention) {
+        // An empty policy is refused where it applies: the source's own rules unless every region overrides them.
+        const { regions: overrides = {}, ...own } = src.retention;
+        const policies: Array<[string[], typeof own]> = Object.entries(overrides).map(([region, rules]) => [['regions', region], rules]);
+        if (Object.keys(config.regions).some((region) => !(region in overrides))) policies.unshift([[], own]);
+        for (const [path, rules] of policies) {
+          const problem = policyProblem(rules);
+          if (problem) ctx.addIssue({ code: 'custom', path: ['sources', id, 'retention', ...path], input: rules, message: problem });
+        }
       }
       for (const region of Object.keys(src.retention?.regions ?? {})) {
         if (!(region in config.regions)) {
