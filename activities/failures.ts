@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { LifeboatError } from '../lib/errors';
+import { countFailure } from './metrics';
 
 /**
  * Turns Lifeboat's typed errors into Temporal failures with the same stable type name, so the
@@ -24,7 +25,19 @@ export function withFailures<A extends unknown[], R>(fn: (...args: A) => Promise
     try {
       return await fn(...args);
     } catch (error) {
-      throw toFailure(error, options);
+      const failure = toFailure(error, options);
+      count(failure);
+      throw failure;
     }
   };
+}
+
+/** Every failed attempt, by type: the one place all activity errors pass, so none is missed. */
+function count(failure: unknown): void {
+  const info = Context.current().info;
+  const maximumAttempts = info.retryPolicy?.maximumAttempts ?? 0;
+  const typed = failure instanceof ApplicationFailure;
+  const type = typed ? failure.type ?? 'Error' : failure instanceof Error ? failure.name : 'Error';
+  const final = (typed && failure.nonRetryable) || (maximumAttempts > 0 && info.attempt >= maximumAttempts);
+  countFailure(type, info.activityType, final);
 }

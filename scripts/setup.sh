@@ -6,7 +6,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-APT_PACKAGES=(postgresql-15 postgresql-contrib redis-server redis-tools zstd age)
+APT_PACKAGES=(postgresql-15 postgresql-contrib redis-server redis-tools zstd age prometheus)
 PG_BIN=/usr/lib/postgresql/15/bin
 
 say() { printf 'setup: %s\n' "$*"; }

@@ -1,0 +1,89 @@
+import { Gauge, type Registry } from 'prom-client';
+import { catalogFacts, type BackupFacts } from '../../activities/catalog-facts';
+import type { StorageBackend } from '../../activities/storage/backend';
+import { parseDuration } from '../../lib/config/duration';
+import type { Config } from '../../lib/config/schema';
+
+// Per-source and per-region gauges, read from the catalogs (the manifests in each region's
+// storage) every metrics.catalogInterval. Any worker in any region reports the same values, so
+// Prometheus rules aggregate them with max by (source, region) and a dead worker hides nothing.
+
+const seconds = (iso: string) => Date.parse(iso) / 1000;
+
+export interface CatalogGauges {
+  /** Reads every region once; a region that fails keeps its last values and lifeboat_catalog_up 0. */
+  refresh(): Promise<void>;
+}
+
+export function catalogGauges(config: Config, storage: (region: string) => StorageBackend, registry: Registry): CatalogGauges {
+  const gauge = (name: string, help: string, labelNames: string[]) => new Gauge({ name, help, labelNames, registers: [registry] });
+  const perBackup = ['source', 'region'];
+  const lastSuccess = gauge('lifeboat_backup_last_success_timestamp_seconds', 'Finish time of the newest backup of the source present in the region (Unix seconds).', perBackup);
+  const lastDuration = gauge('lifeboat_backup_last_duration_seconds', 'How long the newest backup of the source in the region took, snapshot start to upload end.', perBackup);
+  const lastSize = gauge('lifeboat_backup_last_size_bytes', 'Stored size of the newest backup of the source in the region (all its objects).', perBackup);
+  const stored = gauge('lifeboat_backup_stored_bytes', 'Bytes stored for the source in the region: the sizes of every object of every backup, as the manifests record them.', perBackup);
+  const count = gauge('lifeboat_backups', 'Backups of the source present in the region.', perBackup);
+  const lag = gauge('lifeboat_sync_lag_seconds',
+    'How far the region is behind the source\'s own region: finish time of the newest backup there minus the newest here; with no copy here, the age of the oldest backup there.', perBackup);
+  const up = gauge('lifeboat_catalog_up', '1 when the last read of the region\'s catalog succeeded, else 0.', ['region']);
+  const readAt = gauge('lifeboat_catalog_last_read_timestamp_seconds', 'When the region\'s catalog was last read successfully (Unix seconds).', ['region']);
+  const info = gauge('lifeboat_source_info', 'One series per configured source (value 1), so rules see a source that has no backup at all.', ['source', 'kind', 'home_region']);
+  const rpo = gauge('lifeboat_objective_rpo_seconds', 'objectives.rpo from the config: the newest backup of every source must be younger.', []);
+  const lagThreshold = gauge('lifeboat_sync_lag_threshold_seconds', 'sync.lagThreshold from the config.', []);
+
+  for (const [source, sourceConfig] of Object.entries(config.sources)) info.set({ source, kind: sourceConfig.kind, home_region: sourceConfig.region }, 1);
+  if (config.objectives) rpo.set(parseDuration(config.objectives.rpo) / 1000);
+  lagThreshold.set(parseDuration(config.sync.lagThreshold) / 1000);
+
+  const regions = Object.keys(config.regions);
+  const readers = new Map(regions.map((region) => [region, catalogFacts(storage(region))]));
+  const latest = new Map<string, BackupFacts[]>();
+  let running: Promise<void> | undefined;
+
+  async function readAll(): Promise<void> {
+    await Promise.all(regions.map(async (region) => {
+      try {
+        latest.set(region, await readers.get(region)!());
+        up.set({ region }, 1);
+        readAt.set({ region }, Date.now() / 1000);
+      } catch {
+        up.set({ region }, 0);
+      }
+    }));
+    publish();
+  }
+
+  function publish(): void {
+    for (const g of [lastSuccess, lastDuration, lastSize, stored, count, lag]) g.reset();
+    const newest = (region: string, source: string) => latest.get(region)?.filter((b) => b.source === source);
+    for (const [source, sourceConfig] of Object.entries(config.sources)) {
+      const home = newest(sourceConfig.region, source) ?? [];
+      for (const region of regions) {
+        const backups = newest(region, source);
+        if (!backups) continue;
+        const labels = { source, region };
+        count.set(labels, backups.length);
+        stored.set(labels, backups.reduce((sum, b) => sum + b.bytes, 0));
+        const last = backups.at(-1);
+        if (last) {
+          lastSuccess.set(labels, seconds(last.finishedAt));
+          lastDuration.set(labels, seconds(last.finishedAt) - seconds(last.startedAt));
+          lastSize.set(labels, last.bytes);
+        }
+        const homeNewest = home.at(-1);
+        if (!homeNewest) continue;
+        lag.set(labels, last
+          ? Math.max(0, seconds(homeNewest.finishedAt) - seconds(last.finishedAt))
+          : Math.max(0, Date.now() / 1000 - seconds(home[0]!.finishedAt)));
+      }
+    }
+  }
+
+  return {
+    refresh() {
+      // One read at a time: a slow region must not pile up reads behind it.
+      running ??= readAll().finally(() => { running = undefined; });
+      return running;
+    },
+  };
+}
