@@ -6,6 +6,8 @@ import { backupsListCommand } from './commands/backups-list';
 import { doctorCommand } from './commands/doctor';
 import { restoreCommand } from './commands/restore';
 import { schedulesApplyCommand, schedulesListCommand } from './commands/schedules';
+import { statusCommand } from './commands/status';
+import { syncCommand } from './commands/sync';
 import { workerCommand } from './commands/worker';
 import { output } from './output';
 import { connectClient } from './temporal';
@@ -98,6 +100,25 @@ schedules.command('list').description('Lifeboat\'s schedules: next runs in their
     } finally {
       await client.connection.close();
     }
+  });
+
+program.command('sync').description('copy backups missing from any region, verified by SHA-256; report lag')
+  .option('--source <source>', 'only this source (default: every source)')
+  .option('--wait', 'wait and print what was copied per region, and the lag')
+  .action(async (options: { source?: string; wait?: boolean }) => {
+    const { config, out } = setup();
+    const client = await connectClient(config);
+    try {
+      await syncCommand(client, config, { source: options.source, wait: Boolean(options.wait) }, out);
+    } finally {
+      await client.connection.close();
+    }
+  });
+
+program.command('status').description('one line per source: newest backup against the RPO, copies per region, size, last failure')
+  .action(async () => {
+    const { config, out } = setup();
+    await statusCommand(config, () => connectClient(config), out);
   });
 
 program.command('doctor').description('check tools, Temporal, storage, sources and keys')

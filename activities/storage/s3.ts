@@ -46,6 +46,9 @@ export class S3Storage implements StorageBackend {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 5,
+      // SlowDown / HTTP 503 are retried with backoff and, in adaptive mode, lower the client's own
+      // request rate, so a throttled copy or upload slows down instead of failing.
+      retryMode: 'adaptive',
     });
   }
 

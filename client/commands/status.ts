@@ -1,0 +1,159 @@
+import { ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
+import { listBackups, type CatalogEntry } from '../../activities/catalog';
+import { createDeps } from '../../activities/deps';
+import { parseDuration } from '../../lib/config/duration';
+import type { Config } from '../../lib/config/schema';
+import { sourceKey } from '../../workflows/search-attributes';
+import { bytes, type Output } from '../output';
+import { age } from './ages';
+
+export type RpoStatus = 'OK' | 'LATE' | 'NEVER' | 'NO-OBJECTIVE';
+
+export interface RegionCopies {
+  /** Backups of the source in this region; null when its catalog could not be read. */
+  backups: number | null;
+  newest: string | null;
+  /** Whether the region holds the home region's newest backup. */
+  hasNewest: boolean;
+  /** How far its newest copy is behind the home region's newest, in seconds. */
+  lagSeconds: number | null;
+  error?: string;
+}
+
+export interface LastFailure {
+  workflowId: string;
+  runId: string;
+  closedAt: string | null;
+  type: string;
+  message: string;
+}
+
+export interface SourceStatus {
+  source: string;
+  kind: string;
+  region: string;
+  newest: { id: string; finishedAt: string; ageSeconds: number; bytes: number } | null;
+  rpo: { objectiveSeconds: number | null; status: RpoStatus };
+  copies: Record<string, RegionCopies>;
+  lastFailure: LastFailure | null;
+}
+
+export interface StatusReport {
+  at: string;
+  /** "ok", or why the last failures could not be read. */
+  temporal: string;
+  sources: SourceStatus[];
+}
+
+/**
+ * Catalogs straight from every region's storage (they work with Temporal down), and the newest
+ * failed backupSource run of each source from Temporal's visibility.
+ */
+export async function statusCommand(config: Config, connect: () => Promise<Client>, out: Output): Promise<void> {
+  const now = Date.now();
+  const deps = createDeps(config);
+  const catalogs = new Map<string, CatalogEntry[] | Error>();
+  await Promise.all(Object.keys(config.regions).map(async (region) => {
+    catalogs.set(region, await listBackups(deps.storage(region)).catch((error: unknown) => error as Error));
+  }));
+  let client: Client | undefined;
+  let temporal = 'ok';
+  try {
+    client = await connect();
+  } catch (error) {
+    temporal = (error as Error).message;
+  }
+  try {
+    const sources = await Promise.all(Object.entries(config.sources).map(async ([source, sourceConfig]): Promise<SourceStatus> => {
+      const of = (region: string) => {
+        const catalog = catalogs.get(region);
+        return catalog instanceof Error || catalog === undefined ? catalog : catalog.filter((e) => e.manifest.source === source);
+      };
+      const home = of(sourceConfig.region);
+      const newestEntry = Array.isArray(home) ? home.at(-1) : undefined;
+      const newest = newestEntry
+        ? {
+            id: newestEntry.manifest.id,
+            finishedAt: newestEntry.manifest.finishedAt,
+            ageSeconds: Math.round((now - Date.parse(newestEntry.manifest.finishedAt)) / 1000),
+            bytes: newestEntry.manifest.objects.reduce((sum, o) => sum + o.size, 0),
+          }
+        : null;
+      const objectiveSeconds = config.objectives ? parseDuration(config.objectives.rpo) / 1000 : null;
+      const status: RpoStatus = objectiveSeconds === null ? 'NO-OBJECTIVE' : !newest ? 'NEVER' : newest.ageSeconds <= objectiveSeconds ? 'OK' : 'LATE';
+      const copies = Object.fromEntries(Object.keys(config.regions).map((region): [string, RegionCopies] => {
+        const entries = of(region);
+        if (!Array.isArray(entries)) return [region, { backups: null, newest: null, hasNewest: false, lagSeconds: null, error: entries?.message ?? 'not read' }];
+        const last = entries.at(-1);
+        const lag = newest && last ? Math.max(0, Math.round((Date.parse(newest.finishedAt) - Date.parse(last.manifest.finishedAt)) / 1000)) : null;
+        return [region, { backups: entries.length, newest: last?.manifest.id ?? null, hasNewest: newest !== null && entries.some((e) => e.manifest.id === newest.id), lagSeconds: lag }];
+      }));
+      const lastFailure = client ? await lastFailureOf(client, source).catch(() => null) : null;
+      return { source, kind: sourceConfig.kind, region: sourceConfig.region, newest, rpo: { objectiveSeconds, status }, copies, lastFailure };
+    }));
+    const report: StatusReport = { at: new Date(now).toISOString(), temporal, sources };
+    if (temporal !== 'ok') out.note(`last failures unknown: ${temporal}`);
+    out.result(report, statusText(report, colours(!out.json && process.stdout.isTTY === true && process.env.NO_COLOR === undefined)));
+  } finally {
+    await client?.connection.close();
+  }
+}
+
+/** The newest failed or timed-out backupSource run of the source, with its failure type. */
+async function lastFailureOf(client: Client, source: string): Promise<LastFailure | null> {
+  const query = `WorkflowType = 'backupSource' AND ${sourceKey.name} = '${source}' AND ExecutionStatus IN ('Failed', 'TimedOut')`;
+  let newest: { workflowId: string; runId: string; closeTime?: Date } | undefined;
+  for await (const run of client.workflow.list({ query, pageSize: 50 })) {
+    if (!newest || (run.closeTime?.getTime() ?? 0) > (newest.closeTime?.getTime() ?? 0)) newest = run;
+  }
+  if (!newest) return null;
+  let type = 'Error';
+  let message = 'failed';
+  try {
+    await client.workflow.getHandle(newest.workflowId, newest.runId).result();
+  } catch (error) {
+    const cause = error instanceof WorkflowFailedError ? error.cause : undefined;
+    type = cause instanceof ApplicationFailure ? (cause.type ?? 'Error') : cause?.name === 'TimeoutFailure' ? 'Timeout' : (cause?.name ?? 'Error');
+    message = cause?.message ?? (error as Error).message;
+  }
+  return { workflowId: newest.workflowId, runId: newest.runId, closedAt: newest.closeTime?.toISOString() ?? null, type, message };
+}
+
+interface Colours {
+  good(text: string): string;
+  bad(text: string): string;
+  warn(text: string): string;
+}
+
+function colours(on: boolean): Colours {
+  const paint = (code: number) => (text: string) => (on ? `\x1b[${code}m${text}\x1b[0m` : text);
+  return { good: paint(32), bad: paint(31), warn: paint(33) };
+}
+
+export function statusText(report: StatusReport, c: Colours = colours(false)): string {
+  if (report.sources.length === 0) return 'no sources in the config';
+  type Cell = [text: string, paint?: (text: string) => string];
+  const rows: Cell[][] = report.sources.map((s) => {
+    const copies = Object.entries(s.copies).map(([region, copy]) => {
+      if (copy.backups === null) return `${region} ?`;
+      return `${region} ${copy.backups}${copy.hasNewest ? '' : copy.lagSeconds ? ` (-${age(copy.lagSeconds)})` : ' (no newest)'}`;
+    }).join(', ');
+    const complete = Object.values(s.copies).every((copy) => copy.hasNewest);
+    return [
+      [s.source], [s.kind], [s.region],
+      [s.newest ? `${age(s.newest.ageSeconds)} ago` : 'never'],
+      s.rpo.status === 'OK' ? ['OK', c.good] : s.rpo.status === 'NO-OBJECTIVE' ? ['-'] : [s.rpo.status, c.bad],
+      [copies, complete ? undefined : c.warn],
+      [s.newest ? bytes(s.newest.bytes) : '-'],
+      s.lastFailure ? [`${s.lastFailure.type} at ${s.lastFailure.closedAt?.replace(/\.\d+Z$/, 'Z') ?? '?'}`, c.warn] : ['-'],
+    ];
+  });
+  const header: Cell[] = ['SOURCE', 'KIND', 'REGION', 'NEWEST', 'RPO', 'COPIES', 'SIZE', 'LAST FAILURE'].map((text) => [text]);
+  const all = [header, ...rows];
+  // Widths from the plain text: colour codes take no room on the terminal.
+  const widths = header.map((_, column) => Math.max(...all.map((row) => row[column]![0].length)));
+  return all.map((row) => row.map(([text, paint], column) => {
+    const padded = column === row.length - 1 ? text : text.padEnd(widths[column]!);
+    return paint ? paint(padded) : padded;
+  }).join('  ').trimEnd()).join('\n');
+}

@@ -1,0 +1,68 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import type { Config } from '../../lib/config/schema';
+import { exitCodeFor, LifeboatError } from '../../lib/errors';
+import { regionKey, searchAttributes } from '../../workflows/search-attributes';
+import { syncWorkflowId } from '../../workflows/sync-ids';
+import type { syncRegions, SyncResult } from '../../workflows/sync-regions';
+import { failureToError } from '../failure';
+import { bytes, table, type Output, usage } from '../output';
+import { taskQueueOf, uiLink } from '../temporal';
+import { age } from './ages';
+
+export async function syncCommand(client: Client, config: Config, options: { source?: string; wait: boolean }, out: Output): Promise<void> {
+  const { source } = options;
+  const sourceConfig = source !== undefined ? config.sources[source] : undefined;
+  if (source !== undefined && !sourceConfig) throw usage(`no source "${source}" in the config`, `sources are: ${Object.keys(config.sources).join(', ') || '(none)'}`);
+  const workflowId = syncWorkflowId(source);
+  let handle;
+  try {
+    handle = await client.workflow.start<typeof syncRegions>('syncRegions', {
+      args: [{ source }],
+      workflowId,
+      workflowIdConflictPolicy: 'FAIL',
+      // The primary region's worker plans; each copy runs on its destination region's queue.
+      taskQueue: taskQueueOf(config, sourceConfig?.region ?? config.primaryRegion),
+      typedSearchAttributes: sourceConfig
+        ? searchAttributes({ source: source!, region: sourceConfig.region, kind: sourceConfig.kind })
+        : [{ key: regionKey, value: config.primaryRegion }],
+      memo: { summary: `sync of ${source ?? 'every source'} to every region` },
+      staticSummary: `Sync of ${source ?? 'every source'}`,
+    });
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new LifeboatError('AlreadyRunning', `a sync of ${source ?? 'every source'} is already running (workflow ${workflowId})`, 'wait for it to finish, or watch it in the Temporal UI');
+    }
+    throw error;
+  }
+  out.note(`started sync of ${source ?? 'every source'}: ${uiLink(config, handle.workflowId, handle.firstExecutionRunId)}`);
+  if (!options.wait) {
+    out.result({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId }, `workflow ${handle.workflowId} run ${handle.firstExecutionRunId}`);
+    return;
+  }
+  let result: SyncResult;
+  try {
+    result = await handle.result();
+  } catch (error) {
+    throw error instanceof WorkflowFailedError ? failureToError(error) : error;
+  }
+  out.result(result, syncText(result));
+  // The document is printed either way; the exit code says whether every copy was made.
+  const failure = result.sources.flatMap((s) => s.regions.flatMap((r) => r.failed))[0];
+  if (failure) process.exitCode = exitCodeFor(failure.type) === 1 ? errorExit : exitCodeFor(failure.type);
+}
+
+const errorExit = exitCodeFor('Storage');
+
+export function syncText(result: SyncResult): string {
+  const rows = [['SOURCE', 'REGION', 'COPIED', 'PRESENT', 'FAILED', 'NEWEST', 'AGE', 'LAG']];
+  const failures: string[] = [];
+  for (const s of result.sources) {
+    rows.push([s.source, `${s.home} (home)`, '-', '-', '-', s.homeNewest?.id ?? 'none', age(s.homeAgeSeconds), '-']);
+    for (const r of s.regions) {
+      rows.push([s.source, r.region, `${r.copied.length}${r.copiedBytes > 0 ? ` (${bytes(r.copiedBytes)})` : ''}`, String(r.present), String(r.failed.length),
+        r.newest?.id ?? 'none', age(r.ageSeconds), `${age(r.lagSeconds)}${r.lagging ? ' LAGGING' : ''}`]);
+      for (const f of r.failed) failures.push(`  ${s.source} → ${r.region}${f.backupId ? ` ${f.backupId}` : ''}: ${f.type}: ${f.message}`);
+    }
+  }
+  return [table(rows), ...(failures.length > 0 ? ['failed:', ...failures] : [])].join('\n');
+}
