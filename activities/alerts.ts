@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { Alert } from '../lib/alerts';
 import { LifeboatError } from '../lib/errors';
+import { countAlert } from './metrics';
 import type { Deps } from './deps';
 import { channelLabel, channelSecrets } from './notify/channel';
 import { post } from './notify/post';
@@ -49,7 +50,13 @@ export function alertActivities(deps: Deps) {
         headers[signatureHeader] = sign(key, timestamp, body);
       }
     }
-    await post({ url, label, body, headers });
+    try {
+      await post({ url, label, body, headers });
+      countAlert(alert.kind, label, 'sent');
+    } catch (error) {
+      countAlert(alert.kind, label, error instanceof LifeboatError && !error.retryable ? 'rejected' : 'retry');
+      throw error;
+    }
   }
 
   return { alertChannels, sendAlert };

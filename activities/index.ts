@@ -1,8 +1,10 @@
+import { alertCheckActivities } from './alert-checks';
 import { alertActivities } from './alerts';
 import { backupActivities } from './backup';
 import type { Deps } from './deps';
 import { withFailures } from './failures';
 import { restoreActivities } from './restore';
+import { retentionActivities } from './retention';
 import { syncActivities } from './sync';
 
 /** Every activity, bound to the worker's dependencies and mapped to typed Temporal failures. */
@@ -10,7 +12,9 @@ export function createActivities(deps: Deps) {
   const backup = backupActivities(deps);
   const restore = restoreActivities(deps);
   const alerts = alertActivities(deps);
+  const alertChecks = alertCheckActivities(deps);
   const sync = syncActivities(deps);
+  const retention = retentionActivities(deps);
   const sourceAttempts = deps.config.temporal.sourceAttempts;
   return {
     planBackup: withFailures(backup.planBackup),
@@ -21,10 +25,15 @@ export function createActivities(deps: Deps) {
     restoreBackupTo: withFailures(restore.restoreBackupTo, { sourceAttempts }),
     alertChannels: withFailures(alerts.alertChannels),
     sendAlert: withFailures(alerts.sendAlert),
+    assessBackup: withFailures(alertChecks.assessBackup),
+    newestBackups: withFailures(alertChecks.newestBackups),
     planSync: withFailures(sync.planSync),
     compareRegions: withFailures(sync.compareRegions),
     copyObject: withFailures(sync.copyObject),
     publishManifest: withFailures(sync.publishManifest),
+    planRetention: withFailures(retention.planRetention),
+    deleteBackup: withFailures(retention.deleteBackup),
+    removeOrphanedData: withFailures(retention.removeOrphanedData),
   };
 }
 

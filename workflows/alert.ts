@@ -39,3 +39,12 @@ function messageOf(error: unknown): string {
   const cause = (error as { cause?: { message?: string } }).cause;
   return cause?.message ?? String(error);
 }
+
+/**
+ * Now, for an alert's `at`. Temporal's sandbox makes Date replay-safe (it is the time of the
+ * current workflow task), which workflowInfo()'s start times are not: a backup fails hours in.
+ */
+export function alertTime(): string {
+  // eslint-disable-next-line no-restricted-properties -- replay-safe in the workflow sandbox, see above
+  return new Date(Date.now()).toISOString();
+}

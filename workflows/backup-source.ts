@@ -9,6 +9,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { backupIdFor, brief } from '../lib/manifest';
+import { alertBackupDone, alertBackupFailed } from './backup-alerts';
 import { surface } from './failures';
 import { searchAttributes } from './search-attributes';
 import { startSyncAfterBackup } from './sync-after-backup';
@@ -46,7 +47,10 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
   const backupId = backupIdFor(info.startTime, info.runId);
   setHandler(backupPhaseQuery, () => ({ phase, backupId }));
 
-  const plan = await local.planBackup(source).catch((error: unknown) => { throw surface(error); });
+  const plan = await local.planBackup(source).catch(async (error: unknown) => {
+    await alertBackupFailed(source, undefined, error);
+    throw surface(error);
+  });
   upsertSearchAttributes(searchAttributes({ source, region: plan.region, kind: plan.kind }));
   const regional = proxyActivities<Activities>({ ...shortCall, taskQueue: plan.taskQueue });
   const stream = proxyActivities<Activities>(streaming(plan.taskQueue, plan.heartbeatTimeoutMs));
@@ -71,6 +75,7 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
     };
     upsertMemo({ summary: `${source}: backup ${backupId}, ${summary.bytes} bytes stored in ${plan.region}` });
     await startSyncAfterBackup(source, plan);
+    await alertBackupDone({ source, region: plan.region, backupId, taskQueue: plan.taskQueue, bytes: summary.bytes, durationMs: summary.durationMs, contents: summary.contents });
     phase = 'done';
     return summary;
   } catch (error) {
@@ -78,6 +83,7 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
     // Also when the run is cancelled: never leave half an upload or data without a manifest behind.
     await CancellationScope.nonCancellable(() => regional.discardUnfinishedBackup({ source, backupId }));
     phase = 'failed';
+    await CancellationScope.nonCancellable(() => alertBackupFailed(source, plan.region, error));
     throw surface(error);
   }
 }

@@ -2,3 +2,4 @@
 export { backupSource } from './backup-source';
 export { restoreBackup } from './restore-backup';
 export { syncRegions } from './sync-regions';
+export { checkObjectives } from './check-objectives';
