@@ -61,6 +61,12 @@ export interface CopyObjectResult extends Digest {
   copied: boolean;
 }
 
+/** What copyObject heartbeats: upload progress and where to. */
+export interface CopyHeartbeat extends PutProgress {
+  to: string;
+  key: string;
+}
+
 export interface PublishManifestInput {
   source: string;
   backupId: string;
@@ -120,7 +126,7 @@ export function syncActivities(deps: Deps) {
     const context = Context.current();
     const source = deps.storage(from);
     const destination = deps.storage(to);
-    const previous = context.info.heartbeatDetails as PutProgress | undefined;
+    const previous = context.info.heartbeatDetails as CopyHeartbeat | undefined;
     if (previous?.uploadId) await destination.abortIncomplete({ key: object.key, uploadId: previous.uploadId });
 
     // Already there in full (an earlier attempt finished, or a sync died before the manifest): prove it by hash.
@@ -130,11 +136,11 @@ export function syncActivities(deps: Deps) {
       if (digest.sha256 === object.sha256) return { key: object.key, ...digest, copied: false };
     }
 
-    let progress: PutProgress = { bytes: 0, part: 0 };
+    let progress: CopyHeartbeat = { bytes: 0, part: 0, to, key: object.key };
     const beat = setInterval(() => context.heartbeat(progress), Math.max(1000, parseDuration(config.temporal.heartbeatTimeout) / 3));
     try {
       const digest = await copyVerified(source, destination, object, (update) => {
-        progress = update;
+        progress = { ...update, to, key: object.key };
         context.heartbeat(progress);
       }, context.cancellationSignal);
       return { key: object.key, ...digest, copied: true };

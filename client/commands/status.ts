@@ -119,13 +119,13 @@ async function lastFailureOf(client: Client, source: string): Promise<LastFailur
   return { workflowId: newest.workflowId, runId: newest.runId, closedAt: newest.closeTime?.toISOString() ?? null, type, message };
 }
 
-interface Colours {
+export interface Colours {
   good(text: string): string;
   bad(text: string): string;
   warn(text: string): string;
 }
 
-function colours(on: boolean): Colours {
+export function colours(on: boolean): Colours {
   const paint = (code: number) => (text: string) => (on ? `\x1b[${code}m${text}\x1b[0m` : text);
   return { good: paint(32), bad: paint(31), warn: paint(33) };
 }
