@@ -4,6 +4,7 @@ import { backupActivities } from './backup';
 import type { Deps } from './deps';
 import { withFailures } from './failures';
 import { restoreActivities } from './restore';
+import { retentionActivities } from './retention';
 import { syncActivities } from './sync';
 
 /** Every activity, bound to the worker's dependencies and mapped to typed Temporal failures. */
@@ -13,6 +14,7 @@ export function createActivities(deps: Deps) {
   const alerts = alertActivities(deps);
   const alertChecks = alertCheckActivities(deps);
   const sync = syncActivities(deps);
+  const retention = retentionActivities(deps);
   const sourceAttempts = deps.config.temporal.sourceAttempts;
   return {
     planBackup: withFailures(backup.planBackup),
@@ -29,6 +31,9 @@ export function createActivities(deps: Deps) {
     compareRegions: withFailures(sync.compareRegions),
     copyObject: withFailures(sync.copyObject),
     publishManifest: withFailures(sync.publishManifest),
+    planRetention: withFailures(retention.planRetention),
+    deleteBackup: withFailures(retention.deleteBackup),
+    removeOrphanedData: withFailures(retention.removeOrphanedData),
   };
 }
 

@@ -5,6 +5,7 @@ import { backupCommand } from './commands/backup';
 import { backupsListCommand } from './commands/backups-list';
 import { doctorCommand } from './commands/doctor';
 import { restoreCommand } from './commands/restore';
+import { retentionApplyCommand } from './commands/retention';
 import { schedulesApplyCommand, schedulesListCommand } from './commands/schedules';
 import { statusCommand } from './commands/status';
 import { syncCommand } from './commands/sync';
@@ -119,6 +120,21 @@ program.command('status').description('one line per source: newest backup agains
   .action(async () => {
     const { config, out } = setup();
     await statusCommand(config, () => connectClient(config), out);
+  });
+
+program.command('retention').description('prune backups by the retention rules').command('apply')
+  .description('apply the retention rules in every region, behind the interlocks; print what goes and why the rest stays')
+  .option('--source <source>', 'only this source (default: every source with retention rules)')
+  .option('--dry-run', 'list what would go and why each backup stays; delete nothing (always waits)')
+  .option('--wait', 'wait and print the report')
+  .action(async (options: { source?: string; dryRun?: boolean; wait?: boolean }) => {
+    const { config, out } = setup();
+    const client = await connectClient(config);
+    try {
+      await retentionApplyCommand(client, config, { source: options.source, dryRun: Boolean(options.dryRun), wait: Boolean(options.wait) }, out);
+    } finally {
+      await client.connection.close();
+    }
   });
 
 program.command('doctor').description('check tools, Temporal, storage, sources and keys')

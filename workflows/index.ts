@@ -2,4 +2,5 @@
 export { backupSource } from './backup-source';
 export { restoreBackup } from './restore-backup';
 export { syncRegions } from './sync-regions';
+export { applyRetention } from './apply-retention';
 export { checkObjectives } from './check-objectives';

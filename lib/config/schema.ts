@@ -172,6 +172,8 @@ export const configSchema = z
         minCopies: z.int().min(1).default(2),
         /** List what would go and why the rest stays; delete nothing. */
         dryRun: z.boolean().default(false),
+        /** Data without a manifest is removed only once its newest object is this old: a running backup has no manifest yet either. */
+        orphanGrace: duration.default('3d'),
         schedule: schedule.optional(),
       })
       .prefault({}),

@@ -1,0 +1,94 @@
+import { keys } from '../lib/manifest';
+import type { BackupRef } from '../lib/retention/plan';
+import { readManifest } from './catalog';
+import type { StorageBackend } from './storage/backend';
+import { recordPassed, verifyRecordOf } from './verify-records';
+
+export interface Orphan {
+  id: string;
+  objects: number;
+  bytes: number;
+  /** Modification time of the newest object under the prefix. */
+  newest: string;
+  /** Multipart uploads (or temp files) still open under the prefix: a backup may be writing. */
+  unfinishedUploads: number;
+}
+
+export interface RegionScan {
+  backups: BackupRef[];
+  /** Ids with at least one verify record whose outcome is "passed". */
+  verified: string[];
+  /** Prefixes that hold objects but no manifest: a crashed backup, a half-finished deletion, or one still running. */
+  orphans: Orphan[];
+}
+
+/** One listing of the source's prefix in one region: its backups, their verify records, and data without a manifest. */
+export async function scanRegion(storage: StorageBackend, source: string): Promise<RegionScan> {
+  const prefix = keys.sourcePrefix(source);
+  const groups = new Map<string, { keys: string[]; bytes: number; newest: number }>();
+  for await (const object of storage.list(prefix)) {
+    const id = object.key.slice(prefix.length).split('/')[0]!;
+    const group = groups.get(id) ?? { keys: [], bytes: 0, newest: 0 };
+    group.keys.push(object.key);
+    group.bytes += object.size;
+    group.newest = Math.max(group.newest, object.modified.getTime());
+    groups.set(id, group);
+  }
+  const unfinished = new Map<string, number>();
+  for await (const upload of storage.listIncomplete(prefix)) {
+    const id = upload.key.slice(prefix.length).split('/')[0]!;
+    unfinished.set(id, (unfinished.get(id) ?? 0) + 1);
+  }
+
+  const scan: RegionScan = { backups: [], verified: [], orphans: [] };
+  for (const [id, group] of groups) {
+    if (!group.keys.includes(keys.manifest(source, id))) {
+      scan.orphans.push({ id, objects: group.keys.length, bytes: group.bytes, newest: new Date(group.newest).toISOString(), unfinishedUploads: unfinished.get(id) ?? 0 });
+      continue;
+    }
+    const { manifest } = await readManifest(storage, keys.manifest(source, id));
+    scan.backups.push({ id: manifest.id, finishedAt: manifest.finishedAt, parent: manifest.parent });
+    for (const key of group.keys) {
+      if (verifyRecordOf(source, key) === id && (await recordPassed(storage, key))) {
+        scan.verified.push(id);
+        break;
+      }
+    }
+  }
+  return scan;
+}
+
+/**
+ * Deletes one copy of a backup: the manifest first, so that from the first request on the backup
+ * no longer exists for restore, sync or the catalog, then every object under its prefix. Deleting
+ * again finds nothing and succeeds.
+ */
+export async function deleteBackupCopy(storage: StorageBackend, source: string, id: string): Promise<{ manifestRemoved: boolean; objects: number }> {
+  const manifestKey = keys.manifest(source, id);
+  const manifestRemoved = (await storage.stat(manifestKey)) !== undefined;
+  await storage.remove(manifestKey);
+  return { manifestRemoved, objects: (manifestRemoved ? 1 : 0) + (await removePrefix(storage, keys.backupPrefix(source, id))) };
+}
+
+/**
+ * Removes data without a manifest, but only when it is clearly abandoned: still no manifest, no
+ * open upload, and nothing under the prefix newer than graceMs. Checked again here, not trusted
+ * from the plan, because a backup may have written its manifest in between.
+ */
+export async function removeOrphan(storage: StorageBackend, source: string, id: string, now: number, graceMs: number): Promise<{ objects: number; skipped?: string }> {
+  const prefix = keys.backupPrefix(source, id);
+  if (await storage.stat(keys.manifest(source, id))) return { objects: 0, skipped: 'it has a manifest now' };
+  for await (const upload of storage.listIncomplete(prefix)) return { objects: 0, skipped: `an upload is still open (${upload.key})` };
+  for await (const object of storage.list(prefix)) {
+    if (now - object.modified.getTime() < graceMs) return { objects: 0, skipped: `${object.key} is younger than the grace period` };
+  }
+  return { objects: await removePrefix(storage, prefix) };
+}
+
+async function removePrefix(storage: StorageBackend, prefix: string): Promise<number> {
+  // Listed in full first: removing while paging through a listing can skip keys on some servers.
+  const found: string[] = [];
+  for await (const object of storage.list(prefix)) found.push(object.key);
+  for (const key of found) await storage.remove(key);
+  return found.length;
+}

@@ -1,0 +1,82 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import type { Config } from '../../lib/config/schema';
+import { LifeboatError } from '../../lib/errors';
+import type { applyRetention, RetentionReport } from '../../workflows/apply-retention';
+import { failureToError } from '../failure';
+import { type Output, usage } from '../output';
+import { taskQueueOf, uiLink } from '../temporal';
+
+/** One retention run at a time for all sources, and one per named source. */
+export function retentionWorkflowId(source?: string): string {
+  return source ? `lifeboat-retention-${source}` : 'lifeboat-retention';
+}
+
+export interface RetentionApplyOptions {
+  source?: string;
+  dryRun: boolean;
+  wait: boolean;
+}
+
+export async function retentionApplyCommand(client: Client, config: Config, options: RetentionApplyOptions, out: Output): Promise<void> {
+  if (options.source && !config.sources[options.source]) {
+    throw usage(`no source "${options.source}" in the config`, `sources are: ${Object.keys(config.sources).join(', ') || '(none)'}`);
+  }
+  const workflowId = retentionWorkflowId(options.source);
+  let handle;
+  try {
+    handle = await client.workflow.start<typeof applyRetention>('applyRetention', {
+      args: [{ source: options.source, dryRun: options.dryRun }],
+      workflowId,
+      workflowIdConflictPolicy: 'FAIL',
+      // The plan reads every region's catalog; the primary's worker runs it, each region's worker deletes its own copies.
+      taskQueue: taskQueueOf(config, config.primaryRegion),
+      memo: { summary: `retention${options.source ? ` of ${options.source}` : ''}${options.dryRun ? ' (dry run)' : ''}` },
+      staticSummary: `Retention${options.source ? ` of ${options.source}` : ' of every source'}${options.dryRun ? ' (dry run)' : ''}`,
+    });
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new LifeboatError('AlreadyRunning', `a retention run is already going (workflow ${workflowId})`, 'wait for it to finish, or watch it in the Temporal UI');
+    }
+    throw error;
+  }
+  out.note(`started retention${options.dryRun ? ' (dry run)' : ''}: ${uiLink(config, handle.workflowId, handle.firstExecutionRunId)}`);
+  // A dry run is only worth its listing, so it always waits.
+  if (!options.wait && !options.dryRun) {
+    out.result({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId }, `workflow ${handle.workflowId} run ${handle.firstExecutionRunId}`);
+    return;
+  }
+  let report: RetentionReport;
+  try {
+    report = await handle.result();
+  } catch (error) {
+    throw error instanceof WorkflowFailedError ? failureToError(error) : error;
+  }
+  out.result(report, describeReport(report));
+  if (report.totals.failed > 0) {
+    throw new LifeboatError('Storage', `${report.totals.failed} deletion(s) failed`, 'see "failed" above; the next retention run finishes them');
+  }
+}
+
+/** Per source and region: what goes and why, what stays and every reason it stays. */
+export function describeReport(report: RetentionReport): string {
+  const lines = [`retention at ${report.at}${report.dryRun ? ' — dry run: nothing deleted' : ''}`];
+  const goes = report.dryRun ? 'would delete' : 'deleted';
+  for (const source of report.sources) {
+    lines.push('', source.source + (source.blocked ? `: BLOCKED, ${source.blocked}` : ''));
+    for (const region of source.regions) {
+      lines.push(`  ${region.region} (${region.rules}): ${region.kept.length} kept, ${region.deleted.length} ${goes}${region.failed.length ? `, ${region.failed.length} FAILED` : ''}`);
+      const items = [
+        ...region.deleted.map((d) => ({ at: d.finishedAt, text: `    ${goes.padEnd(12)}  ${d.id}  ${d.reasons.join('; ')}` })),
+        ...region.failed.map((d) => ({ at: d.finishedAt, text: `    ${'FAILED'.padEnd(12)}  ${d.id}  ${d.error}` })),
+        ...region.kept.map((d) => ({ at: d.finishedAt, text: `    ${'keep'.padEnd(12)}  ${d.id}  ${d.reasons.join('; ')}` })),
+      ].sort((a, b) => a.at.localeCompare(b.at));
+      lines.push(...items.map((item) => item.text));
+      for (const orphan of region.orphans) {
+        const done = orphan.removed !== null ? `removed ${orphan.removed} object(s)` : orphan.action === 'remove' && !orphan.skipped ? 'would remove' : `left: ${orphan.skipped ?? orphan.reason}`;
+        lines.push(`    ${'orphan'.padEnd(12)}  ${orphan.id}  ${orphan.objects} object(s) without a manifest, newest ${orphan.newest}: ${done}`);
+      }
+    }
+  }
+  if (report.unmanaged.length > 0) lines.push('', `no retention rules, never pruned: ${report.unmanaged.join(', ')}`);
+  return lines.join('\n');
+}
