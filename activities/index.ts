@@ -31,6 +31,7 @@ export function createActivities(deps: Deps) {
     compareRegions: withFailures(sync.compareRegions),
     copyObject: withFailures(sync.copyObject),
     publishManifest: withFailures(sync.publishManifest),
+    discardPartialCopy: withFailures(sync.discardPartialCopy),
     planRetention: withFailures(retention.planRetention),
     deleteBackup: withFailures(retention.deleteBackup),
     removeOrphanedData: withFailures(retention.removeOrphanedData),

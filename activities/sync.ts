@@ -173,5 +173,22 @@ export function syncActivities(deps: Deps) {
     await destination.put(key, bytes);
   }
 
-  return { planSync, compareRegions, copyObject, publishManifest };
+  /** Removes what a failed copy left at the destination (objects without a manifest, unfinished uploads). */
+  async function discardPartialCopy({ source, backupId, to }: { source: string; backupId: string; to: string }): Promise<number> {
+    const destination = deps.storage(to);
+    const prefix = keys.backupPrefix(source, backupId);
+    let removed = 0;
+    for await (const upload of destination.listIncomplete(prefix)) {
+      await destination.abortIncomplete(upload);
+      removed += 1;
+    }
+    if (await destination.stat(keys.manifest(source, backupId))) return removed;
+    for await (const object of destination.list(prefix)) {
+      await destination.remove(object.key);
+      removed += 1;
+    }
+    return removed;
+  }
+
+  return { planSync, compareRegions, copyObject, publishManifest, discardPartialCopy };
 }

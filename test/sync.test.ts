@@ -128,6 +128,8 @@ describe('syncRegions across two S3 regions and a local directory', () => {
     files.push(await runBackup(harness.client, fixture.config, 'sync-files'));
     await afterBackupSync('sync-files');
     writeFileSync(join(tree, 'a.txt'), 'second version\n');
+    // Backups this small take under a second: leave a lag the 1s threshold must see.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
     files.push(await runBackup(harness.client, fixture.config, 'sync-files'));
     await afterBackupSync('sync-files');
     const damaged = files[1]!;
@@ -180,7 +182,7 @@ describe('syncRegions across two S3 regions and a local directory', () => {
     for (const region of regions) expect(byName['sync-db']!.copies[region]).toEqual({ backups: 1, newest: db!.manifest.id, hasNewest: true, lagSeconds: 0 });
     expect(byName['sync-files']!.copies.stockholm).toMatchObject({ backups: 2, hasNewest: true });
     expect(byName['sync-files']!.copies.gothenburg).toMatchObject({ backups: 1, newest: files[0]!.backupId, hasNewest: false });
-    expect(byName['sync-files']!.copies.gothenburg!.lagSeconds).toBeGreaterThanOrEqual(1);
+    expect(byName['sync-files']!.copies.gothenburg!.lagSeconds).toBeGreaterThanOrEqual(2);
     expect(byName['sync-broken']).toMatchObject({ newest: null, rpo: { status: 'NEVER' }, lastFailure: { type: failure.type, message: failure.message } });
     expect(byName['sync-broken']!.lastFailure!.workflowId).toMatch(/^test-backup-sync-broken-/);
 

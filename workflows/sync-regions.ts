@@ -1,6 +1,7 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   proxyActivities,
   upsertMemo,
   upsertSearchAttributes,
@@ -140,8 +141,12 @@ async function syncRegion(plan: SyncPlan, limit: ReturnType<typeof bounded>, sou
       run.copiedBytes += verified.filter((v) => v.copied).reduce((sum, v) => sum + v.size, 0);
     } catch (error) {
       const failure = error instanceof RegionDown ? error.failure : { backupId: backup.id, ...failureOf(error) };
-      if (!(error instanceof RegionDown) && ['Storage', 'Timeout'].includes(failure.type)) down = failure;
+      const unreachable = error instanceof RegionDown || ['Storage', 'Timeout'].includes(failure.type);
+      if (!(error instanceof RegionDown) && unreachable) down = failure;
       run.failed.push({ ...failure, backupId: backup.id });
+      // A region that answers gets no half copy (e.g. the objects that did pass their check);
+      // one that does not is tidied by the next sync, which copies the same keys again.
+      if (!unreachable) await CancellationScope.nonCancellable(() => regional.discardPartialCopy({ source, backupId: backup.id, to: region })).catch(() => undefined);
     }
   };
   // Newest first: the most recent recovery point is what a disaster would need.
