@@ -1,0 +1,255 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { listBackups } from '../activities/catalog';
+import { createDeps } from '../activities/deps';
+import { deleteBackupCopy, removeOrphan, scanRegion } from '../activities/prune';
+import type { StorageBackend } from '../activities/storage/backend';
+import { verifyRecordKey } from '../activities/verify-records';
+import { keys, MANIFEST_FORMAT, type Manifest } from '../lib/manifest';
+import type { BackupRef } from '../lib/retention/plan';
+import type { RetentionReport } from '../workflows/apply-retention';
+import { sourceKey } from '../workflows/search-attributes';
+import { DAY, expectedKept, stockholmOffset } from './support/calendar';
+import { makeFixture, type Fixture } from './support/fixture';
+import { startHarness, type Harness } from './support/workers';
+
+const servers = inject('servers');
+const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
+const regions = ['stockholm', 'gothenburg'];
+const gfs = { daily: 7, weekly: 4, monthly: 12, yearly: 2 };
+
+function manifestOf(source: string, kind: Manifest['kind'], region: string, ref: BackupRef): Manifest {
+  return {
+    format: MANIFEST_FORMAT, id: ref.id, source, kind, region, startedAt: ref.finishedAt, finishedAt: ref.finishedAt,
+    workflow: { workflowId: `planted-${ref.id}`, runId: ref.id }, objects: [{ key: keys.object(source, ref.id, 'data.zst.age'), role: 'data', content: 'planted', size: 4, sha256: '0'.repeat(64) }],
+    compression: { algorithm: 'zstd', level: 3 }, encryption: { algorithm: 'age-x25519', recipients: [] }, tools: {},
+    description: { kind: 'files', root: '/planted', level: ref.parent ? 1 : 0, include: [], exclude: [], files: 1, directories: 0, symlinks: 0, bytes: 4, warnings: [] },
+    parent: ref.parent, previousManifestSha256: null, retentionTags: [], restoreWith: 'planted',
+  };
+}
+
+/** A back-dated backup written straight into storage: a data object, then its manifest. */
+async function plant(storage: StorageBackend, source: string, region: string, ref: BackupRef): Promise<void> {
+  await storage.put(keys.object(source, ref.id, 'data.zst.age'), Buffer.from('data'));
+  await storage.put(keys.manifest(source, ref.id), Buffer.from(JSON.stringify(manifestOf(source, 'files', region, ref))));
+}
+
+async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
+}
+
+function ref(ms: number, tail: string, parent: string | null = null): BackupRef {
+  return { id: `${new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${tail}`, finishedAt: new Date(ms).toISOString(), parent };
+}
+
+async function keysIn(storage: StorageBackend, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const object of storage.list(prefix)) found.push(object.key);
+  return found.sort();
+}
+
+describe('applyRetention on the real Temporal server and S3 regions', () => {
+  let fixture: Fixture;
+  let harness: Harness;
+  let hooks: Server;
+  const alerts: string[] = [];
+  const storage = (region: string) => createDeps(fixture.config).storage(region);
+  let run = 0;
+  const applyRetention = (input: { source?: string; dryRun?: boolean }): Promise<RetentionReport> =>
+    harness.client.workflow.execute('applyRetention', { args: [input], workflowId: `test-retention-${fixture.prefix}${run++}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm` });
+
+  // 13 months of daily backups at 23:30 UTC, which is the next day in Stockholm: the newest yesterday evening.
+  const lastEvening = Math.floor(Date.now() / DAY) * DAY - 30 * 60_000;
+  const daily = Array.from({ length: 395 }, (_, i) => ref(lastEvening - (394 - i) * DAY, 'daily0000001'));
+  const expected = expectedKept(daily, gfs, stockholmOffset);
+  // A backup about 100 days old that no rule keeps, with a passed restore test in stockholm only.
+  const verified = daily.slice(0, -100).reverse().find((backup) => !expected.includes(backup.id))!;
+  const expectedShop = [...expected, verified.id].sort();
+  // Files chain: an old full, then a full with two increments; keepLast 1 holds the newest increment.
+  const oldFull = ref(lastEvening - 5 * DAY, 'chain0000001');
+  const full = ref(lastEvening - 3 * DAY, 'chain0000002');
+  const one = ref(lastEvening - 2 * DAY, 'chain0000003', full.id);
+  const two = ref(lastEvening - DAY, 'chain0000004', one.id);
+  // Backups that stopped ten days ago: beyond the 3-day RPO.
+  const stale = [ref(lastEvening - 12 * DAY, 'stale0000001'), ref(lastEvening - 11 * DAY, 'stale0000002'), ref(lastEvening - 10 * DAY, 'stale0000003')];
+  const orphanId = ref(lastEvening - 30 * DAY, 'orphan000001').id;
+  const failedId = daily.at(-50)!.id;
+
+  beforeAll(async () => {
+    hooks = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      request.on('end', () => { alerts.push(body); response.writeHead(200).end('ok'); });
+    });
+    await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hook`;
+    const redis = { kind: 'redis', region: 'stockholm', url: `redis://127.0.0.1:${servers.redis.port}` };
+    fixture = await makeFixture(servers, () => ({
+      shop: { ...redis, retention: gfs },
+      chain: { kind: 'files', region: 'stockholm', path: '/nonexistent', retention: { keepLast: 1 } },
+      stale: { ...redis, retention: { keepLast: 1 } },
+      untouched: redis,
+    }), {
+      objectives: { rpo: '3d', rto: '4h' },
+      retention: { timezone: 'Europe/Stockholm', minCopies: 2, orphanGrace: '2s' },
+      alerts: { channels: [{ type: 'webhook', url: hookUrl }] },
+    });
+    for (const region of regions) {
+      const store = storage(region);
+      await inBatches(daily, 16, (backup) => plant(store, 'shop', region, backup));
+      for (const backup of [oldFull, full, one, two]) await plant(store, 'chain', region, backup);
+      for (const backup of stale) await plant(store, 'stale', region, backup);
+      await plant(store, 'untouched', region, ref(lastEvening - 400 * DAY, 'untouched001'));
+    }
+    await storage('stockholm').put(verifyRecordKey('shop', verified.id, '20260801T000000Z'), Buffer.from(JSON.stringify({ outcome: 'passed' })));
+    // A newer restore test of another old backup that failed: it must not count.
+    await storage('stockholm').put(verifyRecordKey('shop', failedId, '20260901T000000Z'), Buffer.from(JSON.stringify({ outcome: 'failed' })));
+    // What a crashed backup leaves: data, no manifest (and in the stale source, which is blocked).
+    await storage('stockholm').put(keys.object('shop', orphanId, 'data.zst.age'), Buffer.from('left'));
+    await storage('stockholm').put(keys.object('stale', orphanId, 'data.zst.age'), Buffer.from('left'));
+    harness = await startHarness(fixture.config);
+  }, 600_000);
+
+  afterAll(async () => {
+    await harness?.close();
+    hooks?.close();
+    fixture?.cleanup();
+  });
+
+  it('lists in a dry run what would go and why the rest stays, and deletes nothing', async () => {
+    const before = await keysIn(storage('stockholm'), '');
+    const report = await applyRetention({ source: 'shop', dryRun: true });
+    expect(report.dryRun).toBe(true);
+    expect(report.totals.deleted).toBe(0);
+    const stockholm = report.sources[0]!.regions.find((r) => r.region === 'stockholm')!;
+    expect(stockholm.kept.map((k) => k.id).sort()).toEqual(expectedShop);
+    expect(stockholm.deleted).toHaveLength(daily.length - expectedShop.length);
+    expect(stockholm.deleted.every((d) => d.objects === null)).toBe(true);
+    expect(stockholm.kept.find((k) => k.id === verified.id)!.reasons).toEqual(['newest verified']);
+    expect(stockholm.kept.find((k) => k.id === daily.at(-1)!.id)!.reasons).toContain('newest');
+    expect(stockholm.orphans).toMatchObject([{ id: orphanId, action: 'remove', removed: null }]);
+    expect(await keysIn(storage('stockholm'), '')).toEqual(before);
+  });
+
+  it('prunes thirteen months of daily backups to exactly the GFS set in every region', async () => {
+    const report = await applyRetention({});
+    const shop = report.sources.find((s) => s.source === 'shop')!;
+    for (const region of regions) {
+      const remaining = (await listBackups(storage(region), 'shop')).map((e) => e.manifest.id).sort();
+      // The verified backup stays in gothenburg too: minCopies 2, and stockholm keeps it.
+      expect(remaining).toEqual(expectedShop);
+      const data = (await keysIn(storage(region), 'shop/')).filter((key) => key.endsWith('/data.zst.age')).map((key) => key.split('/')[1]);
+      expect(data.filter((id) => id !== orphanId).sort()).toEqual(expectedShop);
+      const regionReport = shop.regions.find((r) => r.region === region)!;
+      expect(regionReport.deleted).toHaveLength(daily.length - expectedShop.length);
+      // Manifest and data; in stockholm the backup with a failed restore test also has its verify record.
+      expect(regionReport.deleted.filter((d) => d.objects !== (region === 'stockholm' && d.id === failedId ? 3 : 2))).toEqual([]);
+    }
+    expect(shop.regions.find((r) => r.region === 'gothenburg')!.kept.find((k) => k.id === verified.id)!.reasons).toEqual(['minCopies 2: else only 1 copy (stockholm)']);
+    expect(report.unmanaged).toEqual(['untouched']);
+    expect(report.totals.failed).toBe(0);
+  });
+
+  it('removes data that a crashed backup left without a manifest', async () => {
+    expect(await keysIn(storage('stockholm'), `shop/${orphanId}/`)).toEqual([]);
+  });
+
+  it('keeps the increments a kept backup depends on', async () => {
+    for (const region of regions) {
+      expect((await listBackups(storage(region), 'chain')).map((e) => e.manifest.id)).toEqual([full.id, one.id, two.id]);
+    }
+  });
+
+  it('deletes nothing of a source whose newest backup is older than the RPO, and raises an alert', async () => {
+    for (const region of regions) {
+      expect((await listBackups(storage(region), 'stale')).map((e) => e.manifest.id)).toEqual(stale.map((s) => s.id));
+    }
+    expect(await keysIn(storage('stockholm'), `stale/${orphanId}/`)).toHaveLength(1);
+    await expect.poll(() => alerts.filter((body) => body.includes('retention-blocked') && body.includes('stale')).length, { timeout: 20_000 }).toBeGreaterThan(0);
+  });
+
+  it('never prunes a source without retention rules', async () => {
+    expect(await listBackups(storage('gothenburg'), 'untouched')).toHaveLength(1);
+  });
+
+  it('deletes nothing more on a second run', async () => {
+    const before = await keysIn(storage('stockholm'), '');
+    const report = await applyRetention({});
+    expect(report.totals.deleted).toBe(0);
+    expect(report.totals.orphansRemoved).toBe(0);
+    expect(await keysIn(storage('stockholm'), '')).toEqual(before);
+  });
+
+  it('makes a one-source run findable by LifeboatSource, with a summary memo', async () => {
+    const workflowId = `test-retention-find-${fixture.prefix}`;
+    await harness.client.workflow.execute('applyRetention', { args: [{ source: 'chain', dryRun: true }], workflowId, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm` });
+    const description = await harness.client.workflow.getHandle(workflowId).describe();
+    expect(description.typedSearchAttributes.get(sourceKey)).toBe('chain');
+    expect(String((await description.memo)?.summary)).toMatch(/^retention: 0 deleted, 6 kept/);
+  });
+
+  it('prints the report through the CLI, as text and as one JSON document', async () => {
+    const cli = (args: string[]) => execa(lifeboat, ['--config', fixture.configFile, ...args], { env: fixture.env, reject: false });
+    const text = await cli(['retention', 'apply', '--source', 'chain', '--dry-run']);
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toContain('dry run: nothing deleted');
+    expect(text.stdout).toMatch(new RegExp(`keep +${one.id} +parent of ${two.id}`));
+    const json = await cli(['--json', 'retention', 'apply', '--source', 'shop', '--wait']);
+    expect(json.exitCode).toBe(0);
+    const report = JSON.parse(json.stdout) as RetentionReport;
+    expect(report.sources[0]!.regions[0]!.kept).toHaveLength(expectedShop.length);
+    const unknown = await cli(['retention', 'apply', '--source', 'nope']);
+    expect(unknown.exitCode).toBe(2);
+  }, 180_000);
+});
+
+describe('deleting a backup copy and its leftovers', () => {
+  let fixture: Fixture;
+  const now = Date.now();
+  beforeAll(async () => {
+    fixture = await makeFixture(servers, () => ({}));
+  });
+  afterAll(() => fixture?.cleanup());
+
+  it('removes the manifest before any data, and deleting again finds nothing', async () => {
+    const real = createDeps(fixture.config).storage('stockholm');
+    const backup = ref(now - 3 * DAY, 'delete000001');
+    await plant(real, 'shop', 'stockholm', backup);
+    await real.put(verifyRecordKey('shop', backup.id, '20261101T000000Z'), Buffer.from('{"outcome":"passed"}'));
+    const removed: string[] = [];
+    const recording = Object.assign(Object.create(real) as StorageBackend, { remove: async (key: string) => { removed.push(key); await real.remove(key); } });
+    expect(await deleteBackupCopy(recording, 'shop', backup.id)).toEqual({ manifestRemoved: true, objects: 3 });
+    expect(removed[0]).toBe(keys.manifest('shop', backup.id));
+    expect(removed).toHaveLength(3);
+    expect(await keysIn(real, `shop/${backup.id}/`)).toEqual([]);
+    expect(await deleteBackupCopy(real, 'shop', backup.id)).toEqual({ manifestRemoved: false, objects: 0 });
+  });
+
+  it('leaves data without a manifest alone while it is younger than the grace period', async () => {
+    const real = createDeps(fixture.config).storage('stockholm');
+    const id = ref(now - DAY, 'running00001').id;
+    await real.put(keys.object('shop', id, 'data.zst.age'), Buffer.from('being written'));
+    const scan = await scanRegion(real, 'shop');
+    expect(scan.orphans.map((o) => o.id)).toContain(id);
+    expect(await removeOrphan(real, 'shop', id, Date.now(), 3 * DAY)).toMatchObject({ objects: 0, skipped: expect.stringMatching(/younger than the grace period/) });
+    expect(await keysIn(real, `shop/${id}/`)).toHaveLength(1);
+    expect(await removeOrphan(real, 'shop', id, Date.now() + 4 * DAY, 3 * DAY)).toEqual({ objects: 1 });
+  });
+
+  it('counts a backup as verified only by a record whose outcome is passed', async () => {
+    const real = createDeps(fixture.config).storage('gothenburg');
+    const [passed, failed, damaged] = ['verify000001', 'verify000002', 'verify000003'].map((tail) => ref(now - 2 * DAY, tail));
+    for (const backup of [passed!, failed!, damaged!]) await plant(real, 'db', 'gothenburg', backup);
+    await real.put(verifyRecordKey('db', passed!.id, '20261101T000000Z'), Buffer.from('{"outcome":"failed"}'));
+    await real.put(verifyRecordKey('db', passed!.id, '20261102T000000Z'), Buffer.from('{"outcome":"passed","restoreSeconds":12}'));
+    await real.put(verifyRecordKey('db', failed!.id, '20261102T000000Z'), Buffer.from('{"outcome":"failed"}'));
+    await real.put(verifyRecordKey('db', damaged!.id, '20261102T000000Z'), Buffer.from('{"outcome":'));
+    const scan = await scanRegion(real, 'db');
+    expect(scan.verified).toEqual([passed!.id]);
+    expect(scan.backups.map((b) => b.id).sort()).toEqual([passed!.id, failed!.id, damaged!.id].sort());
+    expect(scan.orphans).toEqual([]);
+  });
+});
