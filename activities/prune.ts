@@ -23,7 +23,7 @@ export interface RegionScan {
 }
 
 /** One listing of the source's prefix in one region: its backups, their verify records, and data without a manifest. */
-export async function scanRegion(storage: StorageBackend, source: string): Promise<RegionScan> {
+export async function scanRegion(storage: StorageBackend, source: string, onManifest: () => void = () => {}): Promise<RegionScan> {
   const prefix = keys.sourcePrefix(source);
   const groups = new Map<string, { keys: string[]; bytes: number; newest: number }>();
   for await (const object of storage.list(prefix)) {
@@ -47,6 +47,7 @@ export async function scanRegion(storage: StorageBackend, source: string): Promi
       continue;
     }
     const { manifest } = await readManifest(storage, keys.manifest(source, id));
+    onManifest();
     scan.backups.push({ id: manifest.id, finishedAt: manifest.finishedAt, parent: manifest.parent });
     for (const key of group.keys) {
       if (verifyRecordOf(source, key) === id && (await recordPassed(storage, key))) {

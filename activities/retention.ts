@@ -64,8 +64,9 @@ export function retentionActivities(deps: Deps) {
       const regions = [...new Set([sourceConfig.region, config.primaryRegion, ...Object.keys(config.regions)])];
       const scans = [];
       for (const region of regions) {
-        scans.push({ region, ...(await scanRegion(deps.storage(region), name)) });
-        Context.current().heartbeat({ source: name, region });
+        let manifests = 0;
+        // Heartbeats are throttled by the SDK; a long history is read without the activity looking dead.
+        scans.push({ region, ...(await scanRegion(deps.storage(region), name, () => Context.current().heartbeat({ source: name, region, manifests: ++manifests }))) });
       }
       const plan = decide({
         source: name,

@@ -1,11 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
 import { deleteBackupCopy, removeOrphan, scanRegion } from '../activities/prune';
+import { retentionActivities, type RetentionWork } from '../activities/retention';
 import type { StorageBackend } from '../activities/storage/backend';
 import { verifyRecordKey } from '../activities/verify-records';
 import { keys, MANIFEST_FORMAT, type Manifest } from '../lib/manifest';
@@ -210,7 +212,8 @@ describe('deleting a backup copy and its leftovers', () => {
   let fixture: Fixture;
   const now = Date.now();
   beforeAll(async () => {
-    fixture = await makeFixture(servers, () => ({}));
+    const redis = { kind: 'redis', region: 'stockholm', url: `redis://127.0.0.1:${servers.redis.port}` };
+    fixture = await makeFixture(servers, () => ({ listed: { ...redis, retention: { keepLast: 1 } } }), { retention: { dryRun: true } });
   });
   afterAll(() => fixture?.cleanup());
 
@@ -251,5 +254,16 @@ describe('deleting a backup copy and its leftovers', () => {
     expect(scan.verified).toEqual([passed!.id]);
     expect(scan.backups.map((b) => b.id).sort()).toEqual([passed!.id, failed!.id, damaged!.id].sort());
     expect(scan.orphans).toEqual([]);
+  });
+
+  it('plans a dry run whatever the caller asks when the config says retention.dryRun', async () => {
+    const store = createDeps(fixture.config).storage('stockholm');
+    for (const days of [3, 2, 1]) await plant(store, 'listed', 'stockholm', ref(now - days * DAY, `listed00000${days}`));
+    const activities = retentionActivities(createDeps(fixture.config));
+    const work: RetentionWork = await new MockActivityEnvironment().run(activities.planRetention, { dryRun: false, now: new Date(now).toISOString() });
+    expect(work.dryRun).toBe(true);
+    expect(work.plans[0]!.regions[0]!.decisions.map((d) => d.action)).toEqual(['delete', 'delete', 'keep']);
+    await expect(new MockActivityEnvironment().run(activities.planRetention, { source: 'nope', dryRun: false, now: new Date(now).toISOString() }))
+      .rejects.toMatchObject({ type: 'Usage' });
   });
 });

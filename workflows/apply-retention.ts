@@ -1,4 +1,4 @@
-import { proxyActivities, upsertMemo, upsertSearchAttributes, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { isCancellation, proxyActivities, upsertMemo, upsertSearchAttributes, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { CopyRef, OrphanPlan, RetentionWork } from '../activities/retention';
 import type { Decision } from '../lib/retention/plan';
@@ -80,6 +80,7 @@ export async function applyRetention(input: ApplyRetentionInput = {}): Promise<R
     return report;
   } catch (error) {
     const failure = surface(error);
+    if (isCancellation(error)) throw failure;
     await raiseAlert({
       kind: 'retention-failed', severity: 'critical', source: input.source, at,
       title: `retention failed${input.source ? ` for ${input.source}` : ''}`,
@@ -127,6 +128,8 @@ async function outcome(call: Promise<{ objects: number; skipped?: string }>): Pr
   try {
     return await call;
   } catch (error) {
+    // A cancelled run stops here rather than reporting every remaining deletion as failed.
+    if (isCancellation(error)) throw error;
     return { error: (surface(error) as Error).message };
   }
 }
