@@ -131,7 +131,14 @@ async function syncRegion(plan: SyncPlan, limit: ReturnType<typeof bounded>, sou
     try {
       const verified = await Promise.all(backup.objects.map((object) => limit(async () => {
         if (down) throw new RegionDown(down);
-        return copier.copyObject({ source, backupId: backup.id, from: home, to: region, object });
+        try {
+          return await copier.copyObject({ source, backupId: backup.id, from: home, to: region, object });
+        } catch (error) {
+          // Set before the slot is released, so the copy waiting for it already sees the region down.
+          const failure = failureOf(error);
+          if (unreachable(failure.type)) down ??= { backupId: backup.id, ...failure };
+          throw error;
+        }
       })));
       await regional.publishManifest({
         source, backupId: backup.id, from: home, to: region, manifestSha256: backup.manifestSha256,
@@ -140,13 +147,14 @@ async function syncRegion(plan: SyncPlan, limit: ReturnType<typeof bounded>, sou
       run.copied.push({ id: backup.id, finishedAt: backup.finishedAt });
       run.copiedBytes += verified.filter((v) => v.copied).reduce((sum, v) => sum + v.size, 0);
     } catch (error) {
-      const failure = error instanceof RegionDown ? error.failure : { backupId: backup.id, ...failureOf(error) };
-      const unreachable = error instanceof RegionDown || ['Storage', 'Timeout'].includes(failure.type);
-      if (!(error instanceof RegionDown) && unreachable) down = failure;
+      const failure = error instanceof RegionDown
+        ? { ...error.failure, message: `not tried: an earlier copy to ${region} failed (${error.failure.message})` }
+        : { backupId: backup.id, ...failureOf(error) };
+      if (!(error instanceof RegionDown) && unreachable(failure.type)) down ??= failure;
       run.failed.push({ ...failure, backupId: backup.id });
       // A region that answers gets no half copy (e.g. the objects that did pass their check);
       // one that does not is tidied by the next sync, which copies the same keys again.
-      if (!unreachable) await CancellationScope.nonCancellable(() => regional.discardPartialCopy({ source, backupId: backup.id, to: region })).catch(() => undefined);
+      if (!unreachable(failure.type)) await CancellationScope.nonCancellable(() => regional.discardPartialCopy({ source, backupId: backup.id, to: region })).catch(() => undefined);
     }
   };
   // Newest first: the most recent recovery point is what a disaster would need.
@@ -202,6 +210,11 @@ function failureOf(error: unknown): { type: string; message: string } {
   if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
   if (cause instanceof Error) return { type: cause.name === 'TimeoutFailure' ? 'Timeout' : cause.name, message: cause.message };
   return { type: 'Error', message: String(cause) };
+}
+
+/** Failures that say the region (or its worker) cannot be reached, not that this backup is bad. */
+function unreachable(type: string): boolean {
+  return type === 'Storage' || type === 'Timeout';
 }
 
 class RegionDown extends Error {
