@@ -1,6 +1,7 @@
 // The demo: everything on this machine, started by Lifeboat itself. It backs up a sample shop
-// database, a Redis and a directory (full, then an increment) to SeaweedFS through Temporal, lists
-// the catalog, restores all three and proves each equal to its source, then shows where to look.
+// database, a Redis and a directory (full, then an increment) to SeaweedFS through Temporal, copies
+// every backup to the other two regions (a second SeaweedFS and a local directory), lists the
+// catalog, restores all three and proves each equal to its source, then ends with `status`.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -55,7 +56,7 @@ const lifeboat = join(root, 'bin/lifeboat');
 const say = (text: string) => process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
 
 async function main(): Promise<void> {
-  say('starting Temporal, two SeaweedFS regions, PostgreSQL and Redis on loopback');
+  say('starting Temporal, two SeaweedFS regions (a third region is a local directory), PostgreSQL and Redis on loopback');
   const { servers, stop } = await startServers({ log: () => undefined });
   let worker: ReturnType<typeof spawn> | undefined;
   try {
@@ -90,13 +91,19 @@ async function main(): Promise<void> {
       env[`${upper}_SECRET`] = s3.secretAccessKey;
       regions[region] = { storage: { type: 's3', endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, forcePathStyle: true, accessKeyIdEnv: `${upper}_KEY_ID`, secretAccessKeyEnv: `${upper}_SECRET` } };
     }
+    // The third region is a plain directory: a NAS mount or a disk in another building.
+    regions.malmo = { storage: { type: 'local', path: join(dir, 'malmo') } };
     const configFile = join(dir, 'lifeboat.yaml');
+    const metricsPort = await freePort();
     writeFileSync(configFile, stringify({
       temporal: { address: servers.temporal.address, namespace: servers.temporal.namespace },
       primaryRegion: 'stockholm',
       regions,
       encryption: { recipients: [recipient], identityFile: join(dir, 'identity.age') },
       compression: { level: 3 },
+      objectives: { rpo: '6h', rto: '4h' },
+      sync: { lagThreshold: '1h' },
+      metrics: { port: metricsPort },
       sources: {
         'app-db': { kind: 'postgres', region: 'stockholm', url: pgUrl(pg, 'shop'), passwordEnv: 'APP_DB_PASSWORD' },
         cache: { kind: 'redis', region: 'stockholm', url: `redis://127.0.0.1:${servers.redis.port}` },
@@ -122,7 +129,10 @@ async function main(): Promise<void> {
     writeFileSync(join(uploads, 'reports/2026-11.csv'), 'month,total\n2026-11,4242\n');
     await cli(['backup', 'uploads', '--wait']);
 
-    say('lifeboat backups list');
+    say('lifeboat sync --wait   (each backup also started a sync of itself when it finished; this catches up anything missed)');
+    await cli(['sync', '--wait']);
+
+    say('lifeboat backups list   (every backup in all three regions)');
     await cli(['backups', 'list']);
 
     say('lifeboat restore app-db --latest --to …/shop_restored');
@@ -161,10 +171,14 @@ async function main(): Promise<void> {
     process.stdout.write([
       `  Temporal UI:  ${servers.temporal.uiUrl}/namespaces/default/workflows`,
       '                filter with: LifeboatSource = "app-db" (or "cache", "uploads")',
+      `  metrics:      http://127.0.0.1:${metricsPort}/metrics   (Prometheus; rules and a Grafana dashboard in deploy/)`,
       `  config:       ${configFile}`,
       `  psql:         PGPASSFILE=${pgpass} psql ${pgUrl(pg, 'shop_restored')}`,
       '',
     ].join('\n'));
+
+    say('lifeboat status');
+    await cli(['status']);
 
     if (process.stdin.isTTY && process.env.CI !== 'true') {
       say('the servers stay up so you can look around; press Enter (or Ctrl-C) to stop them and clean up');

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 describe('the demo (the README\'s first command)', () => {
-  it('backs up and restores a database, a Redis and a directory on its own servers, and finds each equal to its source', async () => {
+  it('backs up a database, a Redis and a directory into three regions, restores each equal to its source, and ends with status', async () => {
     const result = await execa('npx', ['tsx', 'scripts/demo.ts'], { cwd: root, reject: false, stdin: 'ignore', env: { CI: 'true' } });
     expect(result.stderr).not.toMatch(/demo failed/);
     expect(result.exitCode).toBe(0);
@@ -17,6 +17,12 @@ describe('the demo (the README\'s first command)', () => {
     expect(result.stdout).toMatch(/equal: 3001 keys restored, 3001 in the live server/);
     expect(result.stdout).toMatch(/holds +202 files \(increment 1\), on top of \S+/);
     expect(result.stdout).toMatch(/equal: contents, modes and mtimes of every file/);
+    // Three regions: every backup reaches the second S3 region and the local directory.
+    expect(result.stdout).toMatch(/app-db +malmo +\d+ +\d+ +0 +\S+/);
+    expect(result.stdout.match(/^\S+ +uploads +files +malmo /gm) ?? []).toHaveLength(2);
+    expect(result.stdout).toMatch(/app-db +postgres +stockholm +\S+ ago +OK +stockholm 1, gothenburg 1, malmo 1 /);
+    expect(result.stdout).toMatch(/uploads +files +gothenburg +\S+ ago +OK +stockholm 2, gothenburg 2, malmo 2 /);
+    expect(result.stdout).toMatch(/metrics: +http:\/\/127\.0\.0\.1:\d+\/metrics/);
     expect(result.stdout).toMatch(/Temporal UI: +http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows/);
     expect(result.stdout).toMatch(/psql: +PGPASSFILE=\S+ psql postgres:\/\/postgres@/);
     expect(result.stdout).not.toMatch(/PGPASSWORD=/);
