@@ -120,7 +120,7 @@ describe('syncRegions across two S3 regions and a local directory', () => {
 
     const text = await cli(['sync', '--source', 'sync-db', '--wait']);
     expect(text.exitCode).toBe(0);
-    expect(text.stdout.split('\n')[0]).toMatch(/^SOURCE +REGION +COPIED +PRESENT +FAILED +NEWEST +AGE +LAG$/);
+    expect(text.stdout.split('\n')[0]).toMatch(/^SOURCE +REGION +COPIED +PRESENT +FAILED +NEWEST +AGE +LAG +BYTES COPIED$/);
     expect(text.stdout).toMatch(/sync-db +gothenburg +0 +1 +0 +\S+/);
   }, 180_000);
 

@@ -54,13 +54,13 @@ export async function syncCommand(client: Client, config: Config, options: { sou
 const errorExit = exitCodeFor('Storage');
 
 export function syncText(result: SyncResult): string {
-  const rows = [['SOURCE', 'REGION', 'COPIED', 'PRESENT', 'FAILED', 'NEWEST', 'AGE', 'LAG']];
+  const rows = [['SOURCE', 'REGION', 'COPIED', 'PRESENT', 'FAILED', 'NEWEST', 'AGE', 'LAG', 'BYTES COPIED']];
   const failures: string[] = [];
   for (const s of result.sources) {
-    rows.push([s.source, `${s.home} (home)`, '-', '-', '-', s.homeNewest?.id ?? 'none', age(s.homeAgeSeconds), '-']);
+    rows.push([s.source, `${s.home} (home)`, '-', '-', '-', s.homeNewest?.id ?? 'none', age(s.homeAgeSeconds), '-', '-']);
     for (const r of s.regions) {
-      rows.push([s.source, r.region, `${r.copied.length}${r.copiedBytes > 0 ? ` (${bytes(r.copiedBytes)})` : ''}`, String(r.present), String(r.failed.length),
-        r.newest?.id ?? 'none', age(r.ageSeconds), `${age(r.lagSeconds)}${r.lagging ? ' LAGGING' : ''}`]);
+      rows.push([s.source, r.region, String(r.copied.length), String(r.present), String(r.failed.length),
+        r.newest?.id ?? 'none', age(r.ageSeconds), `${age(r.lagSeconds)}${r.lagging ? ' LAGGING' : ''}`, bytes(r.copiedBytes)]);
       for (const f of r.failed) failures.push(`  ${s.source} → ${r.region}${f.backupId ? ` ${f.backupId}` : ''}: ${f.type}: ${f.message}`);
     }
   }
