@@ -50,11 +50,12 @@ export function alertActivities(deps: Deps) {
         headers[signatureHeader] = sign(key, timestamp, body);
       }
     }
+    const metricLabel = `${index + 1}-${channel.type}`;
     try {
       await post({ url, label, body, headers });
-      countAlert(alert.kind, label, 'sent');
+      countAlert(alert.kind, metricLabel, 'sent');
     } catch (error) {
-      countAlert(alert.kind, label, error instanceof LifeboatError && !error.retryable ? 'rejected' : 'retry');
+      countAlert(alert.kind, metricLabel, error instanceof LifeboatError && !error.retryable ? 'rejected' : 'retry');
       throw error;
     }
   }

@@ -29,8 +29,10 @@ export async function startMetrics(config: Config, env: NodeJS.ProcessEnv, coreA
   const catalog = new Registry();
   const gauges = catalogGauges(config, (region) => deps.storage(region), catalog);
   const endpoint = await serveMetrics(config.metrics.host, config.metrics.port, Registry.merge([registry, catalog]), coreAddress ? `http://${coreAddress}/metrics` : undefined);
-  void gauges.refresh();
-  const timer = setInterval(() => void gauges.refresh(), parseDuration(config.metrics.catalogInterval));
+  // A read that fails marks its region down (lifeboat_catalog_up 0); anything else is a bug to see.
+  const refresh = () => void gauges.refresh().catch((error: unknown) => process.stderr.write(`metrics: cannot update the catalog gauges: ${String(error)}\n`));
+  refresh();
+  const timer = setInterval(refresh, parseDuration(config.metrics.catalogInterval));
   timer.unref();
   return {
     url: endpoint.url,
