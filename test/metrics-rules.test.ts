@@ -14,12 +14,11 @@ const rulesDir = fileURLToPath(new URL('../deploy/prometheus/', import.meta.url)
 const dashboardFile = fileURLToPath(new URL('../deploy/grafana/lifeboat-dashboard.json', import.meta.url));
 const install = 'sudo apt-get install -y prometheus   (or: bash scripts/setup.sh)';
 
-async function promtool(args: string[], cwd: string) {
-  try {
-    return await execa('promtool', args, { cwd, reject: false, all: true });
-  } catch (error) {
-    throw new Error(`promtool is not installed: ${install}`, { cause: error });
-  }
+async function promtool(args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) {
+  const result = await execa('promtool', args, { cwd, env, extendEnv: false, reject: false, all: true });
+  // No exit code: it never ran (ENOENT), which is a missing package, not a failing rule.
+  if (result.exitCode === undefined) throw new Error(`promtool is not installed (${result.code ?? result.message}); install it: ${install}`);
+  return result;
 }
 
 /** Every metric name Lifeboat's worker exports, from the same registries /metrics serves. */
@@ -42,6 +41,10 @@ const lifeboatNames = (text: string) => new Set([...text.matchAll(/\blifeboat_[a
 describe('the Prometheus alerting rules', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'lifeboat-rules-'));
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('ask for the prometheus package when promtool is missing', async () => {
+    await expect(promtool(['--version'], rulesDir, { PATH: scratch })).rejects.toThrow(/promtool is not installed .*apt-get install -y prometheus/);
+  });
 
   it('pass promtool check rules', async () => {
     const result = await promtool(['check', 'rules', 'lifeboat-rules.yml'], rulesDir);
