@@ -67,6 +67,8 @@ export async function makeFixture(servers: Servers, sources: (ctx: SourceContext
     regions,
     encryption: { recipients: [key.recipient], identityFile: key.identityFile },
     compression: { level: 3 },
+    // Off unless a test asks: worker processes of concurrent test runs would all want port 9464.
+    metrics: { port: 0 },
     sources: sources(ctx),
     ...extra,
   };
