@@ -80,7 +80,7 @@ describe('retention rules', () => {
   it('keeps the N newest with keepLast', () => {
     const result = plan({ retention: { keepLast: 3 }, regions: [{ region: 'stockholm', backups: daily, verified: [] }] });
     expect(kept(result)).toEqual(daily.slice(-3).map((b) => b.id));
-    expect(reasonsOf(result, daily[18]!.id)).toEqual(['last 3']);
+    expect(reasonsOf(result, daily[18]!.id)).toEqual(['keepLast 3']);
   });
 
   it('applies a region\'s override instead of the source\'s rules, whole', () => {

@@ -135,7 +135,7 @@ function ruleReasons(backups: BackupRef[], rules: RetentionRules, timezone: stri
     }
   }
   const last = rules.keepLast ?? 0;
-  for (const backup of newestFirst.slice(0, last)) addReason(keep, backup.id, `last ${last}`);
+  for (const backup of newestFirst.slice(0, last)) addReason(keep, backup.id, `keepLast ${last}`);
 
   const maxAgeDays = rules.maxAgeDays ?? 0;
   if (maxAgeDays > 0) {
