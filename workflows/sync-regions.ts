@@ -13,6 +13,7 @@ import type { BackupRef, BackupToCopy, RegionComparison, SyncPlan } from '../act
 import { raiseAlert } from './alert';
 import { bounded } from './bounded';
 import { surface } from './failures';
+import { syncEverySource } from './sync-every-source';
 import { regionKey, searchAttributes } from './search-attributes';
 import { shortCall, streaming } from './timeouts';
 
@@ -76,9 +77,15 @@ function regionStream(taskQueue: string, heartbeatTimeoutMs: number): ActivityOp
 /** Copies every backup missing from another region, verified by SHA-256, manifests last; reports lag. */
 export async function syncRegions(input: SyncRegionsInput = {}): Promise<SyncResult> {
   const plan = await local.planSync(input.source).catch((error: unknown) => { throw surface(error); });
-  const only = input.source !== undefined ? plan.sources[0] : undefined;
-  upsertSearchAttributes(only ? searchAttributes({ source: only.source, region: only.home, kind: only.kind }) : [{ key: regionKey, value: plan.primaryRegion }]);
-  // Objects copied at once, across every source and region.
+  const only = plan.sources[0];
+  if (input.source === undefined || !only) {
+    upsertSearchAttributes([{ key: regionKey, value: plan.primaryRegion }]);
+    const every = await syncEverySource(plan);
+    upsertMemo({ summary: `sync of every source: ${summaryOf(every)}` });
+    return every;
+  }
+  upsertSearchAttributes(searchAttributes({ source: only.source, region: only.home, kind: only.kind }));
+  // Objects copied at once, across every region.
   const limit = bounded(plan.concurrency);
 
   const sources = await Promise.all(plan.sources.map(async ({ source, home, targets }) => {
@@ -97,10 +104,14 @@ export async function syncRegions(input: SyncRegionsInput = {}): Promise<SyncRes
     }),
   };
   await alertOn(result);
+  upsertMemo({ summary: `sync of ${input.source}: ${summaryOf(result)}` });
+  return result;
+}
+
+function summaryOf(result: SyncResult): string {
   const copied = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.copied.length, 0), 0);
   const failed = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.failed.length, 0), 0);
-  upsertMemo({ summary: `sync of ${input.source ?? 'every source'}: ${copied} backup copies made, ${failed} failed` });
-  return result;
+  return `${copied} backup copies made, ${failed} failed`;
 }
 
 interface RegionRun {

@@ -1,0 +1,55 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ParentClosePolicy, sleep, startChild, type ChildWorkflowHandle } from '@temporalio/workflow';
+import type { SyncPlan } from '../activities/sync';
+import { searchAttributes } from './search-attributes';
+import { syncWorkflowId } from './sync-ids';
+import type { syncRegions, SyncResult } from './sync-regions';
+
+// A sync of one source that is already running (started after a backup, or by hand) is waited
+// for, up to this long, rather than run beside it: two copies of one backup to one region at once
+// would each clean up the other's unfinished upload.
+const waitForRunningSync = { interval: '10 seconds', attempts: 360 } as const;
+
+/**
+ * A sync of every source: one child per source, under the same workflow id a sync of that source
+ * alone would have, so there is never more than one sync of a source at a time. The children run
+ * one after another, so `sync.concurrency` bounds the copies of the whole run.
+ */
+export async function syncEverySource(plan: SyncPlan): Promise<SyncResult> {
+  const result: SyncResult = { checkedAt: null, lagThresholdSeconds: plan.lagThresholdMs / 1000, sources: [] };
+  for (const { source, home, kind, targets } of plan.sources) {
+    const child = await startSourceSync(source, home, kind);
+    if (!child) {
+      result.sources.push({
+        source, home, homeNewest: null, homeAgeSeconds: null,
+        regions: targets.map((region) => ({
+          region, copied: [], copiedBytes: 0, present: 0, newest: null, ageSeconds: null, lagSeconds: null, lagging: false,
+          failed: [{ backupId: null, type: 'AlreadyRunning', message: `another sync of ${source} (${syncWorkflowId(source)}) did not finish in time` }],
+        })),
+      });
+      continue;
+    }
+    const one = await child.result();
+    result.sources.push(...one.sources);
+    if (one.checkedAt && (!result.checkedAt || one.checkedAt > result.checkedAt)) result.checkedAt = one.checkedAt;
+  }
+  return result;
+}
+
+async function startSourceSync(source: string, home: string, kind: string): Promise<ChildWorkflowHandle<typeof syncRegions> | undefined> {
+  for (let attempt = 0; attempt < waitForRunningSync.attempts; attempt += 1) {
+    try {
+      return await startChild<typeof syncRegions>('syncRegions', {
+        args: [{ source }],
+        workflowId: syncWorkflowId(source),
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        typedSearchAttributes: searchAttributes({ source, region: home, kind }),
+        memo: { summary: `sync of ${source}, part of a sync of every source` },
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      await sleep(waitForRunningSync.interval);
+    }
+  }
+  return undefined;
+}
