@@ -99,6 +99,15 @@ describe('schedules from the config', () => {
     expect((await describeOrUndefined(client, id('backup-app-db')))!.info.lastUpdatedAt).toEqual(before);
   });
 
+  it('puts back a cron that was edited behind its back, in the Temporal UI say', async () => {
+    await client.schedule.getHandle(id('sync')).update((previous) => ({ ...previous, spec: { cronExpressions: ['0 0 * * *'], timezone: 'UTC' } }));
+    const report = await applySchedules(client, fixture.config, false);
+    expect(report.changes.find((c) => c.id === id('sync'))).toMatchObject({ change: 'updated', reasons: ['calendar changed outside Lifeboat'] });
+    expect(report.changes.filter((c) => c.change === 'unchanged')).toHaveLength(4);
+    expect((await describeOrUndefined(client, id('sync')))!.spec.calendars![0]).toMatchObject({ minute: [{ start: 15, end: 15, step: 1 }], hour: [{ start: 0, end: 23, step: 1 }] });
+    expect((await applySchedules(client, fixture.config, false)).changes.every((c) => c.change === 'unchanged')).toBe(true);
+  });
+
   it('updates a schedule whose cron and time zone changed, and the described spec shows them', async () => {
     const { config } = variant('new-cron', (doc) => { doc.sources['app-db'].schedule = { cron: '45 3 * * *', timezone: 'America/New_York' }; });
     const report = await applySchedules(client, config, false);

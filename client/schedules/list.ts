@@ -19,7 +19,7 @@ export interface ScheduleListing {
   cron: string | undefined;
   timezone: string;
   paused: boolean;
-  note: string | undefined;
+  note: string | null;
   /** False for a schedule of ours that the config no longer has (`schedules apply` deletes it). */
   inConfig: boolean;
   nextRuns: ScheduleRun[];
@@ -49,7 +49,7 @@ async function listing(client: Client, description: ScheduleDescription, inConfi
     cron: memo.lifeboatSchedule?.cron,
     timezone,
     paused: description.state.paused,
-    note: description.state.note || undefined,
+    note: description.state.note || null,
     inConfig,
     nextRuns: description.info.nextActionTimes.slice(0, nextCount).map((at) => ({ at: at.toISOString(), local: localTime(at, timezone) })),
     lastResult: await lastResult(client, description),

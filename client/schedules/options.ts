@@ -19,7 +19,14 @@ export interface OwnerMemo {
 /** Action memo, copied into every workflow the schedule starts. */
 export interface ActionMemo {
   summary: string;
-  lifeboatSchedule: { id: string; hash: string; cron: string; timezone: string };
+  lifeboatSchedule: {
+    id: string;
+    hash: string;
+    cron: string;
+    timezone: string;
+    /** Fingerprint of the calendars the server compiled the cron into, recorded after each write. */
+    compiled?: string;
+  };
 }
 
 export function isOwned(config: Config, schedule: Pick<ScheduleSummary, 'scheduleId' | 'memo'>): boolean {
@@ -39,12 +46,12 @@ export function createOptions(config: Config, desired: DesiredSchedule): Schedul
   return { scheduleId: desired.id, ...updateOptions(desired), memo: { ...memo } };
 }
 
-/** Everything but the state: an operator's pause (and its note) survives an apply. */
-export function updateOptions(desired: DesiredSchedule): Omit<ScheduleUpdateOptions, 'state'> {
+/** Everything but the state, which belongs to operators (pause, note). */
+export function updateOptions(desired: DesiredSchedule, compiled?: string): Omit<ScheduleUpdateOptions, 'state'> {
   const pairs = desired.searchAttributes ? searchAttributes(desired.searchAttributes) : [];
   const memo: ActionMemo = {
     summary: desired.summary,
-    lifeboatSchedule: { id: desired.id, hash: desired.hash, cron: desired.cron, timezone: desired.timezone },
+    lifeboatSchedule: { id: desired.id, hash: desired.hash, cron: desired.cron, timezone: desired.timezone, ...(compiled === undefined ? {} : { compiled }) },
   };
   return {
     spec: {

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleDescription } from '@temporalio/client';
 import type { Config } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
-import { desiredSchedules, type DesiredSchedule } from '../../lib/schedules/desired';
+import { canonicalJson, desiredSchedules, type DesiredSchedule } from '../../lib/schedules/desired';
 import { actionMemoOf, createOptions, isOwned, updateOptions } from './options';
 
 export type ScheduleChangeKind = 'created' | 'updated' | 'deleted' | 'unchanged' | 'failed';
@@ -55,12 +56,14 @@ export async function ownedScheduleIds(client: Client, config: Config): Promise<
 
 async function reconcileOne(client: Client, config: Config, desired: DesiredSchedule, dryRun: boolean): Promise<ScheduleChange> {
   const base = { id: desired.id, workflowType: desired.workflowType, cron: desired.cron, timezone: desired.timezone };
-  const handle = client.schedule.getHandle(desired.id);
   // Describe by id rather than trusting the list: visibility may not show a schedule created a moment ago.
   const current = await describeOrUndefined(client, desired.id);
   try {
     if (!current) {
-      if (!dryRun) await client.schedule.create(createOptions(config, desired));
+      if (!dryRun) {
+        await client.schedule.create(createOptions(config, desired));
+        await recordCompiled(client, desired);
+      }
       return { ...base, change: 'created', reasons: [] };
     }
     if (!isOwned(config, { scheduleId: desired.id, memo: current.memo })) {
@@ -70,7 +73,8 @@ async function reconcileOne(client: Client, config: Config, desired: DesiredSche
     const reasons = differences(desired, current);
     if (reasons.length === 0) return { ...base, change: 'unchanged', reasons };
     if (!dryRun) {
-      await handle.update((previous) => ({ ...updateOptions(desired), state: { paused: previous.state.paused, note: previous.state.note, remainingActions: previous.state.remainingActions } }));
+      await writeSpec(client, desired);
+      await recordCompiled(client, desired);
     }
     return { ...base, change: 'updated', reasons };
   } catch (error) {
@@ -83,6 +87,29 @@ async function reconcileOne(client: Client, config: Config, desired: DesiredSche
     }
     throw error;
   }
+}
+
+/** Spec, action and policies from the config; the state is left alone, so an operator's pause (and its note) survives. */
+async function writeSpec(client: Client, desired: DesiredSchedule, compiled?: string): Promise<void> {
+  await client.schedule.getHandle(desired.id).update((previous) => ({
+    ...updateOptions(desired, compiled),
+    state: { paused: previous.state.paused, note: previous.state.note, remainingActions: previous.state.remainingActions },
+  }));
+}
+
+/**
+ * The server keeps a cron only compiled into calendars. Recording what it compiled ours into
+ * lets the next apply notice a cron edited behind Lifeboat's back (in the UI) and put it back.
+ * A second write, but an idempotent one: were it lost, the next apply would simply write again.
+ */
+async function recordCompiled(client: Client, desired: DesiredSchedule): Promise<void> {
+  const written = await client.schedule.getHandle(desired.id).describe();
+  await writeSpec(client, desired, compiledFingerprint(written));
+}
+
+function compiledFingerprint(description: ScheduleDescription): string {
+  const { calendars, intervals, skip, startAt, endAt } = description.spec;
+  return createHash('sha256').update(canonicalJson({ calendars, intervals, skip, startAt, endAt })).digest('hex').slice(0, 16);
 }
 
 async function removeOne(client: Client, id: string, dryRun: boolean): Promise<ScheduleChange | undefined> {
@@ -109,8 +136,7 @@ export async function describeOrUndefined(client: Client, id: string): Promise<S
 /**
  * What differs between the config and the server. The hash catches any change to the config; the
  * fields the server reports back as written catch edits made behind Lifeboat's back (in the UI).
- * The cron itself comes back only compiled into calendars, so an edit of it outside Lifeboat is
- * not seen: change it in the config.
+ * The cron comes back only compiled into calendars: recordCompiled() keeps a fingerprint of those.
  */
 function differences(desired: DesiredSchedule, current: ScheduleDescription): string[] {
   const applied = actionMemoOf(current).lifeboatSchedule;
@@ -127,6 +153,7 @@ function differences(desired: DesiredSchedule, current: ScheduleDescription): st
   compare('taskQueue', current.action.taskQueue, desired.taskQueue);
   compare('workflowId', current.action.workflowId, desired.workflowId);
   compare('input', current.action.args, desired.args);
+  if (applied?.compiled !== undefined && applied.compiled !== compiledFingerprint(current)) reasons.push('calendar changed outside Lifeboat');
   if (reasons.length === 0 && applied?.hash !== desired.hash) reasons.push('summary or search attributes changed');
   return reasons;
 }
