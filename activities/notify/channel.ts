@@ -12,6 +12,10 @@ export function channelLabel(channel: AlertChannelConfig, index: number): string
 export function channelSecrets(channel: AlertChannelConfig, label: string, env: NodeJS.ProcessEnv): { url: string; key?: string } {
   const url = channel.type === 'webhook' && channel.url ? channel.url : readRef(channel.urlEnv, channel.urlFile, `${label} URL`, env);
   if (!url) throw new LifeboatError('Config', `${label}: no URL`, 'set urlEnv or urlFile');
+  // Said without the value: it may be a token pasted into the wrong variable.
+  if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) {
+    throw new LifeboatError('Config', `${label}: the URL it names is not an http(s) URL`, 'check the channel\'s urlEnv/urlFile content');
+  }
   const key = channel.type === 'webhook' ? readRef(channel.secretEnv, channel.secretFile, `${label} signing key`, env) : undefined;
   return { url, key };
 }

@@ -9,6 +9,7 @@ export interface PostRequest {
   label: string;
   body: string;
   headers: Record<string, string>;
+  timeoutMs?: number;
 }
 
 /**
@@ -16,7 +17,7 @@ export interface PostRequest {
  * non-2xx is the receiver refusing the message for good (AlertRejected). Messages name the host
  * only, never the path or query, where Slack and most webhooks keep their token.
  */
-export async function post({ url, label, body, headers }: PostRequest): Promise<number> {
+export async function post({ url, label, body, headers, timeoutMs = requestTimeoutMs }: PostRequest): Promise<number> {
   const where = `${label} at ${hostOf(url)}`;
   let response: Response;
   try {
@@ -24,11 +25,11 @@ export async function post({ url, label, body, headers }: PostRequest): Promise<
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'lifeboat', ...headers },
       body,
-      signal: AbortSignal.timeout(requestTimeoutMs),
+      signal: AbortSignal.timeout(timeoutMs),
       redirect: 'manual',
     });
   } catch (error) {
-    throw new LifeboatError('AlertDelivery', `${where}: ${describeFetchError(error)}`, 'Temporal retries it; check that the receiver is up');
+    throw new LifeboatError('AlertDelivery', `${where}: ${describeFetchError(error, timeoutMs)}`, 'Temporal retries it; check that the receiver is up');
   }
   // The body is read (and dropped) so the connection can be reused; its text may echo the token.
   await response.arrayBuffer().catch(() => undefined);
@@ -51,8 +52,8 @@ function hostOf(url: string): string {
   }
 }
 
-function describeFetchError(error: unknown): string {
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return `no answer within ${requestTimeoutMs / 1000}s`;
+function describeFetchError(error: unknown, timeoutMs: number): string {
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return `no answer within ${timeoutMs / 1000}s`;
   // undici puts the system error (ECONNREFUSED, ENOTFOUND…) in the cause; its own message may hold the URL.
   const cause = (error as { cause?: { code?: string } }).cause;
   return cause?.code ? `cannot connect (${cause.code})` : 'cannot connect';
