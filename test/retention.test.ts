@@ -16,7 +16,7 @@ import type { RetentionReport } from '../workflows/apply-retention';
 import { sourceKey } from '../workflows/search-attributes';
 import { DAY, expectedKept, stockholmOffset } from './support/calendar';
 import { makeFixture, type Fixture } from './support/fixture';
-import { startHarness, type Harness } from './support/workers';
+import { failureOf, startHarness, type Harness } from './support/workers';
 
 const servers = inject('servers');
 const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
@@ -206,6 +206,17 @@ describe('applyRetention on the real Temporal server and S3 regions', () => {
     const unknown = await cli(['retention', 'apply', '--source', 'nope']);
     expect(unknown.exitCode).toBe(2);
   }, 180_000);
+
+  it('fails without deleting anything when a catalog cannot be read, and raises an alert', async () => {
+    const damaged = ref(lastEvening - 4 * DAY, 'damaged00001');
+    await storage('gothenburg').put(keys.manifest('chain', damaged.id), Buffer.from('{"format": "lifeboat-manifest/1", '));
+    const before = await keysIn(storage('stockholm'), 'chain/');
+    const failure = await failureOf(applyRetention({ source: 'chain' }));
+    expect(failure.type).toBe('ChecksumMismatch');
+    expect(failure.message).toContain(keys.manifest('chain', damaged.id));
+    expect(await keysIn(storage('stockholm'), 'chain/')).toEqual(before);
+    await expect.poll(() => alerts.filter((body) => body.includes('retention-failed') && body.includes('chain')).length, { timeout: 20_000 }).toBeGreaterThan(0);
+  });
 });
 
 describe('deleting a backup copy and its leftovers', () => {
