@@ -82,6 +82,33 @@ retention: { schedule: { cron: "0 4 * * *", timezone: Europe/Stockholm } }
   });
 });
 
+describe('a schedule\'s cron in the config', () => {
+  const withCron = (cron: string) => `  cache: { kind: redis, region: stockholm, url: "redis://127.0.0.1:6379", schedule: { cron: ${JSON.stringify(cron)} } }`;
+  const refusal = (cron: string) => {
+    try {
+      config('', withCron(cron));
+    } catch (error) {
+      return (error as Error).message;
+    }
+    throw new Error(`expected "${cron}" to be refused`);
+  };
+
+  it('accepts five to seven fields and Temporal\'s @ shorthands', () => {
+    for (const cron of ['0 */6 * * *', '30 2 * * * 2027', '0 30 2 * * * 2027', '@daily', '@hourly', '@every 90m', ' 15 * * * * ']) {
+      expect(desiredSchedules(config('', withCron(cron)))[0]!.cron).toBe(cron.trim());
+    }
+  });
+
+  it('refuses a cron with too few fields when the config is loaded, naming the key', () => {
+    expect(refusal('0 */6 * *')).toContain('sources.cache.schedule.cron: expected a cron expression such as "0 */6 * * *"');
+    expect(refusal('0 */6 * *')).toContain('found "0 */6 * *"');
+  });
+
+  it('refuses a zone written into the cron, which would silently override the timezone key', () => {
+    expect(refusal('CRON_TZ=Asia/Tokyo 0 1 * * *')).toContain('sources.cache.schedule.cron: expected a cron without CRON_TZ=');
+  });
+});
+
 describe('local run times', () => {
   it('shows an instant in Stockholm with its winter and its summer offset', () => {
     expect(localTime(new Date('2026-11-24T17:00:00Z'), 'Europe/Stockholm')).toBe('2026-11-24T18:00:00+01:00');

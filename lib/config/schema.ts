@@ -40,7 +40,10 @@ const storage = z.discriminatedUnion('type', [s3Storage, localStorage]);
 
 /** A Temporal Schedule: cron in an IANA zone; overlapping runs are skipped unless told otherwise. */
 const schedule = z.strictObject({
-  cron: z.string().min(9),
+  // Only the shape here; Temporal checks the ranges when `schedules apply` sends it.
+  cron: z.string().trim()
+    .regex(/^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every\s+\S+|(\S+\s+){4,6}\S+)$/, 'a cron expression such as "0 */6 * * *" (minute hour day-of-month month day-of-week)')
+    .refine((cron) => !/^(CRON_)?TZ=/.test(cron), 'a cron without CRON_TZ= (put the zone in the timezone key)'),
   timezone: timezone.default('UTC'),
   jitter: duration.optional(),
   /** How late a missed run (server down) may still start; older ones are skipped. */
