@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../lib/config/load';
 import type { RetentionConfig } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
+import { periodOf } from '../lib/retention/periods';
 import { planRetention, type BackupRef, type PlanInput, type SourcePlan } from '../lib/retention/plan';
 import { DAY, daysFromCivil, expectedKept, HOUR, stockholmOffset } from './support/calendar';
 
@@ -190,5 +191,22 @@ describe('retention interlocks', () => {
     expect(deleted(result)).toEqual([]);
     expect(result.blocked).toMatch(/is 2d old, older than the RPO objective \(6h\)/);
     expect(reasonsOf(result, backups[0]!.id)).toEqual(['RPO interlock (else: kept by no rule (keepLast 1))']);
+  });
+});
+
+describe('GFS period labels', () => {
+  it('numbers ISO weeks across year boundaries, in the configured zone', () => {
+    const week = (iso: string, zone = 'UTC') => periodOf(new Date(iso), zone, 'weekly');
+    expect(week('2020-12-31T12:00:00Z')).toBe('2020-W53');
+    expect(week('2021-01-03T12:00:00Z')).toBe('2020-W53');
+    expect(week('2021-01-04T12:00:00Z')).toBe('2021-W01');
+    expect(week('2024-12-30T12:00:00Z')).toBe('2025-W01');
+    expect(week('2026-12-31T12:00:00Z')).toBe('2026-W53');
+    // Sunday 23:30 UTC is Monday in Stockholm: the next ISO week, and here the next year.
+    expect(week('2027-01-03T23:30:00Z')).toBe('2026-W53');
+    expect(week('2027-01-03T23:30:00Z', 'Europe/Stockholm')).toBe('2027-W01');
+    expect(periodOf(new Date('2026-12-31T23:30:00Z'), 'Europe/Stockholm', 'yearly')).toBe('2027');
+    expect(periodOf(new Date('2026-03-29T22:30:00Z'), 'Europe/Stockholm', 'daily')).toBe('2026-03-30');
+    expect(periodOf(new Date('2026-03-28T22:30:00Z'), 'Europe/Stockholm', 'daily')).toBe('2026-03-28');
   });
 });
