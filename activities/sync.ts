@@ -6,9 +6,9 @@ import { keys, type StoredObject } from '../lib/manifest';
 import { listBackups, readManifest } from './catalog';
 import type { Deps } from './deps';
 import type { Digest } from './pipeline/digest';
-import type { PutProgress } from './storage/backend';
+import type { PutProgress, ResumeFrom } from './storage/backend';
 import { readAll } from './storage/backend';
-import { copyVerified, digestStored } from './sync-copy';
+import { copyVerified, digestStored, keepableParts } from './sync-copy';
 
 export interface SyncPlan {
   sources: Array<{ source: string; kind: string; home: string; targets: string[] }>;
@@ -59,6 +59,8 @@ export interface CopyObjectResult extends Digest {
   key: string;
   /** false when the destination already held these exact bytes (an earlier attempt or sync). */
   copied: boolean;
+  /** Bytes an interrupted attempt had stored and this one kept (0: copied from the start). */
+  resumedFrom: number;
 }
 
 /** What copyObject heartbeats: upload progress and where to. */
@@ -119,21 +121,28 @@ export function syncActivities(deps: Deps) {
 
   /**
    * Copies one object, verified against the manifest's SHA-256 as it streams. Heartbeats
-   * { bytes, part, uploadId }; a retry after a crash aborts the dead attempt's multipart upload
-   * and starts the object again (see notes/sync.md: a clean restart, not a resume).
+   * { bytes, part, uploadId }; a retry after a crash resumes the dead attempt's multipart upload
+   * after its whole leading parts (S3), or discards it and starts again (local, or nothing kept).
    */
   async function copyObject({ from, to, object }: CopyObjectInput): Promise<CopyObjectResult> {
     const context = Context.current();
     const source = deps.storage(from);
     const destination = deps.storage(to);
     const previous = context.info.heartbeatDetails as CopyHeartbeat | undefined;
-    if (previous?.uploadId) await destination.abortIncomplete({ key: object.key, uploadId: previous.uploadId });
+    // A dead attempt's upload: keep its whole leading parts and go on after them (S3), or discard it.
+    let resume: ResumeFrom | undefined;
+    if (previous?.uploadId) {
+      const stored = await destination.listParts?.(object.key, previous.uploadId);
+      const parts = keepableParts(stored ?? [], object.size);
+      if (parts.length > 0) resume = { uploadId: previous.uploadId, parts };
+      else await destination.abortIncomplete({ key: object.key, uploadId: previous.uploadId });
+    }
 
     // Already there in full (an earlier attempt finished, or a sync died before the manifest): prove it by hash.
-    const stored = await destination.stat(object.key);
+    const stored = resume ? undefined : await destination.stat(object.key);
     if (stored?.size === object.size) {
       const digest = await digestStored(destination, object.key);
-      if (digest.sha256 === object.sha256) return { key: object.key, ...digest, copied: false };
+      if (digest.sha256 === object.sha256) return { key: object.key, ...digest, copied: false, resumedFrom: 0 };
     }
 
     let progress: CopyHeartbeat = { bytes: 0, part: 0, to, key: object.key };
@@ -142,7 +151,7 @@ export function syncActivities(deps: Deps) {
       const digest = await copyVerified(source, destination, object, (update) => {
         progress = { ...update, to, key: object.key };
         context.heartbeat(progress);
-      }, context.cancellationSignal);
+      }, context.cancellationSignal, resume);
       return { key: object.key, ...digest, copied: true };
     } finally {
       clearInterval(beat);

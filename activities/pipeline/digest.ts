@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 
 export interface Digest {
@@ -44,12 +44,15 @@ export class DigestStream extends Transform {
  * STREAM chunk is present) therefore never sees a complete stream of tampered bytes.
  */
 export class VerifyingStream extends Transform {
-  private readonly hash = createHash('sha256');
-  private bytes = 0;
+  private readonly hash: Hash;
+  private bytes: number;
   private held: Buffer | undefined;
 
-  constructor(private readonly expected: Digest, private readonly onMismatch: (actual: Digest) => Error) {
+  /** `start`: the hash of bytes that came before this stream (a resumed copy re-reads its stored prefix). */
+  constructor(private readonly expected: Digest, private readonly onMismatch: (actual: Digest) => Error, start?: { hash: Hash; bytes: number }) {
     super();
+    this.hash = start?.hash ?? createHash('sha256');
+    this.bytes = start?.bytes ?? 0;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {

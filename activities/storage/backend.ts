@@ -13,6 +13,19 @@ export interface PutProgress {
   uploadId?: string;
 }
 
+/** A part already stored in an unfinished multipart upload. */
+export interface UploadedPart {
+  part: number;
+  size: number;
+  etag: string;
+}
+
+/** Where an interrupted putStream goes on: its upload and the first parts, whole and in order. */
+export interface ResumeFrom {
+  uploadId: string;
+  parts: UploadedPart[];
+}
+
 export interface IncompleteUpload {
   key: string;
   /** The multipart upload id on S3; absent for a local temp file. */
@@ -28,7 +41,9 @@ export interface StorageBackend {
   readonly location: string;
   readonly features: { versioning: boolean; objectLock: boolean };
   /** Streams body into key; the object becomes visible only once complete, never half-written. */
-  putStream(key: string, body: Readable, onProgress?: (progress: PutProgress) => void): Promise<{ size: number }>;
+  putStream(key: string, body: Readable, onProgress?: (progress: PutProgress) => void, resume?: ResumeFrom): Promise<{ size: number }>;
+  /** Drivers that can resume (S3 multipart): the parts of an unfinished upload; undefined once it is gone. */
+  listParts?(key: string, uploadId: string): Promise<UploadedPart[] | undefined>;
   /** Writes a small object (manifests) in one request. */
   put(key: string, data: Buffer): Promise<void>;
   /** Reads key, whole or the inclusive byte range; a missing key is a BackupNotFound error. */

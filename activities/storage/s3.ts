@@ -8,6 +8,7 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -15,7 +16,7 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { LifeboatError } from '../../lib/errors';
-import type { IncompleteUpload, ObjectInfo, PutProgress, StorageBackend } from './backend';
+import type { IncompleteUpload, ObjectInfo, PutProgress, ResumeFrom, StorageBackend, UploadedPart } from './backend';
 import { chunksOf } from './chunks';
 import { partSize } from './part-size';
 
@@ -56,21 +57,25 @@ export class S3Storage implements StorageBackend {
     return this.options.prefix + key;
   }
 
-  async putStream(key: string, body: Readable, onProgress?: (progress: PutProgress) => void): Promise<{ size: number }> {
+  async putStream(key: string, body: Readable, onProgress?: (progress: PutProgress) => void, resume?: ResumeFrom): Promise<{ size: number }> {
     const Bucket = this.options.bucket;
     const Key = this.key(key);
     // The body may fail while the upload is still being created; its iterator re-raises the error
     // below, so the event itself must not go unheard and crash the worker.
     body.on('error', () => undefined);
-    const { UploadId } = await this.call(`start upload of ${key}`, () => this.client.send(new CreateMultipartUploadCommand({ Bucket, Key })));
+    // A resumed upload goes on after its stored parts; body holds only the bytes after them.
+    const { UploadId } = resume
+      ? { UploadId: resume.uploadId }
+      : await this.call(`start upload of ${key}`, () => this.client.send(new CreateMultipartUploadCommand({ Bucket, Key })));
     if (!UploadId) throw new LifeboatError('Storage', `${this.location}: no upload id returned for ${key}`);
-    onProgress?.({ bytes: 0, part: 0, uploadId: UploadId });
-    const parts: CompletedPart[] = [];
+    const parts: CompletedPart[] = (resume?.parts ?? []).map((p) => ({ PartNumber: p.part, ETag: p.etag }));
+    const skipped = parts.length;
+    let bytes = (resume?.parts ?? []).reduce((sum, p) => sum + p.size, 0);
+    let partNumber = skipped;
+    onProgress?.({ bytes, part: partNumber, uploadId: UploadId });
     const inFlight = new Set<Promise<void>>();
-    let bytes = 0;
-    let partNumber = 0;
     try {
-      for await (const data of chunksOf(body, partSize)) {
+      for await (const data of chunksOf(body, (n) => partSize(n + skipped))) {
         partNumber += 1;
         const PartNumber = partNumber;
         const upload = this.call(`upload part ${PartNumber} of ${key}`, () =>
@@ -100,6 +105,24 @@ export class S3Storage implements StorageBackend {
       await this.abortIncomplete({ key, uploadId: UploadId }).catch(() => undefined);
       throw error;
     }
+  }
+
+  async listParts(key: string, uploadId: string): Promise<UploadedPart[] | undefined> {
+    const parts: UploadedPart[] = [];
+    let PartNumberMarker: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(new ListPartsCommand({ Bucket: this.options.bucket, Key: this.key(key), UploadId: uploadId, PartNumberMarker }));
+        for (const p of page.Parts ?? []) {
+          if (p.PartNumber && p.ETag) parts.push({ part: p.PartNumber, size: p.Size ?? 0, etag: p.ETag });
+        }
+        PartNumberMarker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (PartNumberMarker);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw this.storageError(`list the parts of ${key}`, error);
+    }
+    return parts.sort((a, b) => a.part - b.part);
   }
 
   async put(key: string, data: Buffer): Promise<void> {
