@@ -1,7 +1,8 @@
 import { parseDuration } from '../lib/config/duration';
-import { listBackups } from './catalog';
-import { catalogFacts } from './catalog-facts';
+import { keys } from '../lib/manifest';
+import { listBackups, readManifest } from './catalog';
 import type { Deps } from './deps';
+import type { StorageBackend } from './storage/backend';
 
 export interface BackupAssessment {
   /** alerts.successDigest: report this success too. */
@@ -49,27 +50,38 @@ export function alertCheckActivities(deps: Deps) {
     return { successDigest: alerts.successDigest, sizeChange };
   }
 
-  /** The newest backup of every configured source in any region, for the RPO check. */
+  /**
+   * The newest backup of every configured source in any region, for the RPO check. Backup ids
+   * sort by start time, so only the listing and one manifest per source and region are read.
+   */
   async function newestBackups(): Promise<ObjectivesReport> {
     const { config } = deps;
     const regions = Object.keys(config.regions);
-    const catalogs = await Promise.all(regions.map(async (region) => {
-      try {
-        return { region, facts: await catalogFacts(deps.storage(region))() };
-      } catch {
-        return { region, facts: null };
-      }
-    }));
-    const sources = Object.entries(config.sources).map(([source, sourceConfig]): NewestBackup => {
+    const sources = await Promise.all(Object.entries(config.sources).map(async ([source, sourceConfig]): Promise<NewestBackup> => {
       let newest: NewestBackup['newest'] = null;
-      for (const { region, facts } of catalogs) {
-        const last = facts?.filter((f) => f.source === source).at(-1);
-        if (last && (!newest || last.finishedAt > newest.finishedAt)) newest = { id: last.id, region, finishedAt: last.finishedAt };
-      }
-      return { source, home: sourceConfig.region, newest, unreadable: catalogs.filter((c) => c.facts === null).map((c) => c.region) };
-    });
+      const unreadable: string[] = [];
+      await Promise.all(regions.map(async (region) => {
+        try {
+          const found = await newestIn(deps.storage(region), source);
+          if (found && (!newest || found.finishedAt > newest.finishedAt)) newest = { ...found, region };
+        } catch {
+          unreadable.push(region);
+        }
+      }));
+      return { source, home: sourceConfig.region, newest, unreadable: unreadable.sort() };
+    }));
     return { rpoMs: config.objectives ? parseDuration(config.objectives.rpo) : null, sources };
   }
 
   return { assessBackup, newestBackups };
+}
+
+async function newestIn(storage: StorageBackend, source: string): Promise<{ id: string; finishedAt: string } | null> {
+  let newestKey: string | undefined;
+  for await (const object of storage.list(keys.sourcePrefix(source))) {
+    if (object.key.endsWith('/manifest.json') && (!newestKey || object.key > newestKey)) newestKey = object.key;
+  }
+  if (!newestKey) return null;
+  const { manifest } = await readManifest(storage, newestKey);
+  return { id: manifest.id, finishedAt: manifest.finishedAt };
 }

@@ -55,7 +55,8 @@ export function alertActivities(deps: Deps) {
       await post({ url, label, body, headers });
       countAlert(alert.kind, metricLabel, 'sent');
     } catch (error) {
-      countAlert(alert.kind, metricLabel, error instanceof LifeboatError && !error.retryable ? 'rejected' : 'retry');
+      const lastAttempt = info.attempt >= (info.retryPolicy?.maximumAttempts ?? Infinity);
+      countAlert(alert.kind, metricLabel, (error instanceof LifeboatError && !error.retryable) || lastAttempt ? 'failed' : 'retry');
       throw error;
     }
   }

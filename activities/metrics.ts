@@ -23,7 +23,7 @@ const retentionDeletions = new Counter({
 
 const alertsSent = new Counter({
   name: 'lifeboat_alerts_total',
-  help: 'Alert delivery attempts by kind, channel and result (sent, retry, rejected).',
+  help: 'Alert send attempts by kind, channel and result: sent, retry (Temporal sends it again), failed (given up: refused or out of attempts).',
   labelNames: ['kind', 'channel', 'result'] as const,
   registers: [registry],
 });
@@ -37,6 +37,6 @@ export function countRetentionDeletion(source: string, region: string, count = 1
   retentionDeletions.inc({ source, region }, count);
 }
 
-export function countAlert(kind: string, channel: string, result: 'sent' | 'retry' | 'rejected'): void {
+export function countAlert(kind: string, channel: string, result: 'sent' | 'retry' | 'failed'): void {
   alertsSent.inc({ kind, channel, result });
 }

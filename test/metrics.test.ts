@@ -10,6 +10,7 @@ import { createDeps } from '../activities/deps';
 import { freePorts } from './harness/ports';
 import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup } from './support/runs';
+import { startReceiver, type Receiver } from './support/receiver';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
 import { failureOf } from './support/workers';
 
@@ -56,8 +57,10 @@ describe('the worker\'s /metrics endpoint', () => {
   let connection: Connection;
   let url: string;
   let tree: string;
+  let receiver: Receiver;
 
   beforeAll(async () => {
+    receiver = await startReceiver();
     tree = mkdtempSync(join(tmpdir(), 'lifeboat-metrics-'));
     writeFileSync(join(tree, 'a.bin'), randomBytes(300_000));
     const [port] = await freePorts(1);
@@ -67,6 +70,7 @@ describe('the worker\'s /metrics endpoint', () => {
       'down-db': { ...ctx.postgres('nowhere'), url: 'postgres://nobody@127.0.0.1:1/nowhere' },
     }), {
       metrics: { port, catalogInterval: '1s' },
+      alerts: { channels: [{ type: 'webhook', url: `${receiver.url}/hook` }] },
       objectives: { rpo: '6h', rto: '4h' },
       sync: { afterBackup: false },
     });
@@ -80,6 +84,7 @@ describe('the worker\'s /metrics endpoint', () => {
   afterAll(async () => {
     await worker?.stop();
     await connection?.close();
+    await receiver?.close();
     fixture?.cleanup();
     rmSync(tree, { recursive: true, force: true });
   });
@@ -114,13 +119,16 @@ describe('the worker\'s /metrics endpoint', () => {
     expect(text).toMatch(/^temporal_activity_execution_latency/m);
   });
 
-  it('counts failed activity attempts by failure type', async () => {
+  it('counts failed activity attempts by failure type, and the alert sent about them', async () => {
     const failure = await failureOf(runBackup(client, fixture.config, 'down-db'));
     expect(failure.type).toBe('SourceUnreachable');
     const text = await scrape(url);
     // sourceAttempts is 2 in the fixture: one retried attempt, then one final.
     expect(sample(text, 'lifeboat_activity_failures_total', { type: 'SourceUnreachable', activity: 'snapshotToStorage', final: 'false' })).toBe(1);
     expect(sample(text, 'lifeboat_activity_failures_total', { type: 'SourceUnreachable', activity: 'snapshotToStorage', final: 'true' })).toBe(1);
+    // And the alert about it, by kind, channel and result.
+    expect(receiver.requests).toHaveLength(1);
+    expect(sample(text, 'lifeboat_alerts_total', { kind: 'backup-failed', channel: '1-webhook', result: 'sent' })).toBe(1);
   });
 });
 
