@@ -130,6 +130,19 @@ describe('the worker\'s /metrics endpoint', () => {
     expect(receiver.requests).toHaveLength(1);
     expect(sample(text, 'lifeboat_alerts_total', { kind: 'backup-failed', channel: '1-webhook', result: 'sent' })).toBe(1);
   });
+
+  it('stops on SIGTERM, closing the endpoint and freeing its port', async () => {
+    const started = Date.now();
+    await worker.stop();
+    expect(Date.now() - started, worker.output()).toBeLessThan(14_000);
+    // Ended by itself (tsx reports the relayed SIGTERM as 143), not by the SIGKILL stop() falls back to.
+    expect(worker.child.signalCode, worker.output()).not.toBe('SIGKILL');
+    expect(worker.output()).toMatch(/state=STOPPED/);
+    const port = Number(new URL(url).port);
+    const again = createServer();
+    await new Promise<void>((resolve, reject) => again.once('error', reject).listen(port, '127.0.0.1', () => resolve()));
+    await new Promise((resolve) => again.close(resolve));
+  });
 });
 
 describe('a worker whose metrics port is taken', () => {
