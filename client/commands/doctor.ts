@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { createDeps } from '../../activities/deps';
+import { channelLabel, channelSecrets } from '../../activities/notify/channel';
 import { connect } from '../../activities/sources/postgres/connect';
 import { toolVersion } from '../../activities/pipeline/versions';
 import type { Config, SourceConfig } from '../../lib/config/schema';
@@ -80,6 +81,14 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
   }
   for (const [name, source] of Object.entries(config.sources)) {
     await run(`source ${name}`, () => probeSource(name, source));
+  }
+  // Only that each channel's URL and key can be read here: a doctor run must not page anyone.
+  for (const [index, channel] of config.alerts.channels.entries()) {
+    const label = channelLabel(channel, index);
+    await run(label, async () => {
+      const { url, key } = channelSecrets(channel, label, process.env);
+      return `${new URL(url).host}${channel.type === 'webhook' ? (key ? ', signed' : ', unsigned') : ''} (not sent)`;
+    });
   }
   const identityFile = config.encryption.identityFile;
   if (identityFile) {
