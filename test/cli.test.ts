@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { backupWorkflowId } from '../client/commands/backup';
+import { backupWorkflowId } from '../lib/workflow-ids';
+import type { scheduledBackup } from '../workflows/scheduled-backup';
 import { createSampleDatabase, pgUrl, recreateDatabase, tableFingerprints, withClient } from '../scripts/sample-db';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startHarness, type Harness } from './support/workers';
@@ -58,7 +59,7 @@ describe('the lifeboat CLI', () => {
 
   it('refuses a second backup of a source while one is running, with exit code 10', async () => {
     const first = cli(['backup', 'slow-db', '--wait']);
-    const running = harness.client.workflow.getHandle(backupWorkflowId('slow-db'));
+    const running = harness.client.workflow.getHandle(backupWorkflowId(fixture.config.temporal.taskQueuePrefix, 'slow-db'));
     await expect.poll(async () => (await running.describe().catch(() => undefined))?.status.name, { timeout: 20_000, interval: 200 }).toBe('RUNNING');
     const second = await cli(['backup', 'slow-db']);
     expect(second.exitCode).toBe(10);
@@ -76,6 +77,30 @@ describe('the lifeboat CLI', () => {
     expect(rows.filter((r) => r.source === 'slow-db').length).toBeGreaterThanOrEqual(1);
     expect(rows.every((r) => r.region === 'stockholm')).toBe(true);
   });
+
+  it('runs a scheduled backup as a child under the source\'s own backup id', async () => {
+    const prefix = fixture.config.temporal.taskQueuePrefix;
+    const result = await harness.client.workflow.execute<typeof scheduledBackup>('scheduledBackup', {
+      args: [{ source: 'app-db' }], workflowId: `${prefix}scheduled-backup-app-db-${Date.now()}`, taskQueue: `${prefix}stockholm`,
+    });
+    expect(result.outcome).toBe('done');
+    const child = await harness.client.workflow.getHandle(backupWorkflowId(prefix, 'app-db')).describe();
+    expect(child.type).toBe('backupSource');
+    expect(child.status.name).toBe('COMPLETED');
+    if (result.outcome === 'done') expect(result.summary).toMatchObject({ source: 'app-db', region: 'stockholm' });
+  }, 120_000);
+
+  it('skips a scheduled backup while a manual backup of the same source runs, and the manual one completes', async () => {
+    const prefix = fixture.config.temporal.taskQueuePrefix;
+    const manual = cli(['backup', 'slow-db', '--wait']);
+    const running = harness.client.workflow.getHandle(backupWorkflowId(prefix, 'slow-db'));
+    await expect.poll(async () => (await running.describe().catch(() => undefined))?.status.name, { timeout: 20_000, interval: 200 }).toBe('RUNNING');
+    const scheduled = await harness.client.workflow.execute<typeof scheduledBackup>('scheduledBackup', {
+      args: [{ source: 'slow-db' }], workflowId: `${prefix}scheduled-backup-slow-db-${Date.now()}`, taskQueue: `${prefix}stockholm`,
+    });
+    expect(scheduled).toEqual({ outcome: 'skipped', reason: 'a backup of slow-db was already running', runningWorkflowId: backupWorkflowId(prefix, 'slow-db') });
+    expect((await manual).exitCode).toBe(0);
+  }, 120_000);
 
   it('restores the latest backup into a new database that equals the source', async () => {
     const result = await cli(['restore', 'app-db', '--latest', '--to', pgUrl(pg, 'cli_restored'), '--to-password-env', passwordEnv]);
@@ -110,10 +135,10 @@ describe('the lifeboat CLI', () => {
 
   it('names the key, what was expected and what was found for a malformed config, with exit code 2', async () => {
     const bad = join(fixture.dir, 'bad.yaml');
-    writeFileSync(bad, 'primaryRegion: stockholm\nregions: {}\nencryption: { recipients: [nope] }\nsources: { x: { kind: mysql, region: stockholm } }\nretention: {}\n');
+    writeFileSync(bad, 'primaryRegion: stockholm\nregions: {}\nencryption: { recipients: [nope] }\nsources: { x: { kind: mysql, region: stockholm } }\nretentoin: {}\n');
     const result = await execa(lifeboat, ['--config', bad, 'backups', 'list'], { reject: false });
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain('(top level): unknown key "retention"');
+    expect(result.stderr).toContain('(top level): unknown key "retentoin"');
     expect(result.stderr).toContain('encryption.recipients.0: expected an age X25519 recipient');
     expect(result.stderr).toContain('found "nope"');
     expect(result.stderr).toContain('sources.x.kind: expected one of postgres, redis, files, found "mysql"');

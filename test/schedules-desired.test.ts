@@ -34,7 +34,7 @@ describe('the schedules a config asks for', () => {
     const schedules = desiredSchedules(config('', twoSources));
     expect(schedules.map((s) => s.id)).toEqual(['lifeboat-backup-app-db', 'lifeboat-backup-cache']);
     expect(schedules[0]).toMatchObject({
-      kind: 'backup', workflowType: 'backupSource', args: [{ source: 'app-db' }], taskQueue: 'lifeboat-malmo', workflowId: 'lifeboat-backup-app-db',
+      kind: 'backup', workflowType: 'scheduledBackup', args: [{ source: 'app-db' }], taskQueue: 'lifeboat-malmo', workflowId: 'lifeboat-scheduled-backup-app-db',
       cron: '0 */6 * * *', timezone: 'Europe/Stockholm', jitterMs: 300_000, overlap: 'BUFFER_ONE', catchupWindowMs: 1_800_000,
       searchAttributes: { source: 'app-db', region: 'malmo', kind: 'postgres' }, configKey: 'sources.app-db.schedule',
     });
@@ -54,8 +54,8 @@ retention: { schedule: { cron: "0 4 * * *", timezone: Europe/Stockholm } }
 `;
     const schedules = desiredSchedules(config(extra, twoSources));
     expect(schedules.map((s) => [s.id, s.workflowType, s.taskQueue, s.cron, s.timezone])).toEqual([
-      ['lb-eu-backup-app-db', 'backupSource', 'lb-eu-malmo', '0 */6 * * *', 'Europe/Stockholm'],
-      ['lb-eu-backup-cache', 'backupSource', 'lb-eu-stockholm', '30 2 * * *', 'UTC'],
+      ['lb-eu-backup-app-db', 'scheduledBackup', 'lb-eu-malmo', '0 */6 * * *', 'Europe/Stockholm'],
+      ['lb-eu-backup-cache', 'scheduledBackup', 'lb-eu-stockholm', '30 2 * * *', 'UTC'],
       ['lb-eu-sync', 'syncRegions', 'lb-eu-stockholm', '15 * * * *', 'UTC'],
       ['lb-eu-retention', 'applyRetention', 'lb-eu-stockholm', '0 4 * * *', 'Europe/Stockholm'],
       ['lb-eu-check-objectives', 'checkObjectives', 'lb-eu-stockholm', '*/15 * * * *', 'UTC'],

@@ -70,15 +70,15 @@ describe('schedules from the config', () => {
     expect(result.exitCode).toBe(0);
     const lines = result.stdout.split('\n');
     expect(lines[0]).toMatch(/^CHANGE +SCHEDULE +CRON +TIMEZONE +WORKFLOW +WHY$/);
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^created +${id('backup-app-db')} +0 \\*/6 \\* \\* \\* +Europe/Stockholm +backupSource$`)));
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^created +${id('backup-cache')} +30 2 \\* \\* \\* +UTC +backupSource$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^created +${id('backup-app-db')} +0 \\*/6 \\* \\* \\* +Europe/Stockholm +scheduledBackup$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^created +${id('backup-cache')} +30 2 \\* \\* \\* +UTC +scheduledBackup$`)));
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^created +${id('sync')} +15 \\* \\* \\* \\* +UTC +syncRegions$`)));
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^created +${id('retention')} +0 4 \\* \\* \\* +Europe/Stockholm +applyRetention$`)));
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^created +${id('check-objectives')} +\\*/15 \\* \\* \\* \\* +UTC +checkObjectives$`)));
     expect(lines.at(-1)).toBe('5 created');
 
     const backup = (await describeOrUndefined(client, id('backup-cache')))!;
-    expect(backup.action).toMatchObject({ workflowType: 'backupSource', taskQueue: `${prefix}gothenburg`, workflowId: id('backup-cache'), args: [{ source: 'cache' }] });
+    expect(backup.action).toMatchObject({ workflowType: 'scheduledBackup', taskQueue: `${prefix}gothenburg`, workflowId: id('scheduled-backup-cache'), args: [{ source: 'cache' }] });
     expect(backup.policies).toEqual({ overlap: 'SKIP', catchupWindow: 3_600_000, pauseOnFailure: false });
     expect(backup.spec.jitter).toBe(60_000);
     expect((backup.action.typedSearchAttributes as TypedSearchAttributes).getAll().map((pair) => [pair.key.name, pair.value])).toEqual(
@@ -144,7 +144,7 @@ describe('schedules from the config', () => {
     const text = await cli(file, ['schedules', 'apply', '--dry-run']);
     expect(text.exitCode).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`would be updated +${id('backup-app-db')} +0 1 \\* \\* \\* +UTC`));
-    expect(text.stdout).toMatch(new RegExp(`would be deleted +${id('backup-cache')} +30 2 \\* \\* \\* +UTC +backupSource +no longer in the config`));
+    expect(text.stdout).toMatch(new RegExp(`would be deleted +${id('backup-cache')} +30 2 \\* \\* \\* +UTC +scheduledBackup +no longer in the config`));
     expect(text.stdout).toMatch(new RegExp(`would be created +${id('backup-uploads')} +0 5 \\* \\* 0 +UTC`));
     expect(text.stdout).toMatch(/dry run, nothing changed: 1 created, 1 updated, 1 deleted, 3 unchanged$/);
     const json = await cli(file, ['--json', 'schedules', 'apply', '--dry-run']);

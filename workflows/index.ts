@@ -4,3 +4,4 @@ export { restoreBackup } from './restore-backup';
 export { syncRegions } from './sync-regions';
 export { applyRetention } from './apply-retention';
 export { checkObjectives } from './check-objectives';
+export { scheduledBackup } from './scheduled-backup';

@@ -3,15 +3,12 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import type { SnapshotHeartbeat } from '../../activities/backup';
 import type { Config } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
+import { backupWorkflowId } from '../../lib/workflow-ids';
 import type { backupSource, BackupSummary } from '../../workflows/backup-source';
 import { searchAttributes } from '../../workflows/search-attributes';
 import { bytes, type Output, usage } from '../output';
 import { failureToError } from '../failure';
 import { taskQueueOf, uiLink } from '../temporal';
-
-export function backupWorkflowId(source: string): string {
-  return `lifeboat-backup-${source}`;
-}
 
 export async function startBackup(client: Client, config: Config, source: string): Promise<WorkflowHandleWithFirstExecutionRunId<typeof backupSource>> {
   const sourceConfig = config.sources[source];
@@ -20,7 +17,7 @@ export async function startBackup(client: Client, config: Config, source: string
     return await client.workflow.start<typeof backupSource>('backupSource', {
       args: [{ source }],
       // One backup per source at a time: the id is the source's, and a second start is refused.
-      workflowId: backupWorkflowId(source),
+      workflowId: backupWorkflowId(config.temporal.taskQueuePrefix, source),
       workflowIdConflictPolicy: 'FAIL',
       taskQueue: taskQueueOf(config, sourceConfig.region),
       typedSearchAttributes: searchAttributes({ source, region: sourceConfig.region, kind: sourceConfig.kind }),
@@ -29,7 +26,7 @@ export async function startBackup(client: Client, config: Config, source: string
     });
   } catch (error) {
     if (error instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new LifeboatError('AlreadyRunning', `a backup of ${source} is already running (workflow ${backupWorkflowId(source)})`,
+      throw new LifeboatError('AlreadyRunning', `a backup of ${source} is already running (workflow ${backupWorkflowId(config.temporal.taskQueuePrefix, source)})`,
         'wait for it to finish, or watch it in the Temporal UI');
     }
     throw error;

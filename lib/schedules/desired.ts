@@ -38,7 +38,7 @@ export interface DesiredSchedule {
 }
 
 /** Bump when the meaning of a field changes, so every schedule is rewritten once. */
-const hashVersion = 1;
+const hashVersion = 2;
 
 /** Every run of a check older than the next one is worthless: catch up at most one interval. */
 const objectivesCheck: ScheduleConfig = { cron: '*/15 * * * *', timezone: 'UTC', catchupWindow: '15m', overlap: 'SKIP' };
@@ -53,7 +53,10 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
       id: `${prefix}backup-${source}`,
       kind: 'backup',
       configKey: `sources.${source}.schedule`,
-      workflowType: 'backupSource',
+      // scheduledBackup runs backupSource as a child under the source's own backup id, so a
+      // scheduled and a manual backup of one source never run at once (workflows/scheduled-backup.ts).
+      workflowType: 'scheduledBackup',
+      workflowId: `${prefix}scheduled-backup-${source}`,
       args: [{ source }],
       taskQueue: `${prefix}${src.region}`,
       searchAttributes: { source, region: src.region, kind: src.kind },
@@ -90,12 +93,12 @@ function verifySchedules(_config: Config): DesiredSchedule[] {
   return [];
 }
 
-type Identity = Omit<DesiredSchedule, 'workflowId' | 'cron' | 'timezone' | 'jitterMs' | 'catchupWindowMs' | 'overlap' | 'hash'>;
+type Identity = Omit<DesiredSchedule, 'workflowId' | 'cron' | 'timezone' | 'jitterMs' | 'catchupWindowMs' | 'overlap' | 'hash'> & { workflowId?: string };
 
 function build(schedule: ScheduleConfig, identity: Identity): DesiredSchedule {
   const unhashed: Omit<DesiredSchedule, 'hash'> = {
     ...identity,
-    workflowId: identity.id,
+    workflowId: identity.workflowId ?? identity.id,
     cron: schedule.cron.trim(),
     timezone: schedule.timezone,
     jitterMs: schedule.jitter === undefined ? undefined : parseDuration(schedule.jitter),
