@@ -8,56 +8,19 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { Alert } from '../lib/alerts';
-import type { BackupRef, BackupToCopy, RegionComparison, SyncPlan } from '../activities/sync';
-import { raiseAlert } from './alert';
+import type { BackupToCopy, SyncPlan } from '../activities/sync';
 import { bounded } from './bounded';
 import { surface } from './failures';
 import { syncEverySource } from './sync-every-source';
+import { alertOn, lagOf, secondsBetween, type RegionRun, type SyncFailure, type SyncResult } from './sync-report';
 import { regionKey, searchAttributes } from './search-attributes';
 import { shortCall, streaming } from './timeouts';
+
+export type { RegionSyncResult, SourceSyncResult, SyncFailure, SyncResult } from './sync-report';
 
 export interface SyncRegionsInput {
   /** One source; every source in the config when absent. */
   source?: string;
-}
-
-export interface SyncFailure {
-  /** null when the whole region failed (its catalog could not be read). */
-  backupId: string | null;
-  type: string;
-  message: string;
-}
-
-export interface RegionSyncResult {
-  region: string;
-  /** Backup ids copied by this run. */
-  copied: string[];
-  copiedBytes: number;
-  /** Backups the region already held whole. */
-  present: number;
-  failed: SyncFailure[];
-  /** The newest backup the region holds after this run. */
-  newest: BackupRef | null;
-  /** Seconds since that backup finished. */
-  ageSeconds: number | null;
-  /** How far it is behind the home region's newest (0 when caught up; from the home's oldest when the region holds none). */
-  lagSeconds: number | null;
-  lagging: boolean;
-}
-
-export interface SourceSyncResult {
-  source: string;
-  home: string;
-  homeNewest: BackupRef | null;
-  homeAgeSeconds: number | null;
-  regions: RegionSyncResult[];
-}
-
-export interface SyncResult {
-  checkedAt: string | null;
-  lagThresholdSeconds: number;
-  sources: SourceSyncResult[];
 }
 
 const local = proxyActivities<Activities>(shortCall);
@@ -114,14 +77,6 @@ function summaryOf(result: SyncResult): string {
   return `${copied} backup copies made, ${failed} failed`;
 }
 
-interface RegionRun {
-  region: string;
-  comparison?: RegionComparison;
-  copied: BackupRef[];
-  copiedBytes: number;
-  failed: SyncFailure[];
-}
-
 async function syncRegion(plan: SyncPlan, limit: ReturnType<typeof bounded>, source: string, home: string, region: string): Promise<RegionRun> {
   const taskQueue = `${plan.taskQueuePrefix}${region}`;
   // The destination's worker does the copying: it is the one that can surely write there (a local
@@ -173,49 +128,6 @@ async function syncRegion(plan: SyncPlan, limit: ReturnType<typeof bounded>, sou
   return run;
 }
 
-function lagOf(run: RegionRun, plan: SyncPlan, checkedAt: string | null): RegionSyncResult {
-  const held = [...(run.comparison?.present ?? []), ...run.copied].sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
-  const newest = held.at(-1) ?? null;
-  const homeNewest = run.comparison?.homeNewest;
-  let lagSeconds: number | null = null;
-  if (homeNewest && newest) lagSeconds = Math.max(0, secondsBetween(newest.finishedAt, homeNewest.finishedAt) ?? 0);
-  else if (homeNewest) lagSeconds = secondsBetween(run.comparison?.homeOldest?.finishedAt, checkedAt);
-  return {
-    region: run.region,
-    copied: run.copied.map((b) => b.id),
-    copiedBytes: run.copiedBytes,
-    present: run.comparison?.present.length ?? 0,
-    failed: run.failed,
-    newest,
-    ageSeconds: secondsBetween(newest?.finishedAt, checkedAt),
-    lagSeconds,
-    lagging: lagSeconds !== null && lagSeconds * 1000 > plan.lagThresholdMs,
-  };
-}
-
-async function alertOn(result: SyncResult): Promise<void> {
-  const at = result.checkedAt ?? new Date(0).toISOString();
-  const alerts = result.sources.flatMap(({ source, home, regions }) => regions.flatMap((r): Alert[] => [
-    ...(r.failed.length > 0 ? [{
-      kind: 'sync-failed' as const,
-      severity: r.failed.some((f) => f.type === 'ChecksumMismatch') ? 'critical' as const : 'warning' as const,
-      title: `${source}: ${r.failed.length} cop${r.failed.length === 1 ? 'y' : 'ies'} to ${r.region} failed (${r.failed[0]!.type})`,
-      text: `${r.failed[0]!.message}\nThe next sync retries; run "lifeboat sync --source ${source}" once ${r.region} is reachable.`,
-      source, region: r.region, at,
-      details: { failed: r.failed.length, copied: r.copied.length, type: r.failed[0]!.type, home },
-    }] : []),
-    ...(r.lagging ? [{
-      kind: 'sync-lag' as const,
-      severity: 'warning' as const,
-      title: `${source}: ${r.region} is ${hours(r.lagSeconds)} behind ${home}`,
-      text: `The newest copy of ${source} in ${r.region} is ${r.newest ? r.newest.id : 'missing'}; the threshold is ${hours(result.lagThresholdSeconds)}.`,
-      source, region: r.region, at,
-      details: { lagSeconds: r.lagSeconds, ageSeconds: r.ageSeconds, thresholdSeconds: result.lagThresholdSeconds, home },
-    }] : []),
-  ]));
-  await Promise.all(alerts.map((alert) => raiseAlert(alert)));
-}
-
 function failureOf(error: unknown): { type: string; message: string } {
   const cause = error instanceof ActivityFailure ? error.cause : error;
   if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
@@ -234,11 +146,3 @@ class RegionDown extends Error {
   }
 }
 
-function secondsBetween(earlier: string | null | undefined, later: string | null | undefined): number | null {
-  if (!earlier || !later) return null;
-  return Math.round((Date.parse(later) - Date.parse(earlier)) / 1000);
-}
-
-function hours(seconds: number | null): string {
-  return seconds === null ? 'unknown' : `${(seconds / 3600).toFixed(1)} h`;
-}

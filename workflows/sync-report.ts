@@ -1,0 +1,107 @@
+import type { BackupRef, RegionComparison, SyncPlan } from '../activities/sync';
+import type { Alert } from '../lib/alerts';
+import { raiseAlert } from './alert';
+
+// What a sync reports: per source and region, what was copied, what failed, and the lag; and
+// the alerts that follow from it.
+
+export interface SyncFailure {
+  /** null when the whole region failed (its catalog could not be read). */
+  backupId: string | null;
+  type: string;
+  message: string;
+}
+
+export interface RegionSyncResult {
+  region: string;
+  /** Backup ids copied by this run. */
+  copied: string[];
+  copiedBytes: number;
+  /** Backups the region already held whole. */
+  present: number;
+  failed: SyncFailure[];
+  /** The newest backup the region holds after this run. */
+  newest: BackupRef | null;
+  /** Seconds since that backup finished. */
+  ageSeconds: number | null;
+  /** How far it is behind the home region's newest (0 when caught up; from the home's oldest when the region holds none). */
+  lagSeconds: number | null;
+  lagging: boolean;
+}
+
+export interface SourceSyncResult {
+  source: string;
+  home: string;
+  homeNewest: BackupRef | null;
+  homeAgeSeconds: number | null;
+  regions: RegionSyncResult[];
+}
+
+export interface SyncResult {
+  checkedAt: string | null;
+  lagThresholdSeconds: number;
+  sources: SourceSyncResult[];
+}
+
+/** One region's part of a run, before the report is made of it. */
+export interface RegionRun {
+  region: string;
+  comparison?: RegionComparison;
+  copied: BackupRef[];
+  copiedBytes: number;
+  failed: SyncFailure[];
+}
+
+/** A region's result: what it holds after this run, and how far that is behind the home region. */
+export function lagOf(run: RegionRun, plan: SyncPlan, checkedAt: string | null): RegionSyncResult {
+  const held = [...(run.comparison?.present ?? []), ...run.copied].sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
+  const newest = held.at(-1) ?? null;
+  const homeNewest = run.comparison?.homeNewest;
+  let lagSeconds: number | null = null;
+  if (homeNewest && newest) lagSeconds = Math.max(0, secondsBetween(newest.finishedAt, homeNewest.finishedAt) ?? 0);
+  else if (homeNewest) lagSeconds = secondsBetween(run.comparison?.homeOldest?.finishedAt, checkedAt);
+  return {
+    region: run.region,
+    copied: run.copied.map((b) => b.id),
+    copiedBytes: run.copiedBytes,
+    present: run.comparison?.present.length ?? 0,
+    failed: run.failed,
+    newest,
+    ageSeconds: secondsBetween(newest?.finishedAt, checkedAt),
+    lagSeconds,
+    lagging: lagSeconds !== null && lagSeconds * 1000 > plan.lagThresholdMs,
+  };
+}
+
+/** sync-failed for a region with failed copies, sync-lag for one further behind than the threshold. */
+export async function alertOn(result: SyncResult): Promise<void> {
+  const at = result.checkedAt ?? new Date(0).toISOString();
+  const alerts = result.sources.flatMap(({ source, home, regions }) => regions.flatMap((r): Alert[] => [
+    ...(r.failed.length > 0 ? [{
+      kind: 'sync-failed' as const,
+      severity: r.failed.some((f) => f.type === 'ChecksumMismatch') ? 'critical' as const : 'warning' as const,
+      title: `${source}: ${r.failed.length} cop${r.failed.length === 1 ? 'y' : 'ies'} to ${r.region} failed (${r.failed[0]!.type})`,
+      text: `${r.failed[0]!.message}\nThe next sync retries; run "lifeboat sync --source ${source}" once ${r.region} is reachable.`,
+      source, region: r.region, at,
+      details: { failed: r.failed.length, copied: r.copied.length, type: r.failed[0]!.type, home },
+    }] : []),
+    ...(r.lagging ? [{
+      kind: 'sync-lag' as const,
+      severity: 'warning' as const,
+      title: `${source}: ${r.region} is ${hours(r.lagSeconds)} behind ${home}`,
+      text: `The newest copy of ${source} in ${r.region} is ${r.newest ? r.newest.id : 'missing'}; the threshold is ${hours(result.lagThresholdSeconds)}.`,
+      source, region: r.region, at,
+      details: { lagSeconds: r.lagSeconds, ageSeconds: r.ageSeconds, thresholdSeconds: result.lagThresholdSeconds, home },
+    }] : []),
+  ]));
+  await Promise.all(alerts.map((alert) => raiseAlert(alert)));
+}
+
+export function secondsBetween(earlier: string | null | undefined, later: string | null | undefined): number | null {
+  if (!earlier || !later) return null;
+  return Math.round((Date.parse(later) - Date.parse(earlier)) / 1000);
+}
+
+function hours(seconds: number | null): string {
+  return seconds === null ? 'unknown' : `${(seconds / 3600).toFixed(1)} h`;
+}
