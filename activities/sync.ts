@@ -102,17 +102,16 @@ export function syncActivities(deps: Deps) {
   /** Reads both catalogs: what the destination lacks of the home region's backups of one source. */
   async function compareRegions({ source, from, to }: CompareInput): Promise<RegionComparison> {
     const home = await listBackups(deps.storage(from), source);
-    const destination = deps.storage(to);
-    const there = new Set((await listBackups(destination, source)).map((entry) => entry.manifest.id));
-    // One listing gives every object's size: cheaper than a HEAD per object per backup.
+    // One listing of the destination gives every manifest and object size there: no manifest
+    // needs reading, and no HEAD per object per backup.
     const sizes = new Map<string, number>();
-    for await (const object of destination.list(keys.sourcePrefix(source))) sizes.set(object.key, object.size);
+    for await (const object of deps.storage(to).list(keys.sourcePrefix(source))) sizes.set(object.key, object.size);
     const present: BackupRef[] = [];
     const missing: BackupToCopy[] = [];
     for (const { manifest, manifestSha256 } of home) {
       const ref = { id: manifest.id, finishedAt: manifest.finishedAt };
       const whole = manifest.objects.every((object) => sizes.get(object.key) === object.size);
-      if (there.has(manifest.id) && whole) present.push(ref);
+      if (sizes.has(keys.manifest(source, manifest.id)) && whole) present.push(ref);
       else missing.push({ ...ref, manifestSha256, objects: manifest.objects });
     }
     const ref = (entry: (typeof home)[number] | undefined) => (entry ? { id: entry.manifest.id, finishedAt: entry.manifest.finishedAt } : null);

@@ -194,6 +194,24 @@ describe('syncRegions across two S3 regions and a local directory', () => {
     expect(text.stdout).toMatch(new RegExp(`sync-broken +postgres +stockholm +never +NEVER +.* ${failure.type} at `));
   }, 120_000);
 
+  it('a backup succeeds while a sync of its source is running, and a sync of every source waits for that sync', async () => {
+    // A sync no worker will ever run (its queue has none) holds the source's sync id.
+    const blocker = await harness.client.workflow.start('syncRegions', { args: [{ source: 'sync-db' }], workflowId: syncWorkflowId('sync-db'), taskQueue: `nobody-${fixture.prefix}` });
+    try {
+      const summary = await runBackup(harness.client, fixture.config, 'sync-db');
+      expect(summary.source).toBe('sync-db');
+      const every = await harness.client.workflow.start('syncRegions', { args: [{}], workflowId: `test-sync-every-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm` });
+      await expect.poll(async () => (await every.fetchHistory()).events!.some((e) => e.startChildWorkflowExecutionFailedEventAttributes?.workflowId === syncWorkflowId('sync-db')),
+        { timeout: 30_000, interval: 500 }).toBe(true);
+      await blocker.terminate('test: let the waiting sync go on');
+      const result = (await every.result()) as SyncResult;
+      for (const region of ['gothenburg', 'malmo']) expect(regionOf(result, 'sync-db', region)).toMatchObject({ copied: [summary.backupId], failed: [] });
+      await expectVerifiedCopies('sync-db', summary.backupId);
+    } finally {
+      await blocker.terminate().catch(() => undefined);
+    }
+  }, 120_000);
+
   it('paints status only when asked: OK green, LATE red, regions without the newest backup yellow', () => {
     const report: StatusReport = {
       at: '2026-01-01T00:00:00Z', temporal: 'ok', sources: [{

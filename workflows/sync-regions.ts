@@ -30,7 +30,8 @@ const local = proxyActivities<Activities>(shortCall);
 const regionRetry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 };
 
 function regionCall(taskQueue: string): ActivityOptions {
-  return { ...shortCall, taskQueue, scheduleToStartTimeout: '10 minutes', retry: regionRetry };
+  // Reading a long catalog over a slow link can take more than shortCall's minute.
+  return { ...shortCall, taskQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '10 minutes', retry: regionRetry };
 }
 
 function regionStream(taskQueue: string, heartbeatTimeoutMs: number): ActivityOptions {
