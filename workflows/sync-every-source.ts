@@ -1,4 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ApplicationFailure, ChildWorkflowFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { ParentClosePolicy, sleep, startChild, type ChildWorkflowHandle } from '@temporalio/workflow';
 import type { SyncPlan } from '../activities/sync';
 import { searchAttributes } from './search-attributes';
@@ -18,18 +18,27 @@ const waitForRunningSync = { interval: '10 seconds', attempts: 360 } as const;
 export async function syncEverySource(plan: SyncPlan): Promise<SyncResult> {
   const result: SyncResult = { checkedAt: null, lagThresholdSeconds: plan.lagThresholdMs / 1000, sources: [] };
   for (const { source, home, kind, targets } of plan.sources) {
+    const failedWith = (type: string, message: string) => result.sources.push({
+      source, home, homeNewest: null, homeAgeSeconds: null,
+      regions: targets.map((region) => ({
+        region, copied: [], copiedBytes: 0, present: 0, newest: null, ageSeconds: null, lagSeconds: null, lagging: false,
+        failed: [{ backupId: null, type, message }],
+      })),
+    });
     const child = await startSourceSync(source, home, kind);
     if (!child) {
-      result.sources.push({
-        source, home, homeNewest: null, homeAgeSeconds: null,
-        regions: targets.map((region) => ({
-          region, copied: [], copiedBytes: 0, present: 0, newest: null, ageSeconds: null, lagSeconds: null, lagging: false,
-          failed: [{ backupId: null, type: 'AlreadyRunning', message: `another sync of ${source} (${syncWorkflowId(source)}) did not finish in time` }],
-        })),
-      });
+      failedWith('AlreadyRunning', `another sync of ${source} (${syncWorkflowId(source)}) did not finish in time`);
       continue;
     }
-    const one = await child.result();
+    let one: SyncResult;
+    try {
+      one = await child.result();
+    } catch (error) {
+      // One source that cannot be synced at all (e.g. gone from a worker's config) does not stop the others.
+      const cause = error instanceof ChildWorkflowFailure ? error.cause : error;
+      failedWith(cause instanceof ApplicationFailure ? (cause.type ?? 'Error') : 'Error', (cause as Error).message);
+      continue;
+    }
     result.sources.push(...one.sources);
     if (one.checkedAt && (!result.checkedAt || one.checkedAt > result.checkedAt)) result.checkedAt = one.checkedAt;
   }
