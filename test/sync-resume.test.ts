@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -15,10 +17,10 @@ import { startWorkerProcess, type WorkerProcess } from './support/worker-process
 
 const servers = inject('servers');
 const MiB = 1024 * 1024;
+const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
 
 /** A backup of random bytes written straight to storage: the sync only needs objects and a manifest. */
-async function plantBackup(fixture: Fixture, source: string, size: number): Promise<Manifest> {
-  const id = '20260101T000000Z-000000000001';
+async function plantBackup(fixture: Fixture, source: string, size: number, id = '20260101T000000Z-000000000001'): Promise<Manifest> {
   const key = keys.object(source, id, 'dump.pgcustom.zst.age');
   const hash = createHash('sha256');
   const chunks = Readable.from((function* () {
@@ -107,4 +109,12 @@ describe('a worker killed in the middle of copying a large object to a throttlin
     expect(proxy.parts()).toBeLessThan(9 + 3);
     expect(proxy.throttled()).toBe(3);
   }, 300_000);
+
+  it('lifeboat sync --wait shows each copy in flight on stderr', async () => {
+    const manifest = await plantBackup(fixture, 'resume-db', 40 * MiB, '20260102T000000Z-000000000002');
+    const result = await execa(lifeboat, ['--config', fixture.configFile, 'sync', '--source', 'resume-db', '--wait'], { env: fixture.env, reject: false });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(new RegExp(`copying ${manifest.objects[0]!.key} → gothenburg: [\\d.]+ (B|KiB|MiB)`));
+    expect(result.stdout).toMatch(/resume-db +gothenburg +1 +1 +0 /);
+  }, 120_000);
 });

@@ -1,4 +1,6 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { CopyHeartbeat } from '../../activities/sync';
 import type { Config } from '../../lib/config/schema';
 import { exitCodeFor, LifeboatError } from '../../lib/errors';
 import { regionKey, searchAttributes } from '../../workflows/search-attributes';
@@ -39,12 +41,7 @@ export async function syncCommand(client: Client, config: Config, options: { sou
     out.result({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId }, `workflow ${handle.workflowId} run ${handle.firstExecutionRunId}`);
     return;
   }
-  let result: SyncResult;
-  try {
-    result = await handle.result();
-  } catch (error) {
-    throw error instanceof WorkflowFailedError ? failureToError(error) : error;
-  }
+  const result = await waitWithProgress(client, handle, out);
   out.result(result, syncText(result));
   // The document is printed either way; the exit code says whether every copy was made.
   const failure = result.sources.flatMap((s) => s.regions.flatMap((r) => r.failed))[0];
@@ -52,6 +49,41 @@ export async function syncCommand(client: Client, config: Config, options: { sou
 }
 
 const errorExit = exitCodeFor('Storage');
+
+/** Notes each copy in flight on stderr (once per change) until the sync ends. */
+async function waitWithProgress(client: Client, handle: WorkflowHandle<typeof syncRegions>, out: Output): Promise<SyncResult> {
+  let done = false;
+  const result = handle.result().finally(() => { done = true; });
+  const shown = new Map<string, string>();
+  while (!done) {
+    await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000))]);
+    if (done) break;
+    for (const beat of await copiesInFlight(client, handle).catch(() => [])) {
+      const line = `copying ${beat.key} → ${beat.to}: ${bytes(beat.bytes)}`;
+      if (shown.get(`${beat.key} ${beat.to}`) === line) continue;
+      shown.set(`${beat.key} ${beat.to}`, line);
+      out.note(line);
+    }
+  }
+  try {
+    return await result;
+  } catch (error) {
+    throw error instanceof WorkflowFailedError ? failureToError(error) : error;
+  }
+}
+
+/** The latest heartbeat of every copy running in the sync, or in its per-source children. */
+async function copiesInFlight(client: Client, handle: WorkflowHandle): Promise<CopyHeartbeat[]> {
+  const parent = await handle.describe();
+  const children = await Promise.all((parent.raw.pendingChildren ?? []).filter((c) => c.workflowId)
+    .map((c) => client.workflow.getHandle(c.workflowId!, c.runId ?? undefined).describe()));
+  return [parent, ...children].flatMap((run) => (run.raw.pendingActivities ?? [])
+    .filter((activity) => activity.activityType?.name === 'copyObject')
+    .flatMap((activity) => {
+      const payload = activity.heartbeatDetails?.payloads?.[0];
+      return payload ? [defaultPayloadConverter.fromPayload<CopyHeartbeat>(payload)] : [];
+    }));
+}
 
 export function syncText(result: SyncResult): string {
   const rows = [['SOURCE', 'REGION', 'COPIED', 'PRESENT', 'FAILED', 'NEWEST', 'AGE', 'LAG', 'BYTES COPIED']];
