@@ -131,8 +131,8 @@ export function syncActivities(deps: Deps) {
     // A dead attempt's upload: keep its whole leading parts and go on after them (S3), or discard it.
     let resume: ResumeFrom | undefined;
     if (previous?.uploadId) {
-      const stored = await destination.listParts?.(object.key, previous.uploadId);
-      const parts = keepableParts(stored ?? [], object.size);
+      const uploaded = await destination.listParts?.(object.key, previous.uploadId);
+      const parts = keepableParts(uploaded ?? [], object.size);
       if (parts.length > 0) resume = { uploadId: previous.uploadId, parts };
       else await destination.abortIncomplete({ key: object.key, uploadId: previous.uploadId });
     }
