@@ -11,7 +11,7 @@ import { freePorts } from './harness/ports';
 import { SEAWEED_PORT_COUNT, startSeaweedS3, type S3Server } from './harness/seaweedfs';
 import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup } from './support/runs';
-import { extendFixture, incompleteIn } from './support/sync';
+import { extendFixture, incompleteIn, startS3Proxy, type S3Proxy } from './support/sync';
 import { startHarness, type Harness } from './support/workers';
 
 const servers = inject('servers');
@@ -21,6 +21,7 @@ describe('a region stopped in the middle of a sync', () => {
   let fixture: Fixture;
   let harness: Harness;
   let uppsala: { s3: S3Server; stop(): Promise<void> } | undefined;
+  let proxy: S3Proxy;
   let ports: number[];
   let dir: string;
   const ids: string[] = [];
@@ -54,9 +55,11 @@ describe('a region stopped in the middle of a sync', () => {
     idName = `UPPSALA_KEY_${tag}`;
     secretName = `UPPSALA_SECRET_${tag}`;
     await startUppsala();
+    // Parts to uppsala take half a second each, so the stop surely falls inside its copies.
+    proxy = await startS3Proxy(uppsala!.s3.endpoint, { partDelayMs: 500, slowDowns: 0 });
     fixture = extendFixture(base, {
       regions: {
-        uppsala: { storage: { type: 's3', endpoint: uppsala!.s3.endpoint, bucket: uppsala!.s3.bucket, region: 'uppsala', forcePathStyle: true, prefix: base.prefix, accessKeyIdEnv: idName, secretAccessKeyEnv: secretName } },
+        uppsala: { storage: { type: 's3', endpoint: proxy.endpoint, bucket: uppsala!.s3.bucket, region: 'uppsala', forcePathStyle: true, prefix: base.prefix, accessKeyIdEnv: idName, secretAccessKeyEnv: secretName } },
       },
       // One copy at a time, and no sync after each backup: the test decides when copies run.
       sync: { afterBackup: false, concurrency: 1 },
@@ -68,6 +71,7 @@ describe('a region stopped in the middle of a sync', () => {
   afterAll(async () => {
     await harness?.close();
     await uppsala?.stop();
+    await proxy?.close();
     fixture?.cleanup();
   });
 
