@@ -122,4 +122,22 @@ describe('a region stopped in the middle of a sync', () => {
     const quiet = await sync();
     for (const region of quiet.sources[0]!.regions) expect(region.copied, region.region).toEqual([]);
   }, 300_000);
+
+  it('continues as new once a run has started its share of copies, and reports every copy of every run', async () => {
+    const gothenburg = createDeps(fixture.config).storage('gothenburg');
+    for await (const object of gothenburg.list('outage-db/')) await gothenburg.remove(object.key);
+    const handle = await harness.client.workflow.start('syncRegions', {
+      args: [{ source: 'outage-db', copiesPerRun: 1 }], workflowId: `test-sync-batches-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
+    });
+    const result = (await handle.result()) as SyncResult;
+    expect([...regionOf(result, 'gothenburg').copied].sort()).toEqual([...ids].sort());
+    expect(regionOf(result, 'gothenburg')).toMatchObject({ present: 0, failed: [], lagSeconds: 0 });
+    expect(regionOf(result, 'uppsala')).toMatchObject({ copied: [], present: 3 });
+    // One run per copy: the first, and two continued as new (visibility catches up a moment later).
+    await expect.poll(async () => {
+      const runs = [];
+      for await (const run of harness.client.workflow.list({ query: `WorkflowId = '${handle.workflowId}'` })) runs.push(run.runId);
+      return runs.length;
+    }, { timeout: 15_000, interval: 500 }).toBe(3);
+  }, 120_000);
 });

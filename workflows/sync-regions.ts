@@ -2,13 +2,14 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  continueAsNew,
   proxyActivities,
   upsertMemo,
   upsertSearchAttributes,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { BackupToCopy, SyncPlan } from '../activities/sync';
+import type { BackupRef, BackupToCopy, SyncPlan } from '../activities/sync';
 import { bounded } from './bounded';
 import { surface } from './failures';
 import { syncEverySource } from './sync-every-source';
@@ -21,7 +22,20 @@ export type { RegionSyncResult, SourceSyncResult, SyncFailure, SyncResult } from
 export interface SyncRegionsInput {
   /** One source; every source in the config when absent. */
   source?: string;
+  /** Backup copies started per run; past it the sync continues as new, so no history grows too long. */
+  copiesPerRun?: number;
+  /** What the runs before a continue-as-new did, per region. */
+  earlier?: Record<string, CarriedRegion>;
 }
+
+export interface CarriedRegion {
+  copied: BackupRef[];
+  copiedBytes: number;
+  failed: SyncFailure[];
+}
+
+// About 7 history events per backup copy: 500 keeps a run well under Temporal's 10,000-event warning.
+const defaultCopiesPerRun = 500;
 
 const local = proxyActivities<Activities>(shortCall);
 
@@ -51,11 +65,18 @@ export async function syncRegions(input: SyncRegionsInput = {}): Promise<SyncRes
   upsertSearchAttributes(searchAttributes({ source: only.source, region: only.home, kind: only.kind }));
   // Objects copied at once, across every region.
   const limit = bounded(plan.concurrency);
+  const budget = { left: input.copiesPerRun ?? defaultCopiesPerRun };
 
   const sources = await Promise.all(plan.sources.map(async ({ source, home, targets }) => {
-    const regions = await Promise.all(targets.map((target) => syncRegion(plan, limit, source, home, target)));
+    const regions = await Promise.all(targets.map((target) => syncRegion(plan, limit, budget, source, home, target, input.earlier?.[target])));
     return { source, home, regions };
   }));
+  const regionRuns = sources.flatMap((s) => s.regions);
+  if (regionRuns.some((r) => r.deferred)) {
+    // The next run compares again, finds this run's copies present, and goes on with the rest.
+    const earlier = Object.fromEntries(regionRuns.map((r) => [r.region, { copied: r.copied, copiedBytes: r.copiedBytes, failed: r.failed }]));
+    await continueAsNew<typeof syncRegions>({ source: input.source, copiesPerRun: input.copiesPerRun, earlier });
+  }
 
   const comparisons = sources.flatMap((s) => s.regions.map((r) => r.comparison)).filter((c) => c !== undefined);
   const checkedAt = comparisons.map((c) => c.checkedAt).sort().at(-1) ?? null;
@@ -78,15 +99,22 @@ function summaryOf(result: SyncResult): string {
   return `${copied} backup copies made, ${failed} failed`;
 }
 
-async function syncRegion(plan: SyncPlan, limit: ReturnType<typeof bounded>, source: string, home: string, region: string): Promise<RegionRun> {
+async function syncRegion(
+  plan: SyncPlan, limit: ReturnType<typeof bounded>, budget: { left: number }, source: string, home: string, region: string, before?: CarriedRegion,
+): Promise<RegionRun> {
   const taskQueue = `${plan.taskQueuePrefix}${region}`;
   // The destination's worker does the copying: it is the one that can surely write there (a local
   // directory exists only on its machine) and it reads the home region over S3.
   const regional = proxyActivities<Activities>(regionCall(taskQueue));
   const copier = proxyActivities<Activities>(regionStream(taskQueue, plan.heartbeatTimeoutMs));
-  const run: RegionRun = { region, copied: [], copiedBytes: 0, failed: [] };
+  const run: RegionRun = { region, copied: [...(before?.copied ?? [])], copiedBytes: before?.copiedBytes ?? 0, failed: [...(before?.failed ?? [])] };
+  // A region an earlier run found unreachable, and backups that failed there, wait for the next sync.
+  if (run.failed.some((f) => f.backupId === null || unreachable(f.type))) return run;
+  const failedBefore = new Set(run.failed.map((f) => f.backupId));
+  const copiedBefore = new Set(run.copied.map((b) => b.id));
   try {
-    run.comparison = await regional.compareRegions({ source, from: home, to: region });
+    const comparison = await regional.compareRegions({ source, from: home, to: region });
+    run.comparison = { ...comparison, present: comparison.present.filter((b) => !copiedBefore.has(b.id)), missing: comparison.missing.filter((b) => !failedBefore.has(b.id)) };
   } catch (error) {
     run.failed.push({ backupId: null, ...failureOf(error) });
     return run;
@@ -95,6 +123,11 @@ async function syncRegion(plan: SyncPlan, limit: ReturnType<typeof bounded>, sou
   // instead of each waiting out its own retries.
   let down: SyncFailure | undefined;
   const copyBackup = async (backup: BackupToCopy) => {
+    if (budget.left <= 0) {
+      run.deferred = true;
+      return;
+    }
+    budget.left -= 1;
     try {
       const verified = await Promise.all(backup.objects.map((object) => limit(async () => {
         if (down) throw new RegionDown(down);

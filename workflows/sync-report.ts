@@ -50,6 +50,8 @@ export interface RegionRun {
   copied: BackupRef[];
   copiedBytes: number;
   failed: SyncFailure[];
+  /** Backups left for the next run (this run's copy budget was spent). */
+  deferred?: boolean;
 }
 
 /** A region's result: what it holds after this run, and how far that is behind the home region. */
