@@ -7,7 +7,7 @@ import { listBackups, type CatalogEntry } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
 import { readAll } from '../activities/storage/backend';
 import { digestStored } from '../activities/sync-copy';
-import { colours, statusText, type StatusReport } from '../client/commands/status';
+import type { StatusReport } from '../client/commands/status';
 import { keys } from '../lib/manifest';
 import { createSampleDatabase, pgUrl, tableFingerprints } from '../scripts/sample-db';
 import type { BackupSummary } from '../workflows/backup-source';
@@ -211,16 +211,4 @@ describe('syncRegions across two S3 regions and a local directory', () => {
       await blocker.terminate().catch(() => undefined);
     }
   }, 120_000);
-
-  it('paints status only when asked: OK green, LATE red, regions without the newest backup yellow', () => {
-    const report: StatusReport = {
-      at: '2026-01-01T00:00:00Z', temporal: 'ok', sources: [{
-        source: 'x', kind: 'redis', region: 'stockholm', newest: { id: 'b', finishedAt: '2025-12-31T00:00:00Z', ageSeconds: 86_400, bytes: 10 },
-        rpo: { objectiveSeconds: 3600, status: 'LATE' }, lastFailure: null,
-        copies: { stockholm: { backups: 1, newest: 'b', hasNewest: true, lagSeconds: 0 }, gothenburg: { backups: 0, newest: null, hasNewest: false, lagSeconds: null } },
-      }],
-    };
-    expect(statusText(report, colours(true))).toMatch(/\x1b\[31mLATE *\x1b\[0m {2}\x1b\[33mstockholm 1, gothenburg 0 \(no newest\)/);
-    expect(statusText(report, colours(false))).not.toContain('\x1b[');
-  });
 });

@@ -1,0 +1,62 @@
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createDeps } from '../activities/deps';
+import { colours, statusText, type StatusReport } from '../client/commands/status';
+import { keys, MANIFEST_FORMAT } from '../lib/manifest';
+import { makeFixture, type Fixture } from './support/fixture';
+import { extendFixture } from './support/sync';
+
+const servers = inject('servers');
+const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
+
+describe('lifeboat status without Temporal and with a region it cannot read', () => {
+  let fixture: Fixture;
+  const finishedAt = new Date(Date.now() - 2 * 3600_000).toISOString();
+
+  beforeAll(async () => {
+    const base = await makeFixture(servers, (ctx) => ({ 'status-db': ctx.postgres('status_never_read') }));
+    fixture = extendFixture(base, { objectives: { rpo: '1h', rto: '1h' } });
+    // A backup two hours old, against a one-hour RPO: only its manifest and object are needed.
+    const storage = createDeps(fixture.config).storage('stockholm');
+    const key = keys.object('status-db', 'b1', 'dump');
+    await storage.put(key, Buffer.from('twelve bytes'));
+    await storage.put(keys.manifest('status-db', 'b1'), Buffer.from(JSON.stringify({
+      format: MANIFEST_FORMAT, id: 'b1', source: 'status-db', kind: 'postgres', region: 'stockholm', startedAt: finishedAt, finishedAt,
+      objects: [{ key, role: 'data', content: 'x', size: 12, sha256: '0'.repeat(64) }],
+    })));
+  });
+
+  afterAll(() => fixture?.cleanup());
+
+  it('reads the catalogs from storage, says LATE, shows the unreadable region, and notes that failures are unknown', async () => {
+    const secretEnv = Object.keys(fixture.env).find((k) => k.startsWith('GOTHENBURG_SECRET_'))!;
+    const result = await execa(lifeboat, ['--config', fixture.configFile, '--json', 'status'], {
+      env: { ...fixture.env, [secretEnv]: 'wrong', TEMPORAL_ADDRESS: '127.0.0.1:1' }, reject: false,
+    });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/last failures unknown: cannot connect to Temporal at 127\.0\.0\.1:1/);
+    const report = JSON.parse(result.stdout) as StatusReport;
+    expect(report.temporal).toMatch(/cannot connect to Temporal/);
+    const [source] = report.sources;
+    expect(source).toMatchObject({
+      source: 'status-db', newest: { id: 'b1', finishedAt, bytes: 12 }, rpo: { objectiveSeconds: 3600, status: 'LATE' }, lastFailure: null,
+      copies: { stockholm: { backups: 1, newest: 'b1', hasNewest: true, lagSeconds: 0 }, gothenburg: { backups: null, hasNewest: false } },
+    });
+    expect(source!.newest!.ageSeconds).toBeGreaterThanOrEqual(7200);
+    expect(source!.copies.gothenburg!.error).toMatch(/gothenburg|lb-gothenburg/);
+  });
+
+  it('paints status only when asked: OK green, LATE red, regions without the newest backup yellow', () => {
+    const report: StatusReport = {
+      at: '2026-01-01T00:00:00Z', temporal: 'ok', sources: [{
+        source: 'x', kind: 'redis', region: 'stockholm', newest: { id: 'b', finishedAt: '2025-12-31T00:00:00Z', ageSeconds: 86_400, bytes: 10 },
+        rpo: { objectiveSeconds: 3600, status: 'LATE' }, lastFailure: null,
+        copies: { stockholm: { backups: 1, newest: 'b', hasNewest: true, lagSeconds: 0 }, gothenburg: { backups: 0, newest: null, hasNewest: false, lagSeconds: null } },
+      }],
+    };
+    expect(statusText(report, colours(true))).toMatch(/\x1b\[31mLATE *\x1b\[0m {2}\x1b\[33mstockholm 1, gothenburg 0 \(no newest\)/);
+    expect(statusText({ ...report, sources: [{ ...report.sources[0]!, rpo: { objectiveSeconds: 3600, status: 'OK' } }] }, colours(true))).toContain('\x1b[32mOK');
+    expect(statusText(report, colours(false))).not.toContain('\x1b[');
+  });
+});
