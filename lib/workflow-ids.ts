@@ -5,3 +5,12 @@
 export function backupWorkflowId(prefix: string, source: string): string {
   return `${prefix}backup-${source}`;
 }
+
+/**
+ * The one sync of a source that may run (after a backup, by hand, or as a child of a sync of
+ * every source); without a source, the sync of every source. "<prefix>sync" cannot collide with
+ * "<prefix>sync-<source>".
+ */
+export function syncWorkflowId(prefix: string, source?: string): string {
+  return source === undefined ? `${prefix}sync` : `${prefix}sync-${source}`;
+}

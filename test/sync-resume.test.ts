@@ -9,7 +9,7 @@ import { createDeps } from '../activities/deps';
 import type { CopyHeartbeat, CopyObjectResult } from '../activities/sync';
 import { digestStored } from '../activities/sync-copy';
 import { keys, MANIFEST_FORMAT, type Manifest } from '../lib/manifest';
-import { syncWorkflowId } from '../workflows/sync-ids';
+import { syncWorkflowId } from '../lib/workflow-ids';
 import type { SyncResult } from '../workflows/sync-regions';
 import { makeFixture, type Fixture } from './support/fixture';
 import { extendFixture, incompleteIn, startS3Proxy, type S3Proxy } from './support/sync';
@@ -75,7 +75,7 @@ describe('a worker killed in the middle of copying a large object to a throttlin
     const first = startWorkerProcess(fixture.configFile, fixture.env);
     workers.push(first);
     const handle = await client.workflow.start('syncRegions', {
-      args: [{ source: 'resume-db' }], workflowId: syncWorkflowId('resume-db'), taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
+      args: [{ source: 'resume-db' }], workflowId: syncWorkflowId(fixture.config.temporal.taskQueuePrefix, 'resume-db'), taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
     });
 
     let beat: CopyHeartbeat | undefined;

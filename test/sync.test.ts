@@ -11,7 +11,7 @@ import type { StatusReport } from '../client/commands/status';
 import { keys } from '../lib/manifest';
 import { createSampleDatabase, pgUrl, tableFingerprints } from '../scripts/sample-db';
 import type { BackupSummary } from '../workflows/backup-source';
-import { syncWorkflowId } from '../workflows/sync-ids';
+import { syncWorkflowId } from '../lib/workflow-ids';
 import type { SyncResult } from '../workflows/sync-regions';
 import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup, runRestore } from './support/runs';
@@ -33,7 +33,7 @@ describe('syncRegions across two S3 regions and a local directory', () => {
   const cli = (args: string[]) => execa(lifeboat, ['--config', fixture.configFile, ...args], { env: fixture.env, reject: false });
   const storage = (region: string) => createDeps(fixture.config).storage(region);
   const catalog = (region: string, source: string) => listBackups(storage(region), source);
-  const afterBackupSync = (source: string) => harness.client.workflow.getHandle(syncWorkflowId(source)).result() as Promise<SyncResult>;
+  const afterBackupSync = (source: string) => harness.client.workflow.getHandle(syncWorkflowId(fixture.config.temporal.taskQueuePrefix, source)).result() as Promise<SyncResult>;
   const regionOf = (result: SyncResult, source: string, region: string) => result.sources.find((s) => s.source === source)!.regions.find((r) => r.region === region)!;
 
   /** Every copy's objects hash to what its manifest says, and its manifest bytes are the home region's. */
@@ -196,12 +196,12 @@ describe('syncRegions across two S3 regions and a local directory', () => {
 
   it('a backup succeeds while a sync of its source is running, and a sync of every source waits for that sync', async () => {
     // A sync no worker will ever run (its queue has none) holds the source's sync id.
-    const blocker = await harness.client.workflow.start('syncRegions', { args: [{ source: 'sync-db' }], workflowId: syncWorkflowId('sync-db'), taskQueue: `nobody-${fixture.prefix}` });
+    const blocker = await harness.client.workflow.start('syncRegions', { args: [{ source: 'sync-db' }], workflowId: syncWorkflowId(fixture.config.temporal.taskQueuePrefix, 'sync-db'), taskQueue: `nobody-${fixture.prefix}` });
     try {
       const summary = await runBackup(harness.client, fixture.config, 'sync-db');
       expect(summary.source).toBe('sync-db');
       const every = await harness.client.workflow.start('syncRegions', { args: [{}], workflowId: `test-sync-every-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm` });
-      await expect.poll(async () => (await every.fetchHistory()).events!.some((e) => e.startChildWorkflowExecutionFailedEventAttributes?.workflowId === syncWorkflowId('sync-db')),
+      await expect.poll(async () => (await every.fetchHistory()).events!.some((e) => e.startChildWorkflowExecutionFailedEventAttributes?.workflowId === syncWorkflowId(fixture.config.temporal.taskQueuePrefix, 'sync-db')),
         { timeout: 30_000, interval: 500 }).toBe(true);
       await blocker.terminate('test: let the waiting sync go on');
       const result = (await every.result()) as SyncResult;

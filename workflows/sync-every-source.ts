@@ -2,7 +2,7 @@ import { ApplicationFailure, ChildWorkflowFailure, WorkflowExecutionAlreadyStart
 import { ParentClosePolicy, sleep, startChild, type ChildWorkflowHandle } from '@temporalio/workflow';
 import type { SyncPlan } from '../activities/sync';
 import { searchAttributes } from './search-attributes';
-import { syncWorkflowId } from './sync-ids';
+import { syncWorkflowId } from '../lib/workflow-ids';
 import type { syncRegions, SyncResult } from './sync-regions';
 
 // A sync of one source that is already running (started after a backup, or by hand) is waited
@@ -25,9 +25,9 @@ export async function syncEverySource(plan: SyncPlan): Promise<SyncResult> {
         failed: [{ backupId: null, type, message }],
       })),
     });
-    const child = await startSourceSync(source, home, kind);
+    const child = await startSourceSync(plan.taskQueuePrefix, source, home, kind);
     if (!child) {
-      failedWith('AlreadyRunning', `another sync of ${source} (${syncWorkflowId(source)}) did not finish in time`);
+      failedWith('AlreadyRunning', `another sync of ${source} (${syncWorkflowId(plan.taskQueuePrefix, source)}) did not finish in time`);
       continue;
     }
     let one: SyncResult;
@@ -45,12 +45,12 @@ export async function syncEverySource(plan: SyncPlan): Promise<SyncResult> {
   return result;
 }
 
-async function startSourceSync(source: string, home: string, kind: string): Promise<ChildWorkflowHandle<typeof syncRegions> | undefined> {
+async function startSourceSync(prefix: string, source: string, home: string, kind: string): Promise<ChildWorkflowHandle<typeof syncRegions> | undefined> {
   for (let attempt = 0; attempt < waitForRunningSync.attempts; attempt += 1) {
     try {
       return await startChild<typeof syncRegions>('syncRegions', {
         args: [{ source }],
-        workflowId: syncWorkflowId(source),
+        workflowId: syncWorkflowId(prefix, source),
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
         typedSearchAttributes: searchAttributes({ source, region: home, kind }),
         memo: { summary: `sync of ${source}, part of a sync of every source` },

@@ -4,7 +4,7 @@ import type { CopyHeartbeat } from '../../activities/sync';
 import type { Config } from '../../lib/config/schema';
 import { exitCodeFor, LifeboatError } from '../../lib/errors';
 import { regionKey, searchAttributes } from '../../workflows/search-attributes';
-import { syncWorkflowId } from '../../workflows/sync-ids';
+import { syncWorkflowId } from '../../lib/workflow-ids';
 import type { syncRegions, SyncResult } from '../../workflows/sync-regions';
 import { failureToError } from '../failure';
 import { bytes, table, type Output, usage } from '../output';
@@ -15,7 +15,7 @@ export async function syncCommand(client: Client, config: Config, options: { sou
   const { source } = options;
   const sourceConfig = source !== undefined ? config.sources[source] : undefined;
   if (source !== undefined && !sourceConfig) throw usage(`no source "${source}" in the config`, `sources are: ${Object.keys(config.sources).join(', ') || '(none)'}`);
-  const workflowId = syncWorkflowId(source);
+  const workflowId = syncWorkflowId(config.temporal.taskQueuePrefix, source);
   let handle;
   try {
     handle = await client.workflow.start<typeof syncRegions>('syncRegions', {
