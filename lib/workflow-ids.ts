@@ -14,3 +14,8 @@ export function backupWorkflowId(prefix: string, source: string): string {
 export function syncWorkflowId(prefix: string, source?: string): string {
   return source === undefined ? `${prefix}sync` : `${prefix}sync-${source}`;
 }
+
+/** One retention run at a time for every source, and one per named source. */
+export function retentionWorkflowId(prefix: string, source?: string): string {
+  return source === undefined ? `${prefix}retention` : `${prefix}retention-${source}`;
+}

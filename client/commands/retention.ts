@@ -1,15 +1,11 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import type { Config } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
+import { retentionWorkflowId } from '../../lib/workflow-ids';
 import type { applyRetention, RetentionReport } from '../../workflows/apply-retention';
 import { failureToError } from '../failure';
 import { type Output, usage } from '../output';
 import { taskQueueOf, uiLink } from '../temporal';
-
-/** One retention run at a time for all sources, and one per named source. */
-export function retentionWorkflowId(source?: string): string {
-  return source ? `lifeboat-retention-${source}` : 'lifeboat-retention';
-}
 
 export interface RetentionApplyOptions {
   source?: string;
@@ -21,7 +17,7 @@ export async function retentionApplyCommand(client: Client, config: Config, opti
   if (options.source && !config.sources[options.source]) {
     throw usage(`no source "${options.source}" in the config`, `sources are: ${Object.keys(config.sources).join(', ') || '(none)'}`);
   }
-  const workflowId = retentionWorkflowId(options.source);
+  const workflowId = retentionWorkflowId(config.temporal.taskQueuePrefix, options.source);
   let handle;
   try {
     handle = await client.workflow.start<typeof applyRetention>('applyRetention', {
