@@ -88,10 +88,35 @@ const secretRef = {
   passwordFile: z.string().optional(),
 };
 
+/**
+ * A user's data check on a restored copy. postgres: `sql` returns one value compared by `expect`
+ * ("> 0", "= 42", "<= 1000"); redis: `exists` a key, or `type` of a key `is` a type.
+ */
+const verifyCheck = z.union([
+  z.strictObject({ name: z.string().optional(), sql: z.string().min(1), expect: z.string().regex(/^\s*(=|==|!=|<>|<=|>=|<|>)\s*-?\d+(\.\d+)?\s*$/, 'a comparison with a number such as "> 0" or "= 42"') }),
+  z.strictObject({ name: z.string().optional(), exists: z.string().min(1) }),
+  z.strictObject({ name: z.string().optional(), type: z.string().min(1), is: z.enum(['string', 'list', 'set', 'zset', 'hash', 'stream']) }),
+]);
+
+/** Scheduled restore verification of one source (issue 5). */
+const sourceVerify = z.strictObject({
+  /** Which backup a run picks: the newest, or a random one finished within `window`. */
+  strategy: z.enum(['latest', 'random-within-window']).default('latest'),
+  window: duration.default('7d'),
+  /** Integrity (hash, chain, decrypt, decompress) in every region; cheap. */
+  integrity: schedule.optional(),
+  /** A full restore into the region's scratch target, with the checks below. */
+  restore: schedule.optional(),
+  /** Regions to verify in; default all that hold the source's backups. */
+  regions: z.array(name).optional(),
+  checks: z.array(verifyCheck).default([]),
+});
+
 const common = {
   region: name,
   schedule: schedule.optional(),
   retention: retention.optional(),
+  verify: sourceVerify.optional(),
 };
 
 const postgresUrl = z
@@ -132,6 +157,24 @@ const filesSource = z.strictObject({
   maxIncrements: z.int().min(0).optional(),
 });
 
+/**
+ * Where a region's worker restores to prove a backup (issue 5). postgres: a server on which
+ * Lifeboat creates, uses and drops a scratch database (its user needs CREATEDB); without it,
+ * restore-level verification of postgres sources fails with a Config error naming this key.
+ * redis and files need only a scratch directory on the worker (a scratch redis-server runs there).
+ */
+const verifyTarget = z.strictObject({
+  target: z.strictObject({
+    postgres: z.strictObject({
+      url: postgresUrl,
+      passwordEnv: envName.optional(),
+      passwordFile: z.string().optional(),
+    }).optional(),
+    /** Scratch space; default the OS temp dir. */
+    scratchDir: z.string().refine((p) => p.startsWith('/'), 'an absolute path').optional(),
+  }).prefault({}),
+});
+
 const source = z.discriminatedUnion('kind', [postgresSource, redisSource, filesSource]);
 
 export const configSchema = z
@@ -147,7 +190,7 @@ export const configSchema = z
       })
       .prefault({}),
     primaryRegion: name,
-    regions: z.record(name, z.strictObject({ storage })).refine((r) => Object.keys(r).length > 0, 'at least one region'),
+    regions: z.record(name, z.strictObject({ storage, verify: verifyTarget.optional() })).refine((r) => Object.keys(r).length > 0, 'at least one region'),
     encryption: z.strictObject({
       recipients: z.array(ageRecipient).min(1),
       identityFile: z.string().optional(),
@@ -253,3 +296,6 @@ export type ScheduleConfig = NonNullable<SourceConfig['schedule']>;
 export type RetentionConfig = NonNullable<SourceConfig['retention']>;
 export type RetentionRules = Omit<RetentionConfig, 'regions'>;
 export type AlertChannelConfig = Config['alerts']['channels'][number];
+export type SourceVerifyConfig = NonNullable<SourceConfig['verify']>;
+export type VerifyCheckConfig = SourceVerifyConfig['checks'][number];
+export type VerifyTargetConfig = NonNullable<Config['regions'][string]['verify']>;
