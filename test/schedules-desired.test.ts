@@ -82,6 +82,48 @@ retention: { schedule: { cron: "0 4 * * *", timezone: Europe/Stockholm } }
   });
 });
 
+describe('the verification schedules a config asks for', () => {
+  const verifying = `
+  app-db:
+    kind: postgres
+    region: malmo
+    url: postgres://app@127.0.0.1:5432/app
+    passwordEnv: APP_DB_PASSWORD
+    verify: { integrity: { cron: "0 3 * * *" }, restore: { cron: "0 4 * * 0", timezone: Europe/Stockholm } }
+  cache: { kind: redis, region: stockholm, url: "redis://127.0.0.1:6379", verify: { restore: { cron: "0 5 * * 1" } } }
+  uploads: { kind: files, region: stockholm, path: /srv/uploads, verify: { strategy: random-within-window } }
+`;
+
+  it('makes one verifyRestore schedule per level a source asks for, on the source\'s region queue', () => {
+    const schedules = desiredSchedules(config('temporal: { taskQueuePrefix: lb-eu- }', verifying));
+    expect(schedules.map((s) => [s.id, s.kind, s.workflowType, s.args, s.taskQueue, s.cron, s.timezone])).toEqual([
+      ['lb-eu-verify-integrity-app-db', 'verify', 'verifyRestore', [{ source: 'app-db', level: 'integrity' }], 'lb-eu-malmo', '0 3 * * *', 'UTC'],
+      ['lb-eu-verify-restore-app-db', 'verify', 'verifyRestore', [{ source: 'app-db', level: 'restore' }], 'lb-eu-malmo', '0 4 * * 0', 'Europe/Stockholm'],
+      ['lb-eu-verify-restore-cache', 'verify', 'verifyRestore', [{ source: 'cache', level: 'restore' }], 'lb-eu-stockholm', '0 5 * * 1', 'UTC'],
+    ]);
+  });
+
+  it('tags verification schedules with the source\'s search attributes and names the config key', () => {
+    const [integrity] = desiredSchedules(config('', verifying));
+    expect(integrity).toMatchObject({
+      workflowId: 'lifeboat-verify-integrity-app-db', configKey: 'sources.app-db.verify.integrity',
+      searchAttributes: { source: 'app-db', region: 'malmo', kind: 'postgres' },
+    });
+  });
+
+  it('asks for no verification schedule when verify names no integrity or restore cron', () => {
+    expect(desiredSchedules(config('', '  uploads: { kind: files, region: stockholm, path: /srv/uploads, verify: { strategy: latest } }'))).toEqual([]);
+  });
+
+  it('changes only the changed level\'s hash when one verification cron changes', () => {
+    const hashes = (sources: string) => desiredSchedules(config('', sources)).map((s) => s.hash);
+    const [integrity, restore] = hashes(verifying);
+    const [integrity2, restore2] = hashes(verifying.replace('"0 4 * * 0"', '"0 4 * * 6"'));
+    expect(integrity2).toBe(integrity);
+    expect(restore2).not.toBe(restore);
+  });
+});
+
 describe('a schedule\'s cron in the config', () => {
   const withCron = (cron: string) => `  cache: { kind: redis, region: stockholm, url: "redis://127.0.0.1:6379", schedule: { cron: ${JSON.stringify(cron)} } }`;
   const refusal = (cron: string) => {

@@ -86,11 +86,30 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
 }
 
 /**
- * Scheduled restore verification (issue 5) goes here: one `verifyRestore` schedule per source
- * that asks for it, built with `build()` like the backups above, kind 'verify'.
+ * Scheduled restore verification (issue 5): one `verifyRestore` schedule per level a source asks
+ * for. Integrity is cheap and restore is not, so they get their own crons (daily and weekly, say);
+ * the workflow itself picks the regions, so one schedule covers every copy.
  */
-function verifySchedules(_config: Config): DesiredSchedule[] {
-  return [];
+function verifySchedules(config: Config): DesiredSchedule[] {
+  const prefix = config.temporal.taskQueuePrefix;
+  const schedules: DesiredSchedule[] = [];
+  for (const [source, src] of Object.entries(config.sources).sort(([a], [b]) => a.localeCompare(b))) {
+    for (const level of ['integrity', 'restore'] as const) {
+      const schedule = src.verify?.[level];
+      if (!schedule) continue;
+      schedules.push(build(schedule, {
+        id: `${prefix}verify-${level}-${source}`,
+        kind: 'verify',
+        configKey: `sources.${source}.verify.${level}`,
+        workflowType: 'verifyRestore',
+        args: [{ source, level }],
+        taskQueue: `${prefix}${src.region}`,
+        searchAttributes: { source, region: src.region, kind: src.kind },
+        summary: `${level} verification of ${source}'s backups`,
+      }));
+    }
+  }
+  return schedules;
 }
 
 type Identity = Omit<DesiredSchedule, 'workflowId' | 'cron' | 'timezone' | 'jitterMs' | 'catchupWindowMs' | 'overlap' | 'hash'> & { workflowId?: string };
