@@ -6,6 +6,7 @@ import { withFailures } from './failures';
 import { restoreActivities } from './restore';
 import { retentionActivities } from './retention';
 import { syncActivities } from './sync';
+import { verifyActivities } from './verify';
 
 /** Every activity, bound to the worker's dependencies and mapped to typed Temporal failures. */
 export function createActivities(deps: Deps) {
@@ -15,6 +16,7 @@ export function createActivities(deps: Deps) {
   const alertChecks = alertCheckActivities(deps);
   const sync = syncActivities(deps);
   const retention = retentionActivities(deps);
+  const verify = verifyActivities(deps);
   const sourceAttempts = deps.config.temporal.sourceAttempts;
   return {
     planBackup: withFailures(backup.planBackup),
@@ -35,6 +37,10 @@ export function createActivities(deps: Deps) {
     planRetention: withFailures(retention.planRetention),
     deleteBackup: withFailures(retention.deleteBackup),
     removeOrphanedData: withFailures(retention.removeOrphanedData),
+    planVerify: withFailures(verify.planVerify),
+    pickBackupToVerify: withFailures(verify.pickBackupToVerify),
+    verifyIntegrity: withFailures(verify.verifyIntegrity),
+    writeVerifyRecord: withFailures(verify.writeVerifyRecord),
   };
 }
 

@@ -9,7 +9,8 @@ export type AlertKind =
   | 'sync-lag'
   | 'sync-failed'
   | 'retention-blocked'
-  | 'retention-failed';
+  | 'retention-failed'
+  | 'verify-failed';
 
 export type AlertSeverity = 'critical' | 'warning' | 'info';
 

@@ -19,3 +19,8 @@ export function syncWorkflowId(prefix: string, source?: string): string {
 export function retentionWorkflowId(prefix: string, source?: string): string {
   return source === undefined ? `${prefix}retention` : `${prefix}retention-${source}`;
 }
+
+/** One verification of a source at a time, whatever its level: two would compete for the scratch targets. */
+export function verifyWorkflowId(prefix: string, source: string): string {
+  return `${prefix}verify-${source}`;
+}

@@ -5,3 +5,4 @@ export { syncRegions } from './sync-regions';
 export { applyRetention } from './apply-retention';
 export { checkObjectives } from './check-objectives';
 export { scheduledBackup } from './scheduled-backup';
+export { verifyRestore } from './verify-restore';

@@ -1,0 +1,92 @@
+import { LifeboatError } from '../lib/errors';
+import type { Manifest, StoredObject } from '../lib/manifest';
+import type { CheckOutcome } from '../lib/verify';
+import { listBackups, type CatalogEntry } from './catalog';
+import { toolVersion } from './pipeline/versions';
+import { verifyObject } from './restore-stream';
+import type { StorageBackend } from './storage/backend';
+
+export interface IntegrityResult {
+  checks: CheckOutcome[];
+  /** Stored bytes read and proven. */
+  bytes: number;
+  tools: Record<string, string>;
+}
+
+// What a damaged backup looks like to the restore pipeline. These become failed checks; anything
+// else (storage down, a worker without the key) is thrown, so Temporal retries or the run fails.
+const damage = new Set(['ChecksumMismatch', 'BackupNotFound', 'ToolFailed']);
+
+/**
+ * Level 1 of a verification: every object of the backup (for files, of every backup in the chain
+ * it needs) hashed, sized, decrypted and test-decompressed to nowhere, and each of those manifests
+ * linked to the stored bytes of the one before it. Writes nothing anywhere.
+ */
+export async function checkIntegrity(storage: StorageBackend, source: string, backupId: string, identity: string): Promise<IntegrityResult> {
+  const catalog = await listBackups(storage, source);
+  const position = catalog.findIndex((entry) => entry.manifest.id === backupId);
+  if (position < 0) {
+    throw new LifeboatError('BackupNotFound', `no backup ${backupId} of ${source} in ${storage.location}`, `run "lifeboat backups list --source ${source}"`);
+  }
+  const checks: CheckOutcome[] = [];
+  const chain = chainIn(catalog, catalog[position]!.manifest, checks);
+  let bytes = 0;
+  for (const member of chain) {
+    checks.push(chainLink(catalog, member));
+    for (const object of member.objects) {
+      const outcome = await checkObject(storage, object, member.id, identity);
+      checks.push(outcome);
+      if (outcome.ok) bytes += object.size;
+    }
+  }
+  const [zstd, age] = await Promise.all([toolVersion('zstd'), toolVersion('age')]);
+  return { checks, bytes, tools: { zstd, age } };
+}
+
+/** The backups a restore of `manifest` needs, full first; a missing parent becomes a failed check. */
+function chainIn(catalog: CatalogEntry[], manifest: Manifest, checks: CheckOutcome[]): Manifest[] {
+  const byId = new Map(catalog.map((entry) => [entry.manifest.id, entry.manifest]));
+  const chain = [manifest];
+  while (chain[0]!.parent) {
+    const parent = byId.get(chain[0]!.parent);
+    if (!parent) {
+      checks.push({ name: `parent of ${chain[0]!.id}`, ok: false, detail: `backup ${chain[0]!.parent}, which ${chain[0]!.id} builds on, is missing` });
+      break;
+    }
+    chain.unshift(parent);
+  }
+  return chain;
+}
+
+/**
+ * previousManifestSha256 against the stored bytes of the manifest before it. When nothing earlier
+ * is stored (the first backup, or retention pruned the earlier ones) there is nothing to compare.
+ */
+function chainLink(catalog: CatalogEntry[], manifest: Manifest): CheckOutcome {
+  const name = `manifest chain ${manifest.id}`;
+  const position = catalog.findIndex((entry) => entry.manifest.id === manifest.id);
+  const previous = catalog[position - 1];
+  const recorded = manifest.previousManifestSha256;
+  if (!previous) {
+    return { name, ok: true, detail: recorded === null ? 'first backup of the source' : 'no earlier manifest stored to compare with' };
+  }
+  if (recorded === previous.manifestSha256) return { name, ok: true, detail: `links to ${previous.manifest.id} (sha256 ${recorded.slice(0, 16)}…)` };
+  return {
+    name,
+    ok: false,
+    detail: `expected previousManifestSha256 ${recorded === null ? 'null' : `${recorded.slice(0, 16)}…`}, found the stored manifest of ${previous.manifest.id} hashes to ${previous.manifestSha256.slice(0, 16)}…`,
+  };
+}
+
+async function checkObject(storage: StorageBackend, object: StoredObject, backupId: string, identity: string): Promise<CheckOutcome> {
+  const name = `object ${object.key}`;
+  const stat = await storage.stat(object.key);
+  if (!stat) return { name, ok: false, detail: `${object.key} is missing from ${storage.location} (expected ${object.size} bytes)` };
+  try {
+    await verifyObject(storage, object, identity, `backup ${backupId}`);
+  } catch (error) {
+    if (error instanceof LifeboatError && damage.has(error.type)) return { name, ok: false, detail: error.message };
+    throw error;
+  }
+  return { name, ok: true, detail: `sha256 ${object.sha256.slice(0, 16)}… and ${object.size} bytes match; decrypts and decompresses` };
+}

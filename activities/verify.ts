@@ -1,0 +1,82 @@
+import { parseDuration } from '../lib/config/duration';
+import { LifeboatError } from '../lib/errors';
+import type { VerifyRecord } from '../lib/verify';
+import { listBackups } from './catalog';
+import type { Deps } from './deps';
+import { identityFile } from './restore-stream';
+import { checkIntegrity, type IntegrityResult } from './verify-integrity';
+import { verifyRecordKey } from './verify-records';
+
+export interface VerifyPlan {
+  kind: string;
+  /** The source's own region: where its search attribute points. */
+  home: string;
+  /** Regions to verify in; a region without any backup of the source is skipped there. */
+  regions: string[];
+  /** Regions the operator or the config named: no backup there is a failure, not a skip. */
+  named: boolean;
+  strategy: 'latest' | 'random-within-window';
+  windowMs: number;
+  taskQueuePrefix: string;
+  heartbeatTimeoutMs: number;
+}
+
+export function verifyActivities(deps: Deps) {
+  /** Which regions to verify in and how to pick a backup there, from the worker's config. */
+  async function planVerify(input: { source: string; region?: string }): Promise<VerifyPlan> {
+    const { config: sourceConfig } = deps.source(input.source);
+    const configured = sourceConfig.verify?.regions;
+    const regions = input.region ? [input.region] : configured ?? Object.keys(deps.config.regions);
+    for (const region of regions) {
+      if (!deps.config.regions[region]) {
+        throw new LifeboatError('Usage', `no region "${region}" in the config`, `regions are: ${Object.keys(deps.config.regions).join(', ')}`);
+      }
+    }
+    return {
+      kind: sourceConfig.kind,
+      home: sourceConfig.region,
+      regions,
+      named: input.region !== undefined || configured !== undefined,
+      strategy: sourceConfig.verify?.strategy ?? 'latest',
+      windowMs: parseDuration(sourceConfig.verify?.window ?? '7d'),
+      taskQueuePrefix: deps.config.temporal.taskQueuePrefix,
+      heartbeatTimeoutMs: parseDuration(deps.config.temporal.heartbeatTimeout),
+    };
+  }
+
+  /**
+   * The backup to verify in one region, or null when the region holds none. The random pick
+   * happens here, so the workflow replays the recorded choice rather than drawing again.
+   */
+  async function pickBackupToVerify(input: { source: string; region: string; backupId?: string; strategy: VerifyPlan['strategy']; windowMs: number; now: string }): Promise<string | null> {
+    const catalog = await listBackups(deps.storage(input.region), input.source);
+    if (input.backupId !== undefined) {
+      if (!catalog.some((entry) => entry.manifest.id === input.backupId)) {
+        throw new LifeboatError('BackupNotFound', `no backup ${input.backupId} of ${input.source} in ${input.region}`, `run "lifeboat backups list --source ${input.source}"`);
+      }
+      return input.backupId;
+    }
+    if (input.strategy === 'random-within-window') {
+      const since = Date.parse(input.now) - input.windowMs;
+      const recent = catalog.filter((entry) => Date.parse(entry.manifest.finishedAt) >= since);
+      // An empty window (no backup lately) still verifies something: the newest there is.
+      if (recent.length > 0) return recent[Math.floor(Math.random() * recent.length)]!.manifest.id;
+    }
+    return catalog.at(-1)?.manifest.id ?? null;
+  }
+
+  /** Level 1: hashes, sizes, decryption, decompression and the manifest chain; damage is reported, not thrown. */
+  async function verifyIntegrity(input: { source: string; region: string; backupId: string }): Promise<IntegrityResult> {
+    return checkIntegrity(deps.storage(input.region), input.source, input.backupId, identityFile(deps.config.encryption.identityFile));
+  }
+
+  /** One record per run and region: the key carries the workflow's timestamp, so a retry overwrites its own. */
+  async function writeVerifyRecord(record: VerifyRecord & { timestamp: string }): Promise<string> {
+    const { timestamp, ...stored } = record;
+    const key = verifyRecordKey(record.source, record.backupId, timestamp);
+    await deps.storage(record.region).put(key, Buffer.from(`${JSON.stringify(stored, null, 2)}\n`));
+    return key;
+  }
+
+  return { planVerify, pickBackupToVerify, verifyIntegrity, writeVerifyRecord };
+}
