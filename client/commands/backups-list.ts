@@ -1,8 +1,9 @@
-import { listBackups } from '../../activities/catalog';
 import { createDeps } from '../../activities/deps';
+import { listVerifiedBackups, summarize, type VerifiedSummary } from '../../activities/verify-catalog';
 import type { Config } from '../../lib/config/schema';
 import { brief } from '../../lib/manifest';
 import { bytes, table, type Output, usage } from '../output';
+import { verifiedText } from './verified-text';
 
 export interface CatalogRow {
   id: string;
@@ -12,7 +13,8 @@ export interface CatalogRow {
   created: string;
   bytes: number;
   sha256: string;
-  verified: string | null;
+  /** The newest verification of this copy (this region's records); null when never verified here. */
+  verified: VerifiedSummary | null;
   /** The backup an increment builds on; null for a full backup or a dump. */
   parent: string | null;
   /** "12 tables", "2345 keys", "1200 files (increment 2)". */
@@ -27,7 +29,7 @@ export async function backupsListCommand(config: Config, options: { source?: str
   const regions = options.region ? [options.region] : Object.keys(config.regions);
   const rows: CatalogRow[] = [];
   for (const region of regions) {
-    for (const { manifest } of await listBackups(deps.storage(region), options.source)) {
+    for (const { manifest, records } of await listVerifiedBackups(deps.storage(region), options.source)) {
       const data = manifest.objects[0]!;
       rows.push({
         id: manifest.id,
@@ -37,19 +39,20 @@ export async function backupsListCommand(config: Config, options: { source?: str
         created: manifest.finishedAt,
         bytes: manifest.objects.reduce((sum, object) => sum + object.size, 0),
         sha256: data.sha256,
-        verified: null,
+        verified: summarize(records.at(-1)),
         parent: manifest.parent,
         contents: brief(manifest.description),
         previousManifestSha256: manifest.previousManifestSha256,
       });
     }
   }
+  const now = Date.now();
   const text = rows.length === 0
     ? 'no backups'
     : table([
         ['ID', 'SOURCE', 'KIND', 'REGION', 'CREATED', 'SIZE', 'SHA256', 'HOLDS', 'CHAIN', 'VERIFIED'],
         ...rows.map((r) => [r.id, r.source, r.kind, r.region, r.created.replace(/\.\d+Z$/, 'Z'), bytes(r.bytes), r.sha256.slice(0, 12), r.contents,
-          r.parent ? `on ${r.parent}` : '-', r.verified ?? 'never']),
+          r.parent ? `on ${r.parent}` : '-', verifiedText(r.verified, now)]),
       ]);
   out.result(rows, text);
 }

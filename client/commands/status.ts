@@ -1,11 +1,13 @@
 import { ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
-import { listBackups, type CatalogEntry } from '../../activities/catalog';
 import { createDeps } from '../../activities/deps';
+import { listVerifiedBackups, type VerifiedEntry } from '../../activities/verify-catalog';
 import { parseDuration } from '../../lib/config/duration';
 import type { Config } from '../../lib/config/schema';
 import { sourceKey } from '../../workflows/search-attributes';
 import { bytes, type Output } from '../output';
 import { age } from './ages';
+import { verificationStatus, type RtoStatus, type VerifiedStatus } from './status-verified';
+import { restoreDuration } from './verified-text';
 
 export type RpoStatus = 'OK' | 'LATE' | 'NEVER' | 'NO-OBJECTIVE';
 
@@ -36,6 +38,10 @@ export interface SourceStatus {
   rpo: { objectiveSeconds: number | null; status: RpoStatus };
   copies: Record<string, RegionCopies>;
   lastFailure: LastFailure | null;
+  /** The newest backup a verification passed for, in any region, against the RPO. */
+  verified: VerifiedStatus;
+  /** The newest passed restore-level verification's duration against the RTO. */
+  rto: RtoStatus;
 }
 
 export interface StatusReport {
@@ -52,9 +58,9 @@ export interface StatusReport {
 export async function statusCommand(config: Config, connect: () => Promise<Client>, out: Output): Promise<void> {
   const now = Date.now();
   const deps = createDeps(config);
-  const catalogs = new Map<string, CatalogEntry[] | Error>();
+  const catalogs = new Map<string, VerifiedEntry[] | Error>();
   await Promise.all(Object.keys(config.regions).map(async (region) => {
-    catalogs.set(region, await listBackups(deps.storage(region)).catch((error: unknown) => error as Error));
+    catalogs.set(region, await listVerifiedBackups(deps.storage(region)).catch((error: unknown) => error as Error));
   }));
   let client: Client | undefined;
   let temporal = 'ok';
@@ -89,7 +95,11 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
         return [region, { backups: entries.length, newest: last?.manifest.id ?? null, hasNewest: newest !== null && entries.some((e) => e.manifest.id === newest.id), lagSeconds: lag }];
       }));
       const lastFailure = client ? await lastFailureOf(client, source).catch(() => null) : null;
-      return { source, kind: sourceConfig.kind, region: sourceConfig.region, newest, rpo: { objectiveSeconds, status }, copies, lastFailure };
+      const readable = Object.keys(config.regions).map(of).filter((entries) => Array.isArray(entries));
+      return {
+        source, kind: sourceConfig.kind, region: sourceConfig.region, newest, rpo: { objectiveSeconds, status }, copies, lastFailure,
+        ...verificationStatus(readable.flat(), config.objectives, now),
+      };
     }));
     const report: StatusReport = { at: new Date(now).toISOString(), temporal, sources };
     if (temporal !== 'ok') out.note(`last failures unknown: ${temporal}`);
@@ -132,7 +142,6 @@ export function colours(on: boolean): Colours {
 
 export function statusText(report: StatusReport, c: Colours = colours(false)): string {
   if (report.sources.length === 0) return 'no sources in the config';
-  type Cell = [text: string, paint?: (text: string) => string];
   const rows: Cell[][] = report.sources.map((s) => {
     const copies = Object.entries(s.copies).map(([region, copy]) => {
       if (copy.backups === null) return `${region} ?`;
@@ -145,10 +154,12 @@ export function statusText(report: StatusReport, c: Colours = colours(false)): s
       s.rpo.status === 'OK' ? ['OK', c.good] : s.rpo.status === 'NO-OBJECTIVE' ? ['-'] : [s.rpo.status, c.bad],
       [copies, complete ? undefined : c.warn],
       [s.newest ? bytes(s.newest.bytes) : '-'],
+      verifiedCell(s.verified, c),
+      rtoCell(s.rto, c),
       s.lastFailure ? [`${s.lastFailure.type} at ${s.lastFailure.closedAt?.replace(/\.\d+Z$/, 'Z') ?? '?'}`, c.warn] : ['-'],
     ];
   });
-  const header: Cell[] = ['SOURCE', 'KIND', 'REGION', 'NEWEST', 'RPO', 'COPIES', 'SIZE', 'LAST FAILURE'].map((text) => [text]);
+  const header: Cell[] = ['SOURCE', 'KIND', 'REGION', 'NEWEST', 'RPO', 'COPIES', 'SIZE', 'VERIFIED', 'RTO', 'LAST FAILURE'].map((text) => [text]);
   const all = [header, ...rows];
   // Widths from the plain text: colour codes take no room on the terminal.
   const widths = header.map((_, column) => Math.max(...all.map((row) => row[column]![0].length)));
@@ -156,4 +167,20 @@ export function statusText(report: StatusReport, c: Colours = colours(false)): s
     const padded = column === row.length - 1 ? text : text.padEnd(widths[column]!);
     return paint ? paint(padded) : padded;
   }).join('  ').trimEnd()).join('\n');
+}
+
+type Cell = [text: string, paint?: (text: string) => string];
+
+/** "5.2h ago" (the verified backup's age), red past the RPO; "never". */
+function verifiedCell(v: VerifiedStatus, c: Colours): Cell {
+  if (!v.newest) return ['never', v.status === 'NO-OBJECTIVE' ? undefined : c.bad];
+  const text = `${age(v.newest.ageSeconds)} ago`;
+  return v.status === 'OK' ? [text, c.good] : v.status === 'LATE' ? [text, c.bad] : [text];
+}
+
+/** "41 s of 4.0h" (measured of objective), red when slower than the RTO; "unmeasured". */
+function rtoCell(r: RtoStatus, c: Colours): Cell {
+  if (!r.measured) return r.status === 'NO-OBJECTIVE' ? ['-'] : ['unmeasured', c.warn];
+  const text = `${restoreDuration(r.measured.seconds * 1000)}${r.objectiveSeconds === null ? '' : ` of ${age(r.objectiveSeconds)}`}`;
+  return r.status === 'OK' ? [text, c.good] : r.status === 'SLOW' ? [text, c.bad] : [text];
 }
