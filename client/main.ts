@@ -9,6 +9,7 @@ import { retentionApplyCommand } from './commands/retention';
 import { schedulesApplyCommand, schedulesListCommand } from './commands/schedules';
 import { statusCommand } from './commands/status';
 import { syncCommand } from './commands/sync';
+import { verifyCommand } from './commands/verify';
 import { workerCommand } from './commands/worker';
 import { output } from './output';
 import { connectClient } from './temporal';
@@ -111,6 +112,24 @@ program.command('sync').description('copy backups missing from any region, verif
     const client = await connectClient(config);
     try {
       await syncCommand(client, config, { source: options.source, wait: Boolean(options.wait) }, out);
+    } finally {
+      await client.connection.close();
+    }
+  });
+
+program.command('verify <source>').description('prove a backup restorable: integrity (hashes, chain, decrypt, decompress) or a restore into a scratch target')
+  .option('--region <region>', 'only this region (default: every region holding the source\'s backups)')
+  .option('--level <level>', 'integrity or restore', (value) => {
+    if (value !== 'integrity' && value !== 'restore') throw new LifeboatError('Usage', `--level takes integrity or restore, got "${value}"`);
+    return value;
+  }, 'integrity')
+  .option('--backup <id>', 'a backup id from "backups list" (default: by the source\'s verify.strategy)')
+  .option('--wait', 'show progress and end with a result table; exit code 14 when a verification failed')
+  .action(async (source: string, options: { region?: string; level: 'integrity' | 'restore'; backup?: string; wait?: boolean }) => {
+    const { config, out } = setup();
+    const client = await connectClient(config);
+    try {
+      await verifyCommand(client, config, source, { ...options, wait: Boolean(options.wait) }, out);
     } finally {
       await client.connection.close();
     }

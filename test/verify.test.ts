@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { listBackups } from '../activities/catalog';
+import { createDeps } from '../activities/deps';
+import { readAll, type StorageBackend } from '../activities/storage/backend';
+import type { Alert } from '../lib/alerts';
+import { keys } from '../lib/manifest';
+import { createSampleDatabase } from '../scripts/sample-db';
+import { makeFixture, type Fixture } from './support/fixture';
+import { startReceiver, type Receiver } from './support/receiver';
+import { runBackup } from './support/runs';
+import { runVerify, verifyRecords } from './support/verify';
+import { failureOf, startHarness, type Harness } from './support/workers';
+
+const servers = inject('servers');
+const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
+
+describe('verifyRestore at the integrity level', () => {
+  let fixture: Fixture;
+  let harness: Harness;
+  let receiver: Receiver;
+  let stockholm: StorageBackend;
+  let gothenburg: StorageBackend;
+  let trees: string;
+
+  const alerts = () => receiver.requests.map((r) => JSON.parse(r.body) as Alert);
+  const newest = async (source: string) => (await listBackups(stockholm, source)).at(-1)!.manifest;
+  const tree = (name: string) => {
+    const dir = join(trees, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'a.bin'), randomBytes(150_000));
+    writeFileSync(join(dir, 'b.txt'), `hello ${name}\n`);
+    return dir;
+  };
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    await createSampleDatabase(pg, 'verify_shop');
+    await execa('redis-cli', ['-p', String(servers.redis.port), 'SET', 'verify:key', 'kept']);
+    trees = mkdtempSync(join(tmpdir(), 'lifeboat-verify-'));
+    fixture = await makeFixture(servers, (ctx) => ({
+      'app-db': ctx.postgres('verify_shop'),
+      cache: { kind: 'redis', region: 'stockholm', url: `redis://127.0.0.1:${servers.redis.port}` },
+      docs: { kind: 'files', region: 'stockholm', path: tree('docs') },
+      flipped: { kind: 'files', region: 'stockholm', path: tree('flipped') },
+      deleted: { kind: 'files', region: 'stockholm', path: tree('deleted') },
+      rechained: { kind: 'files', region: 'stockholm', path: tree('rechained'), maxIncrements: 0 },
+    }), { sync: { afterBackup: false }, alerts: { channels: [{ type: 'webhook', url: `${receiver.url}/alerts` }] } });
+    harness = await startHarness(fixture.config);
+    const deps = createDeps(fixture.config);
+    stockholm = deps.storage('stockholm');
+    gothenburg = deps.storage('gothenburg');
+
+    for (const source of ['app-db', 'cache', 'docs', 'flipped', 'deleted', 'rechained', 'rechained']) {
+      await runBackup(harness.client, fixture.config, source);
+    }
+    // A second backup of docs is an increment: verifying it must walk the chain to the full.
+    writeFileSync(join(trees, 'docs', 'c.txt'), 'added later\n');
+    await runBackup(harness.client, fixture.config, 'docs');
+    await harness.client.workflow.execute('syncRegions', { args: [{}], workflowId: `test-verify-sync-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm` });
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+    await receiver?.close();
+    fixture?.cleanup();
+    rmSync(trees, { recursive: true, force: true });
+  });
+
+  for (const source of ['app-db', 'cache', 'docs']) {
+    it(`verifies the newest backup of ${source} in both regions and writes a passed record in each`, async () => {
+      const manifest = await newest(source);
+      const result = await runVerify(harness.client, fixture.config, { source, level: 'integrity' });
+      expect(result.outcome).toBe('passed');
+      expect(result.regions.map((r) => [r.region, r.backupId, r.outcome]).sort()).toEqual([
+        ['gothenburg', manifest.id, 'passed'],
+        ['stockholm', manifest.id, 'passed'],
+      ]);
+      for (const storage of [stockholm, gothenburg]) {
+        const records = await verifyRecords(storage, source, manifest.id);
+        expect(records).toHaveLength(1);
+        expect(records[0]).toMatchObject({ format: 'lifeboat-verify/1', source, backupId: manifest.id, level: 'integrity', outcome: 'passed', restoreMs: null });
+        expect(records[0]!.checks.every((c) => c.ok)).toBe(true);
+        expect(records[0]!.bytes).toBeGreaterThan(0);
+        expect(records[0]!.tools).toHaveProperty('age');
+      }
+    });
+  }
+
+  it('checks every object and chain link of the full backup an increment builds on', async () => {
+    const manifest = await newest('docs');
+    expect(manifest.parent).not.toBeNull();
+    const [record] = await verifyRecords(stockholm, 'docs', manifest.id);
+    const names = record!.checks.map((c) => c.name);
+    expect(names).toContain(`manifest chain ${manifest.parent}`);
+    expect(names).toContain(`manifest chain ${manifest.id}`);
+    expect(names.filter((n) => n.startsWith(`object docs/${manifest.parent}/`)).length).toBeGreaterThan(0);
+  });
+
+  it('fails on one flipped byte in a stored object, names the object, records and alerts', async () => {
+    const manifest = await newest('flipped');
+    const object = manifest.objects.find((o) => o.role === 'data')!;
+    const bytes = await readAll(await stockholm.get(object.key));
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    await stockholm.put(object.key, bytes);
+
+    const failure = await failureOf(runVerify(harness.client, fixture.config, { source: 'flipped', region: 'stockholm', level: 'integrity' }));
+    expect(failure.type).toBe('VerificationFailed');
+    expect(failure.message).toContain(object.key);
+    expect(failure.message).toContain('does not match its manifest');
+    await expectFailedRecordAndAlert('flipped', manifest.id, object.key);
+  });
+
+  it('fails on a deleted object, naming it as missing', async () => {
+    const manifest = await newest('deleted');
+    const object = manifest.objects.find((o) => o.role === 'data')!;
+    await stockholm.remove(object.key);
+
+    const failure = await failureOf(runVerify(harness.client, fixture.config, { source: 'deleted', region: 'stockholm', level: 'integrity' }));
+    expect(failure.type).toBe('VerificationFailed');
+    expect(failure.message).toContain(`${object.key} is missing`);
+    await expectFailedRecordAndAlert('deleted', manifest.id, `${object.key} is missing`);
+  });
+
+  it('fails when an earlier manifest no longer hashes to what the next one chained to', async () => {
+    const [first, second] = (await listBackups(stockholm, 'rechained')).map((e) => e.manifest);
+    // Same content, one field changed: a valid manifest, but not the bytes the chain recorded.
+    await stockholm.put(keys.manifest('rechained', first!.id), Buffer.from(`${JSON.stringify({ ...first, retentionTags: ['tampered'] }, null, 2)}\n`));
+
+    const failure = await failureOf(runVerify(harness.client, fixture.config, { source: 'rechained', region: 'stockholm', level: 'integrity' }));
+    expect(failure.type).toBe('VerificationFailed');
+    expect(failure.message).toContain(`manifest chain ${second!.id}`);
+    expect(failure.message).toContain(`the stored manifest of ${first!.id} hashes to`);
+    await expectFailedRecordAndAlert('rechained', second!.id, `manifest chain ${second!.id}`);
+  });
+
+  async function expectFailedRecordAndAlert(source: string, backupId: string, named: string): Promise<void> {
+    const records = await verifyRecords(stockholm, source, backupId);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ source, backupId, region: 'stockholm', outcome: 'failed' });
+    expect(records[0]!.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('\n')).toContain(named);
+    await expect.poll(() => alerts().filter((a) => a.kind === 'verify-failed' && a.source === source), { timeout: 20_000 }).toHaveLength(1);
+    const alert = alerts().find((a) => a.kind === 'verify-failed' && a.source === source)!;
+    expect(alert).toMatchObject({ severity: 'critical', region: 'stockholm', details: { backupId } });
+    expect(alert.text).toContain(named);
+  }
+});
