@@ -7,6 +7,7 @@ import { restoreActivities } from './restore';
 import { retentionActivities } from './retention';
 import { syncActivities } from './sync';
 import { verifyActivities } from './verify';
+import { verifyRestoreActivities } from './verify-restore';
 
 /** Every activity, bound to the worker's dependencies and mapped to typed Temporal failures. */
 export function createActivities(deps: Deps) {
@@ -17,6 +18,7 @@ export function createActivities(deps: Deps) {
   const sync = syncActivities(deps);
   const retention = retentionActivities(deps);
   const verify = verifyActivities(deps);
+  const verifyRestore = verifyRestoreActivities(deps);
   const sourceAttempts = deps.config.temporal.sourceAttempts;
   return {
     planBackup: withFailures(backup.planBackup),
@@ -41,6 +43,8 @@ export function createActivities(deps: Deps) {
     pickBackupToVerify: withFailures(verify.pickBackupToVerify),
     verifyIntegrity: withFailures(verify.verifyIntegrity),
     writeVerifyRecord: withFailures(verify.writeVerifyRecord),
+    restoreLevelCheck: withFailures(verifyRestore.restoreLevelCheck),
+    cleanupScratch: withFailures(verifyRestore.cleanupScratch),
   };
 }
 

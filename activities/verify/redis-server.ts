@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { LifeboatError } from '../../lib/errors';
+import { installHints } from '../pipeline/processes';
+import { info, keyspace, type RedisTarget } from '../sources/redis/cli';
+
+export const pidFileName = 'redis-server.pid';
+
+export interface ScratchRedis {
+  target: RedisTarget;
+  pid: number;
+  /** INFO keyspace once loading finished. */
+  keyspace: Record<string, { keys: number; expires: number }>;
+  version: string;
+}
+
+async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * redis-server on dump.rdb in `directory`, loopback only, persisting nothing. Its pid is written
+ * before it even binds, so the cleanup after a crashed worker always finds it.
+ */
+export async function startScratchRedis(directory: string): Promise<ScratchRedis> {
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freeLoopbackPort();
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', directory, '--dbfilename', 'dump.rdb',
+      '--save', '', '--appendonly', 'no', '--logfile', join(directory, 'redis.log')], { detached: true, stdio: 'ignore' });
+    const spawned = await new Promise<number>((resolve, reject) => {
+      child.once('spawn', () => resolve(child.pid!));
+      child.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'ENOENT'
+        ? new LifeboatError('MissingTool', 'redis-server not found on this worker\'s PATH', `install it: ${installHints['redis-server']}`)
+        : error));
+    });
+    writeFileSync(join(directory, pidFileName), `${spawned}\n${port}\n`);
+    // The server belongs to this verification, not to the worker: it must not keep the worker alive.
+    child.unref();
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const target: RedisTarget = { host: '127.0.0.1', port, db: 0 };
+    const loaded = await waitLoaded(target, spawned, exited);
+    if (loaded) return { target, pid: spawned, keyspace: keyspace(loaded), version: loaded.get('redis_version') ?? 'unknown' };
+    // Another process took the port between our probe and the bind: try a new one, a few times.
+    const log = existsSync(join(directory, 'redis.log')) ? readFileSync(join(directory, 'redis.log'), 'utf8') : '';
+    killPid(spawned);
+    if (attempt >= 3 || !/Address already in use/.test(log)) {
+      throw new LifeboatError('VerificationFailed', `the scratch redis-server did not come up on the restored dump.rdb: ${log.trim().split('\n').slice(-2).join(' | ')}`,
+        `see ${join(directory, 'redis.log')}`);
+    }
+  }
+}
+
+/** INFO once the server (ours: its process_id is the pid we started) has loaded the file; undefined if it died. */
+async function waitLoaded(target: RedisTarget, pid: number, exited: Promise<void>): Promise<Map<string, string> | undefined> {
+  let dead = false;
+  void exited.then(() => { dead = true; });
+  for (let waited = 0; waited < 120_000 && !dead; waited += 100) {
+    const values = await info(target, `scratch redis on port ${target.port}`).catch(() => undefined);
+    if (values && values.get('process_id') === String(pid) && values.get('loading') === '0') return values;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return undefined;
+}
+
+/** redis-server rewrites its command line to "redis-server 127.0.0.1:<port>". */
+function isScratchRedis(pid: number, port: string): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('redis-server') && cmdline.includes(`:${port}`);
+  } catch {
+    return false;
+  }
+}
+
+function killPid(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Kills the redis-server whose pid the scratch directory records, if it still runs (and is still a
+ * redis-server: a recycled pid belongs to someone else). Returns the pid it killed.
+ */
+export async function killScratchRedis(directory: string): Promise<number | undefined> {
+  const file = join(directory, pidFileName);
+  if (!existsSync(file)) return undefined;
+  const [pidText = '', port = ''] = readFileSync(file, 'utf8').split('\n');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0 || !isScratchRedis(pid, port)) return undefined;
+  // Scratch data: nothing to save, so no SHUTDOWN handshake, just gone.
+  killPid(pid);
+  for (let waited = 0; waited < 10_000 && isScratchRedis(pid, port); waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  return pid;
+}
