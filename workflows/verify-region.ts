@@ -5,12 +5,6 @@ import type { CheckOutcome, RestoreLevelResult, VerifyLevel, VerifyRecord } from
 import { alertTime, raiseAlert } from './alert';
 import { shortCall, streaming } from './timeouts';
 
-/** The restore level's scratch targets (activities/verify-restore*.ts), by the names they are registered under. */
-interface RestoreLevelActivities {
-  restoreLevelCheck(input: { source: string; region: string; backupId: string; scratchId: string }): Promise<RestoreLevelResult>;
-  cleanupScratch(input: { source: string; region: string; scratchId: string }): Promise<{ removed: string[] }>;
-}
-
 export type VerifyStep = 'waiting' | 'picking' | 'integrity' | 'restore' | 'cleanup' | 'record' | 'done';
 
 export interface RegionVerifyResult {
@@ -43,8 +37,8 @@ export async function verifyInRegion(job: RegionJob): Promise<RegionVerifyResult
   const regional = proxyActivities<Activities>({ ...shortCall, taskQueue, scheduleToStartTimeout: '1 hour' });
   const stream = proxyActivities<Activities>(streaming(taskQueue, plan.heartbeatTimeoutMs));
   // A restore that fails half-way is not retried blindly, as in restoreBackup; the cleanup always is.
-  const scratch = proxyActivities<RestoreLevelActivities>({ ...streaming(taskQueue, plan.heartbeatTimeoutMs), retry: { maximumAttempts: 3, initialInterval: '5s' } });
-  const cleaner = proxyActivities<RestoreLevelActivities>({ ...shortCall, taskQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour' });
+  const scratch = proxyActivities<Activities>({ ...streaming(taskQueue, plan.heartbeatTimeoutMs), retry: { maximumAttempts: 3, initialInterval: '5s' } });
+  const cleaner = proxyActivities<Activities>({ ...shortCall, taskQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour' });
   const info = workflowInfo();
   // Once per run and region, from the workflow's clock: a retried write lands on the same key.
   const startedAt = alertTime();
