@@ -41,7 +41,8 @@ export interface SourceContext {
   postgres(database: string, options?: Record<string, unknown>): Record<string, unknown>;
 }
 
-export async function makeFixture(servers: Servers, sources: (ctx: SourceContext) => Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<Fixture> {
+/** `regionExtra` is merged into every region, e.g. `{ verify: { target: { ... } } }`. */
+export async function makeFixture(servers: Servers, sources: (ctx: SourceContext) => Record<string, unknown>, extra: Record<string, unknown> = {}, regionExtra: Record<string, unknown> = {}): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'lifeboat-test-'));
   const key = await ageKey(dir);
   const tag = randomBytes(4).toString('hex');
@@ -59,7 +60,7 @@ export async function makeFixture(servers: Servers, sources: (ctx: SourceContext
     const secret = `${region.toUpperCase()}_SECRET_${tag}`;
     env[id] = s3.accessKeyId;
     env[secret] = s3.secretAccessKey;
-    regions[region] = { storage: { type: 's3', endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, forcePathStyle: true, prefix, accessKeyIdEnv: id, secretAccessKeyEnv: secret } };
+    regions[region] = { storage: { type: 's3', endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, forcePathStyle: true, prefix, accessKeyIdEnv: id, secretAccessKeyEnv: secret }, ...regionExtra };
   }
   const document = {
     temporal: { address: servers.temporal.address, namespace: servers.temporal.namespace, taskQueuePrefix: `lifeboat-${tag}-`, heartbeatTimeout: '5s', sourceAttempts: 2 },
