@@ -1,5 +1,6 @@
 import { readManifest } from './catalog';
 import type { StorageBackend } from './storage/backend';
+import { readRecord, summarize, verifiedBackupPrefix, type VerifiedSummary } from './verify-catalog';
 
 /** What metrics and objective checks need of one backup: no object list, no description. */
 export interface BackupFacts {
@@ -10,6 +11,8 @@ export interface BackupFacts {
   /** All its objects, as the manifest records them. */
   bytes: number;
   parent: string | null;
+  /** What verifyRestore recorded for it in this region, oldest first. */
+  verifications: VerifiedSummary[];
 }
 
 /**
@@ -17,10 +20,17 @@ export interface BackupFacts {
  * reader that runs every few minutes fetches only the manifests that are new since last time.
  */
 export function catalogFacts(storage: StorageBackend): () => Promise<BackupFacts[]> {
-  const known = new Map<string, BackupFacts>();
+  const known = new Map<string, Omit<BackupFacts, 'verifications'>>();
+  // Records never change either; one that does not parse is kept as null and proves nothing.
+  const records = new Map<string, VerifiedSummary | null>();
   return async () => {
     const seen = new Set<string>();
     for await (const object of storage.list('')) {
+      if (verifiedBackupPrefix(object.key)) {
+        seen.add(object.key);
+        if (!records.has(object.key)) records.set(object.key, summarize(await readRecord(storage, object.key)));
+        continue;
+      }
       if (!object.key.endsWith('/manifest.json')) continue;
       seen.add(object.key);
       if (known.has(object.key)) continue;
@@ -36,6 +46,15 @@ export function catalogFacts(storage: StorageBackend): () => Promise<BackupFacts
     }
     // Deleted by retention: forget it, or it would count for ever.
     for (const key of known.keys()) if (!seen.has(key)) known.delete(key);
-    return [...known.values()].sort((a, b) => a.finishedAt.localeCompare(b.finishedAt) || a.id.localeCompare(b.id));
+    for (const key of records.keys()) if (!seen.has(key)) records.delete(key);
+    const byBackup = new Map<string, VerifiedSummary[]>();
+    for (const [key, summary] of records) {
+      if (!summary) continue;
+      const prefix = verifiedBackupPrefix(key)!;
+      byBackup.set(prefix, [...(byBackup.get(prefix) ?? []), summary]);
+    }
+    return [...known.values()]
+      .map((facts) => ({ ...facts, verifications: (byBackup.get(`${facts.source}/${facts.id}/`) ?? []).sort((a, b) => a.at.localeCompare(b.at)) }))
+      .sort((a, b) => a.finishedAt.localeCompare(b.finishedAt) || a.id.localeCompare(b.id));
   };
 }

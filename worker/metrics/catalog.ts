@@ -29,9 +29,18 @@ export function catalogGauges(config: Config, storage: (region: string) => Stora
   const readAt = gauge('lifeboat_catalog_last_read_timestamp_seconds', 'When the region\'s catalog was last read successfully (Unix seconds).', ['region']);
   const info = gauge('lifeboat_source_info', 'One series per configured source (value 1), so rules see a source that has no backup at all.', ['source', 'kind', 'home_region']);
   const rpo = gauge('lifeboat_objective_rpo_seconds', 'objectives.rpo from the config: the newest backup of every source must be younger.', []);
+  const perLevel = ['source', 'region', 'level'];
+  const verifyLast = gauge('lifeboat_verify_last_timestamp_seconds', 'When the newest verification of the source\'s backups in the region finished, per level (integrity, restore; Unix seconds).', perLevel);
+  const verifySuccess = gauge('lifeboat_verify_last_success', '1 when the newest verification of the source\'s backups in the region passed, 0 when it failed, per level.', perLevel);
+  const verifyRestore = gauge('lifeboat_verify_restore_duration_seconds', 'How long the newest passed restore-level verification in the region took to restore: the measured RTO.', perBackup);
+  const verifiedBackup = gauge('lifeboat_verified_backup_timestamp_seconds', 'Finish time of the newest backup of the source that passed a verification in the region (Unix seconds).', perBackup);
+  const verifyConfigured = gauge('lifeboat_verify_configured', 'One series per source with verify schedules in the config (value 1), so rules see a source that was never verified.', ['source']);
   const lagThreshold = gauge('lifeboat_sync_lag_threshold_seconds', 'sync.lagThreshold from the config.', []);
 
   for (const [source, sourceConfig] of Object.entries(config.sources)) info.set({ source, kind: sourceConfig.kind, home_region: sourceConfig.region }, 1);
+  for (const [source, sourceConfig] of Object.entries(config.sources)) {
+    if (sourceConfig.verify?.integrity ?? sourceConfig.verify?.restore) verifyConfigured.set({ source }, 1);
+  }
   if (config.objectives) rpo.set(parseDuration(config.objectives.rpo) / 1000);
   lagThreshold.set(parseDuration(config.sync.lagThreshold) / 1000);
 
@@ -54,7 +63,7 @@ export function catalogGauges(config: Config, storage: (region: string) => Stora
   }
 
   function publish(): void {
-    for (const g of [lastSuccess, lastDuration, lastSize, stored, count, lag]) g.reset();
+    for (const g of [lastSuccess, lastDuration, lastSize, stored, count, lag, verifyLast, verifySuccess, verifyRestore, verifiedBackup]) g.reset();
     const newest = (region: string, source: string) => latest.get(region)?.filter((b) => b.source === source);
     for (const [source, sourceConfig] of Object.entries(config.sources)) {
       const home = newest(sourceConfig.region, source) ?? [];
@@ -70,6 +79,7 @@ export function catalogGauges(config: Config, storage: (region: string) => Stora
           lastDuration.set(labels, seconds(last.finishedAt) - seconds(last.startedAt));
           lastSize.set(labels, last.bytes);
         }
+        publishVerifications(labels, backups);
         const homeNewest = home.at(-1);
         if (!homeNewest) continue;
         lag.set(labels, last
@@ -77,6 +87,21 @@ export function catalogGauges(config: Config, storage: (region: string) => Stora
           : Math.max(0, Date.now() / 1000 - seconds(home[0]!.finishedAt)));
       }
     }
+  }
+
+  function publishVerifications(labels: { source: string; region: string }, backups: BackupFacts[]): void {
+    const all = backups.flatMap((b) => b.verifications).sort((a, b) => a.at.localeCompare(b.at));
+    for (const level of ['integrity', 'restore'] as const) {
+      const newest = all.filter((v) => v.level === level).at(-1);
+      if (!newest) continue;
+      verifyLast.set({ ...labels, level }, seconds(newest.at));
+      verifySuccess.set({ ...labels, level }, newest.outcome === 'passed' ? 1 : 0);
+    }
+    const restore = all.filter((v) => v.level === 'restore' && v.outcome === 'passed' && v.restoreMs !== null).at(-1);
+    if (restore) verifyRestore.set(labels, restore.restoreMs! / 1000);
+    // backups are oldest first: the last with a passed record is the newest verified.
+    const verified = backups.filter((b) => b.verifications.some((v) => v.outcome === 'passed')).at(-1);
+    if (verified) verifiedBackup.set(labels, seconds(verified.finishedAt));
   }
 
   return {
