@@ -101,6 +101,15 @@ describe('verifyRestore at the integrity level', () => {
     expect(names.filter((n) => n.startsWith(`object docs/${manifest.parent}/`)).length).toBeGreaterThan(0);
   });
 
+  it('verifies a named backup rather than the newest, in the one region asked for', async () => {
+    const [full, increment] = (await listBackups(gothenburg, 'docs')).map((e) => e.manifest);
+    const result = await runVerify(harness.client, fixture.config, { source: 'docs', region: 'gothenburg', level: 'integrity', backupId: full!.id });
+    expect(result.regions.map((r) => [r.region, r.backupId, r.outcome])).toEqual([['gothenburg', full!.id, 'passed']]);
+    expect(increment!.parent).toBe(full!.id);
+    expect(await verifyRecords(gothenburg, 'docs', full!.id)).toHaveLength(1);
+    expect(await verifyRecords(stockholm, 'docs', full!.id)).toHaveLength(0);
+  });
+
   it('fails on one flipped byte in a stored object, names the object, records and alerts', async () => {
     const manifest = await newest('flipped');
     const object = manifest.objects.find((o) => o.role === 'data')!;
