@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,9 @@ import { createDeps } from '../activities/deps';
 import { readAll, type StorageBackend } from '../activities/storage/backend';
 import { parseConfig } from '../lib/config/load';
 import { createSampleDatabase, withClient } from '../scripts/sample-db';
-import type { VerifyResult } from '../workflows/verify-restore';
+import { scratchDirectory } from '../activities/verify/scratch';
+import { verifyWorkflowId } from '../lib/workflow-ids';
+import { verifyProgressQuery, type VerifyResult } from '../workflows/verify-restore';
 import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup } from './support/runs';
 import { runVerify, verifyRecords } from './support/verify';
@@ -26,6 +28,7 @@ describe('verifyRestore at the restore level, and lifeboat verify', () => {
   let harness: Harness;
   let stockholm: StorageBackend;
   let tree: string;
+  let bulky: string;
 
   const cli = (args: string[]) => execa(lifeboat, ['--config', fixture.configFile, ...args], { env: fixture.env, reject: false });
   const scratchDatabases = () => withClient(pg, 'postgres', async (client) =>
@@ -35,9 +38,13 @@ describe('verifyRestore at the restore level, and lifeboat verify', () => {
     await createSampleDatabase(pg, 'verify_orders');
     tree = mkdtempSync(join(tmpdir(), 'lifeboat-verify-cli-'));
     writeFileSync(join(tree, 'a.bin'), randomBytes(100_000));
+    // Large enough that its restore lasts a few seconds: long enough to cancel it half-way.
+    bulky = mkdtempSync(join(tmpdir(), 'lifeboat-verify-bulky-'));
+    for (let i = 0; i < 8; i++) writeFileSync(join(bulky, `part-${i}.bin`), randomBytes(8_000_000));
     fixture = await makeFixture(servers, (ctx) => ({
       'orders-db': ctx.postgres('verify_orders', { verify: { checks: [{ sql: 'select count(*) from customers', expect: '> 0' }] } }),
       notes: { kind: 'files', region: 'stockholm', path: tree },
+      bulky: { kind: 'files', region: 'stockholm', path: bulky },
     }), { sync: { afterBackup: false } });
     // The restore-test server is the test cluster itself; its password by the same reference as the source's.
     const document = parse(readFileSync(fixture.configFile, 'utf8')) as { regions: Record<string, Record<string, unknown>> };
@@ -49,12 +56,14 @@ describe('verifyRestore at the restore level, and lifeboat verify', () => {
     stockholm = createDeps(fixture.config).storage('stockholm');
     await runBackup(harness.client, fixture.config, 'orders-db');
     await runBackup(harness.client, fixture.config, 'notes');
+    await runBackup(harness.client, fixture.config, 'bulky');
   });
 
   afterAll(async () => {
     await harness?.close();
     fixture?.cleanup();
     rmSync(tree, { recursive: true, force: true });
+    rmSync(bulky, { recursive: true, force: true });
   });
 
   it('restores the newest PostgreSQL backup into a scratch database, passes, records the restore time, and drops it', async () => {
@@ -99,5 +108,22 @@ describe('verifyRestore at the restore level, and lifeboat verify', () => {
     const text = await cli(['verify', 'notes', '--region', 'stockholm', '--wait']);
     expect(text.exitCode).toBe(14);
     expect(text.stdout).toContain(`FAILED stockholm object ${object.key}: `);
+  });
+
+  it('removes the scratch directory when the run is cancelled during the restore', async () => {
+    const handle = await harness.client.workflow.start('verifyRestore', {
+      args: [{ source: 'bulky', region: 'stockholm', level: 'restore' }],
+      workflowId: verifyWorkflowId(fixture.config.temporal.taskQueuePrefix, 'bulky'),
+      taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
+    });
+    await expect.poll(async () => (await handle.query(verifyProgressQuery)).stockholm?.step, { timeout: 60_000, interval: 50 }).toBe('restore');
+    // The same name the workflow derives from its run and region.
+    const scratch = scratchDirectory(fixture.config, 'stockholm', `v${handle.firstExecutionRunId.replace(/-/g, '').slice(-12)}-stockholm`);
+    await expect.poll(() => existsSync(scratch), { timeout: 20_000, interval: 20 }).toBe(true);
+    await handle.cancel();
+    await expect(handle.result()).rejects.toThrow();
+    expect((await handle.describe()).status.name).toBe('CANCELLED');
+    expect(existsSync(scratch)).toBe(false);
+    expect(await verifyRecords(stockholm, 'bulky', (await listBackups(stockholm, 'bulky'))[0]!.manifest.id)).toEqual([]);
   });
 });
