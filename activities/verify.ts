@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
 import type { VerifyRecord } from '../lib/verify';
@@ -67,7 +68,14 @@ export function verifyActivities(deps: Deps) {
 
   /** Level 1: hashes, sizes, decryption, decompression and the manifest chain; damage is reported, not thrown. */
   async function verifyIntegrity(input: { source: string; region: string; backupId: string }): Promise<IntegrityResult> {
-    return checkIntegrity(deps.storage(input.region), input.source, input.backupId, identityFile(deps.config.encryption.identityFile));
+    // Each object's stream beats only every 5 s; a long chain of small objects must beat too.
+    const context = Context.current();
+    const beat = setInterval(() => context.heartbeat({ backupId: input.backupId }), 1000);
+    try {
+      return await checkIntegrity(deps.storage(input.region), input.source, input.backupId, identityFile(deps.config.encryption.identityFile));
+    } finally {
+      clearInterval(beat);
+    }
   }
 
   /** One record per run and region: the key carries the workflow's timestamp, so a retry overwrites its own. */
