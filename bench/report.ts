@@ -65,12 +65,27 @@ export interface FilesResults {
   ratios: { dOverE: number; dOverF: number; outputDOverE: number; outputDOverF: number };
 }
 
+/** The restore part: (g) Lifeboat restore, (h) pg_restore from a local file, (i) verifyRestore's recorded RTO. */
+export interface RestoreResults {
+  backupId: string;
+  /** Size of the pg_dump -Fc -Z0 file (h) restores. */
+  dumpFileBytes: number;
+  /** Rows in orders after each restore (they must agree). */
+  ordersRestored: number;
+  cases: { g: CaseResult; h: CaseResult };
+  ratios: { gOverH: Target };
+  verify:
+    | { present: true; seconds: number; restoreMs: number | null; outcome: string; failed: string[] }
+    | { present: false; reason: string };
+}
+
 export interface Results extends Partial<PostgresResults> {
   startedAt: string;
   machine: { cpus: number; node: string };
   /** Which parts ran (BENCH_CASES). */
   parts: string[];
   files?: FilesResults;
+  restore?: RestoreResults;
 }
 
 export interface Target {
@@ -111,6 +126,7 @@ export function printReport(r: Results): void {
   const lines = [''];
   if (r.database && r.cases && r.worker && r.ratios && r.targets) lines.push(...postgresLines(r as Results & PostgresResults));
   if (r.files) lines.push(...filesLines(r.files));
+  if (r.restore) lines.push(...restoreLines(r.restore));
   lines.push(`machine: ${r.machine.cpus} cpus, node ${r.machine.node}`, '');
   console.log(lines.join('\n'));
 }
@@ -154,6 +170,25 @@ function filesLines(f: FilesResults): string[] {
     `d/f = ${f.ratios.dOverF.toFixed(2)} (time), ${f.ratios.outputDOverF.toFixed(3)} (bytes written)`,
     `peak RSS during the files backup: Lifeboat worker node ${mib(f.worker.peakRssBackupBytes)} MiB (VmHWM, reset before (d); lifetime ${mib(f.worker.peakRssLifetimeBytes)} MiB),` +
       ` sampled MiB: ${sampledLine(f.worker.sampledPeakRssBytes)} (sum ${mib(sampledSum)}); restic ${mib(f.restic.peakRssBytes)} MiB (VmHWM)`,
+    '',
+  ];
+}
+
+function restoreLines(r: RestoreResults): string[] {
+  const t = r.ratios.gOverH;
+  const v = r.verify;
+  const rto = v.present
+    ? `(i) RTO recorded by verifyRestore (restore level, backup ${r.backupId}): ${v.restoreMs === null ? 'none' : `${(v.restoreMs / 1000).toFixed(1)} s`}, ` +
+      `outcome ${v.outcome}, whole workflow ${v.seconds.toFixed(1)} s${v.failed.length > 0 ? `; failed: ${v.failed.join('; ')}` : ''}`
+    : `(i) RTO recorded by verifyRestore: ${v.reason}`;
+  return [
+    `restore of backup ${r.backupId}: dump file ${(r.dumpFileBytes / MB).toFixed(1)} MB, ${r.ordersRestored} orders restored by each`,
+    '',
+    'case  seconds  output MB  dump MB/s  what',
+    ...caseLines(r.cases, r.dumpFileBytes),
+    '',
+    `g/h = ${t.value.toFixed(2)} (target ≤ ${t.limit})  ${t.pass ? 'PASS' : 'MISS'}`,
+    rto,
     '',
   ];
 }

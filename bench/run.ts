@@ -2,8 +2,10 @@
 // (c) a Lifeboat backup through Temporal, on one generated database; prints c/a, c/b and the
 // worker's peak RSS. Then, on one generated file tree, (d) a Lifeboat full backup, (e) tar | zstd |
 // age to a local file and (f) restic to the same S3 server; prints d/e, d/f and the peak RSS of the
-// worker and of restic. See bench/cases.ts for what each case runs exactly.
-//   BENCH_CASES         which parts to run: postgres, files or postgres,files (default both)
+// worker and of restic. Then (g) a Lifeboat restore of the database's backup through restoreBackup
+// against (h) pg_restore of the same dump from a local file, each into a fresh database; prints g/h
+// and (i) the RTO a restore-level verifyRestore records. See bench/cases.ts and restore-cases.ts.
+//   BENCH_CASES         which parts to run, comma-separated: postgres, files, restore (default all three)
 //   BENCH_SIZE_MB       database size in MiB (default 1024; 100 for a quick run)
 //   BENCH_FILES_MB      file tree size in MiB (default 1024; 100 for a quick run)
 //   BENCH_QUIET_WAIT_S  how long each case may wait for other processes to leave the CPU (default 300; 0 = never wait)
@@ -23,12 +25,15 @@ import {
   classic, CLASSIC_PIPELINE, dumpToNull, flushDisks, lifeboat, rawDumpBytes, rawTarBytes, resticBackup, resticInit, resticLabel,
   resticVersion, tarPipeline, tarPipelineLabel, type DumpTarget, type ResticRepo,
 } from './cases';
+import { restorePart } from './restore-part';
 import { generateDatabase, generateTree, generateWarmupTree, type Generated } from './generate';
 import { nodeMemory, ownProcessGroup, Sampler, waitQuiet, type WindowReport } from './procs';
 import { printReport, target, writeResults, type CaseResult, type FilesResults, type PostgresResults, type Results } from './report';
 
 const MiB = 2 ** 20;
 const DATABASE = 'bench';
+/** The verify target's password (the test cluster's), by reference as the config wants it. */
+const VERIFY_PASSWORD_ENV = 'BENCH_VERIFY_PG_PASSWORD';
 const log = (line: string) => console.error(line);
 
 function sizeFromEnv(name = 'BENCH_SIZE_MB'): number {
@@ -38,7 +43,7 @@ function sizeFromEnv(name = 'BENCH_SIZE_MB'): number {
   return mb;
 }
 
-const PARTS = ['postgres', 'files'] as const;
+const PARTS = ['postgres', 'files', 'restore'] as const;
 type Part = (typeof PARTS)[number];
 
 function partsFromEnv(): Set<Part> {
@@ -100,7 +105,7 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
   const s3 = servers.s3.stockholm!;
 
   let database: { generated: Generated; generateSeconds: number; targetMiB: number } | undefined;
-  if (parts.has('postgres')) {
+  if (parts.has('postgres') || parts.has('restore')) {
     const targetMiB = sizeFromEnv();
     log(`generating a ${targetMiB} MiB database (not timed)…`);
     const generateStart = performance.now();
@@ -119,12 +124,13 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
   }
 
   const fixture = await makeFixture(servers, (ctx) => ({
-    ...(parts.has('postgres') ? { bench: ctx.postgres(DATABASE), warmup: ctx.postgres('bench_warmup') } : {}),
+    ...(database ? { bench: ctx.postgres(DATABASE), warmup: ctx.postgres('bench_warmup') } : {}),
     ...(parts.has('files') ? {
       tree: { kind: 'files', region: 'stockholm', path: treeDir },
       'warmup-tree': { kind: 'files', region: 'stockholm', path: warmupTreeDir },
     } : {}),
-  }));
+  }), {}, parts.has('restore') ? { verify: { target: { postgres: { url: pgUrl(pg, 'postgres'), passwordEnv: VERIFY_PASSWORD_ENV } } } } : {});
+  if (parts.has('restore')) fixture.env[VERIFY_PASSWORD_ENV] = pg.password;
   const unregisterDir = registerDir(fixture.dir);
   cleanups.push(() => { fixture.cleanup(); unregisterDir(); });
 
@@ -153,8 +159,13 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
   ]);
   const context: Context = { servers, fixture, client, workerGroup, groups, peaks: { lifetime: 0 } };
   const results: Results = { startedAt, machine: { cpus: availableParallelism(), node: process.version }, parts: [...parts] };
-  if (database) Object.assign(results, await postgresPart(context, database, idleRss));
+  if (database && parts.has('postgres')) Object.assign(results, await postgresPart(context, database, idleRss));
   if (parts.has('files')) results.files = await filesPart(context, treeDir, restic!);
+  if (parts.has('restore')) {
+    const measure = <T extends { seconds: number }>(run: () => Promise<T>) => sampled(groups, workerGroup, run);
+    const backupId = results.cases?.c.extra?.backupId;
+    results.restore = await restorePart({ servers, fixture, client, measure, log }, typeof backupId === 'string' ? backupId : undefined);
+  }
   return results;
 }
 
@@ -294,7 +305,7 @@ async function filesPart({ servers, fixture, client, workerGroup, groups, peaks 
 
 async function main(): Promise<void> {
   const parts = partsFromEnv();
-  if (parts.has('postgres')) sizeFromEnv();
+  if (parts.has('postgres') || parts.has('restore')) sizeFromEnv();
   if (parts.has('files')) sizeFromEnv('BENCH_FILES_MB');
   // Before any server starts: a missing restic fails at once, with the install hint.
   const restic = parts.has('files') ? await resticVersion() : undefined;
