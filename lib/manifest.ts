@@ -61,6 +61,17 @@ export interface FilesDescription {
   warnings: string[];
   /** Incremental state is kept encrypted; without the identity on the backup worker every backup is full. */
   incrementalNote?: string;
+  /** A random sample of files hashed at backup time, which a restore verification compares with; absent in older manifests. */
+  sample?: FileSample[];
+}
+
+export interface FileSample {
+  /** Relative to root. */
+  path: string;
+  size: number;
+  /** Seconds since the epoch, as tar restores it. */
+  mtime: number;
+  sha256: string;
 }
 
 export type SourceDescription = PostgresDescription | RedisDescription | FilesDescription;

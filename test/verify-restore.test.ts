@@ -1,14 +1,17 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { execa } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
 import { verifyRestoreActivities } from '../activities/verify-restore';
+import { compareSample } from '../activities/verify/files';
 import { startScratchRedis } from '../activities/verify/redis-server';
 import { scratchDatabaseName, scratchDirectory } from '../activities/verify/scratch';
+import type { FilesDescription } from '../lib/manifest';
 import type { RestoreLevelResult } from '../lib/verify';
 import { createSampleDatabase } from '../scripts/sample-db';
 import { makeFixture, type Fixture } from './support/fixture';
@@ -120,9 +123,32 @@ describe('the restore level of verification', () => {
     const { result, id } = await check('vr-files', backups['vr-files']!);
     expect(result.checks.filter((c) => !c.ok)).toEqual([]);
     expect(result.checks.find((c) => c.name === 'file count')!.detail).toBe('expected 40 files (the tree at backup time), found 40');
-    expect(result.checks.find((c) => c.name === 'sample of file contents')!.detail).toMatch(/^20 of 40 files chosen at random read whole/);
+    expect(result.checks.find((c) => c.name === 'sample of file contents')!.detail).toBe('20 of 20 files hashed at backup time restored with the same SHA-256');
     await expectNothingLeft(id);
   }, 120_000);
+
+  it('finds a sampled file whose content differs from its SHA-256 at backup time, and names it', async () => {
+    const [entry] = await listBackups(createDeps(fixture.config).storage('stockholm'), 'vr-files');
+    const sample = (entry!.manifest.description as FilesDescription).sample!;
+    expect(sample).toHaveLength(20);
+    const copy = mkdtempSync(join(tmpdir(), 'lifeboat-vr-copy-'));
+    try {
+      cpSync(tree, copy, { recursive: true, preserveTimestamps: true });
+      expect((await compareSample(copy, sample)).ok).toBe(true);
+      // Same size, same mtime, one byte different: only the hash can tell.
+      const victim = join(copy, sample[3]!.path);
+      const bytes = readFileSync(victim);
+      bytes[0] = bytes[0]! ^ 0xff;
+      const { mtime } = statSync(victim);
+      writeFileSync(victim, bytes);
+      utimesSync(victim, mtime, mtime);
+      const outcome = await compareSample(copy, sample);
+      expect(outcome.ok).toBe(false);
+      expect(outcome.detail).toMatch(new RegExp(`^1 of 20 sampled files differ from their SHA-256 at backup time: ${sample[3]!.path.replace(/\./g, '\\.')}: expected sha256 ${sample[3]!.sha256.slice(0, 12)}`));
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
 
   it('cleans up after a crashed PostgreSQL check, even with a session still in the database, and a second cleanup finds nothing', async () => {
     const id = scratchId();

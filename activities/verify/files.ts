@@ -1,12 +1,9 @@
-import { createHash, randomInt } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FilesDescription } from '../../lib/manifest';
+import type { FileSample, FilesDescription } from '../../lib/manifest';
 import type { CheckOutcome } from '../../lib/verify';
+import { hashFile, pick, regularFiles, sampleSize } from '../sources/files/sample';
 import { walkTree } from '../sources/files/walk';
-
-const sampleSize = 20;
 
 export async function checkFiles(tree: string, description: FilesDescription): Promise<CheckOutcome[]> {
   const actual = await walkTree(tree);
@@ -15,52 +12,55 @@ export async function checkFiles(tree: string, description: FilesDescription): P
     ok: actual[field] === description[field],
     detail: `expected ${description[field]} ${field} (the tree at backup time), found ${actual[field]}`,
   }));
-  return [...counts, await sampleHashes(tree)];
+  return [...counts, description.sample ? await compareSample(tree, description.sample) : await readSample(tree)];
 }
 
-/**
- * The manifest holds no per-file hashes, so this proves what it can: a random sample of restored
- * files reads to the end, each yielding as many bytes as its size says. tar has already checked
- * every member's header checksum while extracting, and the archive's SHA-256 was verified.
- */
-async function sampleHashes(tree: string): Promise<CheckOutcome> {
-  const files = await regularFiles(tree);
-  const chosen = new Set<number>();
-  while (chosen.size < Math.min(sampleSize, files.length)) chosen.add(randomInt(files.length));
-  const sample = [...chosen].map((index) => files[index]!);
+/** The files hashed at backup time must restore with the same SHA-256, unless they changed after tar read them. */
+export async function compareSample(tree: string, sample: FileSample[]): Promise<CheckOutcome> {
   const wrong: string[] = [];
-  const hashes: string[] = [];
-  for (const { path: relative, size } of sample) {
-    const { sha256, bytes } = await hashFile(join(tree, relative));
-    if (bytes !== size) wrong.push(`${relative}: expected ${size} bytes, read ${bytes}`);
-    hashes.push(`${relative} ${sha256.slice(0, 12)}`);
+  const changed: string[] = [];
+  for (const expected of sample) {
+    const path = join(tree, expected.path);
+    const info = await lstat(path).catch(() => undefined);
+    if (!info?.isFile()) {
+      wrong.push(`${expected.path}: expected sha256 ${expected.sha256.slice(0, 12)}…, found no such file`);
+      continue;
+    }
+    // tar restores the mtime it archived: a different one means the source changed after tar read it.
+    if (Math.floor(info.mtimeMs / 1000) !== expected.mtime) {
+      changed.push(expected.path);
+      continue;
+    }
+    const { sha256, bytes } = await hashFile(path);
+    if (sha256 !== expected.sha256 || bytes !== expected.size) {
+      wrong.push(`${expected.path}: expected sha256 ${expected.sha256.slice(0, 12)}… (${expected.size} bytes), found ${sha256.slice(0, 12)}… (${bytes} bytes)`);
+    }
+  }
+  const compared = sample.length - changed.length;
+  const unchanged = changed.length > 0 ? `; ${changed.length} changed after tar read them, not compared (${changed.slice(0, 3).join(', ')})` : '';
+  return {
+    name: 'sample of file contents',
+    ok: wrong.length === 0,
+    detail: wrong.length === 0
+      ? `${compared} of ${sample.length} files hashed at backup time restored with the same SHA-256${unchanged}`
+      : `${wrong.length} of ${compared} sampled files differ from their SHA-256 at backup time: ${wrong.slice(0, 3).join('; ')}${unchanged}`,
+  };
+}
+
+/** Manifests from before the backup-time sample: a random sample reads whole at its listed size. */
+async function readSample(tree: string): Promise<CheckOutcome> {
+  const files = await regularFiles(tree);
+  const wrong: string[] = [];
+  const chosen = pick(files, sampleSize);
+  for (const { path, size } of chosen) {
+    const { bytes } = await hashFile(join(tree, path));
+    if (bytes !== size) wrong.push(`${path}: expected ${size} bytes, read ${bytes}`);
   }
   return {
     name: 'sample of file contents',
     ok: wrong.length === 0,
     detail: wrong.length === 0
-      ? `${sample.length} of ${files.length} files chosen at random read whole (SHA-256 computed, sizes as listed; the manifest has no per-file hashes to compare with): ${hashes.slice(0, 3).join(', ')}${hashes.length > 3 ? ', …' : ''}`
+      ? `${chosen.length} of ${files.length} files chosen at random read whole at their listed sizes (the manifest has no backup-time hashes to compare with)`
       : `expected every sampled file readable at its listed size: ${wrong.slice(0, 3).join('; ')}`,
   };
-}
-
-async function regularFiles(root: string, relative = ''): Promise<Array<{ path: string; size: number }>> {
-  const found: Array<{ path: string; size: number }> = [];
-  for (const name of await readdir(join(root, relative))) {
-    const path = relative ? `${relative}/${name}` : name;
-    const info = await lstat(join(root, path));
-    if (info.isDirectory()) found.push(...await regularFiles(root, path));
-    else if (info.isFile()) found.push({ path, size: info.size });
-  }
-  return found;
-}
-
-async function hashFile(path: string): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), bytes };
 }

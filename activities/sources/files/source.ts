@@ -8,6 +8,7 @@ import { toolVersion } from '../../pipeline/versions';
 import type { Snapshot, SnapshotContext, Source } from '../source';
 import { decideLevel } from './chain';
 import { globMatcher } from './glob';
+import { sampleTree } from './sample';
 import { walkTree } from './walk';
 
 export const STATE_NAME = 'tar-snapshot';
@@ -41,10 +42,11 @@ export function filesSource(name: string, config: FilesSourceConfig): Source {
       // The walk decides what is excluded, and tar is told exactly those paths: both then agree
       // on what the backup holds, which is what the restore is checked against.
       const include = globMatcher(config.include);
-      const tree = await walkTree(config.path, {
+      const selection = {
         isExcluded: globMatcher(config.exclude),
-        isIncluded: (relative) => config.include.length === 0 || include(relative),
-      });
+        isIncluded: (relative: string) => config.include.length === 0 || include(relative),
+      };
+      const tree = await walkTree(config.path, selection);
       const excludeFile = join(work, 'exclude');
       writeFileSync(excludeFile, tree.excluded.map((path) => `./${path}\n`).join(''));
       return {
@@ -74,6 +76,7 @@ export function filesSource(name: string, config: FilesSourceConfig): Source {
             bytes: tree.bytes,
             warnings: warnings.filter((line) => !/Removing leading|socket ignored/.test(line)),
             ...(note ? { incrementalNote: note } : {}),
+            sample: await sampleTree(config.path, selection),
           };
         },
         release: async () => rmSync(work, { recursive: true, force: true }),
