@@ -17,7 +17,7 @@ import { verifyProgressQuery, type VerifyResult } from '../workflows/verify-rest
 import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup } from './support/runs';
 import { runVerify, verifyRecords } from './support/verify';
-import { startHarness, type Harness } from './support/workers';
+import { failureOf, startHarness, type Harness } from './support/workers';
 
 const servers = inject('servers');
 const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
@@ -125,5 +125,16 @@ describe('verifyRestore at the restore level, and lifeboat verify', () => {
     expect((await handle.describe()).status.name).toBe('CANCELLED');
     expect(existsSync(scratch)).toBe(false);
     expect(await verifyRecords(stockholm, 'bulky', (await listBackups(stockholm, 'bulky'))[0]!.manifest.id)).toEqual([]);
+  });
+
+  it('fails with Config, and records nothing, in a region without a scratch PostgreSQL server', async () => {
+    await harness.client.workflow.execute('syncRegions', { args: [{ source: 'orders-db' }], workflowId: `test-verify-sync-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm` });
+    const gothenburg = createDeps(fixture.config).storage('gothenburg');
+    const [entry] = await listBackups(gothenburg, 'orders-db');
+
+    const failure = await failureOf(runVerify(harness.client, fixture.config, { source: 'orders-db', region: 'gothenburg', level: 'restore' }));
+    expect(failure.type).toBe('Config');
+    expect(failure.message).toContain('regions.gothenburg.verify.target.postgres is not set');
+    expect(await verifyRecords(gothenburg, 'orders-db', entry!.manifest.id)).toEqual([]);
   });
 });

@@ -48,7 +48,7 @@ export async function verifyInRegion(job: RegionJob): Promise<RegionVerifyResult
   const backupId = await regional.pickBackupToVerify({ source, region, backupId: job.backupId, strategy: plan.strategy, windowMs: plan.windowMs, now: startedAt });
   if (backupId === null) {
     if (plan.named) {
-      return record(job, regional, { startedAt, timestamp, backupId: 'none', checks: [{ name: 'backup present', ok: false, detail: `no backup of ${source} in ${region}` }], restore: null, bytes: 0, tools: {} });
+      return record(job, regional, { startedAt, timestamp, backupId: null, checks: [{ name: 'backup present', ok: false, detail: `no backup of ${source} in ${region}` }], restore: null, bytes: 0, tools: {} });
     }
     job.progress.step = 'done';
     return { region, backupId: null, level, outcome: 'skipped', checks: [], restoreMs: null, bytes: 0, recordKey: null };
@@ -66,7 +66,7 @@ export async function verifyInRegion(job: RegionJob): Promise<RegionVerifyResult
       checks = [...checks, ...restore.checks];
     } catch (error) {
       // A backup that cannot be restored failed its verification: recorded and alerted like a failed check.
-      if (!(error instanceof ActivityFailure) || isCancellation(error)) throw error;
+      if (!(error instanceof ActivityFailure) || isCancellation(error) || operatorError(error)) throw error;
       checks = [...checks, { name: 'restore into scratch', ok: false, detail: messageOf(error) }];
     } finally {
       job.progress.step = 'cleanup';
@@ -80,7 +80,8 @@ export async function verifyInRegion(job: RegionJob): Promise<RegionVerifyResult
 interface Verified {
   startedAt: string;
   timestamp: string;
-  backupId: string;
+  /** null: a region that was asked for holds no backup of the source. */
+  backupId: string | null;
   checks: CheckOutcome[];
   restore: RestoreLevelResult | null;
   bytes: number;
@@ -91,9 +92,9 @@ async function record(job: RegionJob, regional: Pick<Activities, 'writeVerifyRec
   const { source, region, level, plan } = job;
   const info = workflowInfo();
   const outcome = verified.checks.every((c) => c.ok) ? 'passed' : 'failed';
-  Object.assign(job.progress, { step: 'record', backupId: verified.backupId });
+  Object.assign(job.progress, { step: 'record', backupId: verified.backupId ?? undefined });
   let recordKey: string | null = null;
-  if (verified.backupId !== 'none') {
+  if (verified.backupId !== null) {
     const stored: VerifyRecord = {
       format: 'lifeboat-verify/1', source, kind: plan.kind, region, backupId: verified.backupId, level, outcome,
       startedAt: verified.startedAt, finishedAt: alertTime(), restoreMs: verified.restore?.restoreMs ?? null, bytes: verified.bytes,
@@ -105,7 +106,7 @@ async function record(job: RegionJob, regional: Pick<Activities, 'writeVerifyRec
     const failed = verified.checks.filter((c) => !c.ok);
     await raiseAlert({
       kind: 'verify-failed', severity: 'critical', source, region, at: alertTime(),
-      title: `${source}: ${level} verification of backup ${verified.backupId} in ${region} failed`,
+      title: `${source}: ${level} verification of ${verified.backupId ? `backup ${verified.backupId}` : 'its backups'} in ${region} failed`,
       text: [...failed.map((c) => `${c.name}: ${c.detail}`),
         `Do not count on this copy: restore from another backup or region, and find out what damaged it.`].join('\n'),
       details: { backupId: verified.backupId, level, failedChecks: failed.length, firstFailed: failed[0]?.name ?? null },
@@ -118,4 +119,13 @@ async function record(job: RegionJob, regional: Pick<Activities, 'writeVerifyRec
 function messageOf(error: ActivityFailure): string {
   const cause = error.cause as { type?: string | null; message?: string } | undefined;
   return cause?.message ? `${cause.type ? `${cause.type}: ` : ''}${cause.message}` : error.message;
+}
+
+// A region without a scratch target, a missing tool or key: the operator's to fix, not the backup's
+// fault, so the run fails with that error instead of recording the backup as unrestorable.
+const operatorErrors = new Set(['Config', 'Usage', 'MissingTool', 'BadKey']);
+
+function operatorError(error: ActivityFailure): boolean {
+  const type = (error.cause as { type?: string | null } | undefined)?.type;
+  return typeof type === 'string' && operatorErrors.has(type);
 }
