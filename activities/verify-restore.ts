@@ -80,7 +80,7 @@ export function verifyRestoreActivities(deps: Deps) {
           const { scratch } = scratchDatabase(deps.config, input.region, input.scratchId, deps.env);
           const run = { storage, manifest, identity, scratch, directory };
           await restoreIntoScratch(run);
-          restored = { checks: [restoreOutcome(manifest, `pg_restore into ${redact(scratch.url)}`)], check: () => checkPostgres(run, checksOf(input.source)), tools: await versions(['pg_restore', '--version']) };
+          restored = { checks: [restoreOutcome(manifest, `pg_restore into ${redact(scratch.url)}`)], check: () => checkPostgres(run, checksOf(input.source)), tools: {} };
           break;
         }
         case 'redis':
@@ -94,7 +94,7 @@ export function verifyRestoreActivities(deps: Deps) {
           restored = {
             checks: [restoreOutcome(manifest, summary ?? `${chain.length} backup(s) of the chain extracted into ${tree}`)],
             check: () => checkFiles(tree, manifest.description as FilesDescription),
-            tools: await versions(['tar', '--version']),
+            tools: {},
           };
           break;
         }
@@ -102,7 +102,8 @@ export function verifyRestoreActivities(deps: Deps) {
       const restoreMs = Date.now() - started;
       phase = 'checking';
       const checks = [...restored.checks, ...await restored.check()];
-      return { checks, restoreMs, bytes, tools: { ...restored.tools, ...await versions(['age', '--version'], ['zstd', '--version']) } };
+      const tools = { ...restored.tools, ...await versions(...restoreTools[manifest.kind], ['age', '--version'], ['zstd', '--version']) };
+      return { checks, restoreMs, bytes, tools };
     } finally {
       clearInterval(beat);
       // Belt and braces: the workflow calls cleanupScratch too, and its failure is reported there.
@@ -133,6 +134,13 @@ export function verifyRestoreActivities(deps: Deps) {
 
   return { restoreLevelCheck, cleanupScratch };
 }
+
+/** Versions recorded with the result; redis-server reports its own over INFO. */
+const restoreTools: Record<Manifest['kind'], Array<[string, string]>> = {
+  postgres: [['pg_restore', '--version']],
+  redis: [],
+  files: [['tar', '--version']],
+};
 
 function restoreOutcome(manifest: Manifest, what: string): CheckOutcome {
   return { name: 'restore', ok: true, detail: `backup ${manifest.id} fetched, SHA-256 and size verified, decrypted and decompressed: ${what}` };
