@@ -59,13 +59,19 @@ export async function startScratchRedis(directory: string): Promise<ScratchRedis
   }
 }
 
-/** INFO once the server (ours: its process_id is the pid we started) has loaded the file; undefined if it died. */
+/**
+ * INFO once the server (ours: its process_id is the pid we started) has loaded the file; undefined
+ * if it died or never answered. A large RDB loads for minutes: waiting lasts while it says "loading".
+ */
 async function waitLoaded(target: RedisTarget, pid: number, exited: Promise<void>): Promise<Map<string, string> | undefined> {
   let dead = false;
   void exited.then(() => { dead = true; });
-  for (let waited = 0; waited < 120_000 && !dead; waited += 100) {
+  for (let silent = 0; silent < 30_000 && !dead; silent += 100) {
     const values = await info(target, `scratch redis on port ${target.port}`).catch(() => undefined);
-    if (values && values.get('process_id') === String(pid) && values.get('loading') === '0') return values;
+    if (values && values.get('process_id') === String(pid)) {
+      if (values.get('loading') === '0') return values;
+      silent = 0;
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return undefined;
