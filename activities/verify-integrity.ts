@@ -85,7 +85,8 @@ async function checkObject(storage: StorageBackend, object: StoredObject, backup
   try {
     await verifyObject(storage, object, identity, `backup ${backupId}`);
   } catch (error) {
-    if (error instanceof LifeboatError && damage.has(error.type)) return { name, ok: false, detail: error.message };
+    // The check's name already says which object; the restore pipeline's message starts with it too.
+    if (error instanceof LifeboatError && damage.has(error.type)) return { name, ok: false, detail: error.message.replace(`${object.key}: `, '') };
     throw error;
   }
   return { name, ok: true, detail: `sha256 ${object.sha256.slice(0, 16)}… and ${object.size} bytes match; decrypts and decompresses` };

@@ -58,8 +58,8 @@ export function verifyActivities(deps: Deps) {
       return input.backupId;
     }
     if (input.strategy === 'random-within-window') {
-      const since = Date.parse(input.now) - input.windowMs;
-      const recent = catalog.filter((entry) => Date.parse(entry.manifest.finishedAt) >= since);
+      const now = Date.parse(input.now);
+      const recent = catalog.filter((entry) => Date.parse(entry.manifest.finishedAt) >= now - input.windowMs && Date.parse(entry.manifest.finishedAt) <= now);
       // An empty window (no backup lately) still verifies something: the newest there is.
       if (recent.length > 0) return recent[Math.floor(Math.random() * recent.length)]!.manifest.id;
     }

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
+import { verifyActivities } from '../activities/verify';
 import { readAll, type StorageBackend } from '../activities/storage/backend';
 import type { Alert } from '../lib/alerts';
 import { keys } from '../lib/manifest';
@@ -108,6 +109,17 @@ describe('verifyRestore at the integrity level', () => {
     expect(increment!.parent).toBe(full!.id);
     expect(await verifyRecords(gothenburg, 'docs', full!.id)).toHaveLength(1);
     expect(await verifyRecords(stockholm, 'docs', full!.id)).toHaveLength(0);
+  });
+
+  it('picks at random among the backups finished within the window, and only among those', async () => {
+    const [full, increment] = (await listBackups(stockholm, 'docs')).map((e) => e.manifest);
+    const { pickBackupToVerify } = verifyActivities(createDeps(fixture.config));
+    const pick = (now: string, windowMs: number) => pickBackupToVerify({ source: 'docs', region: 'stockholm', strategy: 'random-within-window', windowMs, now });
+    const both = new Set<string | null>();
+    for (let i = 0; i < 30; i++) both.add(await pick(new Date(Date.parse(increment!.finishedAt) + 1000).toISOString(), 3_600_000));
+    expect([...both].sort()).toEqual([full!.id, increment!.id].sort());
+    // Seen from just after the full backup, the increment has not finished yet.
+    expect(await pick(new Date(Date.parse(full!.finishedAt) + 1).toISOString(), 3_600_000)).toBe(full!.id);
   });
 
   it('fails on one flipped byte in a stored object, names the object, records and alerts', async () => {
