@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
+import { readAll } from '../activities/storage/backend';
 import { verifyRestoreActivities } from '../activities/verify-restore';
 import { compareSample } from '../activities/verify/files';
 import { startScratchRedis } from '../activities/verify/redis-server';
@@ -60,6 +61,8 @@ describe('the restore level of verification', () => {
     fixture = await makeFixture(servers, (ctx) => ({
       'vr-db': ctx.postgres('vr_shop', { verify: { checks: [{ sql: 'select count(*) from orders', expect: '> 0' }] } }),
       'vr-db-strict': ctx.postgres('vr_shop', { verify: { checks: [{ name: 'plenty of orders', sql: 'select count(*) from orders', expect: '> 1000000' }] } }),
+      'vr-db-estimate': ctx.postgres('vr_shop', { rowCounts: 'estimate' }),
+      'vr-cache-flipped': { kind: 'redis', region: 'stockholm', url: `redis://127.0.0.1:${redisPort}` },
       'vr-cache': { kind: 'redis', region: 'stockholm', url: `redis://127.0.0.1:${redisPort}`, verify: { checks: [{ exists: hashKey }, { type: hashKey, is: 'hash' }] } },
       'vr-cache-strict': { kind: 'redis', region: 'stockholm', url: `redis://127.0.0.1:${redisPort}`, verify: { checks: [{ exists: 'nope' }] } },
       'vr-files': { kind: 'files', region: 'stockholm', path: tree },
@@ -69,7 +72,7 @@ describe('the restore level of verification', () => {
     fixture.env[passwordEnv] = servers.postgres.password;
     activities = verifyRestoreActivities(createDeps(fixture.config));
     harness = await startHarness(fixture.config);
-    for (const source of ['vr-db', 'vr-db-strict', 'vr-cache', 'vr-cache-strict', 'vr-files']) {
+    for (const source of ['vr-db', 'vr-db-strict', 'vr-db-estimate', 'vr-cache', 'vr-cache-strict', 'vr-cache-flipped', 'vr-files']) {
       backups[source] = (await runBackup(harness.client, fixture.config, source)).backupId;
     }
   }, 240_000);
@@ -100,6 +103,26 @@ describe('the restore level of verification', () => {
     const { result, id } = await check('vr-db-strict', backups['vr-db-strict']!);
     const failed = result.checks.filter((c) => !c.ok);
     expect(failed).toEqual([{ name: 'plenty of orders', ok: false, detail: 'select count(*) from orders: expected > 1000000, found 10000' }]);
+    await expectNothingLeft(id);
+  }, 120_000);
+
+  it('reports row counts the manifest only estimated without failing on them', async () => {
+    const { result, id } = await check('vr-db-estimate', backups['vr-db-estimate']!);
+    expect(result.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(result.checks.find((c) => c.name === 'row count public.orders')!.detail)
+      .toMatch(/^10000 rows; the manifest holds only the planner's estimate \(\d+\), so this is not compared$/);
+    await expectNothingLeft(id);
+  }, 120_000);
+
+  it('refuses a stored object with one flipped byte before restoring anything, and leaves nothing behind', async () => {
+    const storage = createDeps(fixture.config).storage('stockholm');
+    const [entry] = await listBackups(storage, 'vr-cache-flipped');
+    const object = entry!.manifest.objects[0]!;
+    const bytes = await readAll(await storage.get(object.key));
+    bytes[Math.floor(bytes.length / 2)] = bytes[Math.floor(bytes.length / 2)]! ^ 0x01;
+    await storage.put(object.key, bytes);
+    const id = scratchId();
+    await expect(check('vr-cache-flipped', backups['vr-cache-flipped']!, id)).rejects.toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(object.key) });
     await expectNothingLeft(id);
   }, 120_000);
 
