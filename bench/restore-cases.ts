@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import type { Client } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
 import type { RestoreResult } from '../activities/restore';
 import type { Config } from '../lib/config/schema';
 import type { VerifyResult } from '../workflows/verify-restore';
@@ -10,6 +10,26 @@ import type { DumpTarget } from './cases';
 // The restore part: (g) a Lifeboat restore through restoreBackup against (h) pg_restore of the
 // same dump from a local file, each into a fresh empty database; then (i) what verifyRestore
 // measures as the RTO when it restores the same backup into its scratch database.
+
+/**
+ * A failed workflow's own reason, not just "Workflow execution failed", with every failed or timed
+ * out activity attempt before it: a retry that meets a half-restored target hides the first cause.
+ */
+async function explained<T>(client: Client, workflowId: string, result: Promise<T>, what: string): Promise<T> {
+  try {
+    return await result;
+  } catch (error) {
+    const cause = error instanceof WorkflowFailedError ? error.cause : undefined;
+    const attempts: string[] = [];
+    const history = await client.workflow.getHandle(workflowId).fetchHistory().catch(() => undefined);
+    for (const event of history?.events ?? []) {
+      // Retries are not events: the started event of the last attempt carries the attempt before it.
+      const failed = event.activityTaskStartedEventAttributes?.lastFailure ?? event.activityTaskFailedEventAttributes?.failure ?? event.activityTaskTimedOutEventAttributes?.failure;
+      if (failed) attempts.push(`${failed.message ?? '?'}${failed.cause?.message ? ` (${failed.cause.message})` : ''}`);
+    }
+    throw new Error(`${what} failed: ${cause ? `${cause.name}: ${cause.message}` : (error as Error).message}; attempts: ${attempts.join(' | ') || 'none recorded'}`, { cause: error });
+  }
+}
 
 /** Runs one command with its environment; rejects with the tail of stderr. */
 function run(command: string, args: string[], env: Record<string, string>): Promise<void> {
@@ -41,11 +61,12 @@ export async function pgRestoreFile(file: string, target: DumpTarget): Promise<{
 export async function lifeboatRestore(client: Client, config: Config, input: { source: string; backupId: string; target: string; targetPasswordEnv: string }): Promise<{ seconds: number; result: RestoreResult }> {
   const region = config.sources[input.source]!.region;
   const start = performance.now();
-  const result = await client.workflow.execute('restoreBackup', {
+  const workflowId = `bench-restore-${input.source}-${Date.now()}`;
+  const result = await explained(client, workflowId, client.workflow.execute('restoreBackup', {
     args: [{ source: input.source, region, backupId: input.backupId, target: input.target, targetPasswordEnv: input.targetPasswordEnv, clean: false, noOwner: true }],
-    workflowId: `bench-restore-${input.source}-${Date.now()}`,
+    workflowId,
     taskQueue: `${config.temporal.taskQueuePrefix}${region}`,
-  }) as RestoreResult;
+  }), 'restoreBackup') as RestoreResult;
   return { seconds: (performance.now() - start) / 1000, result };
 }
 
@@ -56,11 +77,12 @@ export const hasVerifyRestore = () => existsSync(new URL('../workflows/verify-re
 export async function verifyRestoreRto(client: Client, config: Config, source: string, backupId: string): Promise<{ seconds: number; restoreMs: number | null; outcome: string; failed: string[] }> {
   const region = config.sources[source]!.region;
   const start = performance.now();
-  const result = await client.workflow.execute('verifyRestore', {
+  const workflowId = `bench-verify-${source}-${Date.now()}`;
+  const result = await explained(client, workflowId, client.workflow.execute('verifyRestore', {
     args: [{ source, region, level: 'restore', backupId }],
-    workflowId: `bench-verify-${source}-${Date.now()}`,
+    workflowId,
     taskQueue: `${config.temporal.taskQueuePrefix}${config.primaryRegion}`,
-  }) as VerifyResult;
+  }), 'verifyRestore') as VerifyResult;
   const regional = result.regions.find((r) => r.region === region);
   return {
     seconds: (performance.now() - start) / 1000,
