@@ -93,6 +93,12 @@ async function main(): Promise<void> {
     }
     // The third region is a plain directory: a NAS mount or a disk in another building.
     regions.malmo = { storage: { type: 'local', path: join(dir, 'malmo') } };
+    // Restore tests need somewhere to restore to: scratch databases on this PostgreSQL (one
+    // server serves all three regions here; in production each region has its own).
+    for (const region of Object.values(regions) as Array<Record<string, unknown>>) {
+      region.verify = { target: { postgres: { url: pgUrl(pg, 'postgres'), passwordEnv: 'APP_DB_PASSWORD' }, scratchDir: join(dir, 'scratch') } };
+    }
+    mkdirSync(join(dir, 'scratch'), { recursive: true });
     const configFile = join(dir, 'lifeboat.yaml');
     const metricsPort = await freePort();
     writeFileSync(configFile, stringify({
@@ -105,8 +111,11 @@ async function main(): Promise<void> {
       sync: { lagThreshold: '1h' },
       metrics: { port: metricsPort },
       sources: {
-        'app-db': { kind: 'postgres', region: 'stockholm', url: pgUrl(pg, 'shop'), passwordEnv: 'APP_DB_PASSWORD' },
-        cache: { kind: 'redis', region: 'stockholm', url: `redis://127.0.0.1:${servers.redis.port}` },
+        'app-db': {
+          kind: 'postgres', region: 'stockholm', url: pgUrl(pg, 'shop'), passwordEnv: 'APP_DB_PASSWORD',
+          verify: { checks: [{ name: 'orders exist', sql: 'select count(*) from orders', expect: '> 0' }] },
+        },
+        cache: { kind: 'redis', region: 'stockholm', url: `redis://127.0.0.1:${servers.redis.port}`, verify: { checks: [{ exists: 'scores' }, { type: 'events', is: 'stream' }] } },
         uploads: { kind: 'files', region: 'gothenburg', path: uploads, exclude: ['*.tmp'] },
       },
     }));
@@ -176,6 +185,14 @@ async function main(): Promise<void> {
       `  psql:         PGPASSFILE=${pgpass} psql ${pgUrl(pg, 'shop_restored')}`,
       '',
     ].join('\n'));
+
+    for (const source of ['app-db', 'cache', 'uploads']) {
+      say(`lifeboat verify ${source} --level restore --wait   (in every region: hashes, chain, then a restore into a scratch target and checks)`);
+      await cli(['verify', source, '--level', 'restore', '--wait']);
+    }
+
+    say('lifeboat backups list --source app-db   (verified in each region, with the restore time)');
+    await cli(['backups', 'list', '--source', 'app-db']);
 
     say('lifeboat status');
     await cli(['status']);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 describe('the demo (the README\'s first command)', () => {
-  it('backs up a database, a Redis and a directory into three regions, restores each equal to its source, and ends with status', async () => {
+  it('backs up a database, a Redis and a directory into three regions, restores each equal to its source, verifies each in every region, and ends with status', async () => {
     const result = await execa('npx', ['tsx', 'scripts/demo.ts'], { cwd: root, reject: false, stdin: 'ignore', env: { CI: 'true' } });
     expect(result.stderr).not.toMatch(/demo failed/);
     expect(result.exitCode).toBe(0);
@@ -23,8 +23,14 @@ describe('the demo (the README\'s first command)', () => {
     expect(result.stdout).toMatch(/app-db +postgres +stockholm +\S+ ago +OK +stockholm 1, gothenburg 1, malmo 1 /);
     expect(result.stdout).toMatch(/uploads +files +gothenburg +\S+ ago +OK +stockholm 2, gothenburg 2, malmo 2 /);
     expect(result.stdout).toMatch(/metrics: +http:\/\/127\.0\.0\.1:\d+\/metrics/);
+    // It ends with a backup of every source proven restorable in every region.
+    for (const region of ['stockholm', 'gothenburg', 'malmo']) {
+      expect(result.stdout.match(new RegExp(`^${region} +\\S+ +restore +PASSED +[\\d.]+ s +(\\d+)/\\1 ok$`, 'gm')) ?? []).toHaveLength(3);
+      expect(result.stdout).toMatch(new RegExp(`app-db +postgres +${region} +.* verified \\S+ ago \\(restore \\d+ s\\)`));
+    }
+    expect(result.stdout).not.toMatch(/restore +FAILED|^FAILED /m);
     expect(result.stdout).toMatch(/Temporal UI: +http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows/);
     expect(result.stdout).toMatch(/psql: +PGPASSFILE=\S+ psql postgres:\/\/postgres@/);
     expect(result.stdout).not.toMatch(/PGPASSWORD=/);
-  }, 240_000);
+  }, 480_000);
 });
