@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LifeboatError } from '../lib/errors';
-import { keys, MANIFEST_FORMAT, type Manifest } from '../lib/manifest';
+import { keys, MANIFEST_FORMAT, type Manifest, type Tombstone } from '../lib/manifest';
 import { readAll, type StorageBackend } from './storage/backend';
 
 export interface CatalogEntry {
@@ -32,6 +32,21 @@ export async function readManifest(storage: StorageBackend, key: string): Promis
     throw new LifeboatError('Unsupported', `${storage.location}: ${key} has format ${String(manifest.format)}, this Lifeboat reads ${MANIFEST_FORMAT}`, 'upgrade Lifeboat');
   }
   return { manifest, manifestSha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** What retention deleted from this region: one tombstone per deleted backup, oldest first. Unreadable ones are left out. */
+export async function listTombstones(storage: StorageBackend, source: string): Promise<Tombstone[]> {
+  const found: Tombstone[] = [];
+  for await (const object of storage.list(keys.sourcePrefix(source))) {
+    if (!object.key.endsWith('/deleted.json')) continue;
+    try {
+      const tombstone = JSON.parse((await readAll(await storage.get(object.key))).toString('utf8')) as Tombstone;
+      if (tombstone.format === 'lifeboat-tombstone/1') found.push(tombstone);
+    } catch {
+      // A damaged tombstone proves nothing: the chain check then reports the gap it would have explained.
+    }
+  }
+  return found.sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
 }
 
 export async function findBackup(storage: StorageBackend, source: string, id: string | 'latest'): Promise<CatalogEntry> {

@@ -1,7 +1,9 @@
-import { keys } from '../lib/manifest';
+import { createHash } from 'node:crypto';
+import { keys, type Tombstone } from '../lib/manifest';
 import type { BackupRef } from '../lib/retention/plan';
 import { readManifest } from './catalog';
 import type { StorageBackend } from './storage/backend';
+import { readAll } from './storage/backend';
 import { recordPassed, verifyRecordOf } from './verify-records';
 
 export interface Orphan {
@@ -28,6 +30,8 @@ export async function scanRegion(storage: StorageBackend, source: string, onMani
   const groups = new Map<string, { keys: string[]; bytes: number; newest: number }>();
   for await (const object of storage.list(prefix)) {
     const id = object.key.slice(prefix.length).split('/')[0]!;
+    // A tombstone alone is a backup retention deleted, not data without a manifest.
+    if (object.key === keys.tombstone(source, id)) continue;
     const group = groups.get(id) ?? { keys: [], bytes: 0, newest: 0 };
     group.keys.push(object.key);
     group.bytes += object.size;
@@ -64,11 +68,23 @@ export async function scanRegion(storage: StorageBackend, source: string, onMani
  * no longer exists for restore, sync or the catalog, then every object under its prefix. Deleting
  * again finds nothing and succeeds.
  */
-export async function deleteBackupCopy(storage: StorageBackend, source: string, id: string): Promise<{ manifestRemoved: boolean; objects: number }> {
+export async function deleteBackupCopy(storage: StorageBackend, source: string, id: string, reason = 'retention'): Promise<{ manifestRemoved: boolean; objects: number }> {
   const manifestKey = keys.manifest(source, id);
   const manifestRemoved = (await storage.stat(manifestKey)) !== undefined;
+  if (manifestRemoved) {
+    // The tombstone goes first: a retry after a crash between the two still finds the manifest
+    // and writes the same tombstone again.
+    const bytes = await readAll(await storage.get(manifestKey));
+    const manifest = JSON.parse(bytes.toString('utf8')) as { finishedAt: string; previousManifestSha256: string | null };
+    const tombstone: Tombstone = {
+      format: 'lifeboat-tombstone/1', source, id, finishedAt: manifest.finishedAt,
+      manifestSha256: createHash('sha256').update(bytes).digest('hex'), previousManifestSha256: manifest.previousManifestSha256,
+      deletedAt: new Date().toISOString(), reason,
+    };
+    await storage.put(keys.tombstone(source, id), Buffer.from(`${JSON.stringify(tombstone, null, 2)}\n`));
+  }
   await storage.remove(manifestKey);
-  return { manifestRemoved, objects: (manifestRemoved ? 1 : 0) + (await removePrefix(storage, keys.backupPrefix(source, id))) };
+  return { manifestRemoved, objects: (manifestRemoved ? 1 : 0) + (await removePrefix(storage, keys.backupPrefix(source, id), [keys.tombstone(source, id)])) };
 }
 
 /**
@@ -80,16 +96,17 @@ export async function removeOrphan(storage: StorageBackend, source: string, id: 
   const prefix = keys.backupPrefix(source, id);
   if (await storage.stat(keys.manifest(source, id))) return { objects: 0, skipped: 'it has a manifest now' };
   for await (const upload of storage.listIncomplete(prefix)) return { objects: 0, skipped: `an upload is still open (${upload.key})` };
+  const tombstone = keys.tombstone(source, id);
   for await (const object of storage.list(prefix)) {
-    if (now - object.modified.getTime() < graceMs) return { objects: 0, skipped: `${object.key} is younger than the grace period` };
+    if (object.key !== tombstone && now - object.modified.getTime() < graceMs) return { objects: 0, skipped: `${object.key} is younger than the grace period` };
   }
-  return { objects: await removePrefix(storage, prefix) };
+  return { objects: await removePrefix(storage, prefix, [tombstone]) };
 }
 
-async function removePrefix(storage: StorageBackend, prefix: string): Promise<number> {
+async function removePrefix(storage: StorageBackend, prefix: string, keep: string[] = []): Promise<number> {
   // Listed in full first: removing while paging through a listing can skip keys on some servers.
   const found: string[] = [];
-  for await (const object of storage.list(prefix)) found.push(object.key);
+  for await (const object of storage.list(prefix)) if (!keep.includes(object.key)) found.push(object.key);
   for (const key of found) await storage.remove(key);
   return found.length;
 }

@@ -110,6 +110,8 @@ export function syncActivities(deps: Deps) {
     const missing: BackupToCopy[] = [];
     for (const { manifest, manifestSha256 } of home) {
       const ref = { id: manifest.id, finishedAt: manifest.finishedAt };
+      // Retention pruned this backup here on purpose: copying it back would undo that every run.
+      if (sizes.has(keys.tombstone(source, manifest.id)) && !sizes.has(keys.manifest(source, manifest.id))) continue;
       const whole = manifest.objects.every((object) => sizes.get(object.key) === object.size);
       if (sizes.has(keys.manifest(source, manifest.id)) && whole) present.push(ref);
       else missing.push({ ...ref, manifestSha256, objects: manifest.objects });

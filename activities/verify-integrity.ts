@@ -1,7 +1,7 @@
 import { LifeboatError } from '../lib/errors';
-import type { Manifest, StoredObject } from '../lib/manifest';
+import type { Manifest, StoredObject, Tombstone } from '../lib/manifest';
 import type { CheckOutcome } from '../lib/verify';
-import { listBackups, type CatalogEntry } from './catalog';
+import { listBackups, listTombstones, type CatalogEntry } from './catalog';
 import { toolVersion } from './pipeline/versions';
 import { verifyObject } from './restore-stream';
 import type { StorageBackend } from './storage/backend';
@@ -30,9 +30,10 @@ export async function checkIntegrity(storage: StorageBackend, source: string, ba
   }
   const checks: CheckOutcome[] = [];
   const chain = chainIn(catalog, catalog[position]!.manifest, checks);
+  const tombstones = await listTombstones(storage, source);
   let bytes = 0;
   for (const member of chain) {
-    checks.push(chainLink(catalog, member));
+    checks.push(chainLink(catalog, tombstones, member));
     for (const object of member.objects) {
       const outcome = await checkObject(storage, object, member.id, identity);
       checks.push(outcome);
@@ -59,18 +60,30 @@ function chainIn(catalog: CatalogEntry[], manifest: Manifest, checks: CheckOutco
 }
 
 /**
- * previousManifestSha256 against the stored bytes of the manifest before it. When nothing earlier
- * is stored (the first backup, or retention pruned the earlier ones) there is nothing to compare.
+ * previousManifestSha256 against the stored bytes of the manifest before it. Backups retention
+ * deleted in between are bridged by their tombstones (each holds the deleted manifest's hash and
+ * its own link), so a pruned history still proves itself; a rewritten manifest does not.
  */
-function chainLink(catalog: CatalogEntry[], manifest: Manifest): CheckOutcome {
+function chainLink(catalog: CatalogEntry[], tombstones: Tombstone[], manifest: Manifest): CheckOutcome {
   const name = `manifest chain ${manifest.id}`;
   const position = catalog.findIndex((entry) => entry.manifest.id === manifest.id);
   const previous = catalog[position - 1];
-  const recorded = manifest.previousManifestSha256;
-  if (!previous) {
-    return { name, ok: true, detail: recorded === null ? 'first backup of the source' : 'no earlier manifest stored to compare with' };
+  let recorded = manifest.previousManifestSha256;
+  const bridged: string[] = [];
+  // Walk back through the deleted backups between `previous` and this one, newest first.
+  for (;;) {
+    if (previous && recorded === previous.manifestSha256) break;
+    const deleted = tombstones.find((t) => t.manifestSha256 === recorded && t.finishedAt < manifest.finishedAt && (!previous || t.finishedAt > previous.manifest.finishedAt));
+    if (!deleted || bridged.includes(deleted.id)) break;
+    bridged.push(deleted.id);
+    recorded = deleted.previousManifestSha256;
   }
-  if (recorded === previous.manifestSha256) return { name, ok: true, detail: `links to ${previous.manifest.id} (sha256 ${recorded.slice(0, 16)}…)` };
+  const via = bridged.length > 0 ? `, across ${bridged.length} backup(s) deleted by retention (${bridged.join(', ')})` : '';
+  if (!previous) {
+    if (recorded === null) return { name, ok: true, detail: `first backup of the source${via}` };
+    return { name, ok: true, detail: `no earlier manifest stored to compare with${via}` };
+  }
+  if (recorded === previous.manifestSha256) return { name, ok: true, detail: `links to ${previous.manifest.id} (sha256 ${recorded.slice(0, 16)}…)${via}` };
   return {
     name,
     ok: false,

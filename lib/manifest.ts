@@ -99,11 +99,29 @@ export interface Manifest {
   restoreWith: string;
 }
 
+/**
+ * What retention leaves where it deleted a backup: the deleted manifest's hash and link, so the
+ * manifest chain of the backups after it can still be proven (a gap by retention is not a gap
+ * by tampering), and so sync does not copy the backup back into a region that pruned it.
+ */
+export interface Tombstone {
+  format: 'lifeboat-tombstone/1';
+  source: string;
+  id: string;
+  finishedAt: string;
+  manifestSha256: string;
+  previousManifestSha256: string | null;
+  deletedAt: string;
+  reason: string;
+}
+
 /** Layout in every region: <source>/<backup id>/manifest.json beside the backup's objects. */
 export const keys = {
   sourcePrefix: (source: string) => `${source}/`,
   backupPrefix: (source: string, id: string) => `${source}/${id}/`,
   manifest: (source: string, id: string) => `${source}/${id}/manifest.json`,
+  /** Left by retention in place of a deleted backup (see Tombstone). */
+  tombstone: (source: string, id: string) => `${source}/${id}/deleted.json`,
   object: (source: string, id: string, name: string) => `${source}/${id}/${name}`,
 };
 

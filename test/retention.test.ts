@@ -8,9 +8,9 @@ import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
 import { deleteBackupCopy, removeOrphan, scanRegion } from '../activities/prune';
 import { retentionActivities, type RetentionWork } from '../activities/retention';
-import type { StorageBackend } from '../activities/storage/backend';
+import { readAll, type StorageBackend } from '../activities/storage/backend';
 import { verifyRecordKey } from '../activities/verify-records';
-import { keys, MANIFEST_FORMAT, type Manifest } from '../lib/manifest';
+import { keys, MANIFEST_FORMAT, type Manifest, type Tombstone } from '../lib/manifest';
 import type { BackupRef } from '../lib/retention/plan';
 import type { RetentionReport } from '../workflows/apply-retention';
 import { sourceKey } from '../workflows/search-attributes';
@@ -238,7 +238,11 @@ describe('deleting a backup copy and its leftovers', () => {
     expect(await deleteBackupCopy(recording, 'shop', backup.id)).toEqual({ manifestRemoved: true, objects: 3 });
     expect(removed[0]).toBe(keys.manifest('shop', backup.id));
     expect(removed).toHaveLength(3);
-    expect(await keysIn(real, `shop/${backup.id}/`)).toEqual([]);
+    // Only the tombstone stays: the deleted manifest's hash and link, for the chain check and for sync.
+    expect(await keysIn(real, `shop/${backup.id}/`)).toEqual([keys.tombstone('shop', backup.id)]);
+    const tombstone = JSON.parse((await readAll(await real.get(keys.tombstone('shop', backup.id)))).toString('utf8')) as Tombstone;
+    expect(tombstone).toMatchObject({ format: 'lifeboat-tombstone/1', id: backup.id, reason: 'retention', manifestSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect((await scanRegion(real, 'shop')).orphans.map((o) => o.id)).not.toContain(backup.id);
     expect(await deleteBackupCopy(real, 'shop', backup.id)).toEqual({ manifestRemoved: false, objects: 0 });
   });
 

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
+import { deleteBackupCopy } from '../activities/prune';
 import { verifyActivities } from '../activities/verify';
 import { readAll, type StorageBackend } from '../activities/storage/backend';
 import type { Alert } from '../lib/alerts';
@@ -50,13 +51,14 @@ describe('verifyRestore at the integrity level', () => {
       flipped: { kind: 'files', region: 'stockholm', path: tree('flipped') },
       deleted: { kind: 'files', region: 'stockholm', path: tree('deleted') },
       rechained: { kind: 'files', region: 'stockholm', path: tree('rechained'), maxIncrements: 0 },
+      pruned: { kind: 'redis', region: 'stockholm', url: `redis://127.0.0.1:${servers.redis.port}` },
     }), { sync: { afterBackup: false }, alerts: { channels: [{ type: 'webhook', url: `${receiver.url}/alerts` }] } });
     harness = await startHarness(fixture.config);
     const deps = createDeps(fixture.config);
     stockholm = deps.storage('stockholm');
     gothenburg = deps.storage('gothenburg');
 
-    for (const source of ['app-db', 'cache', 'docs', 'flipped', 'deleted', 'rechained', 'rechained']) {
+    for (const source of ['app-db', 'cache', 'docs', 'flipped', 'deleted', 'rechained', 'rechained', 'pruned', 'pruned', 'pruned', 'pruned']) {
       await runBackup(harness.client, fixture.config, source);
     }
     // A second backup of docs is an increment: verifying it must walk the chain to the full.
@@ -157,6 +159,27 @@ describe('verifyRestore at the integrity level', () => {
     expect(failure.message).toContain(`manifest chain ${second!.id}`);
     expect(failure.message).toContain(`the stored manifest of ${first!.id} hashes to`);
     await expectFailedRecordAndAlert('rechained', second!.id, `manifest chain ${second!.id}`);
+  });
+
+  it('proves the chain across backups that retention deleted, by their tombstones, and sync does not copy them back', async () => {
+    const [first, second, third, fourth] = (await listBackups(stockholm, 'pruned')).map((e) => e.manifest);
+    await deleteBackupCopy(stockholm, 'pruned', second!.id);
+    await deleteBackupCopy(stockholm, 'pruned', third!.id);
+    const result = await runVerify(harness.client, fixture.config, { source: 'pruned', region: 'stockholm', level: 'integrity' });
+    const link = result.regions[0]!.checks.find((c) => c.name === `manifest chain ${fourth!.id}`)!;
+    expect(link).toMatchObject({ ok: true, detail: expect.stringContaining(`links to ${first!.id}`) });
+    expect(link.detail).toContain(`across 2 backup(s) deleted by retention (${third!.id}, ${second!.id})`);
+
+    // Pruned in gothenburg on purpose: the next sync leaves it pruned there.
+    await deleteBackupCopy(gothenburg, 'pruned', first!.id);
+    await harness.client.workflow.execute('syncRegions', { args: [{ source: 'pruned' }], workflowId: `test-verify-resync-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm` });
+    expect(await gothenburg.stat(keys.manifest('pruned', first!.id))).toBeUndefined();
+
+    // Without the tombstone of the newer deleted backup, the gap is what tampering looks like.
+    await stockholm.remove(keys.tombstone('pruned', third!.id));
+    const failure = await failureOf(runVerify(harness.client, fixture.config, { source: 'pruned', region: 'stockholm', level: 'integrity' }));
+    expect(failure.type).toBe('VerificationFailed');
+    expect(failure.message).toContain(`manifest chain ${fourth!.id}`);
   });
 
   async function expectFailedRecordAndAlert(source: string, backupId: string, named: string): Promise<void> {
