@@ -1,3 +1,4 @@
+import { keys } from '../lib/manifest';
 import type { VerifyLevel, VerifyRecord } from '../lib/verify';
 import { readManifest, type CatalogEntry } from './catalog';
 import { readAll, type StorageBackend } from './storage/backend';
@@ -30,19 +31,17 @@ export function verifiedBackupPrefix(key: string): string | undefined {
 export async function listVerifiedBackups(storage: StorageBackend, source?: string): Promise<VerifiedEntry[]> {
   const manifests: string[] = [];
   const recordKeys: string[] = [];
-  for await (const object of storage.list(source ? `${source}/` : '')) {
+  for await (const object of storage.list(source ? keys.sourcePrefix(source) : '')) {
     if (object.key.endsWith('/manifest.json')) manifests.push(object.key);
     else if (verifiedBackupPrefix(object.key)) recordKeys.push(object.key);
   }
   const entries = await inBatches(manifests, (key) => readManifest(storage, key));
-  const records = (await inBatches(recordKeys, (key) => readRecord(storage, key))).filter((r) => r !== undefined);
+  // Grouped by where a record lies, as retention's interlock reads them, not by what it claims.
+  const records = await inBatches(recordKeys, async (key) => ({ prefix: verifiedBackupPrefix(key)!, record: await readRecord(storage, key) }));
   const byBackup = new Map<string, VerifyRecord[]>();
-  for (const record of records) {
-    const prefix = `${record.source}/${record.backupId}/`;
-    byBackup.set(prefix, [...(byBackup.get(prefix) ?? []), record]);
-  }
+  for (const { prefix, record } of records) if (record) byBackup.set(prefix, [...(byBackup.get(prefix) ?? []), record]);
   return entries
-    .map((entry) => ({ ...entry, records: sortRecords(byBackup.get(`${entry.manifest.source}/${entry.manifest.id}/`) ?? []) }))
+    .map((entry) => ({ ...entry, records: sortRecords(byBackup.get(keys.backupPrefix(entry.manifest.source, entry.manifest.id)) ?? []) }))
     .sort((a, b) => a.manifest.finishedAt.localeCompare(b.manifest.finishedAt) || a.manifest.id.localeCompare(b.manifest.id));
 }
 
