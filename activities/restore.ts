@@ -1,4 +1,6 @@
 import { isAbsolute } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { parseDuration } from '../lib/config/duration';
 import { requireEnv } from '../lib/config/secrets';
 import { LifeboatError } from '../lib/errors';
 import type { StoredObject } from '../lib/manifest';
@@ -44,6 +46,18 @@ export function restoreActivities(deps: Deps) {
 
   /** Verifies, restores and checks one backup (for files: its whole chain) into the target. */
   async function restoreBackupTo(input: RestoreInput): Promise<RestoreResult> {
+    // The whole restore beats, not only its streams: creating the target and counting the rows
+    // of a large database afterwards take longer than a heartbeat timeout too.
+    const context = Context.current();
+    const beat = setInterval(() => context.heartbeat(), Math.max(500, parseDuration(deps.config.temporal.heartbeatTimeout) / 5));
+    try {
+      return await restoreWithin(input);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  async function restoreWithin(input: RestoreInput): Promise<RestoreResult> {
     const started = Date.now();
     const storage = deps.storage(input.region);
     const { manifest } = await findBackup(storage, input.source, input.backupId);
