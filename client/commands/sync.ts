@@ -8,6 +8,7 @@ import { syncWorkflowId } from '../../lib/workflow-ids';
 import type { syncRegions, SyncResult } from '../../workflows/sync-regions';
 import { failureToError } from '../failure';
 import { bytes, table, type Output, usage } from '../output';
+import { noteProgress } from '../progress';
 import { taskQueueOf, uiLink } from '../temporal';
 import { age } from './ages';
 
@@ -52,19 +53,9 @@ const errorExit = exitCodeFor('Storage');
 
 /** Notes each copy in flight on stderr (once per change) until the sync ends. */
 async function waitWithProgress(client: Client, handle: WorkflowHandle<typeof syncRegions>, out: Output): Promise<SyncResult> {
-  let done = false;
-  const result = handle.result().finally(() => { done = true; });
-  const shown = new Map<string, string>();
-  while (!done) {
-    await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000))]);
-    if (done) break;
-    for (const beat of await copiesInFlight(client, handle).catch(() => [])) {
-      const line = `copying ${beat.key} → ${beat.to}: ${bytes(beat.bytes)}`;
-      if (shown.get(`${beat.key} ${beat.to}`) === line) continue;
-      shown.set(`${beat.key} ${beat.to}`, line);
-      out.note(line);
-    }
-  }
+  const result = handle.result();
+  await noteProgress(result, async () => (await copiesInFlight(client, handle))
+    .map((beat): [string, string] => [`${beat.key} ${beat.to}`, `copying ${beat.key} → ${beat.to}: ${bytes(beat.bytes)}`]), out);
   try {
     return await result;
   } catch (error) {

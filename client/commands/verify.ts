@@ -7,6 +7,7 @@ import { searchAttributes } from '../../workflows/search-attributes';
 import { verifyProgressQuery, type VerifyProgress, type verifyRestore, type VerifyResult } from '../../workflows/verify-restore';
 import { failureToError } from '../failure';
 import { table, type Output, usage } from '../output';
+import { noteProgress } from '../progress';
 import { taskQueueOf, uiLink } from '../temporal';
 
 export interface VerifyOptions {
@@ -51,20 +52,9 @@ export async function verifyCommand(client: Client, config: Config, source: stri
 
 /** Notes each region's step on stderr as it changes; a failed verification still yields its result. */
 async function waitWithProgress(handle: WorkflowHandle<typeof verifyRestore>, out: Output): Promise<VerifyResult> {
-  let done = false;
-  const result = handle.result().finally(() => { done = true; });
-  const shown = new Map<string, string>();
-  while (!done) {
-    await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000))]);
-    if (done) break;
-    const progress: VerifyProgress = await handle.query(verifyProgressQuery).catch(() => ({}));
-    for (const [region, { step, backupId }] of Object.entries(progress)) {
-      const line = `${region}: ${step}${backupId ? ` (backup ${backupId})` : ''}`;
-      if (shown.get(region) === line) continue;
-      shown.set(region, line);
-      out.note(line);
-    }
-  }
+  const result = handle.result();
+  await noteProgress(result, async () => Object.entries(await handle.query(verifyProgressQuery) as VerifyProgress)
+    .map(([region, { step, backupId }]): [string, string] => [region, `${region}: ${step}${backupId ? ` (backup ${backupId})` : ''}`]), out);
   try {
     return await result;
   } catch (error) {
