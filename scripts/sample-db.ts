@@ -29,6 +29,19 @@ export async function recreateDatabase(server: PgServer, database: string): Prom
 }
 
 /**
+ * A fresh database of `rows` rows of 1 KiB random bytes (table `noise`): incompressible, so its
+ * backups, copies and restores take long enough for a test to interrupt them.
+ */
+export async function createNoiseDatabase(server: PgServer, database: string, rows: number): Promise<void> {
+  await recreateDatabase(server, database);
+  await withClient(server, database, async (c) => {
+    await c.query('create extension if not exists pgcrypto');
+    await c.query('create table noise (id int primary key, payload bytea)');
+    await c.query('insert into noise select g, gen_random_bytes(1024) from generate_series(1, $1::int) g', [rows]);
+  });
+}
+
+/**
  * A small shop: customers, orders, and the awkward cases a dump must carry — a table and a column
  * whose names need quoting, large text, bytea, NULLs, a second schema, a sequence and a view.
  */

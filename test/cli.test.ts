@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { backupWorkflowId } from '../lib/workflow-ids';
 import type { scheduledBackup } from '../workflows/scheduled-backup';
-import { createSampleDatabase, pgUrl, recreateDatabase, tableFingerprints, withClient } from '../scripts/sample-db';
+import { createNoiseDatabase, createSampleDatabase, pgUrl, tableFingerprints } from '../scripts/sample-db';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startHarness, type Harness } from './support/workers';
 
@@ -22,12 +22,7 @@ describe('the lifeboat CLI', () => {
 
   beforeAll(async () => {
     await createSampleDatabase(pg, 'cli_src');
-    await recreateDatabase(pg, 'cli_slow');
-    await withClient(pg, 'cli_slow', async (c) => {
-      await c.query('create extension if not exists pgcrypto');
-      await c.query('create table noise (id int primary key, payload bytea)');
-      await c.query('insert into noise select g, gen_random_bytes(1024) from generate_series(1, 80000) g');
-    });
+    await createNoiseDatabase(pg, 'cli_slow', 80000);
     // Level 12 on random bytes runs at about 14 MB/s: a backup of slow-db lasts several seconds.
     // No sync after each backup: the catalog test below expects every backup in stockholm only.
     fixture = await makeFixture(servers, (ctx) => ({ 'app-db': ctx.postgres('cli_src'), 'slow-db': ctx.postgres('cli_slow') }), { compression: { level: 12, threads: 1 }, sync: { afterBackup: false } });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { recreateDatabase, withClient } from '../scripts/sample-db';
+import { createNoiseDatabase, recreateDatabase, withClient } from '../scripts/sample-db';
 import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup, runRestore } from './support/runs';
 import { startHarness, type Harness } from './support/workers';
@@ -12,12 +12,7 @@ describe('a restore that outlasts the heartbeat timeout', () => {
   let harness: Harness;
 
   beforeAll(async () => {
-    await recreateDatabase(pg, 'heartbeat_src');
-    await withClient(pg, 'heartbeat_src', async (c) => {
-      await c.query('create extension if not exists pgcrypto');
-      await c.query('create table noise (id int primary key, payload bytea)');
-      await c.query('insert into noise select g, gen_random_bytes(1024) from generate_series(1, 120000) g');
-    });
+    await createNoiseDatabase(pg, 'heartbeat_src', 120000);
     // A 2 s heartbeat timeout: the restore below (120 MB of random rows, verified, restored, counted) takes longer.
     fixture = await makeFixture(servers, (ctx) => ({ 'app-db': ctx.postgres('heartbeat_src') }), { compression: { level: 1 }, sync: { afterBackup: false } });
     fixture.config.temporal.heartbeatTimeout = '2s';

@@ -5,7 +5,7 @@ import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
 import type { CopyHeartbeat } from '../activities/sync';
 import { digestStored } from '../activities/sync-copy';
-import { recreateDatabase, withClient } from '../scripts/sample-db';
+import { createNoiseDatabase } from '../scripts/sample-db';
 import type { SyncResult } from '../workflows/sync-regions';
 import { freePorts } from './harness/ports';
 import { SEAWEED_PORT_COUNT, startSeaweedS3, type S3Server } from './harness/seaweedfs';
@@ -42,12 +42,7 @@ describe('a region stopped in the middle of a sync', () => {
 
   beforeAll(async () => {
     // Random bytes do not compress: each backup is about 20 MiB, so a copy lasts long enough to be interrupted.
-    await recreateDatabase(pg, 'outage_src');
-    await withClient(pg, 'outage_src', async (c) => {
-      await c.query('create extension if not exists pgcrypto');
-      await c.query('create table noise (id int primary key, payload bytea)');
-      await c.query('insert into noise select g, gen_random_bytes(1024) from generate_series(1, 20000) g');
-    });
+    await createNoiseDatabase(pg, 'outage_src', 20000);
     const base = await makeFixture(servers, (ctx) => ({ 'outage-db': ctx.postgres('outage_src') }), { compression: { level: 1 } });
     dir = join(base.dir, 'uppsala');
     ports = await freePorts(SEAWEED_PORT_COUNT);

@@ -5,7 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { verifyWorkflowId } from '../lib/workflow-ids';
 import type { VerifyResult } from '../workflows/verify-restore';
-import { recreateDatabase, withClient } from '../scripts/sample-db';
+import { createNoiseDatabase, withClient } from '../scripts/sample-db';
 import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup } from './support/runs';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
@@ -30,12 +30,7 @@ describe('a worker killed during a restore-level verification', () => {
 
   beforeAll(async () => {
     // Random bytes: a dump large enough that pg_restore runs for a while before the kill.
-    await recreateDatabase(pgServer, 'vr_crash_src');
-    await withClient(pgServer, 'vr_crash_src', async (c) => {
-      await c.query('create extension if not exists pgcrypto');
-      await c.query('create table noise (id int primary key, payload bytea)');
-      await c.query('insert into noise select g, gen_random_bytes(1024) from generate_series(1, 100000) g');
-    });
+    await createNoiseDatabase(pgServer, 'vr_crash_src', 100000);
     scratchDir = mkdtempSync(join(tmpdir(), 'lifeboat-vr-scratch-'));
     const passwordEnv = `VR_CRASH_PG_PASSWORD_${process.pid}`;
     fixture = await makeFixture(servers, (ctx) => ({ 'vr-crash-db': ctx.postgres('vr_crash_src') }), { sync: { afterBackup: false } }, {

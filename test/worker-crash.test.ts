@@ -7,7 +7,7 @@ import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
 import type { StorageBackend } from '../activities/storage/backend';
 import { startBackup } from '../client/commands/backup';
-import { recreateDatabase, withClient } from '../scripts/sample-db';
+import { createNoiseDatabase } from '../scripts/sample-db';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
 
@@ -22,12 +22,7 @@ describe('a worker killed in the middle of a multipart upload', () => {
 
   beforeAll(async () => {
     // Random bytes do not compress, and zstd -12 runs at about 14 MB/s: the upload runs for many parts and seconds.
-    await recreateDatabase(pg, 'crash_src');
-    await withClient(pg, 'crash_src', async (c) => {
-      await c.query('create extension if not exists pgcrypto');
-      await c.query('create table noise (id int primary key, payload bytea)');
-      await c.query('insert into noise select g, gen_random_bytes(1024) from generate_series(1, 80000) g');
-    });
+    await createNoiseDatabase(pg, 'crash_src', 80000);
     fixture = await makeFixture(servers, (ctx) => ({ 'crash-db': ctx.postgres('crash_src') }), { compression: { level: 12, threads: 1 } });
     storage = createDeps(fixture.config).storage('stockholm');
     client = new Client({ connection: await Connection.connect({ address: servers.temporal.address }) });
