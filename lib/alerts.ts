@@ -10,7 +10,12 @@ export type AlertKind =
   | 'sync-failed'
   | 'retention-blocked'
   | 'retention-failed'
-  | 'verify-failed';
+  | 'verify-failed'
+  | 'wal-gap'
+  | 'wal-ship-failed'
+  | 'failover-approval'
+  | 'failover-report'
+  | 'failover-failed';
 
 export type AlertSeverity = 'critical' | 'warning' | 'info';
 

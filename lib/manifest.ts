@@ -30,6 +30,32 @@ export interface PostgresDescription {
   options: { schemaOnly: boolean; dataOnly: boolean; includeTables: string[]; excludeTables: string[] };
 }
 
+/**
+ * A physical base backup (pg_basebackup -Ft -X fetch to stdout): the whole cluster as one tar,
+ * carrying the WAL from startLsn to stopLsn itself, so it restores consistently without the
+ * archive; WAL from `_wal/<source>/` (lib/wal.ts) replays it further, to a point in time.
+ */
+export interface PostgresPhysicalDescription {
+  kind: 'postgres';
+  mode: 'physical';
+  serverVersion: string;
+  /** pg_control's system identifier: WAL of another cluster cannot replay onto this backup. */
+  systemIdentifier: string;
+  timeline: number;
+  startLsn: string;
+  stopLsn: string;
+  /** The first WAL segment recovery needs: where continuity is counted from. */
+  startWalFile: string;
+  stopWalFile: string;
+  walSegmentBytes: number;
+  /** START TIME from backup_label. */
+  startTime: string;
+  sizeBytes: number;
+  databases: string[];
+  /** The backup_manifest pg_basebackup wrote into the tar: pg_verifybackup checks the extracted files against it. */
+  hasBackupManifest: boolean;
+}
+
 export interface RedisDescription {
   kind: 'redis';
   serverVersion: string;
@@ -74,7 +100,11 @@ export interface FileSample {
   sha256: string;
 }
 
-export type SourceDescription = PostgresDescription | RedisDescription | FilesDescription;
+export type SourceDescription = PostgresDescription | PostgresPhysicalDescription | RedisDescription | FilesDescription;
+
+export function isPhysical(description: SourceDescription): description is PostgresPhysicalDescription {
+  return description.kind === 'postgres' && 'mode' in description && description.mode === 'physical';
+}
 
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
@@ -139,7 +169,7 @@ export function backupIdFor(startTime: Date, runId: string): string {
 export function brief(description: SourceDescription): string {
   switch (description.kind) {
     case 'postgres':
-      return `${description.tables.length} tables`;
+      return 'mode' in description ? `base backup of ${description.databases.length} databases` : `${description.tables.length} tables`;
     case 'redis':
       return `${description.rdbKeys} keys`;
     case 'files':

@@ -24,3 +24,13 @@ export function retentionWorkflowId(prefix: string, source?: string): string {
 export function verifyWorkflowId(prefix: string, source: string): string {
   return `${prefix}verify-${source}`;
 }
+
+/** The one WAL shipper of a source: it runs for good, continuing as new. */
+export function walShipperWorkflowId(prefix: string, source: string): string {
+  return `${prefix}wal-${source}`;
+}
+
+/** One failover at a time, and one drill at a time: two would restore into the same targets. */
+export function failoverWorkflowId(prefix: string, drill: boolean): string {
+  return drill ? `${prefix}failover-drill` : `${prefix}failover`;
+}

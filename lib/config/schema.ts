@@ -129,7 +129,19 @@ const postgresSource = z.strictObject({
   ...common,
   ...secretRef,
   url: postgresUrl,
-  mode: z.literal('logical').default('logical'),
+  /** logical: pg_dump of one database. physical: pg_basebackup of the whole cluster, plus WAL (`wal`) for point-in-time recovery. */
+  mode: z.enum(['logical', 'physical']).default('logical'),
+  /** physical only: WAL archiving through a spool directory (see docs/pitr.md). */
+  wal: z.strictObject({
+    /** Where archive_command puts finished WAL files, on the machine of the source region's worker. */
+    spool: z.string().refine((p) => p.startsWith('/'), 'an absolute path'),
+    /** How often the shipper looks for new files in the spool. */
+    interval: duration.default('10s'),
+    /** Rounds of the shipper before it continues as new, keeping its history short. */
+    roundsPerRun: z.int().min(1).max(10000).default(200),
+    /** Segments of one timeline missing after the newest base backup raise a wal-gap alert once they are this old. */
+    gapGrace: duration.default('5m'),
+  }).optional(),
   schemaOnly: z.boolean().default(false),
   dataOnly: z.boolean().default(false),
   includeTables: z.array(z.string().min(1)).default([]),
@@ -175,6 +187,69 @@ const verifyTarget = z.strictObject({
   }).prefault({}),
 });
 
+const absolutePath = z.string().refine((p) => p.startsWith('/'), 'an absolute path');
+
+/**
+ * Where a region brings a source back when it becomes the primary (drFailover, issue 6). Which keys
+ * apply depends on the source: postgres physical — dataDir (must not exist or be empty) and port
+ * of the cluster Lifeboat starts; postgres logical — url (+ passwordEnv/File) of a running server
+ * on which the database is created; redis — directory and port of the redis-server Lifeboat
+ * starts; files — directory (must not exist or be empty).
+ */
+const failoverTarget = z.strictObject({
+  dataDir: absolutePath.optional(),
+  port: z.int().min(1).max(65535).optional(),
+  /** The OS user the restored PostgreSQL runs as; default "postgres" when the worker runs as root, else the worker's user. */
+  osUser: z.string().min(1).optional(),
+  url: postgresUrl.optional(),
+  passwordEnv: envName.optional(),
+  passwordFile: z.string().optional(),
+  directory: absolutePath.optional(),
+});
+
+const regionFailover = z.strictObject({
+  targets: z.record(name, failoverTarget).default({}),
+});
+
+/** A command run on the target region's worker, or a signed webhook (like alerts.channels). */
+const failoverHook = z.strictObject({
+  /** argv, no shell: ["/usr/local/bin/fence-primary", "--region", "stockholm"]. */
+  command: z.array(z.string().min(1)).min(1).optional(),
+  url: z.url().optional(),
+  urlEnv: envName.optional(),
+  urlFile: z.string().optional(),
+  secretEnv: envName.optional(),
+  secretFile: z.string().optional(),
+  timeout: duration.default('5m'),
+});
+
+const failover = z.strictObject({
+  approval: z.strictObject({
+    /** Without a decision, the approval request is sent again this often... */
+    remindEvery: duration.default('15m'),
+    /** ...and the failover aborts once this much time has passed since it started. */
+    deadline: duration.default('4h'),
+  }).prefault({}),
+  /** Preflight waits this long for the target region's worker to pick up a task. */
+  workerTimeout: duration.default('1m'),
+  hooks: z.strictObject({
+    /** Stops writes in the old primary, if it is reachable. Not run in drills. */
+    fence: failoverHook.optional(),
+    /** A failed fence stops the failover (default) or is recorded and passed over. */
+    fenceRequired: z.boolean().default(true),
+    /** Points the application at the new region; must succeed. Not run in drills. */
+    cutover: failoverHook.optional(),
+    /** Run when a step after a cut-over attempt fails, to point the application back. */
+    undoCutover: failoverHook.optional(),
+  }).prefault({}),
+  /** A schedule of drills: restore into the region's targets, verify, report, tear down. */
+  drill: z.strictObject({
+    region: name,
+    schedule,
+    sources: z.array(name).optional(),
+  }).optional(),
+});
+
 const source = z.discriminatedUnion('kind', [postgresSource, redisSource, filesSource]);
 
 export const configSchema = z
@@ -190,7 +265,7 @@ export const configSchema = z
       })
       .prefault({}),
     primaryRegion: name,
-    regions: z.record(name, z.strictObject({ storage, verify: verifyTarget.optional() })).refine((r) => Object.keys(r).length > 0, 'at least one region'),
+    regions: z.record(name, z.strictObject({ storage, verify: verifyTarget.optional(), failover: regionFailover.optional() })).refine((r) => Object.keys(r).length > 0, 'at least one region'),
     encryption: z.strictObject({
       recipients: z.array(ageRecipient).min(1),
       identityFile: z.string().optional(),
@@ -241,6 +316,7 @@ export const configSchema = z
         catalogInterval: duration.default('5m'),
       })
       .prefault({}),
+    failover: failover.optional(),
     sources: z.record(name, source),
   })
   .superRefine((config, ctx) => {
@@ -250,6 +326,17 @@ export const configSchema = z
     for (const [id, src] of Object.entries(config.sources)) {
       if (!(src.region in config.regions)) {
         ctx.addIssue({ code: 'custom', path: ['sources', id, 'region'], input: src.region, message: `one of the regions (${Object.keys(config.regions).join(', ')})` });
+      }
+      if (src.kind === 'postgres' && src.mode === 'physical') {
+        for (const key of ['schemaOnly', 'dataOnly'] as const) {
+          if (src[key]) ctx.addIssue({ code: 'custom', path: ['sources', id, key], input: true, message: 'not with mode: physical (a base backup holds the whole cluster)' });
+        }
+        for (const key of ['includeTables', 'excludeTables'] as const) {
+          if (src[key].length > 0) ctx.addIssue({ code: 'custom', path: ['sources', id, key], input: src[key], message: 'not with mode: physical (a base backup holds the whole cluster)' });
+        }
+      }
+      if (src.kind === 'postgres' && src.wal && src.mode !== 'physical') {
+        ctx.addIssue({ code: 'custom', path: ['sources', id, 'wal'], input: src.wal, message: 'only with mode: physical (WAL replays onto a base backup, not onto a dump)' });
       }
       if (src.kind === 'postgres' && src.schemaOnly && src.dataOnly) {
         ctx.addIssue({ code: 'custom', path: ['sources', id, 'dataOnly'], input: true, message: 'not both schemaOnly and dataOnly' });
@@ -273,6 +360,21 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['sources', id, 'passwordFile'], input: src.passwordFile, message: 'either passwordEnv or passwordFile, not both' });
       }
     }
+    for (const [region, regionConfig] of Object.entries(config.regions)) {
+      for (const [source, target] of Object.entries(regionConfig.failover?.targets ?? {})) {
+        const problem = failoverTargetProblem(config.sources[source], target);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['regions', region, 'failover', 'targets', source], input: target, message: problem });
+      }
+    }
+    if (config.failover?.drill && !(config.failover.drill.region in config.regions)) {
+      ctx.addIssue({ code: 'custom', path: ['failover', 'drill', 'region'], input: config.failover.drill.region, message: `one of the regions (${Object.keys(config.regions).join(', ')})` });
+    }
+    for (const [hookName, hook] of Object.entries(config.failover?.hooks ?? {})) {
+      if (typeof hook !== 'object') continue;
+      const refs = [hook.command, hook.url, hook.urlEnv, hook.urlFile].filter((ref) => ref !== undefined);
+      if (refs.length !== 1) ctx.addIssue({ code: 'custom', path: ['failover', 'hooks', hookName], input: hook, message: 'exactly one of command, url, urlEnv or urlFile' });
+      if (hook.command && (hook.secretEnv || hook.secretFile)) ctx.addIssue({ code: 'custom', path: ['failover', 'hooks', hookName], input: hook, message: 'secretEnv/secretFile sign webhooks; a command gets none' });
+    }
     config.alerts.channels.forEach((channel, index) => {
       const refs = [channel.type === 'webhook' ? channel.url : undefined, channel.urlEnv, channel.urlFile].filter((ref) => ref !== undefined);
       if (refs.length !== 1) {
@@ -284,6 +386,28 @@ export const configSchema = z
       }
     });
   });
+
+type FailoverTarget = z.infer<typeof failoverTarget>;
+
+/** Which target keys a source's kind needs; undefined when the target fits. */
+function failoverTargetProblem(source: z.infer<typeof postgresSource> | z.infer<typeof redisSource> | z.infer<typeof filesSource> | undefined, target: FailoverTarget): string | undefined {
+  if (!source) return 'the name of a configured source';
+  const given = Object.entries(target).filter(([, value]) => value !== undefined).map(([key]) => key);
+  const allowed: Record<string, string[]> = {
+    'postgres/physical': ['dataDir', 'port', 'osUser'],
+    'postgres/logical': ['url', 'passwordEnv', 'passwordFile'],
+    redis: ['directory', 'port'],
+    files: ['directory'],
+  };
+  const shape = source.kind === 'postgres' ? `postgres/${source.mode}` : source.kind;
+  const required: Record<string, string[]> = {
+    'postgres/physical': ['dataDir', 'port'], 'postgres/logical': ['url'], redis: ['directory', 'port'], files: ['directory'],
+  };
+  const extra = given.filter((key) => !allowed[shape]!.includes(key));
+  const missing = required[shape]!.filter((key) => !given.includes(key));
+  if (extra.length === 0 && missing.length === 0) return undefined;
+  return `a ${shape} source needs ${required[shape]!.join(' and ')}${allowed[shape]!.length > required[shape]!.length ? ` (optional: ${allowed[shape]!.filter((k) => !required[shape]!.includes(k)).join(', ')})` : ''}${extra.length ? `; not ${extra.join(', ')}` : ''}`;
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type SourceConfig = Config['sources'][string];
@@ -299,3 +423,7 @@ export type AlertChannelConfig = Config['alerts']['channels'][number];
 export type SourceVerifyConfig = NonNullable<SourceConfig['verify']>;
 export type VerifyCheckConfig = SourceVerifyConfig['checks'][number];
 export type VerifyTargetConfig = NonNullable<Config['regions'][string]['verify']>;
+export type WalConfig = NonNullable<PostgresSourceConfig['wal']>;
+export type FailoverTargetConfig = FailoverTarget;
+export type FailoverConfig = NonNullable<Config['failover']>;
+export type FailoverHookConfig = NonNullable<FailoverConfig['hooks']['fence']>;
