@@ -8,6 +8,7 @@ import { retentionActivities } from './retention';
 import { syncActivities } from './sync';
 import { verifyActivities } from './verify';
 import { verifyRestoreActivities } from './verify-restore';
+import { walActivities } from './wal';
 
 /** Every activity, bound to the worker's dependencies and mapped to typed Temporal failures. */
 export function createActivities(deps: Deps) {
@@ -19,6 +20,7 @@ export function createActivities(deps: Deps) {
   const retention = retentionActivities(deps);
   const verify = verifyActivities(deps);
   const verifyRestore = verifyRestoreActivities(deps);
+  const wal = walActivities(deps);
   const sourceAttempts = deps.config.temporal.sourceAttempts;
   return {
     planBackup: withFailures(backup.planBackup),
@@ -45,6 +47,10 @@ export function createActivities(deps: Deps) {
     writeVerifyRecord: withFailures(verify.writeVerifyRecord),
     restoreLevelCheck: withFailures(verifyRestore.restoreLevelCheck),
     cleanupScratch: withFailures(verifyRestore.cleanupScratch),
+    planWal: withFailures(wal.planWal),
+    shipWalFiles: withFailures(wal.shipWalFiles),
+    walRegionStatus: withFailures(wal.walRegionStatus),
+    pruneWal: withFailures(wal.pruneWal),
   };
 }
 

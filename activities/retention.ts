@@ -24,7 +24,8 @@ export interface OrphanPlan extends Orphan {
 export interface RetentionWork {
   /** True when asked, or when the config says retention.dryRun. */
   dryRun: boolean;
-  plans: Array<SourcePlan & { kind: string; home: string }>;
+  /** wal: a physical postgres source, whose archived WAL retention also prunes (activities/wal/prune.ts). */
+  plans: Array<SourcePlan & { kind: string; home: string; wal: boolean }>;
   /** Sources without retention rules: never pruned. */
   unmanaged: string[];
   orphans: OrphanPlan[];
@@ -77,7 +78,7 @@ export function retentionActivities(deps: Deps) {
         minCopies: config.retention.minCopies,
         rpoMs: config.objectives ? parseDuration(config.objectives.rpo) : undefined,
       });
-      work.plans.push({ ...plan, kind: sourceConfig.kind, home: sourceConfig.region });
+      work.plans.push({ ...plan, kind: sourceConfig.kind, home: sourceConfig.region, wal: sourceConfig.kind === 'postgres' && sourceConfig.mode === 'physical' });
       for (const { region, orphans } of scans) {
         for (const orphan of orphans) work.orphans.push({ ...orphan, source: name, region, ...orphanAction(orphan, plan.blocked, Date.parse(now)) });
       }

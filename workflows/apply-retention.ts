@@ -1,6 +1,7 @@
 import { isCancellation, proxyActivities, upsertMemo, upsertSearchAttributes, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { CopyRef, OrphanPlan, RetentionWork } from '../activities/retention';
+import type { WalPruneResult } from '../activities/wal';
 import type { Decision } from '../lib/retention/plan';
 import { raiseAlert } from './alert';
 import { surface } from './failures';
@@ -25,7 +26,11 @@ export interface RegionRetentionReport {
   /** Deletions that failed after Temporal's retries; the backup may have lost its manifest but nothing else. */
   failed: Array<RetentionItem & { error: string }>;
   orphans: Array<OrphanPlan & { removed: number | null; skipped?: string }>;
+  /** Physical sources: archived WAL no kept base backup needs (a dry run lists it); null for other sources. */
+  wal: WalPruneReport | null;
 }
+
+export type WalPruneReport = WalPruneResult | { error: string };
 
 export interface SourceRetentionReport {
   source: string;
@@ -68,6 +73,7 @@ export async function applyRetention(input: ApplyRetentionInput = {}): Promise<R
       });
     }
     const report = work.dryRun ? reportOf(work, at, new Map(), new Map()) : await carryOut(work, at);
+    await pruneWalAfter(work, report);
     upsertMemo({ summary: summaryOf(report) });
     if (report.totals.failed > 0) {
       await raiseAlert({
@@ -119,6 +125,26 @@ async function carryOut(work: RetentionWork, at: string): Promise<RetentionRepor
   return reportOf(work, at, deletions, orphans);
 }
 
+/**
+ * After a region's deletions, the archived WAL that no kept base backup needs. A backup whose
+ * deletion failed may still be restorable, so its WAL stays too.
+ */
+async function pruneWalAfter(work: RetentionWork, report: RetentionReport): Promise<void> {
+  await Promise.all(work.plans.filter((plan) => plan.wal && !plan.blocked).flatMap((plan) => {
+    const sourceReport = report.sources.find((s) => s.source === plan.source)!;
+    return sourceReport.regions.map(async (region) => {
+      const keep = [...region.kept, ...region.failed].map((item) => item.id);
+      const regional = proxyActivities<Activities>(onQueue(work.taskQueues[region.region]!));
+      try {
+        region.wal = await regional.pruneWal({ source: plan.source, region: region.region, keep, dryRun: work.dryRun });
+      } catch (error) {
+        if (isCancellation(error)) throw error;
+        region.wal = { error: (surface(error) as Error).message };
+      }
+    });
+  }));
+}
+
 function onQueue(taskQueue: string): ActivityOptions {
   // A region whose worker is down for an hour fails its deletions (reported) instead of holding the run.
   return { ...shortCall, taskQueue, scheduleToStartTimeout: '1 hour' };
@@ -142,7 +168,7 @@ function reportOf(work: RetentionWork, at: string, deletions: Map<string, Outcom
     blocked: plan.blocked,
     newestAt: plan.newestAt,
     regions: plan.regions.map((region): RegionRetentionReport => {
-      const report: RegionRetentionReport = { region: region.region, rules: region.rules, kept: [], deleted: [], failed: [], orphans: [] };
+      const report: RegionRetentionReport = { region: region.region, rules: region.rules, kept: [], deleted: [], failed: [], orphans: [], wal: null };
       for (const { id, finishedAt, reasons, action } of region.decisions) {
         const item = { id, finishedAt, reasons };
         const result = deletions.get(keyOf({ source: plan.source, region: region.region, id }));

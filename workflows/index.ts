@@ -6,3 +6,4 @@ export { applyRetention } from './apply-retention';
 export { checkObjectives } from './check-objectives';
 export { scheduledBackup } from './scheduled-backup';
 export { verifyRestore } from './verify-restore';
+export { shipWal } from './ship-wal';

@@ -2,7 +2,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client 
 import type { Config } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
 import { retentionWorkflowId } from '../../lib/workflow-ids';
-import type { applyRetention, RetentionReport } from '../../workflows/apply-retention';
+import type { applyRetention, RetentionReport, WalPruneReport } from '../../workflows/apply-retention';
 import { failureToError } from '../failure';
 import { type Output, usage } from '../output';
 import { taskQueueOf, uiLink } from '../temporal';
@@ -71,8 +71,16 @@ export function describeReport(report: RetentionReport): string {
         const done = orphan.removed !== null ? `removed ${orphan.removed} object(s)` : orphan.action === 'remove' && !orphan.skipped ? 'would remove' : `left: ${orphan.skipped ?? orphan.reason}`;
         lines.push(`    ${'orphan'.padEnd(12)}  ${orphan.id}  ${orphan.objects} object(s) without a manifest, newest ${orphan.newest}: ${done}`);
       }
+      if (region.wal) lines.push(`    ${'wal'.padEnd(12)}  ${walLine(region.wal, goes)}`);
     }
   }
   if (report.unmanaged.length > 0) lines.push('', `no retention rules, never pruned: ${report.unmanaged.join(', ')}`);
   return lines.join('\n');
+}
+
+function walLine(wal: WalPruneReport, goes: string): string {
+  if ('error' in wal) return `not pruned: ${wal.error}`;
+  if (!wal.keepFrom) return 'no base backup kept here: every WAL file stays';
+  const what = wal.files.length === 0 ? 'nothing before it' : `${goes} ${wal.files.length} file(s), ${wal.files[0]} to ${wal.files.at(-1)}`;
+  return `kept base backups need WAL from ${wal.keepFrom}: ${what}`;
 }

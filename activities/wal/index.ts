@@ -1,0 +1,90 @@
+import { Context } from '@temporalio/activity';
+import { parseDuration } from '../../lib/config/duration';
+import type { WalConfig } from '../../lib/config/schema';
+import { LifeboatError } from '../../lib/errors';
+import type { Deps } from '../deps';
+import { deleteWalFiles, planWalPrune, type WalPrunePlan } from './prune';
+import { walRegionState, type WalRegionState } from './region-state';
+import { shipSpool, type ShipHeartbeat, type ShipResult } from './ship';
+
+export interface WalPlan {
+  /** The source's region: its worker has the spool. */
+  region: string;
+  taskQueue: string;
+  taskQueuePrefix: string;
+  regions: string[];
+  intervalMs: number;
+  roundsPerRun: number;
+  gapGraceMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+export interface WalPruneInput {
+  source: string;
+  region: string;
+  /** Backups retention keeps in the region. */
+  keep: string[];
+  dryRun: boolean;
+}
+
+/** In a dry run `deleted` is null and `files` is what would go. */
+export type WalPruneResult = WalPrunePlan & { deleted: number | null };
+
+export function walConfigOf(deps: Deps, source: string): WalConfig {
+  const config = deps.config.sources[source];
+  if (!config) throw new LifeboatError('Config', `no source "${source}" in the worker's config`, `sources are: ${Object.keys(deps.config.sources).join(', ')}`);
+  if (config.kind !== 'postgres' || !config.wal) {
+    throw new LifeboatError('Config', `source ${source} does not archive WAL`, 'WAL archiving needs a postgres source with mode: physical and a wal block (wal.spool); see docs/wal.md');
+  }
+  return config.wal;
+}
+
+export function walActivities(deps: Deps) {
+  const { config } = deps;
+
+  async function planWal({ source }: { source: string }): Promise<WalPlan> {
+    const wal = walConfigOf(deps, source);
+    const region = config.sources[source]!.region;
+    return {
+      region,
+      taskQueue: `${config.temporal.taskQueuePrefix}${region}`,
+      taskQueuePrefix: config.temporal.taskQueuePrefix,
+      regions: Object.keys(config.regions),
+      intervalMs: parseDuration(wal.interval),
+      roundsPerRun: wal.roundsPerRun,
+      gapGraceMs: parseDuration(wal.gapGrace),
+      heartbeatTimeoutMs: parseDuration(config.temporal.heartbeatTimeout),
+    };
+  }
+
+  /** One round of the shipper, on the source region's queue: the spool is on that machine. */
+  async function shipWalFiles({ source }: { source: string }): Promise<ShipResult> {
+    walConfigOf(deps, source);
+    const context = Context.current();
+    let progress: ShipHeartbeat = { file: '', done: 0, of: 0 };
+    // Per file, and between files too: one upload to a slow region may outlast the heartbeat timeout.
+    const beat = setInterval(() => context.heartbeat(progress), Math.max(1000, parseDuration(config.temporal.heartbeatTimeout) / 3));
+    try {
+      return await shipSpool(config, source, (region) => deps.storage(region), (next) => {
+        progress = next;
+        context.heartbeat(next);
+      });
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /** On the region's own queue, which holds its storage credentials. */
+  async function walRegionStatus({ source, region }: { source: string; region: string }): Promise<WalRegionState> {
+    return walRegionState(deps.storage(region), source, region);
+  }
+
+  async function pruneWal({ source, region, keep, dryRun }: WalPruneInput): Promise<WalPruneResult> {
+    const storage = deps.storage(region);
+    const plan = await planWalPrune(storage, source, keep);
+    if (dryRun) return { ...plan, deleted: null };
+    return { ...plan, deleted: await deleteWalFiles(storage, source, plan.files) };
+  }
+
+  return { planWal, shipWalFiles, walRegionStatus, pruneWal };
+}

@@ -1,0 +1,242 @@
+import { randomBytes } from 'node:crypto';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { listBackups } from '../activities/catalog';
+import { catalogFacts } from '../activities/catalog-facts';
+import { createDeps } from '../activities/deps';
+import type { Alert } from '../lib/alerts';
+import { walKeys } from '../lib/wal';
+import { walShipperWorkflowId } from '../lib/workflow-ids';
+import type { RetentionReport } from '../workflows/apply-retention';
+import { walStatusQuery, type shipWal, type WalRegionFacts } from '../workflows/ship-wal';
+import { startPostgres, type PostgresInfo } from './harness/postgres';
+import { makeFixture, type Fixture } from './support/fixture';
+import { startReceiver, type Receiver } from './support/receiver';
+import { extendFixture } from './support/sync';
+import { archived, decryptArchived, postgresOwner, sha256, spooled, startSwitch, writeBaseBackupManifest, type Switch } from './support/wal';
+import { startHarness, type Harness } from './support/workers';
+
+const servers = inject('servers');
+const source = 'wal-db';
+const hookPath = '/alerts';
+
+describe('shipWal: the spool to every region, continuity and retention of the archived WAL', () => {
+  let dir: string;
+  let spool: string;
+  let cluster: { postgres: PostgresInfo; stop(): Promise<void> };
+  let receiver: Receiver;
+  let fixture: Fixture;
+  let harness: Harness;
+  let uppsala: Switch;
+  let handle: WorkflowHandle<typeof shipWal>;
+  const regions = ['stockholm', 'gothenburg', 'uppsala'];
+
+  const sql = async (text: string) => {
+    const client = new pg.Client({ host: '127.0.0.1', port: cluster.postgres.port, user: 'postgres', password: cluster.postgres.password, database: 'postgres' });
+    await client.connect();
+    try {
+      return (await client.query(text)).rows as Array<Record<string, unknown>>;
+    } finally {
+      await client.end();
+    }
+  };
+  /** Writes rows and closes the current segment, so archive_command hands it to the spool. */
+  const switchSegments = async (count: number) => {
+    for (let i = 0; i < count; i += 1) {
+      await sql(`insert into t select g, md5(g::text) from generate_series(1, 1000) g`);
+      await sql('select pg_switch_wal()');
+    }
+  };
+  const storage = (region: string) => createDeps(fixture.config).storage(region);
+  const alerts = () => receiver.requests.filter((r) => r.path === hookPath).map((r) => JSON.parse(r.body) as Alert);
+  const waitSpooled = async (count: number) => {
+    await expect.poll(() => spooled(spool).length, { timeout: 60_000, interval: 200 }).toBeGreaterThanOrEqual(count);
+    return spooled(spool);
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lifeboat-wal-'));
+    const pgDir = join(dir, 'pg');
+    spool = join(pgDir, 'spool');
+    mkdirSync(spool, { recursive: true });
+    if (process.getuid?.() === 0) {
+      const { uid, gid } = postgresOwner();
+      chownSync(spool, uid, gid);
+    }
+    // The atomic variant: a dot-file the shipper never takes, renamed once whole.
+    const archiveCommand = `test ! -f ${spool}/%f && cp %p ${spool}/.%f.tmp && mv ${spool}/.%f.tmp ${spool}/%f`;
+    cluster = await startPostgres({ dir: pgDir, settings: { wal_level: 'replica', archive_mode: 'on', archive_command: archiveCommand }, log: () => undefined });
+    receiver = await startReceiver();
+    const tag = randomBytes(4).toString('hex');
+    const passwordEnv = `WAL_PG_PASSWORD_${tag}`;
+    const hookEnv = `WAL_HOOK_${tag}`;
+    Object.assign(process.env, { [passwordEnv]: cluster.postgres.password, [hookEnv]: `${receiver.url}${hookPath}` });
+    const base = await makeFixture(servers, () => ({
+      [source]: {
+        kind: 'postgres', region: 'stockholm', mode: 'physical', url: `postgres://postgres@127.0.0.1:${cluster.postgres.port}/postgres`, passwordEnv,
+        wal: { spool, interval: '1s', roundsPerRun: 4, gapGrace: '2s' },
+        retention: { keepLast: 1 },
+      },
+    }), {
+      alerts: { channels: [{ type: 'webhook', urlEnv: hookEnv }] },
+      retention: { minCopies: 1 },
+      sync: { afterBackup: false },
+    });
+    // A third region behind a switch, in gothenburg's server under a prefix of its own: switching it off is a region going down.
+    const gothenburg = servers.s3.gothenburg!;
+    uppsala = await startSwitch({ host: '127.0.0.1', port: Number(new URL(gothenburg.endpoint).port) });
+    const keyEnv = Object.keys(base.env).find((name) => name.startsWith('GOTHENBURG_KEY_'))!;
+    const secretEnv = Object.keys(base.env).find((name) => name.startsWith('GOTHENBURG_SECRET_'))!;
+    fixture = extendFixture(base, {
+      regions: {
+        uppsala: {
+          storage: {
+            type: 's3', endpoint: `http://127.0.0.1:${uppsala.port}`, bucket: gothenburg.bucket, region: gothenburg.region, forcePathStyle: true,
+            prefix: `${base.prefix}uppsala/`, accessKeyIdEnv: keyEnv, secretAccessKeyEnv: secretEnv,
+          },
+        },
+      },
+    });
+    harness = await startHarness(fixture.config);
+    await sql('create table t (id int, v text)');
+  }, 180_000);
+
+  afterAll(async () => {
+    await handle?.terminate().catch(() => undefined);
+    await harness?.close();
+    await uppsala?.close();
+    await receiver?.close();
+    await cluster?.stop();
+    fixture?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ships every finished WAL file to every region, decryptable to the exact bytes, and empties the spool', async () => {
+    await switchSegments(3);
+    const names = await waitSpooled(3);
+    const originals = new Map(names.map((name) => [name, sha256(readFileSync(join(spool, name)))]));
+
+    handle = await harness.client.workflow.start<typeof shipWal>('shipWal', {
+      args: [{ source }],
+      workflowId: walShipperWorkflowId(fixture.config.temporal.taskQueuePrefix, source),
+      taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
+    });
+    await expect.poll(() => spooled(spool), { timeout: 60_000, interval: 250 }).toEqual([]);
+    for (const region of regions) {
+      const stored = await archived(storage(region), source);
+      expect(stored, region).toEqual(expect.arrayContaining(names));
+      for (const name of names) {
+        const plain = await decryptArchived(storage(region), source, name, fixture.key.identityFile);
+        expect(plain.length, `${region} ${name}`).toBe(16 * 1024 * 1024);
+        expect(sha256(plain), `${region} ${name}`).toBe(originals.get(name));
+      }
+    }
+    const status = await handle.query(walStatusQuery);
+    expect(status).toMatchObject({ source, shipError: null });
+    expect(alerts()).toEqual([]);
+  }, 180_000);
+
+  it('keeps files in the spool while a region is down, ships them to the others, alerts once, and catches the region up once it is back', async () => {
+    uppsala.down();
+    const before = new Set(await archived(storage('stockholm'), source));
+    await switchSegments(2);
+    await waitSpooled(2);
+    // Stockholm and gothenburg get the new segments; they stay in the spool for uppsala.
+    await expect.poll(async () => (await archived(storage('gothenburg'), source)).filter((n) => !before.has(n)).length, { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(2);
+    const fresh = (await archived(storage('stockholm'), source)).filter((n) => !before.has(n));
+    expect(spooled(spool)).toEqual(expect.arrayContaining(fresh.filter((n) => /^[0-9A-F]{24}$/.test(n))));
+    await expect.poll(async () => (await handle.query(walStatusQuery))?.ship?.failures.map((f) => f.region), { timeout: 60_000, interval: 250 }).toEqual(['uppsala']);
+    // Several failing rounds, still one alert for the streak.
+    const rounds = (await handle.query(walStatusQuery))!.rounds;
+    await expect.poll(async () => (await handle.query(walStatusQuery))!.rounds, { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(rounds + 3);
+    const failed = alerts().filter((a) => a.kind === 'wal-ship-failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ source, region: 'uppsala', severity: 'critical' });
+    expect(failed[0]!.text).toContain('uppsala');
+
+    uppsala.up();
+    await expect.poll(() => spooled(spool), { timeout: 60_000, interval: 250 }).toEqual([]);
+    const everywhere = await archived(storage('stockholm'), source);
+    expect(await archived(storage('uppsala'), source)).toEqual(everywhere);
+    expect(await archived(storage('gothenburg'), source)).toEqual(everywhere);
+    for (const name of fresh) {
+      const a = await decryptArchived(storage('uppsala'), source, name, fixture.key.identityFile);
+      const b = await decryptArchived(storage('stockholm'), source, name, fixture.key.identityFile);
+      expect(sha256(a), name).toBe(sha256(b));
+    }
+    await expect.poll(async () => (await handle.query(walStatusQuery))?.ship?.failures, { timeout: 30_000, interval: 250 }).toEqual([]);
+    expect(alerts().filter((a) => a.kind === 'wal-ship-failed')).toHaveLength(1);
+  }, 240_000);
+
+  it('continues as new after roundsPerRun rounds, carrying its state, and keeps shipping', async () => {
+    const first = (await handle.describe()).runId;
+    await expect.poll(async () => (await harness.client.workflow.getHandle(handle.workflowId).describe()).runId, { timeout: 60_000, interval: 500 }).not.toBe(first);
+    const current = harness.client.workflow.getHandle<typeof shipWal>(handle.workflowId);
+    await expect.poll(async () => (await current.query(walStatusQuery))?.rounds ?? 0, { timeout: 30_000, interval: 250 }).toBeGreaterThan(4);
+    await switchSegments(1);
+    await waitSpooled(1);
+    await expect.poll(() => spooled(spool), { timeout: 60_000, interval: 250 }).toEqual([]);
+    expect((await current.describe()).status.name).toBe('RUNNING');
+  }, 180_000);
+
+  it('raises one wal-gap alert for a segment missing in a region, naming the gap and what is no longer reachable', async () => {
+    const segments = (await archived(storage('gothenburg'), source)).filter((n) => /^[0-9A-F]{24}$/.test(n));
+    expect(segments.length).toBeGreaterThanOrEqual(5);
+    await writeBaseBackupManifest(storage('gothenburg'), source, 'gothenburg', '20260101T000000Z-base', new Date().toISOString(), segments[0]!);
+    const missing = segments[2]!;
+    await storage('gothenburg').remove(walKeys.object(source, missing));
+
+    await expect.poll(() => alerts().filter((a) => a.kind === 'wal-gap').length, { timeout: 60_000, interval: 250 }).toBe(1);
+    const rounds = (await handle.query(walStatusQuery))!.rounds;
+    await expect.poll(async () => (await handle.query(walStatusQuery))!.rounds, { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(rounds + 3);
+    const gaps = alerts().filter((a) => a.kind === 'wal-gap');
+    expect(gaps).toHaveLength(1);
+    expect(gaps[0]).toMatchObject({ source, region: 'gothenburg', details: { firstMissing: missing, lastMissing: missing, missing: 1, resumesAt: segments[3], contiguousThrough: segments[1], baseBackup: '20260101T000000Z-base' } });
+    expect(gaps[0]!.title).toContain(missing);
+    expect(gaps[0]!.text).toContain('not reachable');
+    const facts = (await handle.query(walStatusQuery))!.regions.find((r) => r.region === 'gothenburg') as Exclude<WalRegionFacts, { error: string }>;
+    expect(facts.continuity).toMatchObject({ from: segments[0], contiguousThrough: segments[1] });
+    // The other regions have no base backup: nothing to count from, no alert.
+    expect(gaps.every((a) => a.region === 'gothenburg')).toBe(true);
+  }, 180_000);
+
+  it('retention deletes exactly the WAL before the oldest kept base backup, keeps .history files, and leaves regions without a base backup alone', async () => {
+    await handle.terminate('retention test');
+    const stockholm = storage('stockholm');
+    const segments = (await archived(stockholm, source)).filter((n) => /^[0-9A-F]{24}$/.test(n));
+    // A .history file as a promotion would leave: never deleted.
+    await stockholm.put(walKeys.object(source, '00000001.history'), Buffer.from('x'));
+    await writeBaseBackupManifest(stockholm, source, 'stockholm', '20260101T000000Z-old', '2026-01-01T00:00:00.000Z', segments[0]!);
+    await writeBaseBackupManifest(stockholm, source, 'stockholm', '20260102T000000Z-new', '2026-01-02T00:00:00.000Z', segments[3]!);
+    const gothenburgBefore = await archived(storage('gothenburg'), source);
+    const uppsalaBefore = await archived(storage('uppsala'), source);
+    const run = (dryRun: boolean) => harness.client.workflow.execute('applyRetention', {
+      args: [{ source, dryRun }], workflowId: `test-wal-retention-${fixture.prefix}-${String(dryRun)}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
+    }) as Promise<RetentionReport>;
+
+    const dry = await run(true);
+    const dryStockholm = dry.sources[0]!.regions.find((r) => r.region === 'stockholm')!;
+    expect(dryStockholm.wal).toEqual({ keepFrom: segments[3], files: segments.slice(0, 3), deleted: null });
+    expect(await archived(stockholm, source)).toContain(segments[0]);
+
+    const real = await run(false);
+    const report = real.sources[0]!.regions.find((r) => r.region === 'stockholm')!;
+    expect(report.deleted.map((d) => d.id)).toEqual(['20260101T000000Z-old']);
+    expect(report.wal).toEqual({ keepFrom: segments[3], files: segments.slice(0, 3), deleted: 3 });
+    const left = await archived(stockholm, source);
+    expect(left).toEqual(expect.arrayContaining(['00000001.history', ...segments.slice(3)]));
+    expect(left.filter((n) => segments.slice(0, 3).includes(n) || n.startsWith(`${segments[0]!}.`) || n.startsWith(`${segments[1]!}.`) || n.startsWith(`${segments[2]!}.`))).toEqual([]);
+    // gothenburg's base backup is kept (keepLast 1) and starts at the first segment: nothing before it; uppsala has none.
+    expect(real.sources[0]!.regions.find((r) => r.region === 'uppsala')!.wal).toEqual({ keepFrom: null, files: [], deleted: 0 });
+    expect(await archived(storage('gothenburg'), source)).toEqual(gothenburgBefore);
+    expect(await archived(storage('uppsala'), source)).toEqual(uppsalaBefore);
+
+    // _wal/ is no source and holds no backup for the catalog readers.
+    expect((await listBackups(stockholm)).map((e) => e.manifest.source)).toEqual([source]);
+    expect((await catalogFacts(stockholm)()).map((f) => f.source)).toEqual([source]);
+  }, 180_000);
+});

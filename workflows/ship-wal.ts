@@ -1,0 +1,150 @@
+import { continueAsNew, defineQuery, isCancellation, proxyActivities, setHandler, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { WalRegionState } from '../activities/wal/region-state';
+import type { ShipResult } from '../activities/wal/ship';
+import { alertTime, raiseAlert } from './alert';
+import { surface } from './failures';
+import { shortCall } from './timeouts';
+
+/** What one run hands the next, so a failure streak or a gap already reported is not reported again. */
+export interface WalAlertState {
+  /** A wal-ship-failed alert went out and shipping has not fully succeeded since. */
+  failing: boolean;
+  /** "<region>/<first missing segment>" of every gap already reported that is still there. */
+  gaps: string[];
+  /** Rounds of every run so far. */
+  rounds: number;
+}
+
+export interface ShipWalInput {
+  source: string;
+  carried?: WalAlertState;
+}
+
+export type WalRegionFacts = WalRegionState | { region: string; error: string };
+
+export interface WalStatus {
+  source: string;
+  at: string;
+  /** Rounds of every run so far, this one included. */
+  rounds: number;
+  ship: ShipResult | null;
+  /** The round failed as a whole (spool missing, the region's worker down): nothing was shipped. */
+  shipError: { type: string; message: string } | null;
+  regions: WalRegionFacts[];
+  alerts: WalAlertState;
+}
+
+export const walStatusQuery = defineQuery<WalStatus | null>('walStatus');
+
+const local = proxyActivities<Activities>(shortCall);
+
+function regionCall(taskQueue: string): ActivityOptions {
+  // A region whose worker is down is reported this round, not waited for: the next round asks again.
+  return { ...shortCall, taskQueue, scheduleToStartTimeout: '1 minute', retry: { ...shortCall.retry, maximumAttempts: 3 } };
+}
+
+/**
+ * Ships a source's spooled WAL to every region for good: rounds of ship, continuity check and a
+ * sleep of wal.interval, continuing as new after wal.roundsPerRun rounds to keep the history short.
+ */
+export async function shipWal({ source, carried }: ShipWalInput): Promise<never> {
+  const state: WalAlertState = carried ?? { failing: false, gaps: [], rounds: 0 };
+  let status: WalStatus | null = null;
+  setHandler(walStatusQuery, () => status);
+  const plan = await local.planWal({ source });
+  const shipper = proxyActivities<Activities>({
+    taskQueue: plan.taskQueue,
+    startToCloseTimeout: '1 hour',
+    heartbeatTimeout: plan.heartbeatTimeoutMs,
+    // The spool's machine is down: report it (the files wait there) rather than stall the shipper.
+    scheduleToStartTimeout: '5 minutes',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3 },
+  });
+  const regional = new Map(plan.regions.map((region) => [region, proxyActivities<Activities>(regionCall(`${plan.taskQueuePrefix}${region}`))]));
+
+  for (let round = 0; round < plan.roundsPerRun; round += 1) {
+    const at = alertTime();
+    let ship: ShipResult | null = null;
+    let shipError: WalStatus['shipError'] = null;
+    try {
+      ship = await shipper.shipWalFiles({ source });
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      const failure = surface(error) as { type?: string; message: string };
+      shipError = { type: failure.type ?? 'Error', message: failure.message };
+    }
+    await alertShipping(source, plan.region, ship, shipError, state, at);
+    const regions = await Promise.all(plan.regions.map(async (region): Promise<WalRegionFacts> => {
+      try {
+        return await regional.get(region)!.walRegionStatus({ source, region });
+      } catch (error) {
+        if (isCancellation(error)) throw error;
+        return { region, error: (surface(error) as Error).message };
+      }
+    }));
+    await alertGaps(source, regions, plan.gapGraceMs, state, at);
+    state.rounds += 1;
+    status = { source, at, rounds: state.rounds, ship, shipError, regions, alerts: { ...state, gaps: [...state.gaps] } };
+    await sleep(plan.intervalMs);
+  }
+  return continueAsNew<typeof shipWal>({ source, carried: state });
+}
+
+/** One wal-ship-failed alert per failure streak: the first failing round alerts, the next full success ends the streak. */
+async function alertShipping(source: string, home: string, ship: ShipResult | null, shipError: WalStatus['shipError'], state: WalAlertState, at: string): Promise<void> {
+  const failures = shipError ? [{ region: home, type: shipError.type, message: shipError.message }] : ship!.failures;
+  if (failures.length === 0) {
+    state.failing = false;
+    return;
+  }
+  if (state.failing) return;
+  state.failing = true;
+  const regions = [...new Set(failures.map((f) => f.region))];
+  const waiting = ship ? ship.waiting.length : null;
+  await raiseAlert({
+    kind: 'wal-ship-failed', severity: 'critical', source, region: regions.join(','), at,
+    title: shipError ? `${source}: WAL shipping failed (${shipError.type})` : `${source}: WAL not shipped to ${regions.join(', ')}`,
+    text: [
+      ...failures.map((f) => `${f.region}: ${f.type}: ${f.message}`),
+      shipError
+        ? `Nothing left the spool this round; archive_command keeps filling it. Fix the cause (the hint is in the Temporal UI, workflow ${workflowInfo().workflowId}); the shipper retries every round.`
+        : `${waiting} WAL file(s) stay in the spool until every region has them; the other regions still get theirs. The shipper retries every round and sends no more alerts until shipping succeeds again.`,
+    ].join('\n'),
+    details: { regions: regions.join(','), waiting, type: failures[0]!.type },
+  });
+}
+
+/** One wal-gap alert per gap that is older than wal.gapGrace; a gap that heals is forgotten, so its return alerts again. */
+async function alertGaps(source: string, regions: WalRegionFacts[], graceMs: number, state: WalAlertState, at: string): Promise<void> {
+  const now = Date.parse(at);
+  const current: string[] = [];
+  for (const facts of regions) {
+    if ('error' in facts) {
+      // Unknown this round: keep what was reported for the region rather than report it again later.
+      current.push(...state.gaps.filter((key) => key.startsWith(`${facts.region}/`)));
+      continue;
+    }
+    for (const gap of facts.gaps) {
+      if (now - Date.parse(gap.since) < graceMs) continue;
+      const key = `${facts.region}/${gap.firstMissing}`;
+      current.push(key);
+      if (state.gaps.includes(key)) continue;
+      const base = facts.base!;
+      await raiseAlert({
+        kind: 'wal-gap', severity: 'critical', source, region: facts.region, at,
+        title: `${source}: WAL gap in ${facts.region}, ${gap.missing} segment(s) missing from ${gap.firstMissing}`,
+        text: [
+          `Segments ${gap.firstMissing} to ${gap.lastMissing} are missing in ${facts.region}; ${gap.resumesAt} and later are there.`,
+          `Point-in-time recovery from base backup ${base.id} reaches ${facts.continuity?.contiguousThrough ?? 'no segment at all'}${facts.reachableUntil ? ` (archived ${facts.reachableUntil})` : ''}:`,
+          `every recovery point after that is not reachable in ${facts.region} until the next base backup. Take one now ("lifeboat backup ${source}"), and check whether another region still has the missing segments ("lifeboat wal status --source ${source}").`,
+        ].join('\n'),
+        details: {
+          firstMissing: gap.firstMissing, lastMissing: gap.lastMissing, missing: gap.missing, resumesAt: gap.resumesAt,
+          baseBackup: base.id, contiguousThrough: facts.continuity?.contiguousThrough ?? null, reachableUntil: facts.reachableUntil,
+        },
+      });
+    }
+  }
+  state.gaps = current;
+}
