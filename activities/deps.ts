@@ -2,6 +2,7 @@ import type { Config, SourceConfig } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
 import type { Source } from './sources/source';
 import { filesSource } from './sources/files/source';
+import { physicalPostgresSource } from './sources/postgres/physical';
 import { postgresSource } from './sources/postgres/source';
 import { redisSource } from './sources/redis/source';
 import type { StorageBackend } from './storage/backend';
@@ -35,7 +36,7 @@ export function createDeps(config: Config, env: NodeJS.ProcessEnv = process.env)
       if (!sourceConfig) throw new LifeboatError('Config', `no source "${name}" in the worker's config`, `sources are: ${Object.keys(config.sources).join(', ')}`);
       switch (sourceConfig.kind) {
         case 'postgres':
-          return { config: sourceConfig, driver: postgresSource(name, sourceConfig, env) };
+          return { config: sourceConfig, driver: sourceConfig.mode === 'physical' ? physicalPostgresSource(name, sourceConfig, env) : postgresSource(name, sourceConfig, env) };
         case 'redis':
           return { config: sourceConfig, driver: redisSource(name, sourceConfig, env) };
         case 'files':

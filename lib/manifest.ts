@@ -54,6 +54,8 @@ export interface PostgresPhysicalDescription {
   databases: string[];
   /** The backup_manifest pg_basebackup wrote into the tar: pg_verifybackup checks the extracted files against it. */
   hasBackupManifest: boolean;
+  /** The role with oid 10 (initdb's -U): a restored cluster is checked over its own socket as this role. */
+  bootstrapSuperuser?: string;
 }
 
 export interface RedisDescription {

@@ -1,0 +1,68 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { pgBinary } from './binaries';
+
+const isRoot = process.getuid?.() === 0;
+
+/** PostgreSQL refuses to run as root: as root the cluster belongs to `postgres`, else to whoever runs the worker. */
+export function clusterUser(osUser: string | undefined): string {
+  return osUser ?? (isRoot ? 'postgres' : userInfo().username);
+}
+
+/** [command, args] that run as `user` (runuser when the worker is root and the user is another). */
+export function asUser(user: string, command: string, args: string[]): [string, string[]] {
+  return isRoot && user !== 'root' ? ['runuser', ['-u', user, '--', command, ...args]] : [command, args];
+}
+
+export async function userIds(user: string): Promise<{ uid: number; gid: number }> {
+  const [uid, gid] = await Promise.all([execa('id', ['-u', user]), execa('id', ['-g', user])]);
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+/** The postmaster's pid from postmaster.pid, if the file is there and that process lives. */
+export function postmasterPid(dataDir: string): number | undefined {
+  const file = join(dataDir, 'postmaster.pid');
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts the postmaster in the background (pg_ctl -W) with its log at `logFile`; the caller waits for it. */
+export async function startCluster(dataDir: string, user: string, logFile: string, major: string): Promise<void> {
+  await execa(...asUser(user, pgBinary('pg_ctl', major), ['-D', dataDir, '-l', logFile, '-W', 'start']), { timeout: 60_000 });
+}
+
+/** Stops a cluster if one runs there: fast shutdown, then immediate, then SIGKILL. Safe to repeat. */
+export async function stopCluster(dataDir: string, user: string, major?: string): Promise<boolean> {
+  const pid = postmasterPid(dataDir);
+  if (pid === undefined) return false;
+  const pgCtl = pgBinary('pg_ctl', major);
+  for (const mode of ['fast', 'immediate']) {
+    const result = await execa(...asUser(user, pgCtl, ['-D', dataDir, '-m', mode, '-w', '-t', '30', 'stop']), { reject: false, timeout: 40_000 });
+    if (result.exitCode === 0 && postmasterPid(dataDir) === undefined) return true;
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+  return true;
+}
+
+/** Whether something listens on the port on 127.0.0.1 (a live cluster Lifeboat must not touch). */
+export function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(true));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(false)));
+  });
+}

@@ -1,0 +1,187 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LifeboatError } from '../../../lib/errors';
+import { isPhysical, type Manifest, type PostgresPhysicalDescription } from '../../../lib/manifest';
+import { findBackup, listBackups } from '../../catalog';
+import type { StorageBackend } from '../../storage/backend';
+import { majorOf } from './binaries';
+import { clusterUser, portInUse, postmasterPid, stopCluster } from './cluster';
+import { removeDataDir, restoreCluster, workDirOf, type RecoveredCluster } from './restore-cluster';
+
+export interface ClusterTarget { dataDir: string; port: number; osUser?: string }
+export interface RecoveryTarget { time?: string; lsn?: string }
+export interface PitrResult {
+  baseBackupId: string;
+  recoveredTo: string | null;
+  recoveredLsn: string;
+  timeline: number;
+  walFiles: number;
+  walBytes: number;
+  restoreMs: number;
+  checks: Array<{ name: string; ok: boolean; detail: string }>;
+}
+
+/** Written beside the data directory before anything else: whose restore this is, and how far it got. */
+interface RestoreMarker {
+  format: 'lifeboat-restore-marker/1';
+  owner: string;
+  source: string;
+  status: 'restoring' | 'done';
+  /** The data directory existed (empty) before: cleanup empties it instead of removing it. */
+  dataDirExisted: boolean;
+  serverVersion: string;
+  startedAt: string;
+  result?: PitrResult;
+}
+
+const markerFile = (target: ClusterTarget) => join(workDirOf(target.dataDir), 'restore.json');
+
+function readMarker(target: ClusterTarget): RestoreMarker | undefined {
+  try {
+    return JSON.parse(readFileSync(markerFile(target), 'utf8')) as RestoreMarker;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeMarker(target: ClusterTarget, marker: RestoreMarker): void {
+  mkdirSync(workDirOf(target.dataDir), { recursive: true });
+  writeFileSync(markerFile(target), `${JSON.stringify(marker, null, 2)}\n`);
+}
+
+/**
+ * Restores `source` into a new cluster at `target`: the newest base backup before the target,
+ * the archived WAL after it, recovery to the target, promotion. Retried with the same owner it
+ * returns the finished result, or removes its own unfinished attempt and starts again.
+ */
+export async function restorePointInTime(storage: StorageBackend, source: string, identity: string, target: ClusterTarget,
+  recovery: RecoveryTarget, options: { owner: string; backupId?: string; onPhase?: (phase: string) => void }): Promise<PitrResult> {
+  return restoreOwned(storage, source, identity, target, { ...recovery, wal: 'archive' }, options);
+}
+
+/** restorePointInTime's machinery; `wal: 'none'` replays only the WAL inside the base backup (restore verification). */
+export async function restoreOwned(storage: StorageBackend, source: string, identity: string, target: ClusterTarget,
+  recovery: RecoveryTarget & { wal: 'archive' | 'none' }, options: { owner: string; backupId?: string; onPhase?: (phase: string) => void },
+  afterRecovery?: (cluster: RecoveredCluster) => Promise<PitrResult['checks']>): Promise<PitrResult> {
+  const started = Date.now();
+  const onPhase = options.onPhase ?? (() => undefined);
+  const user = clusterUser(target.osUser);
+  if (recovery.time !== undefined && Number.isNaN(Date.parse(recovery.time))) {
+    throw new LifeboatError('Usage', `recovery target time "${recovery.time}" is not a timestamp`, 'give an ISO 8601 time with a zone, e.g. 2026-11-24T16:30:00Z');
+  }
+  if (recovery.lsn !== undefined && !/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i.test(recovery.lsn)) {
+    throw new LifeboatError('Usage', `recovery target LSN "${recovery.lsn}" is not an LSN`, 'give it as PostgreSQL prints it, e.g. 0/3000148');
+  }
+  const existing = readMarker(target);
+  if (existing && existing.owner !== options.owner) {
+    throw new LifeboatError('TargetNotEmpty', `${target.dataDir} holds a cluster restored by ${existing.owner}, not by ${options.owner}`,
+      'choose another data directory, or remove that restore first (lifeboat restore --remove, or its owner\'s cleanup)');
+  }
+  if (existing) {
+    if (existing.status === 'done' && existing.result && postmasterPid(target.dataDir) !== undefined) return existing.result;
+    // An attempt of this owner that died half-way: nothing of it can be trusted, so it goes.
+    onPhase('removing an unfinished earlier attempt');
+    await wipe(target, user, existing);
+  }
+  const dataDirExisted = existsSync(target.dataDir);
+  if (dataDirExisted && readdirSync(target.dataDir).length > 0) {
+    throw new LifeboatError('TargetNotEmpty', `${target.dataDir} exists and is not empty (${readdirSync(target.dataDir).slice(0, 3).join(', ')}…); Lifeboat never restores over a cluster`,
+      'give a new or empty data directory');
+  }
+  if (await portInUse(target.port)) {
+    throw new LifeboatError('TargetNotEmpty', `port ${target.port} on 127.0.0.1 is already in use: a restored cluster must not take over a live server's port`,
+      'choose a free port');
+  }
+
+  const manifest = await chooseBaseBackup(storage, source, recovery, options.backupId);
+  const description = manifest.description as PostgresPhysicalDescription;
+  const marker: RestoreMarker = {
+    format: 'lifeboat-restore-marker/1', owner: options.owner, source, status: 'restoring', dataDirExisted,
+    serverVersion: description.serverVersion, startedAt: new Date(started).toISOString(),
+  };
+  writeMarker(target, marker);
+  try {
+    const cluster = await restoreCluster({
+      storage, source, manifest, identity, dataDir: target.dataDir, port: target.port, user, wal: recovery.wal,
+      recovery: { time: recovery.time, lsn: recovery.lsn }, onPhase,
+    });
+    const later = afterRecovery ? await afterRecovery(cluster) : [];
+    const result: PitrResult = {
+      baseBackupId: manifest.id,
+      recoveredTo: cluster.recoveredTo,
+      recoveredLsn: cluster.recoveredLsn,
+      timeline: cluster.timeline,
+      walFiles: cluster.walFiles,
+      walBytes: cluster.walBytes,
+      restoreMs: Date.now() - started,
+      checks: [...cluster.checks, ...later],
+    };
+    // The staged WAL is replayed: only the marker, the socket and the log stay beside the cluster.
+    rmSync(join(workDirOf(target.dataDir), 'wal'), { recursive: true, force: true });
+    writeMarker(target, { ...marker, status: 'done', result });
+    return result;
+  } catch (error) {
+    await wipe(target, user, marker).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Newest base backup finished before the target (or the named one); physical backups only. */
+async function chooseBaseBackup(storage: StorageBackend, source: string, recovery: RecoveryTarget, backupId: string | undefined): Promise<Manifest> {
+  if (backupId && backupId !== 'latest') {
+    const { manifest } = await findBackup(storage, source, backupId);
+    if (!isPhysical(manifest.description)) throw notPhysical(source, manifest.id);
+    return manifest;
+  }
+  const all = (await listBackups(storage, source)).map((entry) => entry.manifest);
+  const physical = all.filter((m) => isPhysical(m.description));
+  if (physical.length === 0) {
+    if (all.length > 0) throw notPhysical(source, all.at(-1)!.id);
+    throw new LifeboatError('BackupNotFound', `no base backup of ${source} in ${storage.location}`, `run "lifeboat backup ${source}" first`);
+  }
+  let usable = physical;
+  if (recovery.time !== undefined) {
+    const time = Date.parse(recovery.time);
+    usable = physical.filter((m) => Date.parse(m.finishedAt) <= time);
+  } else if (recovery.lsn !== undefined) {
+    usable = physical.filter((m) => lsnValue((m.description as PostgresPhysicalDescription).stopLsn) <= lsnValue(recovery.lsn!));
+  }
+  const chosen = usable.at(-1);
+  if (!chosen) {
+    const oldest = physical[0]!;
+    throw new LifeboatError('BackupNotFound',
+      `no base backup of ${source} in ${storage.location} finished before ${recovery.time ?? recovery.lsn}: the oldest, ${oldest.id}, finished at ${oldest.finishedAt} (stop LSN ${(oldest.description as PostgresPhysicalDescription).stopLsn})`,
+      'a point in time can only be reached from an earlier base backup: choose a later target');
+  }
+  return chosen;
+}
+
+function notPhysical(source: string, id: string): LifeboatError {
+  return new LifeboatError('Unsupported', `backup ${id} of ${source} is a logical dump, not a base backup: it cannot be restored to a point in time`,
+    'set mode: physical on the source and take a base backup, or restore the dump with --to URL');
+}
+
+export function lsnValue(lsn: string): bigint {
+  const [high, low] = lsn.split('/');
+  return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
+}
+
+async function wipe(target: ClusterTarget, user: string, marker: RestoreMarker): Promise<void> {
+  await stopCluster(target.dataDir, user, majorOf(marker.serverVersion));
+  removeDataDir(target.dataDir, marker.dataDirExisted);
+  rmSync(workDirOf(target.dataDir), { recursive: true, force: true });
+}
+
+/** Stops and deletes a cluster this owner restored, with its staging; anything else is left alone. Idempotent. */
+export async function removeRestoredCluster(target: ClusterTarget, owner: string): Promise<{ removed: boolean; detail: string }> {
+  const marker = readMarker(target);
+  if (!marker) {
+    return existsSync(target.dataDir) && readdirSync(target.dataDir).length > 0
+      ? { removed: false, detail: `${target.dataDir} carries no Lifeboat restore marker: left alone` }
+      : { removed: false, detail: `nothing restored at ${target.dataDir}` };
+  }
+  if (marker.owner !== owner) return { removed: false, detail: `${target.dataDir} was restored by ${marker.owner}, not ${owner}: left alone` };
+  const stopped = postmasterPid(target.dataDir) !== undefined;
+  await wipe(target, clusterUser(target.osUser), marker);
+  return { removed: true, detail: `${stopped ? 'stopped and ' : ''}removed the cluster restored by ${owner} at ${target.dataDir} (port ${target.port})` };
+}

@@ -1,0 +1,191 @@
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import pg from 'pg';
+import { LifeboatError } from '../../../lib/errors';
+import type { Manifest, PostgresPhysicalDescription } from '../../../lib/manifest';
+import { restoreObject } from '../../restore-stream';
+import type { StorageBackend } from '../../storage/backend';
+import { majorOf, pgBinary } from './binaries';
+import { asUser, postmasterPid, startCluster, userIds } from './cluster';
+import { stageWal } from './stage-wal';
+
+/** Beside the data directory: the restore's marker, staged WAL, the server's socket and log. */
+export function workDirOf(dataDir: string): string {
+  return `${dataDir.replace(/\/+$/, '')}.lifeboat`;
+}
+
+export interface ClusterPlan {
+  storage: StorageBackend;
+  source: string;
+  manifest: Manifest;
+  identity: string;
+  dataDir: string;
+  port: number;
+  user: string;
+  /** archive: stage WAL from `_wal/<source>/`; none: only what the base backup carries. */
+  wal: 'archive' | 'none';
+  recovery: { time?: string; lsn?: string };
+  onPhase(phase: string): void;
+}
+
+export interface RecoveredCluster {
+  recoveredTo: string | null;
+  recoveredLsn: string;
+  timeline: number;
+  walFiles: number;
+  walBytes: number;
+  checks: Array<{ name: string; ok: boolean; detail: string }>;
+  /** Connects over the cluster's own socket as its bootstrap superuser. */
+  connection: pg.ClientConfig;
+}
+
+/**
+ * Extracts a base backup into an empty data directory, proves it with pg_verifybackup, stages WAL,
+ * starts PostgreSQL in archive recovery and waits until it has promoted. The caller owns cleanup.
+ */
+export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluster> {
+  const description = plan.manifest.description as PostgresPhysicalDescription;
+  const major = majorOf(description.serverVersion);
+  const ids = process.getuid?.() === 0 ? await userIds(plan.user) : undefined;
+  const work = workDirOf(plan.dataDir);
+  const walDir = join(work, 'wal');
+  const socketDir = join(work, 'socket');
+  const logFile = join(work, 'postgres.log');
+  const own = (path: string, mode?: number) => {
+    if (mode !== undefined) chmodSync(path, mode);
+    if (ids) chownSync(path, ids.uid, ids.gid);
+  };
+  mkdirSync(plan.dataDir, { recursive: true });
+  own(plan.dataDir, 0o700);
+  for (const dir of [walDir, socketDir]) {
+    mkdirSync(dir, { recursive: true });
+    own(dir, 0o700);
+  }
+  writeFileSync(logFile, '');
+  own(logFile);
+  const checks: RecoveredCluster['checks'] = [];
+
+  plan.onPhase('extracting');
+  const object = plan.manifest.objects.find((o) => o.role === 'data')!;
+  const [tar, tarArgs] = asUser(plan.user, 'tar', ['-x', '-C', plan.dataDir]);
+  await restoreObject(plan.storage, object, plan.identity, `base backup ${plan.manifest.id}`, { tool: tar, args: tarArgs, what: `tar -x into ${plan.dataDir}` });
+  checks.push({ name: 'restore', ok: true, detail: `base backup ${plan.manifest.id} fetched, SHA-256 and size verified, decrypted, decompressed and extracted into ${plan.dataDir}` });
+
+  // Before any file changes: pg_verifybackup compares every file with the manifest pg_basebackup wrote, and parses the WAL it carries.
+  if (description.hasBackupManifest) {
+    plan.onPhase('pg_verifybackup');
+    const verify = await execa(pgBinary('pg_verifybackup', major), [plan.dataDir], { reject: false });
+    const output = `${verify.stdout}\n${verify.stderr}`.trim();
+    if (verify.exitCode !== 0) {
+      throw new LifeboatError('VerificationFailed', `pg_verifybackup rejected base backup ${plan.manifest.id} of ${plan.source}: ${output.split('\n').slice(0, 4).join(' | ')}`,
+        'the extracted files differ from the backup\'s own manifest: restore another base backup (or from another region)');
+    }
+    checks.push({ name: 'pg_verifybackup', ok: true, detail: output.split('\n').at(-1) ?? 'backup successfully verified' });
+  }
+
+  let staged = { files: 0, bytes: 0, through: null as string | null };
+  if (plan.wal === 'archive') {
+    plan.onPhase('staging WAL');
+    staged = await stageWal(plan.storage, plan.source, description, plan.identity, walDir, ids, plan.onPhase);
+  }
+
+  configureRecovery(plan, { walDir, socketDir, own });
+  plan.onPhase('recovering');
+  await startCluster(plan.dataDir, plan.user, logFile, major);
+  const connection: pg.ClientConfig = {
+    host: socketDir,
+    port: plan.port,
+    user: description.bootstrapSuperuser ?? 'postgres',
+    database: description.databases.includes('postgres') ? 'postgres' : 'template1',
+    connectionTimeoutMillis: 5000,
+    application_name: 'lifeboat',
+  };
+  const outcome = await waitForPromotion(plan, connection, logFile);
+  checks.push({ name: 'recovery', ok: true, detail: `replayed ${staged.files} archived WAL file(s)${staged.through ? ` through ${staged.through}` : ''} and promoted on timeline ${outcome.timeline}` });
+  return { ...outcome, walFiles: staged.files, walBytes: staged.bytes, checks, connection };
+}
+
+function configureRecovery(plan: ClusterPlan, dirs: { walDir: string; socketDir: string; own(path: string, mode?: number): void }): void {
+  const conf = (name: string) => join(plan.dataDir, name);
+  // A base backup of a Debian cluster has no postgresql.conf/pg_hba.conf (they live in /etc).
+  if (!existsSync(conf('postgresql.conf'))) {
+    writeFileSync(conf('postgresql.conf'), '');
+    dirs.own(conf('postgresql.conf'), 0o600);
+  }
+  const hba = join(dirname(dirs.walDir), 'pg_hba.conf');
+  const original = existsSync(conf('pg_hba.conf')) ? readFileSync(conf('pg_hba.conf'), 'utf8') : 'host all all 127.0.0.1/32 scram-sha-256\n';
+  // Lifeboat checks the cluster over its private socket (0700, the cluster user's only); TCP keeps the source's rules.
+  writeFileSync(hba, `# lifeboat: restore checks over the private socket\nlocal all all trust\n\n${original}`);
+  dirs.own(hba, 0o600);
+  const quote = (value: string | number) => (typeof value === 'number' ? String(value) : `'${value.replaceAll("'", "''")}'`);
+  const settings: Record<string, string | number> = {
+    restore_command: `cp "${dirs.walDir}/%f" "%p"`,
+    // PostgreSQL's check of this setting takes neither ISO's "T" nor "Z".
+    ...(plan.recovery.time ? { recovery_target_time: new Date(plan.recovery.time).toISOString().replace('T', ' ').replace('Z', '+00') } : {}),
+    ...(plan.recovery.lsn ? { recovery_target_lsn: plan.recovery.lsn } : {}),
+    recovery_target_action: 'promote',
+    recovery_target_timeline: 'current',
+    port: plan.port,
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: dirs.socketDir,
+    hba_file: hba,
+    // The restored cluster must never write into the old primary's spool, nor follow it.
+    archive_mode: 'off',
+    primary_conninfo: '',
+    logging_collector: 'off',
+    ssl: 'off',
+  };
+  appendFileSync(conf('postgresql.auto.conf'), `\n# lifeboat point-in-time restore\n${Object.entries(settings).map(([k, v]) => `${k} = ${quote(v)}`).join('\n')}\n`);
+  dirs.own(conf('postgresql.auto.conf'), 0o600);
+  writeFileSync(conf('recovery.signal'), '');
+  dirs.own(conf('recovery.signal'), 0o600);
+}
+
+/** Polls until the server has left recovery; a postmaster that exits is a failure with its log. */
+async function waitForPromotion(plan: ClusterPlan, connection: pg.ClientConfig, logFile: string): Promise<Pick<RecoveredCluster, 'recoveredTo' | 'recoveredLsn' | 'timeline'>> {
+  let lastError = '';
+  for (let round = 0; ; round += 1) {
+    await sleep(round === 0 ? 200 : 500);
+    if (round > 10 && postmasterPid(plan.dataDir) === undefined) throw recoveryFailed(plan, logFile, lastError);
+    const client = new pg.Client(connection);
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ recovering: boolean; replayed: Date | null; lsn: string | null; wal: string | null }>(`
+        select pg_is_in_recovery() as recovering, pg_last_xact_replay_timestamp() as replayed, pg_last_wal_replay_lsn()::text as lsn,
+               case when pg_is_in_recovery() then null else pg_walfile_name(pg_current_wal_lsn()) end as wal`);
+      const row = rows[0]!;
+      if (!row.recovering) {
+        return { recoveredTo: row.replayed ? row.replayed.toISOString() : null, recoveredLsn: row.lsn ?? '', timeline: parseInt(row.wal!.slice(0, 8), 16) };
+      }
+      plan.onPhase(`recovering (replayed to ${row.lsn ?? '?'})`);
+    } catch (error) {
+      lastError = (error as Error).message;
+      plan.onPhase('recovering (server starting)');
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+}
+
+function recoveryFailed(plan: ClusterPlan, logFile: string, lastError: string): LifeboatError {
+  const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+  const tail = log.split('\n').filter(Boolean).slice(-12).join('\n');
+  if (/recovery ended before configured recovery target was reached/.test(log)) {
+    return new LifeboatError('VerificationFailed', `recovery of ${plan.source} ended before the recovery target (${plan.recovery.time ?? plan.recovery.lsn}) was reached: the archived WAL does not go that far\n${tail}`,
+      'choose an earlier target, or check the WAL shipping (lifeboat wal status) and the continuity of _wal/ in this region');
+  }
+  return new LifeboatError('ToolFailed', `PostgreSQL stopped during the recovery of ${plan.source}${lastError ? ` (last connection error: ${lastError})` : ''}\n${tail}`,
+    'read the log above; the restored cluster was stopped and removed');
+}
+
+/** Removes a data directory Lifeboat filled: the directory itself, or only its contents when it existed before. */
+export function removeDataDir(dataDir: string, keepDirectory: boolean): void {
+  if (!existsSync(dataDir)) return;
+  if (!keepDirectory) {
+    rmSync(dataDir, { recursive: true, force: true });
+    return;
+  }
+  for (const entry of readdirSync(dataDir)) rmSync(join(dataDir, entry), { recursive: true, force: true });
+}

@@ -1,0 +1,176 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createDeps } from '../activities/deps';
+import { postmasterPid } from '../activities/sources/postgres/cluster';
+import { removeRestoredCluster, restorePointInTime, type ClusterTarget, type PitrResult, type RecoveryTarget } from '../activities/sources/postgres/pitr';
+import { workDirOf } from '../activities/sources/postgres/restore-cluster';
+import type { StorageBackend } from '../activities/storage/backend';
+import { LifeboatError } from '../lib/errors';
+import type { BackupSummary } from '../workflows/backup-source';
+import { freePorts } from './harness/ports';
+import { archiveCurrentSegment, physicalSource, startArchivingPostgres, uploadSpool, type ArchivingPostgres } from './support/archiving-postgres';
+import { makeFixture, type Fixture } from './support/fixture';
+import { startHarness, type Harness } from './support/workers';
+
+const servers = inject('servers');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('point-in-time restore of a physical PostgreSQL source', () => {
+  let dir: string;
+  let cluster: ArchivingPostgres;
+  let fixture: Fixture;
+  let harness: Harness;
+  let storage: StorageBackend;
+  let base: BackupSummary;
+  /** A moment after batch 2 committed and before batch 3 did. */
+  let between: string;
+  let beforeBase: string;
+  const owners: Array<[ClusterTarget, string]> = [];
+
+  async function restore(name: string, recovery: RecoveryTarget, owner = `test-${name}`): Promise<{ target: ClusterTarget; result: PitrResult }> {
+    const [port] = await freePorts(1);
+    const target = { dataDir: join(dir, name), port: port! };
+    owners.push([target, owner]);
+    const result: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, recovery, { owner });
+    return { target, result };
+  }
+
+  async function batches(target: ClusterTarget): Promise<number[]> {
+    const client = new pg.Client({ host: join(workDirOf(target.dataDir), 'socket'), port: target.port, user: 'postgres', database: 'shop' });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ batch: number }>('select distinct batch from events order by 1');
+      return rows.map((r) => r.batch);
+    } finally {
+      await client.end();
+    }
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lifeboat-pitr-'));
+    cluster = await startArchivingPostgres(dir);
+    await cluster.query('create database shop');
+    await cluster.query('create table events (id serial primary key, batch int not null, at timestamptz not null default clock_timestamp())', 'shop');
+    fixture = await makeFixture(servers, () => ({ 'pitr-db': physicalSource(cluster, `PITR_PG_${Date.now()}`) }));
+    storage = createDeps(fixture.config).storage('stockholm');
+    beforeBase = new Date().toISOString();
+    await sleep(1100);
+    harness = await startHarness(fixture.config);
+    base = await harness.client.workflow.execute('backupSource', {
+      args: [{ source: 'pitr-db' }], workflowId: `test-pitr-base-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
+    });
+    for (const batch of [1, 2, 3]) {
+      await cluster.query(`insert into events (batch) select ${batch} from generate_series(1, 100)`, 'shop');
+      await archiveCurrentSegment(cluster);
+      if (batch === 2) {
+        await sleep(600);
+        between = new Date().toISOString();
+        await sleep(600);
+      }
+    }
+    await uploadSpool(fixture.config, storage, 'pitr-db', cluster.spool);
+  });
+
+  afterAll(async () => {
+    for (const [target, owner] of owners) await removeRestoredCluster(target, owner).catch(() => undefined);
+    await harness?.close();
+    await cluster?.stop();
+    fixture?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('restores to a moment between two batches: the rows before it are there, the rows after it are not', async () => {
+    const { target, result } = await restore('between', { time: between });
+    expect(result.baseBackupId).toBe(base.backupId);
+    expect(await batches(target)).toEqual([1, 2]);
+    const [last] = await cluster.query<{ at: Date }>('select max(at) as at from events where batch = 2', 'shop');
+    expect(result.recoveredTo).not.toBeNull();
+    // The last commit replayed: batch 2's (or a later autovacuum's), never past the target.
+    expect(Date.parse(result.recoveredTo!)).toBeGreaterThanOrEqual(last!.at.getTime());
+    expect(Date.parse(result.recoveredTo!)).toBeLessThanOrEqual(Date.parse(between));
+    expect(result.timeline).toBe(2);
+    expect(result.walFiles).toBeGreaterThanOrEqual(3);
+    expect(result.checks.map((c) => c.name)).toEqual(['restore', 'pg_verifybackup', 'recovery']);
+    expect(result.checks.every((c) => c.ok)).toBe(true);
+    console.log(`PITR to ${between}: ${result.walFiles} WAL files (${result.walBytes} bytes) in ${result.restoreMs} ms`);
+  });
+
+  it('restores to the end of the archived WAL: every archived row is there', async () => {
+    const { target, result } = await restore('end', {});
+    expect(await batches(target)).toEqual([1, 2, 3]);
+    const [count] = await cluster.query<{ n: number }>('select count(*)::int as n from events', 'shop');
+    const client = new pg.Client({ host: join(workDirOf(target.dataDir), 'socket'), port: target.port, user: 'postgres', database: 'shop' });
+    await client.connect();
+    const { rows } = await client.query<{ n: number }>('select count(*)::int as n from events');
+    await client.end();
+    expect(rows[0]!.n).toBe(count!.n);
+    console.log(`PITR to end of WAL: ${result.walFiles} WAL files in ${result.restoreMs} ms`);
+  });
+
+  it('refuses a data directory that is not empty and leaves it untouched', async () => {
+    const dataDir = join(dir, 'occupied');
+    mkdirSync(dataDir);
+    writeFileSync(join(dataDir, 'PG_VERSION'), '15\n');
+    const [port] = await freePorts(1);
+    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-occupied' })
+      .then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(LifeboatError);
+    expect(error).toMatchObject({ type: 'TargetNotEmpty', message: expect.stringContaining(`${dataDir} exists and is not empty`) });
+    expect(readdirSync(dataDir)).toEqual(['PG_VERSION']);
+    expect(readFileSync(join(dataDir, 'PG_VERSION'), 'utf8')).toBe('15\n');
+    expect(existsSync(workDirOf(dataDir))).toBe(false);
+  });
+
+  it('refuses a port where a server already listens', async () => {
+    const dataDir = join(dir, 'port-taken');
+    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: cluster.postgres.port }, {}, { owner: 'test-port' })
+      .then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ type: 'TargetNotEmpty', message: expect.stringContaining(`port ${cluster.postgres.port}`) });
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('refuses a target time before the only base backup, naming when that backup finished', async () => {
+    const [port] = await freePorts(1);
+    const dataDir = join(dir, 'too-early');
+    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, { time: beforeBase }, { owner: 'test-early' })
+      .then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ type: 'BackupNotFound', message: expect.stringContaining(`no base backup of pitr-db in`) });
+    expect((error as Error).message).toContain(`finished before ${beforeBase}: the oldest, ${base.backupId}, finished at`);
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('a retried restore with the same owner returns the finished result; a half-done one is wiped and done again', async () => {
+    const { target, result } = await restore('retried', { time: between }, 'test-retry');
+    const pid = postmasterPid(target.dataDir);
+    const again: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry' });
+    expect(again).toEqual(result);
+    expect(postmasterPid(target.dataDir)).toBe(pid);
+
+    // Another owner may neither restore over it nor remove it.
+    const foreign = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, {}, { owner: 'someone-else' })
+      .then(() => undefined, (e: unknown) => e);
+    expect(foreign).toMatchObject({ type: 'TargetNotEmpty', message: expect.stringContaining('restored by test-retry') });
+    expect(await removeRestoredCluster(target, 'someone-else')).toMatchObject({ removed: false });
+    expect(postmasterPid(target.dataDir)).toBe(pid);
+
+    // A worker killed mid-restore: the marker still says "restoring", the server is down, files are half there.
+    const markerFile = join(workDirOf(target.dataDir), 'restore.json');
+    const marker = JSON.parse(readFileSync(markerFile, 'utf8')) as { status: string };
+    process.kill(pid!, 'SIGKILL');
+    await sleep(500);
+    writeFileSync(markerFile, JSON.stringify({ ...marker, status: 'restoring', result: undefined }));
+    rmSync(join(target.dataDir, 'global'), { recursive: true, force: true });
+    const redone: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry' });
+    expect(redone.recoveredTo).toBe(result.recoveredTo);
+    expect(await batches(target)).toEqual([1, 2]);
+
+    expect(await removeRestoredCluster(target, 'test-retry')).toMatchObject({ removed: true });
+    expect(existsSync(target.dataDir)).toBe(false);
+    expect(existsSync(workDirOf(target.dataDir))).toBe(false);
+    expect(await removeRestoredCluster(target, 'test-retry')).toEqual({ removed: false, detail: `nothing restored at ${target.dataDir}` });
+  });
+});
