@@ -10,6 +10,7 @@ import { schedulesApplyCommand, schedulesListCommand } from './commands/schedule
 import { statusCommand } from './commands/status';
 import { syncCommand } from './commands/sync';
 import { verifyCommand } from './commands/verify';
+import { walStartCommand, walStatusCommand } from './commands/wal';
 import { workerCommand } from './commands/worker';
 import { output } from './output';
 import { connectClient } from './temporal';
@@ -154,6 +155,25 @@ program.command('retention').description('prune backups by the retention rules')
     } finally {
       await client.connection.close();
     }
+  });
+
+const wal = program.command('wal').description('WAL archiving of postgres sources with mode: physical');
+wal.command('start').description('start the WAL shipper of every source with a wal block (or one); one that runs already is left alone')
+  .option('--source <source>', 'only this source')
+  .action(async (options: { source?: string }) => {
+    const { config, out } = setup();
+    const client = await connectClient(config);
+    try {
+      await walStartCommand(client, config, options.source, out);
+    } finally {
+      await client.connection.close();
+    }
+  });
+wal.command('status').description('per region: the newest archived segment and its age (the real RPO), continuity from the newest base backup')
+  .option('--source <source>', 'only this source')
+  .action(async (options: { source?: string }) => {
+    const { config, out } = setup();
+    await walStatusCommand(config, () => connectClient(config), options.source, out);
   });
 
 program.command('doctor').description('check tools, Temporal, storage, sources and keys')

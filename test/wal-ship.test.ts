@@ -2,10 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
+import { execa } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
+import type { WalRegionRow, WalSourceStatus } from '../client/commands/wal';
 import { catalogFacts } from '../activities/catalog-facts';
 import { createDeps } from '../activities/deps';
 import type { Alert } from '../lib/alerts';
@@ -21,6 +24,7 @@ import { archived, decryptArchived, postgresOwner, sha256, spooled, startSwitch,
 import { startHarness, type Harness } from './support/workers';
 
 const servers = inject('servers');
+const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
 const source = 'wal-db';
 const hookPath = '/alerts';
 
@@ -52,6 +56,7 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     }
   };
   const storage = (region: string) => createDeps(fixture.config).storage(region);
+  const cli = (args: string[]) => execa(lifeboat, ['--config', fixture.configFile, ...args], { reject: false });
   const alerts = () => receiver.requests.filter((r) => r.path === hookPath).map((r) => JSON.parse(r.body) as Alert);
   const waitSpooled = async (count: number) => {
     await expect.poll(() => spooled(spool).length, { timeout: 60_000, interval: 200 }).toBeGreaterThanOrEqual(count);
@@ -120,11 +125,14 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     const names = await waitSpooled(3);
     const originals = new Map(names.map((name) => [name, sha256(readFileSync(join(spool, name)))]));
 
-    handle = await harness.client.workflow.start<typeof shipWal>('shipWal', {
-      args: [{ source }],
-      workflowId: walShipperWorkflowId(fixture.config.temporal.taskQueuePrefix, source),
-      taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
-    });
+    const dry = await cli(['schedules', 'apply', '--dry-run']);
+    expect(dry.stdout).toContain(`WAL shipper of ${source}: not running, would be started`);
+    const apply = await cli(['schedules', 'apply']);
+    expect(apply.exitCode, apply.stderr).toBe(0);
+    expect(apply.stdout).toContain(`WAL shipper of ${source}: started`);
+    handle = harness.client.workflow.getHandle<typeof shipWal>(walShipperWorkflowId(fixture.config.temporal.taskQueuePrefix, source));
+    const again = await cli(['--json', 'wal', 'start', '--source', source]);
+    expect(JSON.parse(again.stdout)).toEqual([expect.objectContaining({ source, started: false, runId: (await handle.describe()).runId })]);
     await expect.poll(() => spooled(spool), { timeout: 60_000, interval: 250 }).toEqual([]);
     for (const region of regions) {
       const stored = await archived(storage(region), source);
@@ -202,6 +210,21 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     expect(facts.continuity).toMatchObject({ from: segments[0], contiguousThrough: segments[1] });
     // The other regions have no base backup: nothing to count from, no alert.
     expect(gaps.every((a) => a.region === 'gothenburg')).toBe(true);
+
+    const status = await cli(['wal', 'status', '--source', source, '--json']);
+    expect(status.exitCode, status.stderr).toBe(0);
+    const [walDb] = (JSON.parse(status.stdout) as { sources: WalSourceStatus[] }).sources;
+    expect(walDb!.shipper).toMatchObject({ running: true, lastRound: { source } });
+    const row = (region: string) => walDb!.regions.find((r) => r.region === region) as Extract<WalRegionRow, { newestAgeSeconds: number | null }>;
+    expect(row('gothenburg')).toMatchObject({ base: { id: '20260101T000000Z-base', startWalFile: segments[0] }, continuity: { contiguousThrough: segments[1] }, gaps: [{ firstMissing: missing }] });
+    for (const region of regions) {
+      expect(row(region).newest?.name, region).toBe(segments.at(-1));
+      expect(row(region).newestAgeSeconds, region).toBeLessThan(120);
+    }
+    expect(row('stockholm').base).toBeNull();
+    const text = await cli(['wal', 'status']);
+    expect(text.stdout).toMatch(new RegExp(`gothenburg +${segments.at(-1)!} +\\d+[sm] +20260101T000000Z-base from ${segments[0]!} +${segments[1]!} +1 missing from ${missing}`));
+    expect(text.stdout).toMatch(new RegExp(`stockholm +${segments.at(-1)!} +\\d+[sm] +\\(no base backup\\)`));
   }, 180_000);
 
   it('retention deletes exactly the WAL before the oldest kept base backup, keeps .history files, and leaves regions without a base backup alone', async () => {

@@ -15,7 +15,8 @@ export async function schedulesApplyCommand(client: Client, config: Config, dryR
   const text = report.changes.length === 0
     ? 'no schedules in the config and none of Lifeboat\'s on the server'
     : `${table([['CHANGE', 'SCHEDULE', 'CRON', 'TIMEZONE', 'WORKFLOW', 'WHY'], ...rows])}\n${dryRun ? 'dry run, nothing changed: ' : ''}${counts.join(', ')}`;
-  out.result(report, text);
+  const shippers = report.walShippers.map((s) => `WAL shipper of ${s.source}: ${s.started ? 'started' : s.missing ? 'not running, would be started' : 'running'}`);
+  out.result(report, [text, ...shippers].join('\n'));
   const refused = refusedSchedules(report);
   if (refused) throw refused;
 }

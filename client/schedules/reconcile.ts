@@ -3,6 +3,7 @@ import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type Schedu
 import type { Config } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
 import { canonicalJson, desiredSchedules, type DesiredSchedule } from '../../lib/schedules/desired';
+import { startShippers, type ShipperStart } from '../commands/wal';
 import { actionMemoOf, createOptions, isOwned, updateOptions } from './options';
 
 export type ScheduleChangeKind = 'created' | 'updated' | 'deleted' | 'unchanged' | 'failed';
@@ -22,6 +23,8 @@ export interface ScheduleChange {
 export interface ApplyReport {
   dryRun: boolean;
   changes: ScheduleChange[];
+  /** WAL shippers are no schedules, but run for good like one: apply starts those that do not run. */
+  walShippers: ShipperStart[];
 }
 
 /**
@@ -42,7 +45,7 @@ export async function applySchedules(client: Client, config: Config, dryRun: boo
     const change = await removeOne(client, id, dryRun);
     if (change) changes.push(change);
   }
-  return { dryRun, changes };
+  return { dryRun, changes, walShippers: await startShippers(client, config, undefined, dryRun) };
 }
 
 /** The ids of this config's schedules on the server, from visibility (which may lag a second behind). */
