@@ -1,6 +1,7 @@
 import { alertCheckActivities } from './alert-checks';
 import { alertActivities } from './alerts';
 import { backupActivities } from './backup';
+import { failoverActivities } from './failover';
 import type { Deps } from './deps';
 import { withFailures } from './failures';
 import { restoreActivities } from './restore';
@@ -20,6 +21,7 @@ export function createActivities(deps: Deps) {
   const retention = retentionActivities(deps);
   const verify = verifyActivities(deps);
   const verifyRestore = verifyRestoreActivities(deps);
+  const failover = failoverActivities(deps);
   const wal = walActivities(deps);
   const sourceAttempts = deps.config.temporal.sourceAttempts;
   return {
@@ -47,6 +49,12 @@ export function createActivities(deps: Deps) {
     writeVerifyRecord: withFailures(verify.writeVerifyRecord),
     restoreLevelCheck: withFailures(verifyRestore.restoreLevelCheck),
     cleanupScratch: withFailures(verifyRestore.cleanupScratch),
+    failoverSettings: withFailures(failover.failoverSettings),
+    failoverPreflight: withFailures(failover.failoverPreflight),
+    failoverRestore: withFailures(failover.failoverRestore),
+    failoverVerify: withFailures(failover.failoverVerify),
+    failoverTeardown: withFailures(failover.failoverTeardown),
+    runFailoverHook: withFailures(failover.runFailoverHook),
     planWal: withFailures(wal.planWal),
     shipWalFiles: withFailures(wal.shipWalFiles),
     walRegionStatus: withFailures(wal.walRegionStatus),

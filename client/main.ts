@@ -4,6 +4,7 @@ import { LifeboatError } from '../lib/errors';
 import { backupCommand } from './commands/backup';
 import { backupsListCommand } from './commands/backups-list';
 import { doctorCommand } from './commands/doctor';
+import { failoverAbortCommand, failoverApproveCommand, failoverStartCommand, failoverStatusCommand } from './commands/failover';
 import { restoreCommand } from './commands/restore';
 import { retentionApplyCommand } from './commands/retention';
 import { schedulesApplyCommand, schedulesListCommand } from './commands/schedules';
@@ -174,6 +175,60 @@ wal.command('status').description('per region: the newest archived segment and i
   .action(async (options: { source?: string }) => {
     const { config, out } = setup();
     await walStatusCommand(config, () => connectClient(config), options.source, out);
+  });
+
+const failover = program.command('failover').description('bring the sources back in another region (drFailover), operator-approved; or a drill');
+failover.command('start').description('start a failover (or --drill) to a region; it waits for "failover approve"')
+  .requiredOption('--to <region>', 'the region to bring the sources back in (its failover.targets)')
+  .option('--at <time>', 'recover to this ISO time (default: the newest restorable point)')
+  .option('--source <source...>', 'only these sources (default: every source with a target in that region)', [])
+  .option('--drill', 'restore, verify, report and tear down; never fence or cut over', false)
+  .option('--by <name>', 'who asks (default: $LIFEBOAT_OPERATOR, else the OS user)')
+  .option('--run-in <region>', 'the region whose worker runs the workflow itself (default: --to)')
+  .option('--wait', 'show the steps as they go and end with the report')
+  .action(async (options: { to: string; at?: string; source: string[]; drill: boolean; by?: string; runIn?: string; wait?: boolean }) => {
+    const { config, out } = setup();
+    const client = await connectClient(config);
+    try {
+      await failoverStartCommand(client, config, { ...options, wait: Boolean(options.wait) }, out);
+    } finally {
+      await client.connection.close();
+    }
+  });
+failover.command('status <id>').description('the live step list, the plan, the approval and what state things are in')
+  .action(async (id: string) => {
+    const { config, out } = setup();
+    const client = await connectClient(config);
+    try {
+      await failoverStatusCommand(client, id, out);
+    } finally {
+      await client.connection.close();
+    }
+  });
+failover.command('approve <id>').description('show the current plan and approve it (by its plan hash)')
+  .option('--by <name>', 'who approves (default: $LIFEBOAT_OPERATOR, else the OS user)')
+  .option('--comment <text>', 'recorded with the approval')
+  .option('--yes', 'approve without a prompt', false)
+  .action(async (id: string, options: { by?: string; comment?: string; yes: boolean }) => {
+    const { config, out } = setup();
+    const client = await connectClient(config);
+    try {
+      await failoverApproveCommand(client, id, options, out);
+    } finally {
+      await client.connection.close();
+    }
+  });
+failover.command('abort <id>').description('abort a failover that awaits approval; nothing is restored')
+  .requiredOption('--reason <text>', 'why, recorded and sent to the alert channels')
+  .option('--by <name>', 'who aborts (default: $LIFEBOAT_OPERATOR, else the OS user)')
+  .action(async (id: string, options: { reason: string; by?: string }) => {
+    const { config, out } = setup();
+    const client = await connectClient(config);
+    try {
+      await failoverAbortCommand(client, id, options, out);
+    } finally {
+      await client.connection.close();
+    }
   });
 
 program.command('doctor').description('check tools, Temporal, storage, sources and keys')

@@ -6,4 +6,5 @@ export { applyRetention } from './apply-retention';
 export { checkObjectives } from './check-objectives';
 export { scheduledBackup } from './scheduled-backup';
 export { verifyRestore } from './verify-restore';
+export { drFailover } from './dr-failover';
 export { shipWal } from './ship-wal';

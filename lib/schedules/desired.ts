@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { parseDuration } from '../config/duration';
 import type { Config, ScheduleConfig } from '../config/schema';
+import { failoverWorkflowId } from '../workflow-ids';
 
 // What Temporal Schedules the config asks for, as plain data: no client, no server. The client
 // turns each into ScheduleOptions (client/schedules/options.ts) and reconciles (reconcile.ts).
 
-export type ScheduleKind = 'backup' | 'sync' | 'retention' | 'check-objectives' | 'verify';
+export type ScheduleKind = 'backup' | 'sync' | 'retention' | 'check-objectives' | 'verify' | 'failover-drill';
 
 export type OverlapPolicy = ScheduleConfig['overlap'];
 
@@ -82,6 +83,17 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
     }));
   }
   schedules.push(...verifySchedules(config));
+  const drill = config.failover?.drill;
+  if (drill) {
+    // A drill approves itself ("schedule" in its record), restores into the region's targets, reports, tears down.
+    schedules.push(build(drill.schedule, {
+      id: failoverWorkflowId(prefix, true), kind: 'failover-drill', configKey: 'failover.drill.schedule', workflowType: 'drFailover',
+      args: [{ targetRegion: drill.region, recoveryPoint: 'latest', ...(drill.sources ? { sources: drill.sources } : {}), drill: true, approval: 'auto', requestedBy: 'schedule' }],
+      taskQueue: `${prefix}${drill.region}`,
+      searchAttributes: { source: drill.sources?.join(',') ?? 'all', region: drill.region, kind: 'failover-drill' },
+      summary: `failover drill to ${drill.region}: restore, verify, report RPO/RTO, tear down`,
+    }));
+  }
   return schedules;
 }
 

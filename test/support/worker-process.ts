@@ -11,9 +11,9 @@ export interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-/** `lifeboat worker` as its own process group, so a test can kill it and its tools at once. */
-export function startWorkerProcess(configFile: string, env: Record<string, string>): WorkerProcess {
-  const child = spawn(lifeboat, ['--config', configFile, 'worker'], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `lifeboat worker [args]` as its own process group, so a test can kill it and its tools at once. */
+export function startWorkerProcess(configFile: string, env: Record<string, string>, args: string[] = []): WorkerProcess {
+  const child = spawn(lifeboat, ['--config', configFile, 'worker', ...args], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout!.on('data', (chunk: Buffer) => { text += chunk.toString(); });
   child.stderr!.on('data', (chunk: Buffer) => { text += chunk.toString(); });

@@ -1,0 +1,125 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { listBackups } from '../activities/catalog';
+import { createDeps } from '../activities/deps';
+import type { FailoverResult } from '../lib/failover';
+import { abortUpdate, approveUpdate } from '../workflows/failover-status';
+import { backUpAndSync, databaseExists, hookLines, makeFailoverWorld, redisAnswers, startFailover, waitForStatus, type FailoverWorld } from './support/failover';
+import { startReceiver, type Receiver } from './support/receiver';
+import { startHarness, type Harness } from './support/workers';
+
+const servers = inject('servers');
+const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
+
+describe('failover drills', () => {
+  let world: FailoverWorld;
+  let harness: Harness;
+  let receiver: Receiver;
+  let backups: Record<string, string>;
+  const alerts = () => receiver.requests.map((r) => JSON.parse(r.body) as { kind: string; title: string; text: string; details?: Record<string, unknown> });
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    world = await makeFailoverWorld(servers, 'drill', { extra: { alerts: { channels: [{ type: 'webhook', url: `${receiver.url}/alerts` }] } } });
+    harness = await startHarness(world.fixture.config);
+    backups = await backUpAndSync(harness.client, world);
+  }, 240_000);
+
+  afterAll(async () => {
+    await harness?.close();
+    await receiver?.close();
+    world?.fixture.cleanup();
+  });
+
+  async function expectNothingLeft(): Promise<void> {
+    expect(await databaseExists(world.pgServer, world.targetDb)).toBe(false);
+    expect(existsSync(world.redisDir)).toBe(false);
+    expect(existsSync(world.filesDir)).toBe(false);
+    expect(await redisAnswers(world.redisPort)).toBe(false);
+  }
+
+  it('restores, verifies and reports a measured RPO and RTO per source, tears everything down and never calls a hook', async () => {
+    const before = Date.now();
+    const handle = await startFailover(harness.client, world, { drill: true, approval: 'auto' });
+    const result: FailoverResult = await handle.result();
+    const report = result.report!;
+    expect(result.state).toBe('succeeded');
+    expect(report.approval).toMatchObject({ by: 'schedule', via: 'schedule' });
+    const steps = Object.fromEntries(result.status.steps.map((s) => [s.step, s.state]));
+    expect(steps).toEqual({ preflight: 'done', approval: 'done', fence: 'skipped', restore: 'done', verify: 'done', cutover: 'skipped', teardown: 'done', report: 'done' });
+    const startMs = Date.parse(report.startedAt);
+    expect(startMs).toBeGreaterThanOrEqual(before - 1000);
+    const gothenburg = createDeps(world.fixture.config).storage('gothenburg');
+    expect(report.sources.map((s) => s.source)).toEqual(world.sources);
+    for (const source of report.sources) {
+      const manifest = (await listBackups(gothenburg, source.source)).find((e) => e.manifest.id === backups[source.source])!.manifest;
+      expect(source.backupId).toBe(backups[source.source]);
+      // RPO: the failover's start minus the backup's snapshot time; RTO: start to verify done.
+      expect(source.recoveryPoint).toBe(manifest.startedAt);
+      expect(source.rpoMs).toBeGreaterThan(0);
+      expect(source.rpoMs).toBe(startMs - Date.parse(manifest.startedAt));
+      expect(source.rtoMs).toBeGreaterThan(0);
+      expect(source.rtoMs).toBe(Date.parse(report.verifiedAt) - startMs);
+      expect(source.rtoMs).toBeGreaterThanOrEqual(source.restoreMs);
+      expect(source.rpoMet).toBe(true);
+      expect(source.checks.passed).toBe(source.checks.total);
+      expect(source.checks.total).toBeGreaterThan(1);
+    }
+    // The figures for the notes: restore per source and the drill's RTO.
+    console.log(`drill RTO ${report.sources[0]!.rtoMs} ms; restores ${report.sources.map((s) => `${s.source} ${s.restoreMs} ms`).join(', ')}`);
+    expect(report.tornDown.join('\n')).toMatch(/fo-db: database fo_dr_drill_\d+ dropped/);
+    expect(report.tornDown.join('\n')).toMatch(/fo-cache: redis-server on port \d+ \(pid \d+\) stopped/);
+    expect(report.tornDown.join('\n')).toContain(`fo-files: directory ${world.filesDir} removed`);
+    expect(report.hooks).toEqual([]);
+    expect(hookLines(world)).toEqual([]);
+    await expectNothingLeft();
+    const sent = alerts().filter((a) => a.kind === 'failover-report');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.text).toContain(`fo-db: recovered to ${report.sources.find((s) => s.source === 'fo-db')!.recoveryPoint}`);
+  }, 180_000);
+
+  it('aborted at the approval step, it restores nothing, runs no hook and notifies', async () => {
+    receiver.requests.length = 0;
+    const handle = await startFailover(harness.client, world, { drill: true });
+    const waiting = await waitForStatus(handle, (s) => s.state === 'awaiting-approval');
+    expect(waiting.plan!.sources.map((s) => s.backupId).sort()).toEqual(Object.values(backups).sort());
+    const { stdout } = await execa(lifeboat, ['--config', world.fixture.configFile, 'failover', 'abort', handle.workflowId, '--reason', 'testing the abort', '--by', 'dora'], { env: world.fixture.env });
+    expect(stdout).toContain('aborted by dora');
+    const result: FailoverResult = await handle.result();
+    expect(result.state).toBe('aborted');
+    expect(result.report).toBeNull();
+    expect(result.status.abort).toMatchObject({ by: 'dora', reason: 'testing the abort' });
+    expect(result.status.steps.filter((s) => ['fence', 'restore', 'verify', 'cutover'].includes(s.step)).map((s) => s.state)).toEqual(['skipped', 'skipped', 'skipped', 'skipped']);
+    expect(result.status.outcome.join('\n')).toContain('nothing was restored');
+    expect(hookLines(world)).toEqual([]);
+    await expectNothingLeft();
+    expect(alerts().map((a) => a.kind)).toEqual(['failover-approval', 'failover-failed']);
+    expect(alerts()[0]!.text).toContain(`--name approve --input '{"by":"YOUR NAME","planHash":"${waiting.plan!.planHash}"}'`);
+    expect(alerts()[1]!.title).toContain('aborted by dora');
+  }, 120_000);
+
+  it('refuses an approval of a stale plan or without a name, and takes one from "lifeboat failover approve"', async () => {
+    const handle = await startFailover(harness.client, world, { drill: true });
+    const waiting = await waitForStatus(handle, (s) => s.state === 'awaiting-approval');
+    const stale = handle.executeUpdate(approveUpdate, { args: [{ by: 'mallory', planHash: '0123456789abcdef' }] });
+    await expect(stale).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+    await expect(stale).rejects.toMatchObject({ cause: { message: expect.stringContaining(`is not the current plan ${waiting.plan!.planHash}`) } });
+    await expect(handle.executeUpdate(approveUpdate, { args: [{ by: ' ', planHash: waiting.plan!.planHash }] })).rejects.toMatchObject({ cause: { message: expect.stringContaining('"by" is empty') } });
+    const status = await execa(lifeboat, ['--config', world.fixture.configFile, 'failover', 'status', handle.workflowId], { env: world.fixture.env });
+    expect(status.stdout).toMatch(/approval\s+RUNNING/);
+    expect(status.stdout).toContain(`plan ${waiting.plan!.planHash}`);
+    const approved = await execa(lifeboat, ['--config', world.fixture.configFile, 'failover', 'approve', handle.workflowId, '--by', 'carol', '--yes'], { env: world.fixture.env });
+    expect(approved.stderr).toContain(`plan ${waiting.plan!.planHash}`);
+    expect(approved.stdout).toContain('approved by carol');
+    const result: FailoverResult = await handle.result();
+    expect(result.state).toBe('succeeded');
+    expect(result.report!.approval).toMatchObject({ by: 'carol', planHash: waiting.plan!.planHash, via: 'operator' });
+    // Too late now: the run is no longer waiting.
+    await expect(handle.executeUpdate(abortUpdate, { args: [{ by: 'carol', reason: 'late' }] })).rejects.toThrow();
+    await expectNothingLeft();
+    expect(hookLines(world)).toEqual([]);
+  }, 180_000);
+});
