@@ -3,12 +3,13 @@ import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { requireEnv } from '../lib/config/secrets';
 import { LifeboatError } from '../lib/errors';
-import type { StoredObject } from '../lib/manifest';
+import { isPhysical, type StoredObject } from '../lib/manifest';
 import { findBackup } from './catalog';
 import type { Deps } from './deps';
 import { identityFile } from './restore-stream';
 import { restoreFiles } from './sources/files/restore';
 import { redact } from './sources/postgres/connect';
+import { restorePointInTime, type PitrResult } from './sources/postgres/pitr';
 import { restorePostgres } from './sources/postgres/restore';
 import { restoreRedis } from './sources/redis/restore';
 
@@ -26,6 +27,12 @@ export interface RestoreInput {
   noOwner: boolean;
   /** redis: serve the restored dump.rdb with redis-server on this port. */
   serve?: number;
+  /**
+   * postgres mode physical: `target` is a new or empty data directory; the restored cluster listens
+   * on 127.0.0.1:port, recovered to `time` or `lsn` (neither: the end of the archived WAL).
+   * backupId "latest" then means the newest base backup before the target.
+   */
+  cluster?: { port: number; osUser?: string; time?: string; lsn?: string };
 }
 
 export interface RestoreResult {
@@ -36,6 +43,8 @@ export interface RestoreResult {
   durationMs: number;
   /** What was checked after the restore, in words. */
   checked: string;
+  /** postgres mode physical: where recovery ended, and what it replayed. */
+  pitr?: PitrResult;
 }
 
 export function restoreActivities(deps: Deps) {
@@ -60,8 +69,13 @@ export function restoreActivities(deps: Deps) {
   async function restoreWithin(input: RestoreInput): Promise<RestoreResult> {
     const started = Date.now();
     const storage = deps.storage(input.region);
-    const { manifest } = await findBackup(storage, input.source, input.backupId);
     const identity = identityFile(deps.config.encryption.identityFile);
+    const { manifest } = await findBackup(storage, input.source, input.backupId);
+    if (input.cluster) return restoreCluster(storage, identity, input, started);
+    if (isPhysical(manifest.description)) {
+      throw new LifeboatError('Usage', `backup ${manifest.id} of ${input.source} is a physical base backup: it restores into a data directory, not into a database`,
+        `lifeboat restore ${input.source} --to DATADIR --port PORT [--at TIME]`);
+    }
     let checked: string;
     switch (manifest.kind) {
       case 'postgres':
@@ -85,6 +99,28 @@ export function restoreActivities(deps: Deps) {
       bytes: manifest.objects.filter((o) => o.role === 'data').reduce((sum, o) => sum + o.size, 0),
       durationMs: Date.now() - started,
       checked,
+    };
+  }
+
+  /** A physical source: a new cluster recovered to a point in time; a retried attempt (same workflow) takes over its own. */
+  async function restoreCluster(storage: ReturnType<Deps['storage']>, identity: string, input: RestoreInput, started: number): Promise<RestoreResult> {
+    const cluster = input.cluster!;
+    const context = Context.current();
+    const target = { dataDir: directoryOf(input.target), port: cluster.port, osUser: cluster.osUser };
+    const pitr = await restorePointInTime(storage, input.source, identity, target, { time: cluster.time, lsn: cluster.lsn }, {
+      owner: `restore:${context.info.workflowExecution?.workflowId ?? context.info.activityId}`,
+      backupId: input.backupId,
+      onPhase: (phase) => context.heartbeat({ phase }),
+    });
+    const { manifest } = await findBackup(storage, input.source, pitr.baseBackupId);
+    return {
+      backupId: pitr.baseBackupId,
+      kind: manifest.kind,
+      target: `${target.dataDir} (127.0.0.1:${target.port})`,
+      bytes: manifest.objects.filter((o) => o.role === 'data').reduce((sum, o) => sum + o.size, 0),
+      durationMs: Date.now() - started,
+      checked: `recovered to ${pitr.recoveredTo ?? 'the end of the base backup'} (LSN ${pitr.recoveredLsn}, timeline ${pitr.timeline}) with ${pitr.walFiles} archived WAL file(s); ${pitr.checks.map((c) => c.name).join(', ')} passed; the cluster runs on 127.0.0.1:${target.port}`,
+      pitr,
     };
   }
 

@@ -2,8 +2,9 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
+import type { SourceConfig } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
-import type { FilesDescription, Manifest, RedisDescription } from '../lib/manifest';
+import { isPhysical, type FilesDescription, type Manifest, type RedisDescription } from '../lib/manifest';
 import type { CheckOutcome, RestoreLevelResult } from '../lib/verify';
 import { findBackup } from './catalog';
 import type { Deps } from './deps';
@@ -13,6 +14,7 @@ import { databaseName, redact } from './sources/postgres/connect';
 import { restoreRedis } from './sources/redis/restore';
 import { checkFiles } from './verify/files';
 import { checkPostgres, restoreIntoScratch } from './verify/postgres';
+import { removePhysicalScratch, restorePhysicalScratch } from './verify/postgres-physical';
 import { dropScratchDatabase } from './verify/postgres-scratch';
 import { checkRedis } from './verify/redis';
 import { killScratchRedis, startScratchRedis, type ScratchRedis } from './verify/redis-server';
@@ -42,11 +44,14 @@ export function verifyRestoreActivities(deps: Deps) {
   /** Removes whatever the scratch id names: database, scratch redis-server, directory. Safe to repeat. */
   async function cleanupScratch(input: CleanupScratchInput): Promise<{ removed: string[] }> {
     const removed: string[] = [];
-    if (deps.config.sources[input.source]?.kind === 'postgres' && deps.config.regions[input.region]?.verify?.target.postgres) {
+    const sourceConfig = deps.config.sources[input.source];
+    if (sourceConfig?.kind === 'postgres' && sourceConfig.mode !== 'physical' && deps.config.regions[input.region]?.verify?.target.postgres) {
       const { server, scratch } = scratchDatabase(deps.config, input.region, input.scratchId, deps.env);
       if (await dropScratchDatabase(server, scratch)) removed.push(`database ${databaseName(scratch.url)} on ${redact(server.url)}`);
     }
     const directory = scratchDirectory(deps.config, input.region, input.scratchId);
+    const cluster = await removePhysicalScratch(directory, input.scratchId);
+    if (cluster) removed.push(cluster);
     const pid = await killScratchRedis(directory);
     if (pid !== undefined) removed.push(`redis-server (pid ${pid})`);
     if (existsSync(directory)) {
@@ -77,6 +82,13 @@ export function verifyRestoreActivities(deps: Deps) {
       let bytes = manifest.objects.filter((o) => o.role === 'data').reduce((sum, o) => sum + o.size, 0);
       switch (manifest.kind) {
         case 'postgres': {
+          if (isPhysical(manifest.description)) {
+            restored = await restorePhysicalScratch({
+              storage, manifest, identity, directory, scratchId: input.scratchId, checks: checksOf(input.source),
+              database: sourceDatabase(deps.source(input.source).config), onPhase: (text) => { phase = text; },
+            });
+            break;
+          }
           const { scratch } = scratchDatabase(deps.config, input.region, input.scratchId, deps.env);
           const run = { storage, manifest, identity, scratch, directory };
           await restoreIntoScratch(run);
@@ -141,6 +153,11 @@ const restoreTools: Record<Manifest['kind'], Array<[string, string]>> = {
   redis: [],
   files: [['tar', '--version']],
 };
+
+/** The database the source's URL names: where its SQL checks run in a restored cluster. */
+function sourceDatabase(config: SourceConfig): string {
+  return config.kind === 'postgres' ? databaseName(config.url) : 'postgres';
+}
 
 function restoreOutcome(manifest: Manifest, what: string): CheckOutcome {
   return { name: 'restore', ok: true, detail: `backup ${manifest.id} fetched, SHA-256 and size verified, decrypted and decompressed: ${what}` };

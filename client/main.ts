@@ -58,7 +58,7 @@ program.command('backups').description('the catalog').command('list').descriptio
 program.command('restore <source>').description('restore a backup (verified first) into a target')
   .option('--latest', 'the newest backup')
   .option('--backup <id>', 'a backup id from "backups list"')
-  .requiredOption('--to <target>', 'postgres: postgres://user@host:port/database (created if missing); redis, files: an empty directory on the worker')
+  .requiredOption('--to <target>', 'postgres: postgres://user@host:port/database (created if missing); postgres mode physical: a new or empty data directory on the worker; redis, files: an empty directory on the worker')
   .option('--region <region>', 'restore the copy in this region (default: the source\'s region)')
   .option('--clean', 'replace the contents of a target that already holds tables', false)
   .option('--no-owner', 'do not restore ownership and privileges')
@@ -68,7 +68,15 @@ program.command('restore <source>').description('restore a backup (verified firs
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new LifeboatError('Usage', `--serve takes a port number, got "${value}"`);
     return port;
   })
-  .action(async (source: string, options: { latest?: boolean; backup?: string; to: string; region?: string; clean: boolean; owner: boolean; toPasswordEnv?: string; serve?: number }) => {
+  .option('--port <port>', 'postgres mode physical: the port the restored cluster listens on (127.0.0.1)', (value) => {
+    const port = Number(value);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new LifeboatError('Usage', `--port takes a port number, got "${value}"`);
+    return port;
+  })
+  .option('--at <time>', 'postgres mode physical: recover to this moment (ISO 8601 with a zone); default the end of the archived WAL')
+  .option('--lsn <lsn>', 'postgres mode physical: recover to this WAL position, e.g. 0/3000148')
+  .option('--os-user <user>', 'postgres mode physical: the OS user the cluster runs as (default postgres when the worker is root)')
+  .action(async (source: string, options: { latest?: boolean; backup?: string; to: string; region?: string; clean: boolean; owner: boolean; toPasswordEnv?: string; serve?: number; port?: number; at?: string; lsn?: string; osUser?: string }) => {
     const { config, out } = setup();
     const client = await connectClient(config);
     try {

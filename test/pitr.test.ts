@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps } from '../activities/deps';
 import { postmasterPid } from '../activities/sources/postgres/cluster';
 import { removeRestoredCluster, restorePointInTime, type ClusterTarget, type PitrResult, type RecoveryTarget } from '../activities/sources/postgres/pitr';
-import { workDirOf } from '../activities/sources/postgres/restore-cluster';
+import { socketDirOf, workDirOf } from '../activities/sources/postgres/restore-cluster';
 import type { StorageBackend } from '../activities/storage/backend';
 import { LifeboatError } from '../lib/errors';
 import type { BackupSummary } from '../workflows/backup-source';
@@ -40,7 +40,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
   }
 
   async function batches(target: ClusterTarget): Promise<number[]> {
-    const client = new pg.Client({ host: join(workDirOf(target.dataDir), 'socket'), port: target.port, user: 'postgres', database: 'shop' });
+    const client = new pg.Client({ host: socketDirOf(target.dataDir), port: target.port, user: 'postgres', database: 'shop' });
     await client.connect();
     try {
       const { rows } = await client.query<{ batch: number }>('select distinct batch from events order by 1');
@@ -103,7 +103,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     const { target, result } = await restore('end', {});
     expect(await batches(target)).toEqual([1, 2, 3]);
     const [count] = await cluster.query<{ n: number }>('select count(*)::int as n from events', 'shop');
-    const client = new pg.Client({ host: join(workDirOf(target.dataDir), 'socket'), port: target.port, user: 'postgres', database: 'shop' });
+    const client = new pg.Client({ host: socketDirOf(target.dataDir), port: target.port, user: 'postgres', database: 'shop' });
     await client.connect();
     const { rows } = await client.query<{ n: number }>('select count(*)::int as n from events');
     await client.end();

@@ -17,6 +17,11 @@ export async function restoreBackup(input: RestoreBackupInput): Promise<RestoreR
   // Restores are not retried blindly: a restore that failed half-way needs an operator's look.
   const stream = proxyActivities<Activities>({ ...streaming(taskQueue, plan.heartbeatTimeoutMs), retry: { maximumAttempts: 3, initialInterval: '5s' } });
   try {
+    // A point-in-time restore picks its base backup by the recovery target, on the worker.
+    if (input.cluster && input.backupId === 'latest') {
+      upsertMemo({ summary: `point-in-time restore of ${input.source} from ${input.region} to ${input.cluster.time ?? input.cluster.lsn ?? 'the end of WAL'}` });
+      return await stream.restoreBackupTo(input);
+    }
     const backup = await regional.resolveBackup({ source: input.source, region: input.region, backupId: input.backupId });
     upsertMemo({ summary: `restore of ${input.source} backup ${backup.id} from ${input.region}` });
     return await stream.restoreBackupTo({ ...input, backupId: backup.id });

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import type pg from 'pg';
 import type { VerifyCheckConfig } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
 import type { Manifest, PostgresDescription } from '../../lib/manifest';
@@ -100,27 +101,32 @@ async function amcheck(scratch: PgTarget): Promise<CheckOutcome> {
 }
 
 async function userChecks(scratch: PgTarget, checks: VerifyCheckConfig[]): Promise<CheckOutcome[]> {
-  const outcomes: CheckOutcome[] = [];
   const client = await connect(scratch, 'scratch database');
   try {
-    for (const [index, check] of checks.entries()) {
-      const name = check.name ?? `user check ${index + 1}`;
-      if (!('sql' in check)) {
-        outcomes.push({ name, ok: false, detail: `expected an sql check on a PostgreSQL source, found ${JSON.stringify(check)}` });
-        continue;
-      }
-      try {
-        const { rows, fields } = await client.query(check.sql);
-        const first = rows[0] && fields[0] ? (rows[0] as Record<string, unknown>)[fields[0].name] : undefined;
-        const found = Number(first);
-        const ok = first !== undefined && first !== null && !Number.isNaN(found) && compareNumber(found, check.expect);
-        outcomes.push({ name, ok, detail: `${check.sql}: expected ${check.expect.trim()}, found ${first === undefined ? 'no row' : String(first)}` });
-      } catch (error) {
-        outcomes.push({ name, ok: false, detail: `${check.sql}: expected ${check.expect.trim()}, the query failed: ${(error as Error).message}` });
-      }
-    }
+    return await runUserChecks(client, checks);
   } finally {
     await client.end();
+  }
+}
+
+/** The source's verify.checks on an open connection (a scratch database, or a restored cluster). */
+export async function runUserChecks(client: pg.Client, checks: VerifyCheckConfig[]): Promise<CheckOutcome[]> {
+  const outcomes: CheckOutcome[] = [];
+  for (const [index, check] of checks.entries()) {
+    const name = check.name ?? `user check ${index + 1}`;
+    if (!('sql' in check)) {
+      outcomes.push({ name, ok: false, detail: `expected an sql check on a PostgreSQL source, found ${JSON.stringify(check)}` });
+      continue;
+    }
+    try {
+      const { rows, fields } = await client.query(check.sql);
+      const first = rows[0] && fields[0] ? (rows[0] as Record<string, unknown>)[fields[0].name] : undefined;
+      const found = Number(first);
+      const ok = first !== undefined && first !== null && !Number.isNaN(found) && compareNumber(found, check.expect);
+      outcomes.push({ name, ok, detail: `${check.sql}: expected ${check.expect.trim()}, found ${first === undefined ? 'no row' : String(first)}` });
+    } catch (error) {
+      outcomes.push({ name, ok: false, detail: `${check.sql}: expected ${check.expect.trim()}, the query failed: ${(error as Error).message}` });
+    }
   }
   return outcomes;
 }

@@ -17,13 +17,30 @@ export interface RestoreOptions {
   noOwner: boolean;
   toPasswordEnv?: string;
   serve?: number;
+  port?: number;
+  at?: string;
+  lsn?: string;
+  osUser?: string;
 }
 
 export async function restoreCommand(client: Client, config: Config, source: string, options: RestoreOptions, out: Output): Promise<void> {
   const sourceConfig = config.sources[source];
   if (!sourceConfig) throw usage(`no source "${source}" in the config`);
-  if (Boolean(options.latest) === Boolean(options.backup)) throw usage('name exactly one of --latest or --backup ID');
-  if (sourceConfig.kind === 'postgres') {
+  const physical = sourceConfig.kind === 'postgres' && sourceConfig.mode === 'physical';
+  if (physical) {
+    if (options.latest && options.backup) throw usage('name at most one of --latest or --backup ID');
+    if (!isAbsolute(options.to)) throw usage(`--to must be an absolute data directory on the restoring worker for a physical source, got "${options.to}"`);
+    if (options.port === undefined) throw usage('--port is required for a physical source: the restored cluster listens there on 127.0.0.1');
+    if (options.at !== undefined && options.lsn !== undefined) throw usage('name at most one of --at TIME or --lsn LSN');
+    if (options.at !== undefined && Number.isNaN(Date.parse(options.at))) throw usage(`--at must be a time such as 2026-11-24T16:30:00Z, got "${options.at}"`);
+  } else if (options.port !== undefined || options.at !== undefined || options.lsn !== undefined || options.osUser !== undefined) {
+    throw usage('--port, --at, --lsn and --os-user are for postgres sources with mode: physical');
+  } else if (Boolean(options.latest) === Boolean(options.backup)) {
+    throw usage('name exactly one of --latest or --backup ID');
+  }
+  if (physical) {
+    // The data directory is checked by the worker that restores into it.
+  } else if (sourceConfig.kind === 'postgres') {
     if (!URL.canParse(options.to) || !['postgres:', 'postgresql:'].includes(new URL(options.to).protocol)) {
       throw usage(`--to must be a postgres://user@host:port/database URL, got "${options.to.replace(/:[^@/]*@/, ':***@')}"`);
     }
@@ -37,7 +54,10 @@ export async function restoreCommand(client: Client, config: Config, source: str
   const region = options.region ?? sourceConfig.region;
   if (!(region in config.regions)) throw usage(`no region "${region}" in the config`);
   const handle = await client.workflow.start<typeof restoreBackup>('restoreBackup', {
-    args: [{ source, region, backupId: options.backup ?? 'latest', target: options.to, targetPasswordEnv: options.toPasswordEnv, clean: options.clean, noOwner: options.noOwner, serve: options.serve }],
+    args: [{
+      source, region, backupId: options.backup ?? 'latest', target: options.to, targetPasswordEnv: options.toPasswordEnv, clean: options.clean, noOwner: options.noOwner, serve: options.serve,
+      ...(physical ? { cluster: { port: options.port!, osUser: options.osUser, time: options.at, lsn: options.lsn } } : {}),
+    }],
     workflowId: `lifeboat-restore-${source}-${Date.now()}`,
     taskQueue: taskQueueOf(config, region),
     typedSearchAttributes: searchAttributes({ source, region, kind: sourceConfig.kind }),

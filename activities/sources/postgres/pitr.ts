@@ -6,7 +6,7 @@ import { findBackup, listBackups } from '../../catalog';
 import type { StorageBackend } from '../../storage/backend';
 import { majorOf } from './binaries';
 import { clusterUser, portInUse, postmasterPid, stopCluster } from './cluster';
-import { removeDataDir, restoreCluster, workDirOf, type RecoveredCluster } from './restore-cluster';
+import { removeDataDir, restoreCluster, socketDirOf, workDirOf, type RecoveredCluster } from './restore-cluster';
 
 export interface ClusterTarget { dataDir: string; port: number; osUser?: string }
 export interface RecoveryTarget { time?: string; lsn?: string }
@@ -169,6 +169,7 @@ export function lsnValue(lsn: string): bigint {
 async function wipe(target: ClusterTarget, user: string, marker: RestoreMarker): Promise<void> {
   await stopCluster(target.dataDir, user, majorOf(marker.serverVersion));
   removeDataDir(target.dataDir, marker.dataDirExisted);
+  rmSync(socketDirOf(target.dataDir), { recursive: true, force: true });
   rmSync(workDirOf(target.dataDir), { recursive: true, force: true });
 }
 

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -14,6 +16,17 @@ import { stageWal } from './stage-wal';
 /** Beside the data directory: the restore's marker, staged WAL, the server's socket and log. */
 export function workDirOf(dataDir: string): string {
   return `${dataDir.replace(/\/+$/, '')}.lifeboat`;
+}
+
+/**
+ * The restored server's private socket directory: beside the data directory, unless that path is
+ * too long for a unix socket (107 bytes with the socket's own name); then a short one in the temp
+ * dir named by a hash of the data directory, so a retry and the cleanup find the same one.
+ */
+export function socketDirOf(dataDir: string): string {
+  const beside = join(workDirOf(dataDir), 'socket');
+  if (beside.length + '/.s.PGSQL.65535'.length <= 100) return beside;
+  return join(tmpdir(), `lifeboat-pg-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
 }
 
 export interface ClusterPlan {
@@ -51,7 +64,7 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
   const ids = process.getuid?.() === 0 ? await userIds(plan.user) : undefined;
   const work = workDirOf(plan.dataDir);
   const walDir = join(work, 'wal');
-  const socketDir = join(work, 'socket');
+  const socketDir = socketDirOf(plan.dataDir);
   const logFile = join(work, 'postgres.log');
   const own = (path: string, mode?: number) => {
     if (mode !== undefined) chmodSync(path, mode);

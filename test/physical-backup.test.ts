@@ -1,0 +1,154 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { listBackups } from '../activities/catalog';
+import { createDeps } from '../activities/deps';
+import { removeRestoredCluster } from '../activities/sources/postgres/pitr';
+import { socketDirOf, workDirOf } from '../activities/sources/postgres/restore-cluster';
+import type { StorageBackend } from '../activities/storage/backend';
+import { brief, type PostgresPhysicalDescription } from '../lib/manifest';
+import type { BackupSummary } from '../workflows/backup-source';
+import { freePorts } from './harness/ports';
+import { archiveCurrentSegment, physicalSource, startArchivingPostgres, uploadSpool, type ArchivingPostgres } from './support/archiving-postgres';
+import { makeFixture, type Fixture } from './support/fixture';
+import { runBackup } from './support/runs';
+import { runVerify } from './support/verify';
+import { startHarness, type Harness } from './support/workers';
+
+const servers = inject('servers');
+const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
+
+describe('a physical PostgreSQL source: base backups through the ordinary data path', () => {
+  let dir: string;
+  let scratch: string;
+  let cluster: ArchivingPostgres;
+  let fixture: Fixture;
+  let harness: Harness;
+  let storage: StorageBackend;
+  let summary: BackupSummary;
+  let backupMs: number;
+  const cli = (args: string[]) => execa(lifeboat, ['--config', fixture.configFile, ...args], { env: fixture.env, reject: false });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lifeboat-physical-'));
+    scratch = join(dir, 'scratch');
+    mkdirSync(scratch);
+    cluster = await startArchivingPostgres(dir);
+    await cluster.query('create database shop');
+    await cluster.query('create table items (id int primary key, name text not null)', 'shop');
+    await cluster.query("insert into items select i, 'item ' || i from generate_series(1, 500) i", 'shop');
+    await cluster.query('create index on items (name)', 'shop');
+    fixture = await makeFixture(servers, () => ({
+      'base-db': {
+        ...physicalSource(cluster, `PHYSICAL_PG_${Date.now()}`),
+        url: `postgres://postgres@127.0.0.1:${cluster.postgres.port}/shop`,
+        verify: { checks: [{ name: 'items', sql: 'select count(*) from items', expect: '= 500' }] },
+      },
+    }), { sync: { afterBackup: false } }, { verify: { target: { scratchDir: scratch } } });
+    storage = createDeps(fixture.config).storage('stockholm');
+    harness = await startHarness(fixture.config);
+    const started = Date.now();
+    summary = await runBackup(harness.client, fixture.config, 'base-db');
+    backupMs = Date.now() - started;
+  });
+
+  afterAll(async () => {
+    const restored = join(dir, 'restored');
+    const marker = join(workDirOf(restored), 'restore.json');
+    if (existsSync(marker)) await removeRestoredCluster({ dataDir: restored, port: 0 }, (JSON.parse(readFileSync(marker, 'utf8')) as { owner: string }).owner);
+    await harness?.close();
+    await cluster?.stop();
+    fixture?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stores one base backup whose manifest describes the cluster as pg_basebackup saw it', async () => {
+    const [entry] = await listBackups(storage, 'base-db');
+    const manifest = entry!.manifest;
+    expect(manifest.id).toBe(summary.backupId);
+    expect(manifest.objects).toHaveLength(1);
+    expect(manifest.objects[0]).toMatchObject({ key: `base-db/${summary.backupId}/base.tar.zst.age`, content: 'pg_basebackup tar (-Ft -X fetch), zstd, age' });
+    expect(manifest.tools.pg_basebackup).toMatch(/pg_basebackup \(PostgreSQL\) 15/);
+    const description = manifest.description as PostgresPhysicalDescription;
+    const [control] = await cluster.query<{ id: string }>('select system_identifier::text as id from pg_control_system()');
+    expect(description).toMatchObject({
+      kind: 'postgres', mode: 'physical', timeline: 1, systemIdentifier: control!.id, hasBackupManifest: true,
+      walSegmentBytes: 16 * 1024 * 1024, bootstrapSuperuser: 'postgres', databases: ['postgres', 'shop'],
+    });
+    expect(description.startWalFile).toMatch(/^00000001[0-9A-F]{16}$/);
+    expect(description.stopWalFile >= description.startWalFile).toBe(true);
+    expect(description.startLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect(description.stopLsn).not.toBe(description.startLsn);
+    expect(Date.parse(description.startTime)).toBeLessThanOrEqual(Date.parse(manifest.finishedAt));
+    expect(description.sizeBytes).toBeGreaterThan(20_000_000);
+    expect(manifest.restoreWith).toContain('age -d -i IDENTITY base.tar.zst.age | zstd -d | tar -x -C DATADIR');
+    expect(brief(description)).toBe('base backup of 2 databases');
+    console.log(`base backup of ${(description.sizeBytes / 1e6).toFixed(1)} MB (stored ${(summary.bytes / 1e6).toFixed(1)} MB) in ${backupMs} ms`);
+  });
+
+  it('lifeboat backups list and status show it like any other backup', async () => {
+    const list = await cli(['backups', 'list', '--source', 'base-db']);
+    expect(list.exitCode).toBe(0);
+    expect(list.stdout).toContain(summary.backupId);
+    expect(list.stdout).toContain('base backup of 2 databases');
+    const status = await cli(['status']);
+    expect(status.exitCode).toBe(0);
+    expect(status.stdout).toMatch(/base-db/);
+  });
+
+  it('passes integrity verification', async () => {
+    const result = await runVerify(harness.client, fixture.config, { source: 'base-db', region: 'stockholm', level: 'integrity' });
+    expect(result.outcome).toBe('passed');
+  });
+
+  it('restore-level verification restores it into a scratch cluster, runs pg_amcheck and the checks, and leaves nothing behind', async () => {
+    const result = await runVerify(harness.client, fixture.config, { source: 'base-db', region: 'stockholm', level: 'restore' });
+    const [region] = result.regions;
+    expect(result.outcome, JSON.stringify(region?.checks)).toBe('passed');
+    const names = region!.checks.map((c) => c.name);
+    expect(names).toEqual(expect.arrayContaining(['restore', 'pg_verifybackup', 'recovery', 'pg_amcheck', 'items']));
+    expect(region!.checks.find((c) => c.name === 'items')!.detail).toBe('select count(*) from items: expected = 500, found 500');
+    expect(readdirSync(scratch)).toEqual([]);
+    const { stdout } = await execa('ps', ['-eo', 'args']);
+    expect(stdout).not.toContain(scratch);
+    console.log(`restore-level verification of the base backup: restore ${region!.restoreMs} ms`);
+  });
+
+  it('lifeboat restore --to DIR --port N --at TIME brings up a cluster at that moment', async () => {
+    await cluster.query("insert into items values (1001, 'kept')", 'shop');
+    await archiveCurrentSegment(cluster);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const at = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await cluster.query("insert into items values (1002, 'after the target')", 'shop');
+    await archiveCurrentSegment(cluster);
+    await uploadSpool(fixture.config, storage, 'base-db', cluster.spool);
+    const [port] = await freePorts(1);
+    const dataDir = join(dir, 'restored');
+    const run = await cli(['restore', 'base-db', '--to', dataDir, '--port', String(port), '--at', at]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`restored backup ${summary.backupId} of base-db into ${dataDir} (127.0.0.1:${port})`);
+    expect(run.stdout).toMatch(/recovered to \S+ \(LSN [0-9A-F]+\/[0-9A-F]+, timeline 2\) with \d+ archived WAL file\(s\)/);
+    const client = new pg.Client({ host: socketDirOf(dataDir), port, user: 'postgres', database: 'shop' });
+    await client.connect();
+    const { rows } = await client.query<{ id: number }>('select id from items where id > 1000 order by id');
+    await client.end();
+    expect(rows.map((r) => r.id)).toEqual([1001]);
+    // The workflow id is the owner: only that restore's cleanup may remove it.
+    expect(await removeRestoredCluster({ dataDir, port: port! }, 'someone-else')).toMatchObject({ removed: false });
+    expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
+  });
+
+  it('lifeboat restore of a physical source needs --port and takes at most one of --at and --lsn', async () => {
+    const noPort = await cli(['restore', 'base-db', '--to', join(dir, 'x')]);
+    expect(noPort.exitCode).toBe(2);
+    expect(noPort.stderr).toContain('--port is required for a physical source');
+    const both = await cli(['restore', 'base-db', '--to', join(dir, 'x'), '--port', '5999', '--at', '2026-01-01T00:00:00Z', '--lsn', '0/1']);
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toContain('at most one of --at TIME or --lsn LSN');
+  });
+});
