@@ -2,14 +2,19 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { execa } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { findBackup } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
+import { decryptBuffer, encryptBuffer } from '../activities/pipeline/buffers';
+import { digestOf } from '../activities/pipeline/digest';
 import { postmasterPid } from '../activities/sources/postgres/cluster';
 import { removeRestoredCluster, restorePointInTime, type ClusterTarget, type PitrResult, type RecoveryTarget } from '../activities/sources/postgres/pitr';
 import { socketDirOf, workDirOf } from '../activities/sources/postgres/restore-cluster';
-import type { StorageBackend } from '../activities/storage/backend';
+import { readAll, type StorageBackend } from '../activities/storage/backend';
 import { LifeboatError } from '../lib/errors';
+import { keys } from '../lib/manifest';
 import type { BackupSummary } from '../workflows/backup-source';
 import { freePorts } from './harness/ports';
 import { archiveCurrentSegment, physicalSource, startArchivingPostgres, uploadSpool, type ArchivingPostgres } from './support/archiving-postgres';
@@ -141,6 +146,45 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     expect(error).toMatchObject({ type: 'BackupNotFound', message: expect.stringContaining(`no base backup of pitr-db in`) });
     expect((error as Error).message).toContain(`finished before ${beforeBase}: the oldest, ${base.backupId}, finished at`);
     expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('fails clearly when the archived WAL does not reach the target, with the server log, and removes what it created', async () => {
+    const [port] = await freePorts(1);
+    const dataDir = join(dir, 'beyond');
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, { time: future }, { owner: 'test-beyond' })
+      .then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ type: 'VerificationFailed', message: expect.stringContaining(`recovery of pitr-db ended before the recovery target (${future}) was reached`) });
+    expect((error as Error).message).toContain('FATAL:  recovery ended before configured recovery target was reached');
+    expect(existsSync(dataDir)).toBe(false);
+    expect(existsSync(workDirOf(dataDir))).toBe(false);
+  });
+
+  it('pg_verifybackup refuses a base backup with a changed file before recovery starts, and nothing is left', async () => {
+    const { manifest } = await findBackup(storage, 'pitr-db', base.backupId);
+    const work = join(dir, 'tamper');
+    mkdirSync(join(work, 'tree'), { recursive: true });
+    const tar = await decryptBuffer(await readAll(await storage.get(manifest.objects[0]!.key)), fixture.key.identityFile, 'base backup');
+    await execa('tar', ['-x', '-C', join(work, 'tree')], { input: tar });
+    // Same size, other bytes: only a checksum can tell.
+    writeFileSync(join(work, 'tree', 'base', '1', 'PG_VERSION'), '16\n');
+    const { stdout: tampered } = await execa('tar', ['-c', '-C', join(work, 'tree'), '.'], { encoding: 'buffer' });
+    const data = await encryptBuffer(Buffer.from(tampered), fixture.config.compression, fixture.config.encryption.recipients, 'tampered');
+    const id = `${base.backupId}-tampered`;
+    const key = keys.object('pitr-db', id, 'base.tar.zst.age');
+    await storage.put(key, data);
+    // Finished a moment before the real one: never the newest, chosen only by name.
+    const copy = { ...manifest, id, finishedAt: new Date(Date.parse(manifest.finishedAt) - 1).toISOString(), objects: [{ ...manifest.objects[0]!, key, ...digestOf(data) }] };
+    await storage.put(keys.manifest('pitr-db', id), Buffer.from(JSON.stringify(copy)));
+
+    const [port] = await freePorts(1);
+    const dataDir = join(dir, 'tampered');
+    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-tampered', backupId: id })
+      .then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ type: 'VerificationFailed', message: expect.stringContaining(`pg_verifybackup rejected base backup ${id} of pitr-db`) });
+    expect((error as Error).message).toContain('base/1/PG_VERSION');
+    expect(existsSync(dataDir)).toBe(false);
+    expect(existsSync(workDirOf(dataDir))).toBe(false);
   });
 
   it('a retried restore with the same owner returns the finished result; a half-done one is wiped and done again', async () => {

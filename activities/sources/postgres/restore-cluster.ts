@@ -161,7 +161,7 @@ async function waitForPromotion(plan: ClusterPlan, connection: pg.ClientConfig, 
   let lastError = '';
   for (let round = 0; ; round += 1) {
     await sleep(round === 0 ? 200 : 500);
-    if (round > 10 && postmasterPid(plan.dataDir) === undefined) throw recoveryFailed(plan, logFile, lastError);
+    if (round >= 4 && postmasterPid(plan.dataDir) === undefined) throw recoveryFailed(plan, logFile, lastError);
     const client = new pg.Client(connection);
     try {
       await client.connect();
