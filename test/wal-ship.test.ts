@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
 import { execa } from 'execa';
 import pg from 'pg';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import type { WalRegionRow, WalSourceStatus } from '../client/commands/wal';
@@ -15,6 +16,7 @@ import type { Alert } from '../lib/alerts';
 import { walKeys } from '../lib/wal';
 import { walShipperWorkflowId } from '../lib/workflow-ids';
 import type { RetentionReport } from '../workflows/apply-retention';
+import { catalogGauges } from '../worker/metrics/catalog';
 import { walStatusQuery, type shipWal, type WalRegionFacts } from '../workflows/ship-wal';
 import { startPostgres, type PostgresInfo } from './harness/postgres';
 import { makeFixture, type Fixture } from './support/fixture';
@@ -211,6 +213,17 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     // The other regions have no base backup: nothing to count from, no alert.
     expect(gaps.every((a) => a.region === 'gothenburg')).toBe(true);
 
+    const registry = new Registry();
+    await catalogGauges(fixture.config, storage, registry).refresh();
+    const series = async (name: string) => Object.fromEntries((await registry.getSingleMetric(name)!.get()).values.map((v) => [`${String(v.labels.region)}`, v.value]));
+    const newestAt = async (region: string) => {
+      let newest = 0;
+      for await (const object of storage(region).list(walKeys.prefix(source))) newest = Math.max(newest, object.modified.getTime() / 1000);
+      return newest;
+    };
+    expect(await series('lifeboat_wal_last_segment_timestamp_seconds')).toEqual({ stockholm: await newestAt('stockholm'), gothenburg: await newestAt('gothenburg'), uppsala: await newestAt('uppsala') });
+    expect(await series('lifeboat_wal_gap_segments')).toEqual({ gothenburg: 1 });
+
     const status = await cli(['wal', 'status', '--source', source, '--json']);
     expect(status.exitCode, status.stderr).toBe(0);
     const [walDb] = (JSON.parse(status.stdout) as { sources: WalSourceStatus[] }).sources;
@@ -225,6 +238,11 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     const text = await cli(['wal', 'status']);
     expect(text.stdout).toMatch(new RegExp(`gothenburg +${segments.at(-1)!} +\\d+[sm] +20260101T000000Z-base from ${segments[0]!} +${segments[1]!} +1 missing from ${missing}`));
     expect(text.stdout).toMatch(new RegExp(`stockholm +${segments.at(-1)!} +\\d+[sm] +\\(no base backup\\)`));
+
+    const overall = await cli(['status']);
+    expect(overall.exitCode, overall.stderr).toBe(0);
+    const newest = segments.at(-1)!;
+    expect(overall.stdout).toMatch(new RegExp(`^  ${source}  stockholm \\d+s ago \\(${newest}\\), gothenburg \\d+s ago \\(${newest}\\), uppsala \\d+s ago \\(${newest}\\)$`, 'm'));
   }, 180_000);
 
   it('retention deletes exactly the WAL before the oldest kept base backup, keeps .history files, and leaves regions without a base backup alone', async () => {

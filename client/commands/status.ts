@@ -1,6 +1,7 @@
 import { ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
 import { createDeps } from '../../activities/deps';
 import { listVerifiedBackups, type VerifiedEntry } from '../../activities/verify-catalog';
+import { walCoverage } from '../../activities/wal/coverage';
 import { parseDuration } from '../../lib/config/duration';
 import type { Config } from '../../lib/config/schema';
 import { sourceKey } from '../../workflows/search-attributes';
@@ -42,6 +43,14 @@ export interface SourceStatus {
   verified: VerifiedStatus;
   /** The newest passed restore-level verification's duration against the RTO. */
   rto: RtoStatus;
+  /** Sources that archive WAL: per region, the newest segment and its age, the real RPO of point-in-time recovery. */
+  wal?: Record<string, WalNewest>;
+}
+
+export interface WalNewest {
+  segment: string | null;
+  ageSeconds: number | null;
+  error?: string;
 }
 
 export interface StatusReport {
@@ -96,9 +105,11 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
       }));
       const lastFailure = client ? await lastFailureOf(client, source).catch(() => null) : null;
       const readable = Object.keys(config.regions).map(of).filter((entries) => Array.isArray(entries));
+      const wal = sourceConfig.kind === 'postgres' && sourceConfig.wal ? await walNewest(deps, source, now) : undefined;
       return {
         source, kind: sourceConfig.kind, region: sourceConfig.region, newest, rpo: { objectiveSeconds, status }, copies, lastFailure,
         ...verificationStatus(readable.flat(), config.objectives, now),
+        ...(wal ? { wal } : {}),
       };
     }));
     const report: StatusReport = { at: new Date(now).toISOString(), temporal, sources };
@@ -107,6 +118,17 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
   } finally {
     await client?.connection.close();
   }
+}
+
+async function walNewest(deps: ReturnType<typeof createDeps>, source: string, now: number): Promise<Record<string, WalNewest>> {
+  return Object.fromEntries(await Promise.all(Object.keys(deps.config.regions).map(async (region): Promise<[string, WalNewest]> => {
+    try {
+      const { newest } = await walCoverage(deps.storage(region), source);
+      return [region, { segment: newest?.name ?? null, ageSeconds: newest ? Math.max(0, Math.round((now - Date.parse(newest.modified)) / 1000)) : null }];
+    } catch (error) {
+      return [region, { segment: null, ageSeconds: null, error: (error as Error).message }];
+    }
+  })));
 }
 
 /** The newest failed or timed-out backupSource run of the source, with its failure type. */
@@ -163,10 +185,23 @@ export function statusText(report: StatusReport, c: Colours = colours(false)): s
   const all = [header, ...rows];
   // Widths from the plain text: colour codes take no room on the terminal.
   const widths = header.map((_, column) => Math.max(...all.map((row) => row[column]![0].length)));
-  return all.map((row) => row.map(([text, paint], column) => {
+  const lines = all.map((row) => row.map(([text, paint], column) => {
     const padded = column === row.length - 1 ? text : text.padEnd(widths[column]!);
     return paint ? paint(padded) : padded;
-  }).join('  ').trimEnd()).join('\n');
+  }).join('  ').trimEnd());
+  const archiving = report.sources.filter((s) => s.wal);
+  if (archiving.length > 0) lines.push('', 'WAL (age of the newest archived segment per region: the real RPO of point-in-time recovery)', ...archiving.map((s) => walLine(s, c)));
+  return lines.join('\n');
+}
+
+function walLine(s: SourceStatus, c: Colours): string {
+  const cells = Object.entries(s.wal!).map(([region, w]) => {
+    if (w.error) return c.bad(`${region} ?`);
+    if (!w.segment) return c.bad(`${region} none`);
+    const text = `${region} ${age(w.ageSeconds)} ago (${w.segment})`;
+    return s.rpo.objectiveSeconds !== null && w.ageSeconds! > s.rpo.objectiveSeconds ? c.bad(text) : text;
+  });
+  return `  ${s.source}  ${cells.join(', ')}`;
 }
 
 type Cell = [text: string, paint?: (text: string) => string];

@@ -1,6 +1,7 @@
 import { Gauge, type Registry } from 'prom-client';
 import { catalogFacts, type BackupFacts } from '../../activities/catalog-facts';
 import type { StorageBackend } from '../../activities/storage/backend';
+import { walFacts, type WalFacts } from '../../activities/wal/facts';
 import { parseDuration } from '../../lib/config/duration';
 import type { Config } from '../../lib/config/schema';
 
@@ -36,6 +37,8 @@ export function catalogGauges(config: Config, storage: (region: string) => Stora
   const verifiedBackup = gauge('lifeboat_verified_backup_timestamp_seconds', 'Finish time of the newest backup of the source that passed a verification in the region (Unix seconds).', perBackup);
   const verifyConfigured = gauge('lifeboat_verify_configured', 'One series per source with verify schedules in the config (value 1), so rules see a source that was never verified.', ['source']);
   const lagThreshold = gauge('lifeboat_sync_lag_threshold_seconds', 'sync.lagThreshold from the config.', []);
+  const walLast = gauge('lifeboat_wal_last_segment_timestamp_seconds', 'When the newest archived WAL segment of the source arrived in the region (Unix seconds): now minus this is the real RPO of point-in-time recovery.', perBackup);
+  const walGaps = gauge('lifeboat_wal_gap_segments', 'WAL segments missing in the region after the start of the newest base backup there; absent without a base backup.', perBackup);
 
   for (const [source, sourceConfig] of Object.entries(config.sources)) info.set({ source, kind: sourceConfig.kind, home_region: sourceConfig.region }, 1);
   for (const [source, sourceConfig] of Object.entries(config.sources)) {
@@ -47,6 +50,9 @@ export function catalogGauges(config: Config, storage: (region: string) => Stora
   const regions = Object.keys(config.regions);
   const readers = new Map(regions.map((region) => [region, catalogFacts(storage(region))]));
   const latest = new Map<string, BackupFacts[]>();
+  const walSources = Object.entries(config.sources).filter(([, s]) => s.kind === 'postgres' && s.wal).map(([name]) => name);
+  const walReaders = new Map(walSources.flatMap((source) => regions.map((region) => [`${source}\n${region}`, walFacts(storage(region), source)] as const)));
+  const walLatest = new Map<string, WalFacts>();
   let running: Promise<void> | undefined;
 
   async function readAll(): Promise<void> {
@@ -59,11 +65,24 @@ export function catalogGauges(config: Config, storage: (region: string) => Stora
         up.set({ region }, 0);
       }
     }));
+    // A region that cannot be read keeps its last WAL values, like its catalog gauges.
+    await Promise.all([...walReaders].map(async ([key, read]) => {
+      try {
+        walLatest.set(key, await read());
+      } catch {
+        // lifeboat_catalog_up says the region is unreadable.
+      }
+    }));
     publish();
   }
 
   function publish(): void {
-    for (const g of [lastSuccess, lastDuration, lastSize, stored, count, lag, verifyLast, verifySuccess, verifyRestore, verifiedBackup]) g.reset();
+    for (const g of [lastSuccess, lastDuration, lastSize, stored, count, lag, verifyLast, verifySuccess, verifyRestore, verifiedBackup, walLast, walGaps]) g.reset();
+    for (const [key, facts] of walLatest) {
+      const [source, region] = key.split('\n') as [string, string];
+      if (facts.newestAt !== null) walLast.set({ source, region }, facts.newestAt / 1000);
+      if (facts.gapSegments !== null) walGaps.set({ source, region }, facts.gapSegments);
+    }
     const newest = (region: string, source: string) => latest.get(region)?.filter((b) => b.source === source);
     for (const [source, sourceConfig] of Object.entries(config.sources)) {
       const home = newest(sourceConfig.region, source) ?? [];
