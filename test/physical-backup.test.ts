@@ -13,7 +13,7 @@ import type { StorageBackend } from '../activities/storage/backend';
 import { brief, type PostgresPhysicalDescription } from '../lib/manifest';
 import type { BackupSummary } from '../workflows/backup-source';
 import { freePorts } from './harness/ports';
-import { archiveCurrentSegment, physicalSource, startArchivingPostgres, uploadSpool, type ArchivingPostgres } from './support/archiving-postgres';
+import { archiveCurrentSegment, physicalSource, startArchivingPostgres, shipEverything, type ArchivingPostgres } from './support/archiving-postgres';
 import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup } from './support/runs';
 import { runVerify } from './support/verify';
@@ -126,7 +126,7 @@ describe('a physical PostgreSQL source: base backups through the ordinary data p
     await new Promise((resolve) => setTimeout(resolve, 1100));
     await cluster.query("insert into items values (1002, 'after the target')", 'shop');
     await archiveCurrentSegment(cluster);
-    await uploadSpool(fixture.config, storage, 'base-db', cluster.spool);
+    await shipEverything(fixture.config, 'base-db');
     const [port] = await freePorts(1);
     const dataDir = join(dir, 'restored');
     const run = await cli(['restore', 'base-db', '--to', dataDir, '--port', String(port), '--at', at]);

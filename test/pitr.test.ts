@@ -17,7 +17,7 @@ import { LifeboatError } from '../lib/errors';
 import { keys } from '../lib/manifest';
 import type { BackupSummary } from '../workflows/backup-source';
 import { freePorts } from './harness/ports';
-import { archiveCurrentSegment, physicalSource, startArchivingPostgres, uploadSpool, type ArchivingPostgres } from './support/archiving-postgres';
+import { archiveCurrentSegment, physicalSource, startArchivingPostgres, shipEverything, type ArchivingPostgres } from './support/archiving-postgres';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startHarness, type Harness } from './support/workers';
 
@@ -77,7 +77,9 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
         await sleep(600);
       }
     }
-    await uploadSpool(fixture.config, storage, 'pitr-db', cluster.spool);
+    const shipped = await shipEverything(fixture.config, 'pitr-db');
+    expect(shipped.length).toBeGreaterThanOrEqual(4);
+    expect(readdirSync(cluster.spool)).toEqual([]);
   });
 
   afterAll(async () => {

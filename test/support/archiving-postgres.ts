@@ -1,11 +1,10 @@
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
 import type { Config } from '../../lib/config/schema';
-import { walKeys } from '../../lib/wal';
-import { encryptBuffer } from '../../activities/pipeline/buffers';
-import type { StorageBackend } from '../../activities/storage/backend';
+import { createDeps } from '../../activities/deps';
+import { shipSpool } from '../../activities/wal/ship';
 import { startPostgres, type PostgresInfo } from '../harness/postgres';
 
 export interface ArchivingPostgres {
@@ -54,14 +53,18 @@ export async function archiveCurrentSegment(cluster: ArchivingPostgres): Promise
   throw new Error(`WAL file ${file} never reached the spool ${cluster.spool}`);
 }
 
-/** What the WAL shipper does, done by hand: every spooled file compressed, encrypted and stored under _wal/<source>/. */
-export async function uploadSpool(config: Config, storage: StorageBackend, source: string, spool: string): Promise<string[]> {
-  const names = readdirSync(spool).sort();
-  for (const name of names) {
-    const data = await encryptBuffer(readFileSync(join(spool, name)), config.compression, config.encryption.recipients, `WAL ${name}`);
-    await storage.put(walKeys.object(source, name), data);
+/** One or more rounds of the WAL shipper (activities/wal/ship.ts) until nothing in the spool is still settling. */
+export async function shipEverything(config: Config, source: string): Promise<string[]> {
+  const deps = createDeps(config);
+  const shipped: string[] = [];
+  for (let round = 0; round < 20; round += 1) {
+    const result = await shipSpool(config, source, (region) => deps.storage(region));
+    if (result.failures.length > 0) throw new Error(`shipping WAL failed: ${JSON.stringify(result.failures)}`);
+    shipped.push(...result.shipped);
+    if (result.settling.length === 0 && result.waiting.length === 0) return shipped;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-  return names;
+  throw new Error('the spool never settled');
 }
 
 /** A physical source on the cluster, its password in the environment under `passwordEnv`. */
