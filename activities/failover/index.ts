@@ -10,12 +10,14 @@ import type { CheckOutcome } from '../../lib/verify';
 import { findBackup } from '../catalog';
 import type { Deps } from '../deps';
 import { identityFile } from '../restore-stream';
+import { databaseName } from '../sources/postgres/connect';
 import { info, keyspace } from '../sources/redis/cli';
 import { checkFiles } from '../verify/files';
 import { checkPostgres } from '../verify/postgres';
 import { checkRedis } from '../verify/redis';
 import { runHook, type HookContext } from './hooks';
 import { markerText } from './markers';
+import { checkPhysical, restorePhysical } from './physical';
 import { describeTarget, failoverKind, preparePlan, snapshotTime, targetOf, type PreflightInput } from './plan';
 import { pgTarget, restoreFilesTarget, restoreLogical, restoreRedisTarget, teardownTarget } from './targets';
 
@@ -127,14 +129,20 @@ export function failoverActivities(deps: Deps) {
       const run = await runOf(input);
       const started = Date.now();
       let detail: string;
+      let recoveryPoint = snapshotTime(run.manifest);
       switch (run.kind) {
         case 'postgres-logical': detail = await restoreLogical(run, pgOf(input)); break;
         case 'redis': detail = await restoreRedisTarget(run); break;
         case 'files': detail = await restoreFilesTarget(run); break;
-        case 'postgres-physical':
-          throw new LifeboatError('Unsupported', `${input.source} is a physical PostgreSQL source: point-in-time restore is not in this build`, 'leave it out with --source');
+        case 'postgres-physical': {
+          const physical = await restorePhysical(run.storage, run.manifest, run.identity, run.target, run.marker, input.recoveryTarget,
+            (phase) => context.heartbeat({ source: input.source, phase }));
+          detail = physical.detail;
+          recoveryPoint = physical.recoveredTo;
+          break;
+        }
       }
-      return { source: input.source, kind: run.kind, backupId: input.backupId, recoveryPoint: snapshotTime(run.manifest), target: describeTarget(run.kind, run.target), detail, restoreMs: Date.now() - started };
+      return { source: input.source, kind: run.kind, backupId: input.backupId, recoveryPoint, target: describeTarget(run.kind, run.target), detail, restoreMs: Date.now() - started };
     } finally {
       clearInterval(beat);
     }
@@ -164,8 +172,10 @@ export function failoverActivities(deps: Deps) {
         }
         case 'files':
           return await checkFiles(run.target.directory!, run.manifest.description as FilesDescription);
-        case 'postgres-physical':
-          throw new LifeboatError('Unsupported', 'physical PostgreSQL failover targets are not in this build');
+        case 'postgres-physical': {
+          const sourceConfig = config.sources[input.source]!;
+          return await checkPhysical(run.manifest, run.target, sourceConfig.kind === 'postgres' ? databaseName(sourceConfig.url) : 'postgres', checks);
+        }
       }
     } finally {
       clearInterval(beat);

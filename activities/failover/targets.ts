@@ -13,6 +13,7 @@ import { createDatabase, inspectTarget } from '../sources/postgres/target';
 import { restoreRedis } from '../sources/redis/restore';
 import type { StorageBackend } from '../storage/backend';
 import { databaseMarker, hasMarker, markDatabase, markerFile, writeMarker } from './markers';
+import { teardownPhysical } from './physical';
 
 export interface TargetRun {
   storage: StorageBackend;
@@ -164,7 +165,8 @@ export async function teardownTarget(kind: FailoverSourceKind, target: FailoverT
       break;
     }
     case 'postgres-physical':
-      throw new LifeboatError('Unsupported', 'physical PostgreSQL failover targets are torn down by removeRestoredCluster (not in this build)');
+      removed.push(...await teardownPhysical(target, marker));
+      break;
   }
   return removed;
 }
