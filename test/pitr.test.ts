@@ -10,7 +10,7 @@ import { createDeps } from '../activities/deps';
 import { decryptBuffer, encryptBuffer } from '../activities/pipeline/buffers';
 import { digestOf } from '../activities/pipeline/digest';
 import { postmasterPid } from '../activities/sources/postgres/cluster';
-import { removeRestoredCluster, restorePointInTime, type ClusterTarget, type PitrResult, type RecoveryTarget } from '../activities/sources/postgres/pitr';
+import { lsnValue, removeRestoredCluster, restorePointInTime, type ClusterTarget, type PitrResult, type RecoveryTarget } from '../activities/sources/postgres/pitr';
 import { socketDirOf, workDirOf } from '../activities/sources/postgres/restore-cluster';
 import { readAll, type StorageBackend } from '../activities/storage/backend';
 import { LifeboatError } from '../lib/errors';
@@ -34,6 +34,8 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
   /** A moment after batch 2 committed and before batch 3 did. */
   let between: string;
   let beforeBase: string;
+  /** The WAL position right after batch 2 committed. */
+  let betweenLsn: string;
   const owners: Array<[ClusterTarget, string]> = [];
 
   async function restore(name: string, recovery: RecoveryTarget, owner = `test-${name}`): Promise<{ target: ClusterTarget; result: PitrResult }> {
@@ -70,6 +72,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     });
     for (const batch of [1, 2, 3]) {
       await cluster.query(`insert into events (batch) select ${batch} from generate_series(1, 100)`, 'shop');
+      if (batch === 2) betweenLsn = (await cluster.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn'))[0]!.lsn;
       await archiveCurrentSegment(cluster);
       if (batch === 2) {
         await sleep(600);
@@ -104,6 +107,12 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     expect(result.checks.map((c) => c.name)).toEqual(['restore', 'pg_verifybackup', 'recovery']);
     expect(result.checks.every((c) => c.ok)).toBe(true);
     console.log(`PITR to ${between}: ${result.walFiles} WAL files (${result.walBytes} bytes) in ${result.restoreMs} ms`);
+  });
+
+  it('restores to an LSN between two batches', async () => {
+    const { target, result } = await restore('lsn', { lsn: betweenLsn });
+    expect(await batches(target)).toEqual([1, 2]);
+    expect(lsnValue(result.recoveredLsn)).toBeGreaterThanOrEqual(lsnValue(betweenLsn));
   });
 
   it('restores to the end of the archived WAL: every archived row is there', async () => {
