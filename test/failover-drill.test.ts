@@ -4,9 +4,11 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
+import { applySchedules } from '../client/schedules/reconcile';
 import { createDeps } from '../activities/deps';
 import type { FailoverResult } from '../lib/failover';
 import { abortUpdate, approveUpdate } from '../workflows/failover-status';
+import { failoverWorkflowId } from '../lib/workflow-ids';
 import { backUpAndSync, databaseExists, hookLines, makeFailoverWorld, redisAnswers, startFailover, waitForStatus, type FailoverWorld } from './support/failover';
 import { startReceiver, type Receiver } from './support/receiver';
 import { startHarness, type Harness } from './support/workers';
@@ -23,7 +25,10 @@ describe('failover drills', () => {
 
   beforeAll(async () => {
     receiver = await startReceiver();
-    world = await makeFailoverWorld(servers, 'drill', { extra: { alerts: { channels: [{ type: 'webhook', url: `${receiver.url}/alerts` }] } } });
+    world = await makeFailoverWorld(servers, 'drill', {
+      extra: { alerts: { channels: [{ type: 'webhook', url: `${receiver.url}/alerts` }] } },
+      failover: { drill: { region: 'gothenburg', sources: ['fo-cache', 'fo-files'], schedule: { cron: '0 3 1 * *', timezone: 'Europe/Stockholm' } } },
+    });
     harness = await startHarness(world.fixture.config);
     backups = await backUpAndSync(harness.client, world);
   }, 240_000);
@@ -122,4 +127,45 @@ describe('failover drills', () => {
     await expectNothingLeft();
     expect(hookLines(world)).toEqual([]);
   }, 180_000);
+  it('"lifeboat failover start --drill" starts a drill of the named sources that waits for the operator', async () => {
+    const started = await execa(lifeboat, ['--config', world.fixture.configFile, '--json', 'failover', 'start', '--to', 'gothenburg', '--drill', '--source', 'fo-files', '--by', 'erin'], { env: world.fixture.env });
+    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+    expect(workflowId).toBe(failoverWorkflowId(world.fixture.config.temporal.taskQueuePrefix, true));
+    const handle = harness.client.workflow.getHandle(workflowId);
+    const waiting = await waitForStatus(handle, (s) => s.state === 'awaiting-approval');
+    expect(waiting.requestedBy).toBe('erin');
+    expect(waiting.plan!.sources.map((s) => s.source)).toEqual(['fo-files']);
+    const again = await execa(lifeboat, ['--config', world.fixture.configFile, 'failover', 'start', '--to', 'gothenburg', '--drill'], { env: world.fixture.env, reject: false });
+    expect(again.exitCode).toBe(10);
+    expect(again.stderr).toContain('a failover drill is already running');
+    await execa(lifeboat, ['--config', world.fixture.configFile, 'failover', 'approve', workflowId, '--by', 'erin', '--yes'], { env: world.fixture.env });
+    const result = await handle.result() as FailoverResult;
+    expect(result.report!.sources.map((s) => s.source)).toEqual(['fo-files']);
+    await expectNothingLeft();
+  }, 120_000);
+
+  it('"schedules apply" creates the drill schedule, whose runs approve themselves as "schedule" and tear down', async () => {
+    const prefix = world.fixture.config.temporal.taskQueuePrefix;
+    const report = await applySchedules(harness.client, world.fixture.config, false);
+    const id = failoverWorkflowId(prefix, true);
+    expect(report.changes.find((c) => c.id === id)).toMatchObject({ change: 'created', workflowType: 'drFailover', cron: '0 3 1 * *', timezone: 'Europe/Stockholm' });
+    const schedule = harness.client.schedule.getHandle(id);
+    try {
+      const described = await schedule.describe();
+      expect(described.action).toMatchObject({ workflowType: 'drFailover', taskQueue: `${prefix}gothenburg`, args: [{ targetRegion: 'gothenburg', recoveryPoint: 'latest', sources: ['fo-cache', 'fo-files'], drill: true, approval: 'auto', requestedBy: 'schedule' }] });
+      await schedule.trigger();
+      let workflowId: string | undefined;
+      for (let i = 0; i < 100 && !workflowId; i += 1) {
+        workflowId = (await schedule.describe()).info.recentActions[0]?.action.workflow.workflowId;
+        if (!workflowId) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const result = await harness.client.workflow.getHandle(workflowId!).result() as FailoverResult;
+      expect(result.state).toBe('succeeded');
+      expect(result.report!.approval).toMatchObject({ by: 'schedule', via: 'schedule' });
+      expect(result.report!.sources.map((s) => s.source)).toEqual(['fo-cache', 'fo-files']);
+      await expectNothingLeft();
+    } finally {
+      await schedule.delete();
+    }
+  }, 120_000);
 });
