@@ -8,12 +8,13 @@ import { execa } from 'execa';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { listBackups } from '../activities/catalog';
+import { findBackup, listBackups } from '../activities/catalog';
 import type { WalRegionRow, WalSourceStatus } from '../client/commands/wal';
 import { catalogFacts } from '../activities/catalog-facts';
 import { createDeps } from '../activities/deps';
 import type { Alert } from '../lib/alerts';
-import { walKeys } from '../lib/wal';
+import { isPhysical, type PostgresPhysicalDescription } from '../lib/manifest';
+import { parseWalName, walKeys } from '../lib/wal';
 import { walShipperWorkflowId } from '../lib/workflow-ids';
 import type { RetentionReport } from '../workflows/apply-retention';
 import { catalogGauges } from '../worker/metrics/catalog';
@@ -21,6 +22,7 @@ import { walStatusQuery, type shipWal, type WalRegionFacts } from '../workflows/
 import { startPostgres, type PostgresInfo } from './harness/postgres';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startReceiver, type Receiver } from './support/receiver';
+import { runBackup } from './support/runs';
 import { extendFixture } from './support/sync';
 import { archived, decryptArchived, postgresOwner, sha256, spooled, startSwitch, writeBaseBackupManifest, type Switch } from './support/wal';
 import { startHarness, type Harness } from './support/workers';
@@ -29,6 +31,7 @@ const servers = inject('servers');
 const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
 const source = 'wal-db';
 const hookPath = '/alerts';
+const isSegment = (name: string) => parseWalName(name)?.kind === 'segment';
 
 describe('shipWal: the spool to every region, continuity and retention of the archived WAL', () => {
   let dir: string;
@@ -59,6 +62,12 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
   };
   const storage = (region: string) => createDeps(fixture.config).storage(region);
   const cli = (args: string[]) => execa(lifeboat, ['--config', fixture.configFile, ...args], { reject: false });
+  const physicalOf = async (id: string) => {
+    const { manifest } = await findBackup(storage('stockholm'), source, id);
+    expect(isPhysical(manifest.description)).toBe(true);
+    return { id, ...(manifest.description as PostgresPhysicalDescription) };
+  };
+  let firstBase: PostgresPhysicalDescription & { id: string };
   const alerts = () => receiver.requests.filter((r) => r.path === hookPath).map((r) => JSON.parse(r.body) as Alert);
   const waitSpooled = async (count: number) => {
     await expect.poll(() => spooled(spool).length, { timeout: 60_000, interval: 200 }).toBeGreaterThanOrEqual(count);
@@ -158,7 +167,7 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     // Stockholm and gothenburg get the new segments; they stay in the spool for uppsala.
     await expect.poll(async () => (await archived(storage('gothenburg'), source)).filter((n) => !before.has(n)).length, { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(2);
     const fresh = (await archived(storage('stockholm'), source)).filter((n) => !before.has(n));
-    expect(spooled(spool)).toEqual(expect.arrayContaining(fresh.filter((n) => /^[0-9A-F]{24}$/.test(n))));
+    expect(spooled(spool)).toEqual(expect.arrayContaining(fresh.filter(isSegment)));
     await expect.poll(async () => (await handle.query(walStatusQuery))?.ship?.failures.map((f) => f.region), { timeout: 60_000, interval: 250 }).toEqual(['uppsala']);
     // Several failing rounds, still one alert for the streak.
     const rounds = (await handle.query(walStatusQuery))!.rounds;
@@ -193,8 +202,22 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     expect((await current.describe()).status.name).toBe('RUNNING');
   }, 180_000);
 
+  it('counts continuity from a real base backup (pg_basebackup) through the newest archived segment', async () => {
+    const base = await runBackup(harness.client, fixture.config, source);
+    firstBase = await physicalOf(base.backupId);
+    // The backup's own .backup history file and the segment that ends it reach the spool, then every region.
+    await expect.poll(async () => (await archived(storage('stockholm'), source)).filter((n) => n.endsWith('.backup')).length, { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => spooled(spool), { timeout: 60_000, interval: 250 }).toEqual([]);
+    const newest = (await archived(storage('stockholm'), source)).filter(isSegment).at(-1)!;
+    await expect.poll(async () => {
+      const facts = (await handle.query(walStatusQuery))!.regions.find((r) => r.region === 'stockholm') as Exclude<WalRegionFacts, { error: string }>;
+      return { base: facts.base?.id, continuity: facts.continuity };
+    }, { timeout: 30_000, interval: 250 }).toEqual({ base: base.backupId, continuity: { from: firstBase.startWalFile, contiguousThrough: newest, gaps: [] } });
+    expect(alerts().filter((a) => a.kind === 'wal-gap')).toEqual([]);
+  }, 180_000);
+
   it('raises one wal-gap alert for a segment missing in a region, naming the gap and what is no longer reachable', async () => {
-    const segments = (await archived(storage('gothenburg'), source)).filter((n) => /^[0-9A-F]{24}$/.test(n));
+    const segments = (await archived(storage('gothenburg'), source)).filter(isSegment);
     expect(segments.length).toBeGreaterThanOrEqual(5);
     await writeBaseBackupManifest(storage('gothenburg'), source, 'gothenburg', '20260101T000000Z-base', new Date().toISOString(), segments[0]!);
     const missing = segments[2]!;
@@ -222,7 +245,7 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
       return newest;
     };
     expect(await series('lifeboat_wal_last_segment_timestamp_seconds')).toEqual({ stockholm: await newestAt('stockholm'), gothenburg: await newestAt('gothenburg'), uppsala: await newestAt('uppsala') });
-    expect(await series('lifeboat_wal_gap_segments')).toEqual({ gothenburg: 1 });
+    expect(await series('lifeboat_wal_gap_segments')).toEqual({ gothenburg: 1, stockholm: 0 });
 
     const status = await cli(['wal', 'status', '--source', source, '--json']);
     expect(status.exitCode, status.stderr).toBe(0);
@@ -234,10 +257,12 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
       expect(row(region).newest?.name, region).toBe(segments.at(-1));
       expect(row(region).newestAgeSeconds, region).toBeLessThan(120);
     }
-    expect(row('stockholm').base).toBeNull();
+    expect(row('stockholm')).toMatchObject({ base: { id: firstBase.id, startWalFile: firstBase.startWalFile }, gaps: [] });
+    expect(row('uppsala').base).toBeNull();
     const text = await cli(['wal', 'status']);
     expect(text.stdout).toMatch(new RegExp(`gothenburg +${segments.at(-1)!} +\\d+[sm] +20260101T000000Z-base from ${segments[0]!} +${segments[1]!} +1 missing from ${missing}`));
-    expect(text.stdout).toMatch(new RegExp(`stockholm +${segments.at(-1)!} +\\d+[sm] +\\(no base backup\\)`));
+    expect(text.stdout).toMatch(new RegExp(`uppsala +${segments.at(-1)!} +\\d+[sm] +\\(no base backup\\)`));
+    expect(text.stdout).toMatch(new RegExp(`stockholm +${segments.at(-1)!} +\\d+[sm] +${firstBase.id} from ${firstBase.startWalFile} +${segments.at(-1)!} +none`));
 
     const overall = await cli(['status']);
     expect(overall.exitCode, overall.stderr).toBe(0);
@@ -246,13 +271,25 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
   }, 180_000);
 
   it('retention deletes exactly the WAL before the oldest kept base backup, keeps .history files, and leaves regions without a base backup alone', async () => {
+    await switchSegments(2);
+    const second = await runBackup(harness.client, fixture.config, source);
+    const kept = await physicalOf(second.backupId);
+    await switchSegments(1);
+    await expect.poll(async () => (await archived(storage('stockholm'), source)).filter((n) => n.endsWith('.backup')).length, { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => spooled(spool), { timeout: 60_000, interval: 250 }).toEqual([]);
     await handle.terminate('retention test');
     const stockholm = storage('stockholm');
-    const segments = (await archived(stockholm, source)).filter((n) => /^[0-9A-F]{24}$/.test(n));
     // A .history file as a promotion would leave: never deleted.
-    await stockholm.put(walKeys.object(source, '00000001.history'), Buffer.from('x'));
-    await writeBaseBackupManifest(stockholm, source, 'stockholm', '20260101T000000Z-old', '2026-01-01T00:00:00.000Z', segments[0]!);
-    await writeBaseBackupManifest(stockholm, source, 'stockholm', '20260102T000000Z-new', '2026-01-02T00:00:00.000Z', segments[3]!);
+    await stockholm.put(walKeys.object(source, '00000001.history'), Buffer.from('1\t0/9000000\tno recovery target specified\n'));
+    const before = await archived(stockholm, source);
+    const keepFrom = parseWalName(kept.startWalFile)!;
+    const unneeded = before.filter((name) => {
+      const parsed = parseWalName(name)!;
+      return parsed.kind !== 'history' && parsed.segment < keepFrom.segment;
+    });
+    // The first base backup's start segment and its .backup file are among them; the kept one's are not.
+    expect(unneeded).toEqual(expect.arrayContaining([firstBase.startWalFile, expect.stringMatching(new RegExp(`^${firstBase.startWalFile}\\.[0-9A-F]{8}\\.backup$`))]));
+    expect(unneeded).not.toContain(kept.startWalFile);
     const gothenburgBefore = await archived(storage('gothenburg'), source);
     const uppsalaBefore = await archived(storage('uppsala'), source);
     const run = (dryRun: boolean) => harness.client.workflow.execute('applyRetention', {
@@ -260,18 +297,17 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     }) as Promise<RetentionReport>;
 
     const dry = await run(true);
-    const dryStockholm = dry.sources[0]!.regions.find((r) => r.region === 'stockholm')!;
-    expect(dryStockholm.wal).toEqual({ keepFrom: segments[3], files: segments.slice(0, 3), deleted: null });
-    expect(await archived(stockholm, source)).toContain(segments[0]);
+    expect(dry.sources[0]!.regions.find((r) => r.region === 'stockholm')!.wal).toEqual({ keepFrom: kept.startWalFile, files: unneeded, deleted: null });
+    expect(await archived(stockholm, source)).toEqual(before);
 
     const real = await run(false);
     const report = real.sources[0]!.regions.find((r) => r.region === 'stockholm')!;
-    expect(report.deleted.map((d) => d.id)).toEqual(['20260101T000000Z-old']);
-    expect(report.wal).toEqual({ keepFrom: segments[3], files: segments.slice(0, 3), deleted: 3 });
-    const left = await archived(stockholm, source);
-    expect(left).toEqual(expect.arrayContaining(['00000001.history', ...segments.slice(3)]));
-    expect(left.filter((n) => segments.slice(0, 3).includes(n) || n.startsWith(`${segments[0]!}.`) || n.startsWith(`${segments[1]!}.`) || n.startsWith(`${segments[2]!}.`))).toEqual([]);
-    // gothenburg's base backup is kept (keepLast 1) and starts at the first segment: nothing before it; uppsala has none.
+    expect(report.deleted.map((d) => d.id)).toEqual([firstBase.id]);
+    expect(report.wal).toEqual({ keepFrom: kept.startWalFile, files: unneeded, deleted: unneeded.length });
+    expect(await archived(stockholm, source)).toEqual(before.filter((name) => !unneeded.includes(name)));
+    expect(await archived(stockholm, source)).toContain('00000001.history');
+    // gothenburg's base backup starts at the first segment there: nothing before it. uppsala has none: nothing goes.
+    expect(real.sources[0]!.regions.find((r) => r.region === 'gothenburg')!.wal).toMatchObject({ files: [], deleted: 0 });
     expect(real.sources[0]!.regions.find((r) => r.region === 'uppsala')!.wal).toEqual({ keepFrom: null, files: [], deleted: 0 });
     expect(await archived(storage('gothenburg'), source)).toEqual(gothenburgBefore);
     expect(await archived(storage('uppsala'), source)).toEqual(uppsalaBefore);
@@ -279,5 +315,5 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     // _wal/ is no source and holds no backup for the catalog readers.
     expect((await listBackups(stockholm)).map((e) => e.manifest.source)).toEqual([source]);
     expect((await catalogFacts(stockholm)()).map((f) => f.source)).toEqual([source]);
-  }, 180_000);
+  }, 240_000);
 });

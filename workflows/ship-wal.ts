@@ -19,6 +19,8 @@ export interface WalAlertState {
 export interface ShipWalInput {
   source: string;
   carried?: WalAlertState;
+  /** The previous run's last round, so walStatus has an answer from the first moment of a new run. */
+  last?: WalStatus | null;
 }
 
 export type WalRegionFacts = WalRegionState | { region: string; error: string };
@@ -48,9 +50,9 @@ function regionCall(taskQueue: string): ActivityOptions {
  * Ships a source's spooled WAL to every region for good: rounds of ship, continuity check and a
  * sleep of wal.interval, continuing as new after wal.roundsPerRun rounds to keep the history short.
  */
-export async function shipWal({ source, carried }: ShipWalInput): Promise<never> {
+export async function shipWal({ source, carried, last }: ShipWalInput): Promise<never> {
   const state: WalAlertState = carried ?? { failing: false, gaps: [], rounds: 0 };
-  let status: WalStatus | null = null;
+  let status: WalStatus | null = last ?? null;
   setHandler(walStatusQuery, () => status);
   const plan = await local.planWal({ source });
   const shipper = proxyActivities<Activities>({
@@ -88,7 +90,7 @@ export async function shipWal({ source, carried }: ShipWalInput): Promise<never>
     status = { source, at, rounds: state.rounds, ship, shipError, regions, alerts: { ...state, gaps: [...state.gaps] } };
     await sleep(plan.intervalMs);
   }
-  return continueAsNew<typeof shipWal>({ source, carried: state });
+  return continueAsNew<typeof shipWal>({ source, carried: state, last: status });
 }
 
 /** One wal-ship-failed alert per failure streak: the first failing round alerts, the next full success ends the streak. */

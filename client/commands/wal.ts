@@ -91,10 +91,10 @@ export async function walStatusOf(config: Config, client: Client | undefined, so
     const shipper: WalSourceStatus['shipper'] = { workflowId, running: false, lastRound: null };
     if (client && (await runningRunId(client, workflowId))) {
       shipper.running = true;
-      // A query needs a worker of the shipper's queue; without one it would wait, so it gets a few seconds.
+      // A query needs a worker of the shipper's queue; without one it would wait, so it gets ten seconds.
       shipper.lastRound = await Promise.race([
         client.workflow.getHandle(workflowId).query(walStatusQuery).catch(() => null),
-        new Promise<null>((resolve) => setTimeout(() => resolve(null), 5_000).unref()),
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000).unref()),
       ]);
     }
     const regions = await Promise.all(Object.keys(config.regions).map(async (region): Promise<WalRegionRow> => {
