@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
 import { LifeboatError } from '../../../lib/errors';
 import { isPhysical, type Manifest, type PostgresPhysicalDescription } from '../../../lib/manifest';
 import { findBackup, listBackups } from '../../catalog';
@@ -63,8 +64,28 @@ export async function restorePointInTime(storage: StorageBackend, source: string
 export async function restoreOwned(storage: StorageBackend, source: string, identity: string, target: ClusterTarget,
   recovery: RecoveryTarget & { wal: 'archive' | 'none' }, options: { owner: string; backupId?: string; onPhase?: (phase: string) => void },
   afterRecovery?: (cluster: RecoveredCluster) => Promise<PitrResult['checks']>): Promise<PitrResult> {
+  // Heartbeats all the way through, also in steps that report no progress (pg_verifybackup, recovery).
+  const context = Context.current();
+  let phase = 'starting';
+  const beat = setInterval(() => context.heartbeat({ phase }), 1000);
+  try {
+    return await restoreSteps(storage, source, identity, target, recovery, {
+      ...options,
+      onPhase: (text) => {
+        phase = text;
+        options.onPhase?.(text);
+      },
+    }, afterRecovery);
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+async function restoreSteps(storage: StorageBackend, source: string, identity: string, target: ClusterTarget,
+  recovery: RecoveryTarget & { wal: 'archive' | 'none' }, options: { owner: string; backupId?: string; onPhase: (phase: string) => void },
+  afterRecovery?: (cluster: RecoveredCluster) => Promise<PitrResult['checks']>): Promise<PitrResult> {
   const started = Date.now();
-  const onPhase = options.onPhase ?? (() => undefined);
+  const onPhase = options.onPhase;
   const user = clusterUser(target.osUser);
   if (recovery.time !== undefined && Number.isNaN(Date.parse(recovery.time))) {
     throw new LifeboatError('Usage', `recovery target time "${recovery.time}" is not a timestamp`, 'give an ISO 8601 time with a zone, e.g. 2026-11-24T16:30:00Z');
