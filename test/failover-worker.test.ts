@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { approveUpdate } from '../workflows/failover-status';
+import { runBackup } from './support/runs';
 import type { FailoverResult } from '../lib/failover';
 import { failoverWorkflowId } from '../lib/workflow-ids';
 import { startWorkers, type RunningWorkers } from '../worker/run';
@@ -30,7 +32,7 @@ describe('failover and the target region\'s worker', () => {
     world = await makeFailoverWorld(servers, 'worker', {
       // Slow enough to kill mid-restore: incompressible rows.
       noiseRows: 120_000,
-      failover: { workerTimeout: '3s', approval: { remindEvery: '2s', deadline: '7s' } },
+      failover: { workerTimeout: '3s', approval: { remindEvery: '2s', deadline: '12s' } },
       extra: { alerts: { channels: [{ type: 'webhook', url: `${receiver.url}/alerts` }] } },
     });
     stockholm = await startWorkers(world.fixture.config, ['stockholm']);
@@ -61,7 +63,7 @@ describe('failover and the target region\'s worker', () => {
     const handle = await startFailover(client, world, { drill: true });
     const result: FailoverResult = await handle.result();
     expect(result.state).toBe('aborted');
-    expect(result.status.abort).toMatchObject({ by: 'deadline', reason: expect.stringContaining('failover.approval.deadline (7 s)') });
+    expect(result.status.abort).toMatchObject({ by: 'deadline', reason: expect.stringContaining('failover.approval.deadline (12 s)') });
     expect(result.status.steps.find((s) => s.step === 'restore')!.state).toBe('skipped');
     const kinds = alerts().map((a) => a.kind);
     expect(kinds[0]).toBe('failover-approval');
@@ -71,6 +73,22 @@ describe('failover and the target region\'s worker', () => {
     // Each reminder re-ran preflight: the plan was prepared after the run started.
     expect(Date.parse(result.status.plan!.preparedAt)).toBeGreaterThan(Date.parse(result.status.startedAt) + 1000);
     expect(alerts().at(-1)!.title).toContain('aborted by deadline');
+    await expectNothingLeft();
+  }, 120_000);
+
+  it('refuses the approval of a plan that a reminder replaced, and takes the new one', async () => {
+    const handle = await startFailover(client, world, { drill: true, sources: ['fo-files'] });
+    const first = await waitForStatus(handle, (s) => s.state === 'awaiting-approval');
+    // A newer backup reaches gothenburg: the next reminder's preflight plans to restore it instead.
+    const newer = await runBackup(client, world.fixture.config, 'fo-files');
+    await client.workflow.execute('syncRegions', { args: [{ source: 'fo-files' }], workflowId: `test-fo-sync-files-${process.pid}`, taskQueue: `${world.fixture.config.temporal.taskQueuePrefix}stockholm` });
+    const second = await waitForStatus(handle, (s) => s.plan!.planHash !== first.plan!.planHash, 10_000);
+    expect(second.plan!.sources[0]!.backupId).toBe(newer.backupId);
+    await expect(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', planHash: first.plan!.planHash }] }))
+      .rejects.toMatchObject({ cause: { message: expect.stringContaining(`plan ${first.plan!.planHash} is not the current plan ${second.plan!.planHash}`) } });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', planHash: second.plan!.planHash }] });
+    const result: FailoverResult = await handle.result();
+    expect(result.report!.sources.map((s) => s.backupId)).toEqual([newer.backupId]);
     await expectNothingLeft();
   }, 120_000);
 
