@@ -100,6 +100,14 @@ describe('a physical PostgreSQL source: base backups through the ordinary data p
     expect(status.stdout).toMatch(/base-db/);
   });
 
+  it('lifeboat doctor checks the server archives WAL, the user may replicate, and the restore tools are there', async () => {
+    const result = await cli(['--json', 'doctor']);
+    const report = JSON.parse(result.stdout) as { checks: Array<{ check: string; ok: boolean; detail: string }> };
+    const byName = Object.fromEntries(report.checks.map((c) => [c.check, c]));
+    expect(byName['source base-db']).toMatchObject({ ok: true, detail: expect.stringMatching(/^PostgreSQL 15\.\d+.*; wal_level replica, archive_mode on, replication allowed$/) });
+    for (const tool of ['pg_basebackup', 'pg_ctl', 'pg_verifybackup', 'pg_amcheck']) expect(byName[`tool ${tool}`], tool).toMatchObject({ ok: true });
+  });
+
   it('passes integrity verification', async () => {
     const result = await runVerify(harness.client, fixture.config, { source: 'base-db', region: 'stockholm', level: 'integrity' });
     expect(result.outcome).toBe('passed');

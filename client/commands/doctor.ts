@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { createDeps } from '../../activities/deps';
 import { channelLabel, channelSecrets } from '../../activities/notify/channel';
+import { pgBinary } from '../../activities/sources/postgres/binaries';
 import { connect } from '../../activities/sources/postgres/connect';
 import { toolVersion } from '../../activities/pipeline/versions';
 import type { Config, SourceConfig } from '../../lib/config/schema';
@@ -30,6 +31,7 @@ async function probeSource(name: string, source: SourceConfig): Promise<string> 
       const client = await connect({ url: source.url, password: readSecret(source, `sources.${name}`) }, `source ${name}`);
       try {
         const { rows } = await client.query<{ v: string }>("select current_setting('server_version') as v");
+        if (source.mode === 'physical') return `PostgreSQL ${rows[0]!.v}; ${await physicalReadiness(client)}`;
         return `PostgreSQL ${rows[0]!.v}`;
       } finally {
         await client.end();
@@ -46,6 +48,18 @@ async function probeSource(name: string, source: SourceConfig): Promise<string> 
   }
 }
 
+/** A physical source's server must archive WAL and let the backup user replicate; a problem throws. */
+async function physicalReadiness(client: Awaited<ReturnType<typeof connect>>): Promise<string> {
+  const { rows } = await client.query<{ level: string; archive: string; replication: boolean }>(`
+    select current_setting('wal_level') as level, current_setting('archive_mode') as archive,
+           (select rolreplication or rolsuper from pg_roles where rolname = current_user) as replication`);
+  const { level, archive, replication } = rows[0]!;
+  if (level === 'minimal') throw new LifeboatError('Config', 'wal_level is minimal: base backups and WAL archiving need replica', 'set wal_level = replica in postgresql.conf and restart (docs/pitr.md)');
+  if (archive === 'off') throw new LifeboatError('Config', 'archive_mode is off: no WAL reaches the spool', 'set archive_mode = on and archive_command (docs/pitr.md) and restart');
+  if (!replication) throw new LifeboatError('Config', 'the backup user has neither REPLICATION nor superuser: pg_basebackup will be refused', 'ALTER ROLE … REPLICATION, and a replication line in pg_hba.conf (docs/pitr.md)');
+  return `wal_level ${level}, archive_mode ${archive}, replication allowed`;
+}
+
 /** Everything a worker on this machine needs, each checked for real. Non-zero exit if any fails. */
 export async function doctorCommand(config: Config, configPath: string, out: Output): Promise<void> {
   const checks: Check[] = [{ check: 'config', ok: true, detail: configPath }];
@@ -60,6 +74,13 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
   const kinds = new Set(Object.values(config.sources).map((source) => source.kind));
   const tools = ['zstd', 'age', ...[...kinds].flatMap((kind) => toolsFor[kind])];
   for (const tool of tools) await run(`tool ${tool}`, () => toolVersion(tool));
+  if (Object.values(config.sources).some((source) => source.kind === 'postgres' && source.mode === 'physical')) {
+    await run('tool pg_basebackup', () => toolVersion('pg_basebackup'));
+    // Point-in-time restores and their verification start a cluster on this worker.
+    for (const tool of ['pg_ctl', 'pg_verifybackup', 'pg_amcheck']) {
+      await run(`tool ${tool}`, async () => (await execa(pgBinary(tool), ['--version'])).stdout.trim());
+    }
+  }
   await run(`temporal ${config.temporal.address}`, async () => {
     const client = await connectClient(config);
     try {
