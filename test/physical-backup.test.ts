@@ -126,6 +126,19 @@ describe('a physical PostgreSQL source: base backups through the ordinary data p
     console.log(`restore-level verification of the base backup: restore ${region!.restoreMs} ms`);
   });
 
+  it('syncs to the other region like any backup, proves restorable there, and retention plans it', async () => {
+    const sync = await cli(['sync', '--source', 'base-db', '--wait']);
+    expect(sync.exitCode, sync.stderr).toBe(0);
+    const [copy] = await listBackups(createDeps(fixture.config).storage('gothenburg'), 'base-db');
+    const [original] = await listBackups(storage, 'base-db');
+    expect(copy!.manifest.objects).toEqual(original!.manifest.objects);
+    const result = await runVerify(harness.client, fixture.config, { source: 'base-db', region: 'gothenburg', level: 'restore' });
+    expect(result.outcome, JSON.stringify(result.regions[0]?.checks)).toBe('passed');
+    const retention = await cli(['retention', 'apply', '--source', 'base-db', '--dry-run']);
+    expect(retention.exitCode, retention.stderr).toBe(0);
+    expect(retention.stdout).toContain('base-db');
+  });
+
   it('lifeboat restore --to DIR --port N --at TIME brings up a cluster at that moment', async () => {
     await cluster.query("insert into items values (1001, 'kept')", 'shop');
     await archiveCurrentSegment(cluster);
