@@ -11,7 +11,7 @@ import { abortUpdate, approveUpdate } from '../workflows/failover-status';
 import { failoverWorkflowId } from '../lib/workflow-ids';
 import { backUpAndSync, databaseExists, hookLines, makeFailoverWorld, redisAnswers, startFailover, waitForStatus, type FailoverWorld } from './support/failover';
 import { startReceiver, type Receiver } from './support/receiver';
-import { startHarness, type Harness } from './support/workers';
+import { failureOf, startHarness, type Harness } from './support/workers';
 
 const servers = inject('servers');
 const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
@@ -127,6 +127,18 @@ describe('failover drills', () => {
     await expectNothingLeft();
     expect(hookLines(world)).toEqual([]);
   }, 180_000);
+  it('fails the preflight when no backup in the region is as old as the asked recovery point, and notifies', async () => {
+    receiver.requests.length = 0;
+    const before = new Date(Date.now() - 3_600_000).toISOString();
+    const handle = await startFailover(harness.client, world, { drill: true, approval: 'auto', recoveryPoint: before });
+    const failure = await failureOf(handle.result());
+    expect(failure.type).toBe('BackupNotFound');
+    expect(failure.message).toContain(`backup of fo-cache in gothenburg taken at or before ${before}`);
+    expect(failure.message).toContain('State left: nothing was restored, no hook ran');
+    expect(alerts().map((a) => a.kind)).toEqual(['failover-failed']);
+    await expectNothingLeft();
+  }, 60_000);
+
   it('"lifeboat failover start --drill" starts a drill of the named sources that waits for the operator', async () => {
     const started = await execa(lifeboat, ['--config', world.fixture.configFile, '--json', 'failover', 'start', '--to', 'gothenburg', '--drill', '--source', 'fo-files', '--by', 'erin'], { env: world.fixture.env });
     const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
