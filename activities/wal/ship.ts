@@ -51,29 +51,28 @@ export async function shipSpool(config: Config, source: string, storage: (region
   for (const [index, file] of listing.ready.entries()) {
     onFile({ file: file.name, done: index, of: listing.ready.length });
     const key = walKeys.object(source, file.name);
-    let encrypted: Buffer | undefined;
-    let everywhere = true;
-    for (const region of regions) {
-      if (down.has(region)) {
-        everywhere = false;
-        continue;
-      }
-      const failed = (error: unknown) => {
-        everywhere = false;
-        down.add(region);
-        result.failures.push({ region, file: file.name, type: error instanceof LifeboatError ? error.type : 'Storage', message: (error as Error).message });
-      };
-      const present = await storage(region).stat(key).then((info) => info !== undefined, (error: unknown) => (failed(error), undefined));
-      if (present !== false) continue;
+    let everywhere = regions.every((region) => !down.has(region));
+    const failed = (region: string, error: unknown) => {
+      everywhere = false;
+      down.add(region);
+      result.failures.push({ region, file: file.name, type: error instanceof LifeboatError ? error.type : 'Storage', message: (error as Error).message });
+    };
+    const live = regions.filter((region) => !down.has(region));
+    // Regions at once: a WAL file waits for the slowest region, not for the sum of them.
+    const present = await Promise.all(live.map((region) => storage(region).stat(key).then((info) => info !== undefined, (error: unknown) => (failed(region, error), true))));
+    const missing = live.filter((_, i) => !present[i]);
+    if (missing.length > 0) {
       // Reading and encrypting fail for every region alike (a missing tool, a file gone): that is the round's failure, not a region's.
-      encrypted ??= await encryptBuffer(await readFile(file.path), config.compression, config.encryption.recipients, `WAL ${file.name} of ${source}`);
-      try {
-        await storage(region).put(key, encrypted);
-        result.uploaded[region]! += 1;
-        result.bytes += encrypted.length;
-      } catch (error) {
-        failed(error);
-      }
+      const encrypted = await encryptBuffer(await readFile(file.path), config.compression, config.encryption.recipients, `WAL ${file.name} of ${source}`);
+      await Promise.all(missing.map(async (region) => {
+        try {
+          await storage(region).put(key, encrypted);
+          result.uploaded[region]! += 1;
+          result.bytes += encrypted.length;
+        } catch (error) {
+          failed(region, error);
+        }
+      }));
     }
     if (!everywhere) {
       result.waiting.push(file.name);
