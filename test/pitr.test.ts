@@ -9,7 +9,7 @@ import { findBackup } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
 import { decryptBuffer, encryptBuffer } from '../activities/pipeline/buffers';
 import { digestOf } from '../activities/pipeline/digest';
-import { postmasterPid } from '../activities/sources/postgres/cluster';
+import { postmasterPid, stopCluster } from '../activities/sources/postgres/cluster';
 import { lsnValue, removeRestoredCluster, restorePointInTime, type ClusterTarget, type PitrResult, type RecoveryTarget } from '../activities/sources/postgres/pitr';
 import { socketDirOf, workDirOf } from '../activities/sources/postgres/restore-cluster';
 import { readAll, type StorageBackend } from '../activities/storage/backend';
@@ -46,15 +46,19 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     return { target, result };
   }
 
-  async function batches(target: ClusterTarget): Promise<number[]> {
+  async function pgClient<T>(target: ClusterTarget, use: (client: pg.Client) => Promise<T>): Promise<T> {
     const client = new pg.Client({ host: socketDirOf(target.dataDir), port: target.port, user: 'postgres', database: 'shop' });
     await client.connect();
     try {
-      const { rows } = await client.query<{ batch: number }>('select distinct batch from events order by 1');
-      return rows.map((r) => r.batch);
+      return await use(client);
     } finally {
       await client.end();
     }
+  }
+
+  async function batches(target: ClusterTarget): Promise<number[]> {
+    const { rows } = await pgClient(target, (client) => client.query<{ batch: number }>('select distinct batch from events order by 1'));
+    return rows.map((r) => r.batch);
   }
 
   beforeAll(async () => {
@@ -198,24 +202,35 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     expect(existsSync(workDirOf(dataDir))).toBe(false);
   });
 
-  it('a retried restore with the same owner returns the finished result; a half-done one is wiped and done again', async () => {
+  it('a retried restore with the same owner returns the finished result (starting a stopped cluster again, never restoring over it); a half-done one is wiped and done again', async () => {
     const { target, result } = await restore('retried', { time: between }, 'test-retry');
     const pid = postmasterPid(target.dataDir);
     const again: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry' });
     expect(again).toEqual(result);
     expect(postmasterPid(target.dataDir)).toBe(pid);
 
+    // Down since (a reboot): started again, never restored over; what it holds stays.
+    await stopCluster(target.dataDir, 'postgres');
+    await pgClient(target, async (client) => client.query("insert into events (batch) values (99)")).then(() => { throw new Error('still running'); }, () => undefined);
+    const restarted: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry' });
+    expect(restarted).toEqual(result);
+    await pgClient(target, (client) => client.query("insert into events (batch) values (99)"));
+    await stopCluster(target.dataDir, 'postgres');
+    await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry' });
+    expect(await batches(target)).toEqual([1, 2, 99]);
+    const running = postmasterPid(target.dataDir)!;
+
     // Another owner may neither restore over it nor remove it.
     const foreign = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, {}, { owner: 'someone-else' })
       .then(() => undefined, (e: unknown) => e);
     expect(foreign).toMatchObject({ type: 'TargetNotEmpty', message: expect.stringContaining('restored by test-retry') });
     expect(await removeRestoredCluster(target, 'someone-else')).toMatchObject({ removed: false });
-    expect(postmasterPid(target.dataDir)).toBe(pid);
+    expect(postmasterPid(target.dataDir)).toBe(running);
 
     // A worker killed mid-restore: the marker still says "restoring", the server is down, files are half there.
     const markerFile = join(workDirOf(target.dataDir), 'restore.json');
     const marker = JSON.parse(readFileSync(markerFile, 'utf8')) as { status: string };
-    process.kill(pid!, 'SIGKILL');
+    process.kill(running, 'SIGKILL');
     await sleep(500);
     writeFileSync(markerFile, JSON.stringify({ ...marker, status: 'restoring', result: undefined }));
     rmSync(join(target.dataDir, 'global'), { recursive: true, force: true });

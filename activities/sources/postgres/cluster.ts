@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { LifeboatError } from '../../../lib/errors';
 import { pgBinary } from './binaries';
 
 const isRoot = process.getuid?.() === 0;
@@ -39,6 +40,15 @@ export function postmasterPid(dataDir: string): number | undefined {
 /** Starts the postmaster in the background (pg_ctl -W) with its log at `logFile`; the caller waits for it. */
 export async function startCluster(dataDir: string, user: string, logFile: string, major: string): Promise<void> {
   await execa(...asUser(user, pgBinary('pg_ctl', major), ['-D', dataDir, '-l', logFile, '-W', 'start']), { timeout: 60_000 });
+}
+
+/** Starts a cluster that was restored before and stopped since, waiting until it accepts connections; its log tail on failure. */
+export async function restartCluster(dataDir: string, user: string, logFile: string, major: string): Promise<void> {
+  const result = await execa(...asUser(user, pgBinary('pg_ctl', major), ['-D', dataDir, '-l', logFile, '-w', '-t', '600', 'start']), { reject: false, timeout: 610_000 });
+  if (result.exitCode === 0) return;
+  const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean).slice(-12).join('\n') : '';
+  throw new LifeboatError('ToolFailed', `the cluster restored at ${dataDir} was down and does not start again: ${`${result.stderr}`.trim()}\n${log}`,
+    'read the log above; the cluster was left as it is (remove it with its owner\'s cleanup to restore again)');
 }
 
 /** Stops a cluster if one runs there: fast shutdown, then immediate, then SIGKILL. Safe to repeat. */

@@ -6,7 +6,7 @@ import { isPhysical, type Manifest, type PostgresPhysicalDescription } from '../
 import { findBackup, listBackups } from '../../catalog';
 import type { StorageBackend } from '../../storage/backend';
 import { majorOf } from './binaries';
-import { clusterUser, portInUse, postmasterPid, stopCluster } from './cluster';
+import { clusterUser, portInUse, postmasterPid, restartCluster, stopCluster } from './cluster';
 import { removeDataDir, restoreCluster, socketDirOf, workDirOf, type RecoveredCluster } from './restore-cluster';
 
 export interface ClusterTarget { dataDir: string; port: number; osUser?: string }
@@ -99,7 +99,14 @@ async function restoreSteps(storage: StorageBackend, source: string, identity: s
       'choose another data directory, or remove that restore first (lifeboat restore --remove, or its owner\'s cleanup)');
   }
   if (existing) {
-    if (existing.status === 'done' && existing.result && postmasterPid(target.dataDir) !== undefined) return existing.result;
+    if (existing.status === 'done' && existing.result) {
+      // A finished restore may already serve writes (after a cut-over): never wiped implicitly, only started again.
+      if (postmasterPid(target.dataDir) === undefined) {
+        onPhase('starting the restored cluster again');
+        await restartCluster(target.dataDir, user, join(workDirOf(target.dataDir), 'postgres.log'), majorOf(existing.serverVersion));
+      }
+      return existing.result;
+    }
     // An attempt of this owner that died half-way: nothing of it can be trusted, so it goes.
     onPhase('removing an unfinished earlier attempt');
     await wipe(target, user, existing);
