@@ -8,7 +8,7 @@ import { majorOf, pgBinary } from '../sources/postgres/binaries';
 import { removeRestoredCluster, restorePointInTime, type ClusterTarget } from '../sources/postgres/pitr';
 import { socketDirOf } from '../sources/postgres/restore-cluster';
 import type { StorageBackend } from '../storage/backend';
-import { compareNumber } from '../verify/compare';
+import { runUserChecks } from '../verify/postgres';
 
 export function clusterOf(target: FailoverTargetConfig): ClusterTarget {
   return { dataDir: target.dataDir!, port: target.port!, ...(target.osUser ? { osUser: target.osUser } : {}) };
@@ -45,21 +45,7 @@ export async function checkPhysical(manifest: Manifest, target: FailoverTargetCo
   const client = new pg.Client({ ...connection, database: description.databases.includes(database) ? database : 'postgres', connectionTimeoutMillis: 10_000, application_name: 'lifeboat' });
   await client.connect();
   try {
-    for (const [index, check] of checks.entries()) {
-      const name = check.name ?? `user check ${index + 1}`;
-      if (!('sql' in check)) {
-        outcomes.push({ name, ok: false, detail: `expected an sql check on a PostgreSQL source, found ${JSON.stringify(check)}` });
-        continue;
-      }
-      try {
-        const { rows, fields } = await client.query(check.sql);
-        const first = rows[0] && fields[0] ? (rows[0] as Record<string, unknown>)[fields[0].name] : undefined;
-        const ok = first !== undefined && first !== null && !Number.isNaN(Number(first)) && compareNumber(Number(first), check.expect);
-        outcomes.push({ name, ok, detail: `${check.sql}: expected ${check.expect.trim()}, found ${first === undefined ? 'no row' : String(first)}` });
-      } catch (error) {
-        outcomes.push({ name, ok: false, detail: `${check.sql}: expected ${check.expect.trim()}, the query failed: ${(error as Error).message}` });
-      }
-    }
+    outcomes.push(...await runUserChecks(client, checks));
   } finally {
     await client.end();
   }
