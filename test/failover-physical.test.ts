@@ -121,6 +121,22 @@ describe('a failover of a physical PostgreSQL, Redis and files to another region
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  it('a drill restores the physical cluster to the end of the archived WAL, checks it and removes it again', async () => {
+    const prefix = fixture.config.temporal.taskQueuePrefix;
+    const drill = await harness.client.workflow.execute('drFailover', {
+      args: [{ targetRegion: 'gothenburg', recoveryPoint: 'latest', sources: ['app-db'], drill: true, approval: 'auto' }],
+      workflowId: failoverWorkflowId(prefix, true), taskQueue: `${prefix}gothenburg`,
+    }) as FailoverResult;
+    expect(drill.state).toBe('succeeded');
+    const db = drill.report!.sources[0]!;
+    expect(db.checks).toEqual({ passed: 2, total: 2 });
+    expect(Date.parse(db.recoveryPoint)).toBeGreaterThanOrEqual(lastCommit.getTime() - 1);
+    expect(drill.report!.tornDown).toEqual([expect.stringContaining(`app-db: stopped and removed the cluster restored by lifeboat-failover`)]);
+    expect(existsSync(dataDir)).toBe(false);
+    expect(existsSync(socketDirOf(dataDir))).toBe(false);
+    expect(existsSync(hookLog)).toBe(false);
+  }, 300_000);
+
   it('approved with the Temporal CLI, brings back every archived row, Redis and the files, runs the hooks once and reports a measured RPO and RTO', async () => {
     const prefix = fixture.config.temporal.taskQueuePrefix;
     const handle = await harness.client.workflow.start('drFailover', {
