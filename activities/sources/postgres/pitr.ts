@@ -96,7 +96,7 @@ async function restoreSteps(storage: StorageBackend, source: string, identity: s
   const existing = readMarker(target);
   if (existing && existing.owner !== options.owner) {
     throw new LifeboatError('TargetNotEmpty', `${target.dataDir} holds a cluster restored by ${existing.owner}, not by ${options.owner}`,
-      'choose another data directory, or remove that restore first (lifeboat restore --remove, or its owner\'s cleanup)');
+      `choose another data directory; or, if that restore is no longer wanted: pg_ctl -D ${target.dataDir} stop, then delete ${target.dataDir} and ${workDirOf(target.dataDir)}`);
   }
   if (existing) {
     if (existing.status === 'done' && existing.result) {
