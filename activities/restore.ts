@@ -69,8 +69,8 @@ export function restoreActivities(deps: Deps) {
   async function restoreWithin(input: RestoreInput): Promise<RestoreResult> {
     const started = Date.now();
     const storage = deps.storage(input.region);
-    const identity = identityFile(deps.config.encryption.identityFile);
     const { manifest } = await findBackup(storage, input.source, input.backupId);
+    const identity = identityFile(deps.config.encryption.identityFile);
     if (input.cluster) return restoreCluster(storage, identity, input, started);
     if (isPhysical(manifest.description)) {
       throw new LifeboatError('Usage', `backup ${manifest.id} of ${input.source} is a physical base backup: it restores into a data directory, not into a database`,
