@@ -30,6 +30,8 @@ import { startHarness, type Harness } from './support/workers';
 const servers = inject('servers');
 const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
 const source = 'wal-db';
+/** A second archiving source whose spool does not exist: its shipper fails every round. */
+const lost = 'lost-db';
 const hookPath = '/alerts';
 const isSegment = (name: string) => parseWalName(name)?.kind === 'segment';
 
@@ -68,7 +70,8 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     return { id, ...(manifest.description as PostgresPhysicalDescription) };
   };
   let firstBase: PostgresPhysicalDescription & { id: string };
-  const alerts = () => receiver.requests.filter((r) => r.path === hookPath).map((r) => JSON.parse(r.body) as Alert);
+  const alertsOf = (name: string) => receiver.requests.filter((r) => r.path === hookPath).map((r) => JSON.parse(r.body) as Alert).filter((a) => a.source === name);
+  const alerts = () => alertsOf(source);
   const waitSpooled = async (count: number) => {
     await expect.poll(() => spooled(spool).length, { timeout: 60_000, interval: 200 }).toBeGreaterThanOrEqual(count);
     return spooled(spool);
@@ -97,6 +100,10 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
         wal: { spool, interval: '1s', roundsPerRun: 4, gapGrace: '2s' },
         retention: { keepLast: 1 },
       },
+      [lost]: {
+        kind: 'postgres', region: 'stockholm', mode: 'physical', url: `postgres://postgres@127.0.0.1:${cluster.postgres.port}/postgres`, passwordEnv,
+        wal: { spool: join(dir, 'no-such-spool'), interval: '1s', roundsPerRun: 4 },
+      },
     }), {
       alerts: { channels: [{ type: 'webhook', urlEnv: hookEnv }] },
       retention: { minCopies: 1 },
@@ -123,6 +130,7 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
 
   afterAll(async () => {
     await handle?.terminate().catch(() => undefined);
+    await harness?.client.workflow.getHandle(walShipperWorkflowId(fixture.config.temporal.taskQueuePrefix, lost)).terminate().catch(() => undefined);
     await harness?.close();
     await uppsala?.close();
     await receiver?.close();
@@ -141,6 +149,7 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     const apply = await cli(['schedules', 'apply']);
     expect(apply.exitCode, apply.stderr).toBe(0);
     expect(apply.stdout).toContain(`WAL shipper of ${source}: started`);
+    expect(apply.stdout).toContain(`WAL shipper of ${lost}: started`);
     handle = harness.client.workflow.getHandle<typeof shipWal>(walShipperWorkflowId(fixture.config.temporal.taskQueuePrefix, source));
     const again = await cli(['--json', 'wal', 'start', '--source', source]);
     expect(JSON.parse(again.stdout)).toEqual([expect.objectContaining({ source, started: false, runId: (await handle.describe()).runId })]);
@@ -190,6 +199,20 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     await expect.poll(async () => (await handle.query(walStatusQuery))?.ship?.failures, { timeout: 30_000, interval: 250 }).toEqual([]);
     expect(alerts().filter((a) => a.kind === 'wal-ship-failed')).toHaveLength(1);
   }, 240_000);
+
+  it('alerts once, with the hint, when the spool is missing, and keeps trying every round', async () => {
+    const shipper = harness.client.workflow.getHandle<typeof shipWal>(walShipperWorkflowId(fixture.config.temporal.taskQueuePrefix, lost));
+    await expect.poll(async () => (await shipper.query(walStatusQuery))?.rounds ?? 0, { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(6);
+    expect((await shipper.query(walStatusQuery))!.shipError).toEqual({
+      type: 'Config', message: `WAL spool ${join(dir, 'no-such-spool')} of ${lost} does not exist`, hint: expect.stringContaining('wal.spool') as string,
+    });
+    const failed = alertsOf(lost);
+    expect(failed.map((a) => a.kind)).toEqual(['wal-ship-failed']);
+    expect(failed[0]!.title).toBe(`${lost}: WAL shipping failed (Config)`);
+    expect(failed[0]!.text).toContain(`WAL spool ${join(dir, 'no-such-spool')} of ${lost} does not exist`);
+    expect(failed[0]!.text).toContain('Hint: create it on the machine');
+    expect((await shipper.describe()).status.name).toBe('RUNNING');
+  }, 120_000);
 
   it('continues as new after roundsPerRun rounds, carrying its state, and keeps shipping', async () => {
     const first = (await handle.describe()).runId;

@@ -32,7 +32,7 @@ export interface WalStatus {
   rounds: number;
   ship: ShipResult | null;
   /** The round failed as a whole (spool missing, the region's worker down): nothing was shipped. */
-  shipError: { type: string; message: string } | null;
+  shipError: { type: string; message: string; hint: string | null } | null;
   regions: WalRegionFacts[];
   alerts: WalAlertState;
 }
@@ -73,8 +73,9 @@ export async function shipWal({ source, carried, last }: ShipWalInput): Promise<
       ship = await shipper.shipWalFiles({ source });
     } catch (error) {
       if (isCancellation(error)) throw error;
-      const failure = surface(error) as { type?: string; message: string };
-      shipError = { type: failure.type ?? 'Error', message: failure.message };
+      const failure = surface(error) as { type?: string; message: string; details?: unknown[] };
+      const hint = failure.details?.[0];
+      shipError = { type: failure.type ?? 'Error', message: failure.message, hint: typeof hint === 'string' ? hint : null };
     }
     await alertShipping(source, plan.region, ship, shipError, state, at);
     const regions = await Promise.all(plan.regions.map(async (region): Promise<WalRegionFacts> => {
@@ -110,7 +111,7 @@ async function alertShipping(source: string, home: string, ship: ShipResult | nu
     text: [
       ...failures.map((f) => `${f.region}: ${f.type}: ${f.message}`),
       shipError
-        ? `Nothing left the spool this round; archive_command keeps filling it. Fix the cause (the hint is in the Temporal UI, workflow ${workflowInfo().workflowId}); the shipper retries every round.`
+        ? `${shipError.hint ? `Hint: ${shipError.hint}\n` : ''}Nothing left the spool this round; archive_command keeps filling it. The shipper (workflow ${workflowInfo().workflowId}) retries every round and sends no more alerts until shipping succeeds again.`
         : `${waiting} WAL file(s) stay in the spool until every region has them; the other regions still get theirs. The shipper retries every round and sends no more alerts until shipping succeeds again.`,
     ].join('\n'),
     details: { regions: regions.join(','), waiting, type: failures[0]!.type },
