@@ -15,9 +15,9 @@ import type { BackupSummary } from '../workflows/backup-source';
 import { freePorts } from './harness/ports';
 import { archiveCurrentSegment, physicalSource, startArchivingPostgres, shipEverything, type ArchivingPostgres } from './support/archiving-postgres';
 import { makeFixture, type Fixture } from './support/fixture';
-import { runBackup } from './support/runs';
+import { runBackup, runRestore } from './support/runs';
 import { runVerify } from './support/verify';
-import { startHarness, type Harness } from './support/workers';
+import { failureOf, startHarness, type Harness } from './support/workers';
 
 const servers = inject('servers');
 const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
@@ -162,6 +162,14 @@ describe('a physical PostgreSQL source: base backups through the ordinary data p
     // The workflow id is the owner: only that restore's cleanup may remove it.
     expect(await removeRestoredCluster({ dataDir, port: port! }, 'someone-else')).toMatchObject({ removed: false });
     expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
+  });
+
+  it('a restoreBackup of a base backup into a database URL fails as Usage, naming the data directory form', async () => {
+    const failure = await failureOf(runRestore(harness.client, fixture.config, { source: 'base-db', target: `postgres://postgres@127.0.0.1:${cluster.postgres.port}/elsewhere` }));
+    expect(failure.type).toBe('Usage');
+    expect(failure.message).toContain(`backup ${summary.backupId} of base-db is a physical base backup: it restores into a data directory, not into a database`);
+    const [row] = await cluster.query<{ n: number }>("select count(*)::int as n from pg_database where datname = 'elsewhere'");
+    expect(row!.n).toBe(0);
   });
 
   it('lifeboat restore of a physical source needs --port and takes at most one of --at and --lsn', async () => {
