@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,9 @@ import { findBackup, listBackups } from '../activities/catalog';
 import type { WalRegionRow, WalSourceStatus } from '../client/commands/wal';
 import { catalogFacts } from '../activities/catalog-facts';
 import { createDeps } from '../activities/deps';
+import { shipSpool } from '../activities/wal/ship';
 import type { Alert } from '../lib/alerts';
+import type { Config } from '../lib/config/schema';
 import { isPhysical, type PostgresPhysicalDescription } from '../lib/manifest';
 import { parseWalName, walKeys } from '../lib/wal';
 import { walShipperWorkflowId } from '../lib/workflow-ids';
@@ -167,6 +169,25 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     expect(status).toMatchObject({ source, shipError: null });
     expect(alerts()).toEqual([]);
   }, 180_000);
+
+  it('uploads nothing again for a file every region has (a round retried after a crash) and still clears it from the spool', async () => {
+    const [name] = (await archived(storage('stockholm'), source)).filter(isSegment);
+    const plain = await decryptArchived(storage('stockholm'), source, name!, fixture.key.identityFile);
+    // A spool of its own, so the running shipper does not race this round.
+    const replay = join(dir, 'replay-spool');
+    mkdirSync(replay);
+    writeFileSync(join(replay, name!), plain);
+    const old = (Date.now() - 10_000) / 1000;
+    utimesSync(join(replay, name!), old, old);
+    const before = await Promise.all(regions.map(async (region) => (await storage(region).stat(walKeys.object(source, name!)))!.modified.getTime()));
+    const own = fixture.config.sources[source] as Extract<Config['sources'][string], { kind: 'postgres' }>;
+    const config = { ...fixture.config, sources: { ...fixture.config.sources, [source]: { ...own, wal: { ...own.wal!, spool: replay } } } };
+    const result = await shipSpool(config, source, storage);
+    expect(result).toMatchObject({ shipped: [name], uploaded: { stockholm: 0, gothenburg: 0, uppsala: 0 }, waiting: [], failures: [], bytes: 0 });
+    expect(spooled(replay)).toEqual([]);
+    const after = await Promise.all(regions.map(async (region) => (await storage(region).stat(walKeys.object(source, name!)))!.modified.getTime()));
+    expect(after).toEqual(before);
+  }, 60_000);
 
   it('keeps files in the spool while a region is down, ships them to the others, alerts once, and catches the region up once it is back', async () => {
     uppsala.down();
