@@ -139,20 +139,26 @@ describe('failover drills', () => {
     await expectNothingLeft();
   }, 60_000);
 
-  it('"lifeboat failover start --drill" starts a drill of the named sources that waits for the operator', async () => {
-    const started = await execa(lifeboat, ['--config', world.fixture.configFile, '--json', 'failover', 'start', '--to', 'gothenburg', '--drill', '--source', 'fo-files', '--by', 'erin'], { env: world.fixture.env });
-    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
-    expect(workflowId).toBe(failoverWorkflowId(world.fixture.config.temporal.taskQueuePrefix, true));
-    const handle = harness.client.workflow.getHandle(workflowId);
+  it('"lifeboat failover start --drill --wait" starts a drill of the named sources, waits for the operator and ends with the report', async () => {
+    const id = failoverWorkflowId(world.fixture.config.temporal.taskQueuePrefix, true);
+    const started = execa(lifeboat, ['--config', world.fixture.configFile, 'failover', 'start', '--to', 'gothenburg', '--drill', '--source', 'fo-files', '--by', 'erin', '--wait'], { env: world.fixture.env });
+    const handle = harness.client.workflow.getHandle(id);
     const waiting = await waitForStatus(handle, (s) => s.state === 'awaiting-approval');
     expect(waiting.requestedBy).toBe('erin');
     expect(waiting.plan!.sources.map((s) => s.source)).toEqual(['fo-files']);
     const again = await execa(lifeboat, ['--config', world.fixture.configFile, 'failover', 'start', '--to', 'gothenburg', '--drill'], { env: world.fixture.env, reject: false });
     expect(again.exitCode).toBe(10);
     expect(again.stderr).toContain('a failover drill is already running');
-    await execa(lifeboat, ['--config', world.fixture.configFile, 'failover', 'approve', workflowId, '--by', 'erin', '--yes'], { env: world.fixture.env });
-    const result = await handle.result() as FailoverResult;
-    expect(result.report!.sources.map((s) => s.source)).toEqual(['fo-files']);
+    await execa(lifeboat, ['--config', world.fixture.configFile, 'failover', 'approve', id, '--by', 'erin', '--yes'], { env: world.fixture.env });
+    const { stdout, stderr } = await started;
+    expect(stderr).toMatch(/^preflight: done — plan /m);
+    // The step list once more at the end: progress polls once a second and may miss steps in between.
+    expect(stdout).toMatch(/^approved by erin at \S+ \(operator\)$/m);
+    expect(stdout).toMatch(/^teardown\s+DONE\s/m);
+    expect(stdout).toMatch(/^cutover\s+SKIPPED\s/m);
+    expect(stdout).toMatch(/^SOURCE\s+BACKUP\s+RECOVERED TO\s+RPO\s+RTO\s+OBJECTIVES\s+CHECKS$/m);
+    expect(stdout).toMatch(/^fo-files\s+\S+\s+\S+\s+\d+ s\s+\d+ s\s+RPO met, RTO met\s+(\d+)\/\1$/m);
+    expect(stdout).toContain(`torn down: fo-files: directory ${world.filesDir} removed`);
     await expectNothingLeft();
   }, 120_000);
 

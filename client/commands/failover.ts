@@ -64,7 +64,7 @@ export async function failoverStartCommand(client: Client, config: Config, optio
     .filter((s) => s.state !== 'pending').map((s): [string, string] => [s.step, `${s.step}: ${s.state}${s.detail ? ` — ${s.detail}` : ''}`]), out);
   try {
     const ended = await result;
-    out.result(ended, resultText(ended));
+    out.result(ended, `${statusText(handle.workflowId, ended.status)}\n\n${resultText(ended)}`);
     if (ended.state === 'aborted') process.exitCode = 1;
   } catch (error) {
     throw error instanceof WorkflowFailedError ? failureToError(error) : error;
