@@ -42,12 +42,15 @@ describe('a physical PostgreSQL source: base backups through the ordinary data p
     await cluster.query('create table items (id int primary key, name text not null)', 'shop');
     await cluster.query("insert into items select i, 'item ' || i from generate_series(1, 500) i", 'shop');
     await cluster.query('create index on items (name)', 'shop');
+    await cluster.query("create role norep login password 'norep-password'");
+    process.env.PHYSICAL_NOREP_PASSWORD = 'norep-password';
     fixture = await makeFixture(servers, () => ({
       'base-db': {
         ...physicalSource(cluster, `PHYSICAL_PG_${Date.now()}`),
         url: `postgres://postgres@127.0.0.1:${cluster.postgres.port}/shop`,
         verify: { checks: [{ name: 'items', sql: 'select count(*) from items', expect: '= 500' }] },
       },
+      'norep-db': { kind: 'postgres', region: 'stockholm', mode: 'physical', url: `postgres://norep@127.0.0.1:${cluster.postgres.port}/shop`, passwordEnv: 'PHYSICAL_NOREP_PASSWORD' },
     }), { sync: { afterBackup: false } }, { verify: { target: { scratchDir: scratch } } });
     storage = createDeps(fixture.config).storage('stockholm');
     harness = await startHarness(fixture.config);
@@ -106,6 +109,14 @@ describe('a physical PostgreSQL source: base backups through the ordinary data p
     const byName = Object.fromEntries(report.checks.map((c) => [c.check, c]));
     expect(byName['source base-db']).toMatchObject({ ok: true, detail: expect.stringMatching(/^PostgreSQL 15\.\d+.*; wal_level replica, archive_mode on, replication allowed$/) });
     for (const tool of ['pg_basebackup', 'pg_ctl', 'pg_verifybackup', 'pg_amcheck']) expect(byName[`tool ${tool}`], tool).toMatchObject({ ok: true });
+  });
+
+  it('a backup user without REPLICATION fails as Config, saying what to grant, and leaves no backup', async () => {
+    const failure = await failureOf(runBackup(harness.client, fixture.config, 'norep-db'));
+    expect(failure.type).toBe('Config');
+    expect(failure.message).toContain('pg_basebackup of norep-db: the backup user may not replicate: ');
+    expect(failure.message).toContain('must be superuser or replication role to start walsender');
+    expect(await listBackups(storage, 'norep-db')).toEqual([]);
   });
 
   it('passes integrity verification', async () => {

@@ -49,7 +49,7 @@ export function physicalPostgresSource(name: string, config: PostgresSourceConfi
           args: [`--dbname=${config.url}`, '-D', '-', '-Ft', '-X', 'fetch', '--checkpoint=fast', '--no-password', `--label=lifeboat ${name}`],
           env: { PGCONNECT_TIMEOUT: '10', PGAPPNAME: 'lifeboat', ...(password === undefined ? {} : { PGPASSWORD: password }) },
           what: `pg_basebackup of ${name}`,
-          classify: classifyToolStderr(config.url, `pg_basebackup of ${name}`),
+          classify: classifyBaseBackup(config.url, name),
         },
         filter,
         parent: null,
@@ -59,6 +59,24 @@ export function physicalPostgresSource(name: string, config: PostgresSourceConfi
         release,
       };
     },
+  };
+}
+
+/** The refusals no retry fixes become Config errors that say which server setting to change. */
+export function classifyBaseBackup(url: string, name: string) {
+  const generic = classifyToolStderr(url, `pg_basebackup of ${name}`);
+  return (stderr: string): LifeboatError | undefined => {
+    if (/no pg_hba\.conf entry for replication connection/i.test(stderr)) {
+      return new LifeboatError('Config', `pg_basebackup of ${name}: the server refuses replication connections from this worker: ${stderr.trim().split('\n')[0]}`,
+        'add a "host replication USER WORKER-ADDRESS/32 scram-sha-256" line to pg_hba.conf and reload (docs/pitr.md)');
+    }
+    if (/must be superuser or replication role|permission denied to start WAL sender|must have (the )?REPLICATION/i.test(stderr)) {
+      return new LifeboatError('Config', `pg_basebackup of ${name}: the backup user may not replicate: ${stderr.trim().split('\n')[0]}`, 'ALTER ROLE … REPLICATION (docs/pitr.md)');
+    }
+    if (/number of requested standby connections exceeds max_wal_senders|max_wal_senders/i.test(stderr)) {
+      return new LifeboatError('Config', `pg_basebackup of ${name}: ${stderr.trim().split('\n')[0]}`, 'raise max_wal_senders on the server (and restart)');
+    }
+    return generic(stderr);
   };
 }
 
