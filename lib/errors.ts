@@ -20,6 +20,8 @@ export const errorTypes = {
   AlertDelivery: { exitCode: 15, retryable: true },
   /** An alert channel refused the message (4xx other than 429): retrying sends the same refusal. */
   AlertRejected: { exitCode: 16, retryable: false },
+  /** Nobody took a task on a region's queue in time: that region's worker is not running. */
+  WorkerUnavailable: { exitCode: 17, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof errorTypes;

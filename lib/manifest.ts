@@ -171,7 +171,7 @@ export function backupIdFor(startTime: Date, runId: string): string {
 export function brief(description: SourceDescription): string {
   switch (description.kind) {
     case 'postgres':
-      return 'mode' in description ? `base backup of ${description.databases.length} databases` : `${description.tables.length} tables`;
+      return 'mode' in description ? `base backup of ${description.databases.length} database${description.databases.length === 1 ? '' : 's'}` : `${description.tables.length} tables`;
     case 'redis':
       return `${description.rdbKeys} keys`;
     case 'files':
