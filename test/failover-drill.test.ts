@@ -8,6 +8,7 @@ import { applySchedules } from '../client/schedules/reconcile';
 import { createDeps } from '../activities/deps';
 import type { FailoverResult } from '../lib/failover';
 import { abortUpdate, approveUpdate } from '../workflows/failover-status';
+import type { ScheduledDrillResult } from '../workflows/scheduled-drill';
 import { failoverWorkflowId } from '../lib/workflow-ids';
 import { backUpAndSync, databaseExists, hookLines, makeFailoverWorld, redisAnswers, startFailover, waitForStatus, type FailoverWorld } from './support/failover';
 import { startReceiver, type Receiver } from './support/receiver';
@@ -162,23 +163,38 @@ describe('failover drills', () => {
     await expectNothingLeft();
   }, 120_000);
 
-  it('"schedules apply" creates the drill schedule, whose runs approve themselves as "schedule" and tear down', async () => {
+  it('"schedules apply" creates the drill schedule, whose runs approve themselves as "schedule", run under the one drill id and tear down', async () => {
     const prefix = world.fixture.config.temporal.taskQueuePrefix;
     const report = await applySchedules(harness.client, world.fixture.config, false);
     const id = failoverWorkflowId(prefix, true);
-    expect(report.changes.find((c) => c.id === id)).toMatchObject({ change: 'created', workflowType: 'drFailover', cron: '0 3 1 * *', timezone: 'Europe/Stockholm' });
+    expect(report.changes.find((c) => c.id === id)).toMatchObject({ change: 'created', workflowType: 'scheduledDrill', cron: '0 3 1 * *', timezone: 'Europe/Stockholm' });
     const schedule = harness.client.schedule.getHandle(id);
     try {
       const described = await schedule.describe();
-      expect(described.action).toMatchObject({ workflowType: 'drFailover', taskQueue: `${prefix}gothenburg`, args: [{ targetRegion: 'gothenburg', recoveryPoint: 'latest', sources: ['fo-cache', 'fo-files'], drill: true, approval: 'auto', requestedBy: 'schedule' }] });
-      await schedule.trigger();
-      let workflowId: string | undefined;
-      for (let i = 0; i < 100 && !workflowId; i += 1) {
-        workflowId = (await schedule.describe()).info.recentActions[0]?.action.workflow.workflowId;
-        if (!workflowId) await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      const result = await harness.client.workflow.getHandle(workflowId!).result() as FailoverResult;
+      expect(described.action).toMatchObject({ workflowType: 'scheduledDrill', taskQueue: `${prefix}gothenburg`, args: [{ targetRegion: 'gothenburg', recoveryPoint: 'latest', sources: ['fo-cache', 'fo-files'], drill: true, approval: 'auto', requestedBy: 'schedule' }] });
+      const triggered = async (count: number): Promise<string> => {
+        await schedule.trigger();
+        for (let i = 0; i < 100; i += 1) {
+          const actions = (await schedule.describe()).info.recentActions;
+          if (actions.length >= count) return actions.at(-1)!.action.workflow.workflowId;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        throw new Error('the schedule never started its run');
+      };
+      // A manual drill awaits approval: the scheduled one must not restore alongside it.
+      const manual = await startFailover(harness.client, world, { drill: true });
+      await waitForStatus(manual, (s) => s.state === 'awaiting-approval');
+      const skipped = await harness.client.workflow.getHandle(await triggered(1)).result() as ScheduledDrillResult;
+      expect(skipped).toEqual({ outcome: 'skipped', reason: 'a failover drill was already running', runningWorkflowId: id });
+      await manual.executeUpdate(abortUpdate, { args: [{ by: 'test', reason: 'make room for the scheduled drill' }] });
+      await manual.result();
+      const workflowId = await triggered(2);
+      const scheduled = await harness.client.workflow.getHandle(workflowId!).result() as ScheduledDrillResult;
+      expect(scheduled.outcome).toBe('done');
+      const result = (scheduled as Extract<ScheduledDrillResult, { outcome: 'done' }>).result;
       expect(result.state).toBe('succeeded');
+      // The drill itself ran under the one drill id, so a manual drill could not have run alongside.
+      expect(result.report!.workflowId).toBe(id);
       expect(result.report!.approval).toMatchObject({ by: 'schedule', via: 'schedule' });
       expect(result.report!.sources.map((s) => s.source)).toEqual(['fo-cache', 'fo-files']);
       await expectNothingLeft();

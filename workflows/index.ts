@@ -7,4 +7,5 @@ export { checkObjectives } from './check-objectives';
 export { scheduledBackup } from './scheduled-backup';
 export { verifyRestore } from './verify-restore';
 export { drFailover } from './dr-failover';
+export { scheduledDrill } from './scheduled-drill';
 export { shipWal } from './ship-wal';

@@ -87,7 +87,9 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
   if (drill) {
     // A drill approves itself ("schedule" in its record), restores into the region's targets, reports, tears down.
     schedules.push(build(drill.schedule, {
-      id: failoverWorkflowId(prefix, true), kind: 'failover-drill', configKey: 'failover.drill.schedule', workflowType: 'drFailover',
+      // scheduledDrill runs drFailover as a child under the one drill id, so a manual drill and a scheduled one never overlap.
+      id: failoverWorkflowId(prefix, true), kind: 'failover-drill', configKey: 'failover.drill.schedule', workflowType: 'scheduledDrill',
+      workflowId: `${prefix}scheduled-failover-drill`,
       args: [{ targetRegion: drill.region, recoveryPoint: 'latest', ...(drill.sources ? { sources: drill.sources } : {}), drill: true, approval: 'auto', requestedBy: 'schedule' }],
       taskQueue: `${prefix}${drill.region}`,
       searchAttributes: { source: drill.sources?.join(',') ?? 'all', region: drill.region, kind: 'failover-drill' },
