@@ -1,4 +1,5 @@
-import { continueAsNew, defineQuery, isCancellation, proxyActivities, setHandler, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
+import { ActivityFailure, continueAsNew, defineQuery, isCancellation, proxyActivities, setHandler, sleep, TimeoutFailure, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { WalRegionState } from '../activities/wal/region-state';
 import type { ShipResult } from '../activities/wal/ship';
@@ -73,9 +74,7 @@ export async function shipWal({ source, carried, last }: ShipWalInput): Promise<
       ship = await shipper.shipWalFiles({ source });
     } catch (error) {
       if (isCancellation(error)) throw error;
-      const failure = surface(error) as { type?: string; message: string; details?: unknown[] };
-      const hint = failure.details?.[0];
-      shipError = { type: failure.type ?? 'Error', message: failure.message, hint: typeof hint === 'string' ? hint : null };
+      shipError = shipFailure(error, plan.region);
     }
     await alertShipping(source, plan.region, ship, shipError, state, at);
     const regions = await Promise.all(plan.regions.map(async (region): Promise<WalRegionFacts> => {
@@ -92,6 +91,18 @@ export async function shipWal({ source, carried, last }: ShipWalInput): Promise<
     await sleep(plan.intervalMs);
   }
   return continueAsNew<typeof shipWal>({ source, carried: state, last: status });
+}
+
+function shipFailure(error: unknown, region: string): NonNullable<WalStatus['shipError']> {
+  if (error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === TimeoutType.SCHEDULE_TO_START) {
+    return {
+      type: 'WorkerUnavailable', message: `no worker of region ${region} took the round within 5 minutes`,
+      hint: `start "lifeboat worker --region ${region}" on the machine with the spool; the files wait there meanwhile`,
+    };
+  }
+  const failure = surface(error) as { type?: string; name?: string; message: string; details?: unknown[] };
+  const hint = failure.details?.[0];
+  return { type: failure.type ?? (failure.name === 'TimeoutFailure' ? 'Timeout' : 'Error'), message: failure.message, hint: typeof hint === 'string' ? hint : null };
 }
 
 /** One wal-ship-failed alert per failure streak: the first failing round alerts, the next full success ends the streak. */
