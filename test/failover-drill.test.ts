@@ -9,6 +9,7 @@ import { createDeps } from '../activities/deps';
 import type { FailoverResult } from '../lib/failover';
 import { abortUpdate, approveUpdate } from '../workflows/failover-status';
 import type { ScheduledDrillResult } from '../workflows/scheduled-drill';
+import type { VerifyResult } from '../workflows/verify-restore';
 import { failoverWorkflowId } from '../lib/workflow-ids';
 import { backUpAndSync, databaseExists, hookLines, makeFailoverWorld, redisAnswers, startFailover, waitForStatus, type FailoverWorld } from './support/failover';
 import { startReceiver, type Receiver } from './support/receiver';
@@ -128,6 +129,24 @@ describe('failover drills', () => {
     await expectNothingLeft();
     expect(hookLines(world)).toEqual([]);
   }, 180_000);
+  it('plans with the RTO that the newest passed restore verification in the target region measured', async () => {
+    const verified = await harness.client.workflow.execute('verifyRestore', {
+      args: [{ source: 'fo-files', region: 'gothenburg', level: 'restore' }],
+      workflowId: `test-fo-verify-${process.pid}`, taskQueue: `${world.fixture.config.temporal.taskQueuePrefix}stockholm`,
+    }) as VerifyResult;
+    const measured = verified.regions.find((r) => r.region === 'gothenburg')!;
+    expect(measured.outcome).toBe('passed');
+    const handle = await startFailover(harness.client, world, { drill: true });
+    const waiting = await waitForStatus(handle, (s) => s.state === 'awaiting-approval');
+    const files = waiting.plan!.sources.find((s) => s.source === 'fo-files')!;
+    expect(files.expectedRtoMs).toBe(measured.restoreMs);
+    expect(files.verifiedAt).not.toBeNull();
+    expect(files.warnings).toEqual([]);
+    expect(waiting.plan!.sources.find((s) => s.source === 'fo-db')!.expectedRtoMs).toBeNull();
+    await handle.executeUpdate(abortUpdate, { args: [{ by: 'test', reason: 'only the plan was wanted' }] });
+    expect((await handle.result() as FailoverResult).state).toBe('aborted');
+  }, 120_000);
+
   it('fails the preflight when no backup in the region is as old as the asked recovery point, and notifies', async () => {
     receiver.requests.length = 0;
     const before = new Date(Date.now() - 3_600_000).toISOString();
