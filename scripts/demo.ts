@@ -1,7 +1,9 @@
 // The demo: everything on this machine, started by Lifeboat itself. It backs up a sample shop
 // database, a Redis and a directory (full, then an increment) to SeaweedFS through Temporal, copies
 // every backup to the other two regions (a second SeaweedFS and a local directory), lists the
-// catalog, restores all three and proves each equal to its source, then ends with `status`.
+// catalog, restores all three and proves each equal to its source, verifies every source in every
+// region, archives the WAL of a second PostgreSQL (a physical source), runs a failover drill into
+// gothenburg that an operator approves, then ends with `status`.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { startServers } from '../test/harness/servers';
+import { startArchivingPostgres, type ArchivingPostgres } from '../test/support/archiving-postgres';
 import { createSampleDatabase, pgUrl, tableFingerprints } from './sample-db';
 
 /** A small tree of uploads: nested directories, a large-ish file, a symlink, something excluded. */
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
   say('starting Temporal, two SeaweedFS regions (a third region is a local directory), PostgreSQL and Redis on loopback');
   const { servers, stop } = await startServers({ log: () => undefined });
   let worker: ReturnType<typeof spawn> | undefined;
+  let ledger: ArchivingPostgres | undefined;
   try {
     const dir = join(servers.workDir, 'demo');
     mkdirSync(dir, { recursive: true });
@@ -77,10 +81,17 @@ async function main(): Promise<void> {
     const uploads = join(dir, 'uploads');
     await sampleTree(uploads);
 
+    say('a second PostgreSQL, "ledger", that archives its WAL into a spool directory (archive_command), for point-in-time recovery');
+    ledger = await startArchivingPostgres(join(dir, 'ledger'));
+    await ledger.query('create table entries (id serial primary key, batch int not null, at timestamptz not null default clock_timestamp())');
+    await ledger.query('insert into entries (batch) select 1 from generate_series(1, 1000)');
+    const drPorts = { ledger: await freePort(), cache: await freePort() };
+
     await execa('age-keygen', ['-o', join(dir, 'identity.age')]);
     const recipient = (await execa('age-keygen', ['-y', join(dir, 'identity.age')])).stdout.trim();
     const env: Record<string, string> = {
       APP_DB_PASSWORD: servers.postgres.password,
+      LEDGER_PASSWORD: ledger.postgres.password,
       LIFEBOAT_TEMPORAL_UI: servers.temporal.uiUrl,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
@@ -99,6 +110,16 @@ async function main(): Promise<void> {
       region.verify = { target: { postgres: { url: pgUrl(pg, 'postgres'), passwordEnv: 'APP_DB_PASSWORD' }, scratchDir: join(dir, 'scratch') } };
     }
     mkdirSync(join(dir, 'scratch'), { recursive: true });
+    // Where gothenburg brings each source back when it becomes the primary (a drill here): a new
+    // PostgreSQL cluster for the physical source, a database for the logical one, a redis-server, a directory.
+    (regions.gothenburg as Record<string, unknown>).failover = {
+      targets: {
+        ledger: { dataDir: join(dir, 'ledger', 'dr-data'), port: drPorts.ledger },
+        'app-db': { url: pgUrl(pg, 'shop_dr'), passwordEnv: 'APP_DB_PASSWORD' },
+        cache: { directory: join(dir, 'cache-dr'), port: drPorts.cache },
+        uploads: { directory: join(dir, 'uploads-dr') },
+      },
+    };
     const configFile = join(dir, 'lifeboat.yaml');
     const metricsPort = await freePort();
     writeFileSync(configFile, stringify({
@@ -117,12 +138,21 @@ async function main(): Promise<void> {
         },
         cache: { kind: 'redis', region: 'stockholm', url: `redis://127.0.0.1:${servers.redis.port}`, verify: { checks: [{ exists: 'scores' }, { type: 'events', is: 'stream' }] } },
         uploads: { kind: 'files', region: 'gothenburg', path: uploads, exclude: ['*.tmp'] },
+        ledger: {
+          kind: 'postgres', mode: 'physical', region: 'stockholm', url: `postgres://${ledger.postgres.user}@127.0.0.1:${ledger.postgres.port}/postgres`,
+          passwordEnv: 'LEDGER_PASSWORD', wal: { spool: ledger.spool, interval: '2s' },
+          verify: { checks: [{ name: 'entries exist', sql: 'select count(*) from entries', expect: '> 0' }] },
+        },
       },
     }));
     say(`config: ${configFile}`);
     process.stdout.write(`${(await import('node:fs')).readFileSync(configFile, 'utf8')}`);
 
     const cli = (args: string[]) => execa(lifeboat, ['--config', configFile, ...args], { env: { ...process.env, ...env }, stdio: 'inherit' });
+    const cliJson = async (args: string[]): Promise<unknown> => {
+      const result = await execa(lifeboat, ['--config', configFile, '--json', ...args], { env: { ...process.env, ...env }, reject: false });
+      return result.exitCode === 0 ? JSON.parse(result.stdout) : undefined;
+    };
 
     say('lifeboat doctor');
     await cli(['doctor']);
@@ -194,6 +224,28 @@ async function main(): Promise<void> {
     say('lifeboat backups list --source app-db   (verified in each region, with the restore time)');
     await cli(['backups', 'list', '--source', 'app-db']);
 
+    say('lifeboat wal start   (the shipper: spool → zstd → age → every region, then the spool is emptied)');
+    await cli(['wal', 'start']);
+    say('lifeboat backup ledger --wait   (a physical base backup: pg_basebackup, tar format)');
+    await cli(['backup', 'ledger', '--wait']);
+    say('1,000 more ledger entries after the base backup, then a WAL switch: they exist only in the archived WAL');
+    await ledger.query('insert into entries (batch) select 2 from generate_series(1, 1000)');
+    const [switched] = await ledger.query<{ file: string }>('select pg_walfile_name(pg_switch_wal()) as file');
+    await waitForWal(cliJson, switched!.file);
+    await cli(['wal', 'status']);
+    say('lifeboat verify ledger --level restore --wait   (the base backup restored into a scratch cluster: pg_verifybackup, pg_amcheck, checks)');
+    await cli(['verify', 'ledger', '--level', 'restore', '--wait']);
+
+    say('lifeboat failover start --to gothenburg --drill --wait   (a drill: restore every source in gothenburg, verify, report, tear down)');
+    const drill = execa(lifeboat, ['--config', configFile, 'failover', 'start', '--to', 'gothenburg', '--drill', '--wait', '--by', 'demo'], { env: { ...process.env, ...env }, stdio: 'inherit' });
+    const drillId = 'lifeboat-failover-drill';
+    await waitForApproval(cliJson, drillId);
+    say(`lifeboat failover approve ${drillId} --yes   (the operator approves the plan preflight made; the Temporal CLI can too)`);
+    await cli(['failover', 'approve', drillId, '--by', 'demo', '--yes']);
+    await drill;
+    say(`lifeboat failover status ${drillId}`);
+    await cli(['failover', 'status', drillId]);
+
     say('lifeboat status');
     await cli(['status']);
 
@@ -211,9 +263,31 @@ async function main(): Promise<void> {
       }
       await new Promise((resolve) => { worker!.once('exit', resolve); setTimeout(resolve, 15_000); });
     }
+    await ledger?.stop().catch(() => undefined);
     await stop();
     process.stdin.pause();
   }
+}
+
+type CliJson = (args: string[]) => Promise<unknown>;
+
+/** Until every region holds the WAL file: the shipper looks at the spool every 2 s here. */
+async function waitForWal(cliJson: CliJson, file: string): Promise<void> {
+  for (let i = 0; i < 120; i += 1) {
+    const status = await cliJson(['wal', 'status']) as { sources: Array<{ regions: Array<{ newest?: { name: string } | null }> }> } | undefined;
+    if (status && status.sources.every((s) => s.regions.every((r) => (r.newest?.name ?? '') >= file))) return;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  throw new Error(`WAL file ${file} did not reach every region within 2 minutes`);
+}
+
+async function waitForApproval(cliJson: CliJson, id: string): Promise<void> {
+  for (let i = 0; i < 120; i += 1) {
+    const status = await cliJson(['failover', 'status', id]) as { state: string } | undefined;
+    if (status?.state === 'awaiting-approval') return;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  throw new Error(`the drill ${id} never reached its approval step`);
 }
 
 main().catch((error: unknown) => {
