@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../lib/config/load';
+import { problems } from './support/config';
 
 const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
 const base = `
@@ -34,14 +35,6 @@ sources:
   uploads: { kind: files, region: stockholm, path: /srv/uploads }
 `;
 
-function problems(text: string): string {
-  try {
-    parseConfig(text, 'lifeboat.yaml');
-  } catch (error) {
-    return (error as Error).message;
-  }
-  throw new Error('expected the config to be refused');
-}
 
 describe('failover and WAL configuration', () => {
   it('accepts physical sources, failover targets, hooks and a drill schedule and fills in defaults', () => {

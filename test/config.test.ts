@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../lib/config/load';
+import { problems } from './support/config';
 import { readSecret } from '../lib/config/secrets';
 import { parseDuration } from '../lib/config/duration';
 
@@ -27,14 +28,6 @@ sources:
   uploads: { kind: files, region: stockholm, path: /srv/uploads }
 `;
 
-function problems(text: string): string {
-  try {
-    parseConfig(text, 'lifeboat.yaml');
-  } catch (error) {
-    return (error as Error).message;
-  }
-  throw new Error('expected the config to be refused');
-}
 
 describe('loading the config', () => {
   it('accepts the shape in DESIGN.md and fills in defaults', () => {

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { parseDuration } from '../../lib/config/duration';
 import type { FailoverHookConfig } from '../../lib/config/schema';
-import { requireEnv } from '../../lib/config/secrets';
+import { readSecretRef } from '../../lib/config/secrets';
 import { LifeboatError } from '../../lib/errors';
 import type { HookRun } from '../../lib/failover';
 import { post } from '../notify/post';
@@ -41,11 +40,11 @@ export async function runHook(config: FailoverHookConfig, context: HookContext, 
     return { hook: context.hook, how: 'command', ok, detail: `${file}: ${ended} after ${ms} ms`, stdoutTail: tail(`${result.stdout ?? ''}`), stderrTail: tail(`${result.stderr ?? ''}`), ms };
   }
   const label = `failover ${context.hook} hook`;
-  const url = config.url ?? readRef(config.urlEnv, config.urlFile, `${label} URL`, env);
+  const url = config.url ?? readSecretRef(config.urlEnv, config.urlFile, `${label} URL`, env);
   if (!url || !URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) {
     throw new LifeboatError('Config', `${label}: no http(s) URL in url/urlEnv/urlFile`, `check failover.hooks.${context.hook}`);
   }
-  const key = readRef(config.secretEnv, config.secretFile, `${label} signing key`, env);
+  const key = readSecretRef(config.secretEnv, config.secretFile, `${label} signing key`, env);
   const body = JSON.stringify({ kind: `failover-${context.hook}`, failoverId: context.workflowId, runId: context.runId, targetRegion: context.targetRegion, drill: context.drill, at: new Date().toISOString() });
   const headers: Record<string, string> = {};
   if (key) {
@@ -66,12 +65,3 @@ function tail(text: string): string {
   return text.trimEnd().split('\n').slice(-tailLines).join('\n');
 }
 
-function readRef(envName: string | undefined, file: string | undefined, what: string, env: NodeJS.ProcessEnv): string | undefined {
-  if (envName) return requireEnv(envName, what, env).trim();
-  if (!file) return undefined;
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (error) {
-    throw new LifeboatError('Config', `${what}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, 'check the path and that the worker user may read it');
-  }
-}

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { AlertChannelConfig } from '../../lib/config/schema';
-import { requireEnv } from '../../lib/config/secrets';
+import { readSecretRef } from '../../lib/config/secrets';
 import { LifeboatError } from '../../lib/errors';
 
 /** How logs, errors and workflow history name a channel: its place and type, never its URL. */
@@ -10,23 +9,13 @@ export function channelLabel(channel: AlertChannelConfig, index: number): string
 
 /** The channel's URL and signing key, read now, in the worker, so they never reach history. */
 export function channelSecrets(channel: AlertChannelConfig, label: string, env: NodeJS.ProcessEnv): { url: string; key?: string } {
-  const url = channel.type === 'webhook' && channel.url ? channel.url : readRef(channel.urlEnv, channel.urlFile, `${label} URL`, env);
+  const url = channel.type === 'webhook' && channel.url ? channel.url : readSecretRef(channel.urlEnv, channel.urlFile, `${label} URL`, env);
   if (!url) throw new LifeboatError('Config', `${label}: no URL`, 'set urlEnv or urlFile');
   // Said without the value: it may be a token pasted into the wrong variable.
   if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) {
     throw new LifeboatError('Config', `${label}: the URL it names is not an http(s) URL`, 'check the channel\'s urlEnv/urlFile content');
   }
-  const key = channel.type === 'webhook' ? readRef(channel.secretEnv, channel.secretFile, `${label} signing key`, env) : undefined;
+  const key = channel.type === 'webhook' ? readSecretRef(channel.secretEnv, channel.secretFile, `${label} signing key`, env) : undefined;
   return { url, key };
 }
 
-function readRef(envName: string | undefined, file: string | undefined, what: string, env: NodeJS.ProcessEnv): string | undefined {
-  if (envName) return requireEnv(envName, what, env).trim();
-  if (!file) return undefined;
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (error) {
-    throw new LifeboatError('Config', `${what}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-      'check the path and that the worker user may read it');
-  }
-}

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { LifeboatError } from '../../lib/errors';
 import { installHints } from '../pipeline/processes';
+import { freePort } from '../ports';
 import { info, keyspace, type RedisTarget } from '../sources/redis/cli';
 
 export const pidFileName = 'redis-server.pid';
@@ -16,16 +16,6 @@ export interface ScratchRedis {
   version: string;
 }
 
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * redis-server on dump.rdb in `directory`, loopback only, persisting nothing. Its pid is written
@@ -33,7 +23,7 @@ async function freeLoopbackPort(): Promise<number> {
  */
 export async function startScratchRedis(directory: string): Promise<ScratchRedis> {
   for (let attempt = 1; ; attempt += 1) {
-    const port = await freeLoopbackPort();
+    const port = await freePort();
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', directory, '--dbfilename', 'dump.rdb',
       '--save', '', '--appendonly', 'no', '--logfile', join(directory, 'redis.log')], { detached: true, stdio: 'ignore' });
     const spawned = await new Promise<number>((resolve, reject) => {

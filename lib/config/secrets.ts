@@ -31,3 +31,15 @@ export function requireEnv(name: string, what: string, env: NodeJS.ProcessEnv = 
   }
   return value;
 }
+
+/** A secret given by reference: the named environment variable, else the file; undefined when neither is set. */
+export function readSecretRef(envName: string | undefined, file: string | undefined, what: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (envName) return requireEnv(envName, what, env).trim();
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new LifeboatError('Config', `${what}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      'check the path and that the worker user may read it');
+  }
+}

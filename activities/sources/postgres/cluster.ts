@@ -77,14 +77,3 @@ export function portInUse(port: number): Promise<boolean> {
   });
 }
 
-/** A port nothing listens on right now, for a scratch cluster. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
