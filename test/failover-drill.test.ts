@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { execa } from 'execa';
@@ -11,7 +10,7 @@ import { abortUpdate, approveUpdate } from '../workflows/failover-status';
 import type { ScheduledDrillResult } from '../workflows/scheduled-drill';
 import type { VerifyResult } from '../workflows/verify-restore';
 import { failoverWorkflowId } from '../lib/workflow-ids';
-import { backUpAndSync, databaseExists, hookLines, makeFailoverWorld, redisAnswers, startFailover, waitForStatus, type FailoverWorld } from './support/failover';
+import { backUpAndSync, expectNothingLeft, hookLines, makeFailoverWorld, startFailover, waitForStatus, type FailoverWorld } from './support/failover';
 import { startReceiver, type Receiver } from './support/receiver';
 import { failureOf, startHarness, type Harness } from './support/workers';
 
@@ -41,12 +40,6 @@ describe('failover drills', () => {
     world?.fixture.cleanup();
   });
 
-  async function expectNothingLeft(): Promise<void> {
-    expect(await databaseExists(world.pgServer, world.targetDb)).toBe(false);
-    expect(existsSync(world.redisDir)).toBe(false);
-    expect(existsSync(world.filesDir)).toBe(false);
-    expect(await redisAnswers(world.redisPort)).toBe(false);
-  }
 
   it('restores, verifies and reports a measured RPO and RTO per source, tears everything down and never calls a hook', async () => {
     const before = Date.now();
@@ -82,7 +75,7 @@ describe('failover drills', () => {
     expect(report.tornDown.join('\n')).toContain(`fo-files: directory ${world.filesDir} removed`);
     expect(report.hooks).toEqual([]);
     expect(hookLines(world)).toEqual([]);
-    await expectNothingLeft();
+    await expectNothingLeft(world);
     const sent = alerts().filter((a) => a.kind === 'failover-report');
     expect(sent).toHaveLength(1);
     expect(sent[0]!.text).toContain(`fo-db: recovered to ${report.sources.find((s) => s.source === 'fo-db')!.recoveryPoint}`);
@@ -102,7 +95,7 @@ describe('failover drills', () => {
     expect(result.status.steps.filter((s) => ['fence', 'restore', 'verify', 'cutover'].includes(s.step)).map((s) => s.state)).toEqual(['skipped', 'skipped', 'skipped', 'skipped']);
     expect(result.status.outcome.join('\n')).toContain('nothing was restored');
     expect(hookLines(world)).toEqual([]);
-    await expectNothingLeft();
+    await expectNothingLeft(world);
     expect(alerts().map((a) => a.kind)).toEqual(['failover-approval', 'failover-failed']);
     expect(alerts()[0]!.text).toContain(`--name approve --input '{"by":"YOUR NAME","planHash":"${waiting.plan!.planHash}"}'`);
     expect(alerts()[1]!.title).toContain('aborted by dora');
@@ -126,7 +119,7 @@ describe('failover drills', () => {
     expect(result.report!.approval).toMatchObject({ by: 'carol', planHash: waiting.plan!.planHash, via: 'operator' });
     // Too late now: the run is no longer waiting.
     await expect(handle.executeUpdate(abortUpdate, { args: [{ by: 'carol', reason: 'late' }] })).rejects.toThrow();
-    await expectNothingLeft();
+    await expectNothingLeft(world);
     expect(hookLines(world)).toEqual([]);
   }, 180_000);
   it('plans with the RTO that the newest passed restore verification in the target region measured', async () => {
@@ -156,7 +149,7 @@ describe('failover drills', () => {
     expect(failure.message).toContain(`backup of fo-cache in gothenburg taken at or before ${before}`);
     expect(failure.message).toContain('State left: nothing was restored, no hook ran');
     expect(alerts().map((a) => a.kind)).toEqual(['failover-failed']);
-    await expectNothingLeft();
+    await expectNothingLeft(world);
   }, 60_000);
 
   it('"lifeboat failover start --drill --wait" starts a drill of the named sources, waits for the operator and ends with the report', async () => {
@@ -179,7 +172,7 @@ describe('failover drills', () => {
     expect(stdout).toMatch(/^SOURCE\s+BACKUP\s+RECOVERED TO\s+RPO\s+RTO\s+OBJECTIVES\s+CHECKS$/m);
     expect(stdout).toMatch(/^fo-files\s+\S+\s+\S+\s+\d+ s\s+\d+ s\s+RPO met, RTO met\s+(\d+)\/\1$/m);
     expect(stdout).toContain(`torn down: fo-files: directory ${world.filesDir} removed`);
-    await expectNothingLeft();
+    await expectNothingLeft(world);
   }, 120_000);
 
   it('"schedules apply" creates the drill schedule, whose runs approve themselves as "schedule", run under the one drill id and tear down', async () => {
@@ -216,7 +209,7 @@ describe('failover drills', () => {
       expect(result.report!.workflowId).toBe(id);
       expect(result.report!.approval).toMatchObject({ by: 'schedule', via: 'schedule' });
       expect(result.report!.sources.map((s) => s.source)).toEqual(['fo-cache', 'fo-files']);
-      await expectNothingLeft();
+      await expectNothingLeft(world);
     } finally {
       await schedule.delete();
     }

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -7,7 +6,7 @@ import { runBackup } from './support/runs';
 import type { FailoverResult } from '../lib/failover';
 import { failoverWorkflowId } from '../lib/workflow-ids';
 import { startWorkers, type RunningWorkers } from '../worker/run';
-import { backUpAndSync, databaseExists, hookLines, makeFailoverWorld, redisAnswers, startFailover, waitForStatus, type FailoverWorld } from './support/failover';
+import { backUpAndSync, expectNothingLeft, databaseExists, hookLines, makeFailoverWorld, startFailover, waitForStatus, type FailoverWorld } from './support/failover';
 import { startReceiver, type Receiver } from './support/receiver';
 import { failureOf } from './support/workers';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
@@ -51,12 +50,6 @@ describe('failover and the target region\'s worker', () => {
     world?.fixture.cleanup();
   });
 
-  async function expectNothingLeft(): Promise<void> {
-    expect(await databaseExists(world.pgServer, world.targetDb)).toBe(false);
-    expect(existsSync(world.redisDir)).toBe(false);
-    expect(existsSync(world.filesDir)).toBe(false);
-    expect(await redisAnswers(world.redisPort)).toBe(false);
-  }
 
   it('without a decision it reminds with a fresh plan, aborts at the deadline and notifies', async () => {
     receiver.requests.length = 0;
@@ -73,7 +66,7 @@ describe('failover and the target region\'s worker', () => {
     // Each reminder re-ran preflight: the plan was prepared after the run started.
     expect(Date.parse(result.status.plan!.preparedAt)).toBeGreaterThan(Date.parse(result.status.startedAt) + 1000);
     expect(alerts().at(-1)!.title).toContain('aborted by deadline');
-    await expectNothingLeft();
+    await expectNothingLeft(world);
   }, 120_000);
 
   it('refuses the approval of a plan that a reminder replaced, and takes the new one', async () => {
@@ -89,7 +82,7 @@ describe('failover and the target region\'s worker', () => {
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', planHash: second.plan!.planHash }] });
     const result: FailoverResult = await handle.result();
     expect(result.report!.sources.map((s) => s.backupId)).toEqual([newer.backupId]);
-    await expectNothingLeft();
+    await expectNothingLeft(world);
   }, 120_000);
 
   it('a worker SIGKILLed during the restore step does not break the drill: the retry starts over and completes', async () => {
@@ -109,7 +102,7 @@ describe('failover and the target region\'s worker', () => {
     expect(db.checks.passed).toBe(db.checks.total);
     expect(result.status.steps.find((s) => s.step === 'verify')!.detail).toMatch(/checks passed/);
     console.log(`drill RTO with a worker killed mid-restore: ${db.rtoMs} ms (fo-db restore ${db.restoreMs} ms)`);
-    await expectNothingLeft();
+    await expectNothingLeft(world);
     expect(hookLines(world)).toEqual([]);
   }, 240_000);
 
@@ -128,6 +121,6 @@ describe('failover and the target region\'s worker', () => {
     expect(failure.message).toContain(`no worker of gothenburg picked up the preflight within 3 s (task queue ${prefix}gothenburg)`);
     expect(failure.message).toContain('nothing was restored');
     expect(alerts().map((a) => a.kind)).toEqual(['failover-failed']);
-    await expectNothingLeft();
+    await expectNothingLeft(world);
   }, 60_000);
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { execa } from 'execa';
+import { expect } from 'vitest';
 import type { FailoverInput, FailoverStatus } from '../../lib/failover';
 import { failoverWorkflowId } from '../../lib/workflow-ids';
 import type { drFailover } from '../../workflows/dr-failover';
@@ -148,4 +149,12 @@ export async function removeTargets(world: FailoverWorld): Promise<void> {
     rmSync(directory, { recursive: true, force: true });
     rmSync(markerFile(directory), { force: true });
   }
+}
+
+/** A drill, an abort or a compensated run leaves none of the world's targets behind. */
+export async function expectNothingLeft(world: FailoverWorld): Promise<void> {
+  expect(await databaseExists(world.pgServer, world.targetDb)).toBe(false);
+  expect(existsSync(world.redisDir)).toBe(false);
+  expect(existsSync(world.filesDir)).toBe(false);
+  expect(await redisAnswers(world.redisPort)).toBe(false);
 }
