@@ -42,10 +42,24 @@ export async function checkTemporal(address: string, namespace: string): Promise
  * @temporalio/testing, whose launcher gives the server only 5 s to come up.
  */
 export async function startTemporal(opts: { dir: string; port?: number; uiPort?: number; log?: Log }): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
+  let ports: [number, number] = opts.port && opts.uiPort ? [opts.port, opts.uiPort] : ((await freePorts(2)) as [number, number]);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startTemporalOn(opts, ...ports);
+    } catch (error) {
+      // A port found free can be taken before the server binds it (another test's server, an
+      // outgoing connection's ephemeral port): start again on fresh ports rather than fail the run.
+      if (attempt >= 3 || !String(error).includes('address already in use')) throw error;
+      opts.log?.(`temporal: a port was taken before the dev server could bind it; starting again on fresh ports (attempt ${attempt + 1})`);
+      ports = (await freePorts(2)) as [number, number];
+    }
+  }
+}
+
+async function startTemporalOn(opts: { dir: string; log?: Log }, port: number, uiPort: number): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
   const temporalBin = findBinary('temporal');
   const dir = path.resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
-  const [port, uiPort] = opts.port && opts.uiPort ? [opts.port, opts.uiPort] : ((await freePorts(2)) as [number, number]);
   const namespace = 'default';
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error', '--namespace', namespace];
   for (const name of LIFEBOAT_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${name}=Keyword`);
