@@ -1,5 +1,4 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { readSecret } from '../../lib/config/secrets';
 import type { FailoverTargetConfig } from '../../lib/config/schema';
@@ -12,6 +11,8 @@ import { restorePostgres } from '../sources/postgres/restore';
 import { createDatabase, inspectTarget } from '../sources/postgres/target';
 import { restoreRedis } from '../sources/redis/restore';
 import type { StorageBackend } from '../storage/backend';
+import { portInUse } from '../ports';
+import { killRedisServer } from '../verify/redis-server';
 import { databaseMarker, hasMarker, markDatabase, markerFile, writeMarker } from './markers';
 import { teardownPhysical } from './physical';
 
@@ -89,7 +90,7 @@ export async function restoreRedisTarget(run: TargetRun): Promise<string> {
     await stopRedis(directory, port);
     emptyDirectory(directory);
   });
-  if (await portAnswers(port)) {
+  if (await portInUse(port)) {
     throw new LifeboatError('TargetNotEmpty', `port ${port} of the redis failover target is taken by another process`, `stop what listens on 127.0.0.1:${port}, or change the target's port`);
   }
   return restoreRedis(run.storage, run.manifest, run.identity, { directory, clean: true, serve: port });
@@ -99,35 +100,13 @@ function emptyDirectory(directory: string): void {
   for (const entry of readdirSync(directory)) rmSync(join(directory, entry), { recursive: true, force: true });
 }
 
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect({ host: '127.0.0.1', port });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** Kills the redis-server restoreRedis started (its pid file), if it still runs and is still that server. */
 export async function stopRedis(directory: string, port: number): Promise<number | undefined> {
   const pidFile = join(directory, 'redis.pid');
   if (!existsSync(pidFile)) return undefined;
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  const alive = () => {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      return cmdline.includes('redis-server') && cmdline.includes(`:${port}`);
-    } catch {
-      return false;
-    }
-  };
-  if (!Number.isInteger(pid) || pid <= 0 || !alive()) return undefined;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone meanwhile
-  }
-  for (let waited = 0; waited < 10_000 && alive(); waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-  return pid;
+  return (await killRedisServer(pid, port)) ? pid : undefined;
 }
 
 /**

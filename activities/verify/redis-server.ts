@@ -68,7 +68,7 @@ async function waitLoaded(target: RedisTarget, pid: number, exited: Promise<void
 }
 
 /** redis-server rewrites its command line to "redis-server 127.0.0.1:<port>". */
-function isScratchRedis(pid: number, port: string): boolean {
+function isRedisServer(pid: number, port: string | number): boolean {
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     return cmdline.includes('redis-server') && cmdline.includes(`:${port}`);
@@ -86,6 +86,17 @@ function killPid(pid: number): void {
 }
 
 /**
+ * Kills the redis-server with this pid if it still runs and is still a redis-server on that port
+ * (a recycled pid belongs to someone else), and waits until it is gone. Whether it killed one.
+ */
+export async function killRedisServer(pid: number, port: string | number): Promise<boolean> {
+  if (!Number.isInteger(pid) || pid <= 0 || !isRedisServer(pid, port)) return false;
+  killPid(pid);
+  for (let waited = 0; waited < 10_000 && isRedisServer(pid, port); waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  return true;
+}
+
+/**
  * Kills the redis-server whose pid the scratch directory records, if it still runs (and is still a
  * redis-server: a recycled pid belongs to someone else). Returns the pid it killed.
  */
@@ -94,9 +105,6 @@ export async function killScratchRedis(directory: string): Promise<number | unde
   if (!existsSync(file)) return undefined;
   const [pidText = '', port = ''] = readFileSync(file, 'utf8').split('\n');
   const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0 || !isScratchRedis(pid, port)) return undefined;
   // Scratch data: nothing to save, so no SHUTDOWN handshake, just gone.
-  killPid(pid);
-  for (let waited = 0; waited < 10_000 && isScratchRedis(pid, port); waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-  return pid;
+  return (await killRedisServer(pid, port)) ? pid : undefined;
 }

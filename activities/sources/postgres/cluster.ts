@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -68,12 +67,4 @@ export async function stopCluster(dataDir: string, user: string, major?: string)
   return true;
 }
 
-/** Whether something listens on the port on 127.0.0.1 (a live cluster Lifeboat must not touch). */
-export function portInUse(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(true));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(false)));
-  });
-}
 

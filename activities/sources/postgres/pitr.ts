@@ -6,7 +6,8 @@ import { isPhysical, type Manifest, type PostgresPhysicalDescription } from '../
 import { findBackup, listBackups } from '../../catalog';
 import type { StorageBackend } from '../../storage/backend';
 import { majorOf } from './binaries';
-import { clusterUser, portInUse, postmasterPid, restartCluster, stopCluster } from './cluster';
+import { portInUse } from '../../ports';
+import { clusterUser, postmasterPid, restartCluster, stopCluster } from './cluster';
 import { removeDataDir, restoreCluster, socketDirOf, workDirOf, type RecoveredCluster } from './restore-cluster';
 
 export interface ClusterTarget { dataDir: string; port: number; osUser?: string }
