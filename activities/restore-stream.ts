@@ -3,9 +3,10 @@ import { pipeline as pipe } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { LifeboatError } from '../lib/errors';
 import type { StoredObject } from '../lib/manifest';
-import { VerifyingStream } from './pipeline/digest';
+import { VerifyingStream, type Digest } from './pipeline/digest';
+import { FeedSink } from './pipeline/feed';
 import { decodeSteps } from './pipeline/encode';
-import { startPipeline, type Step } from './pipeline/processes';
+import { lastLines, startPipeline, type Step } from './pipeline/processes';
 import type { StorageBackend } from './storage/backend';
 
 export function identityFile(configured: string | undefined): string {
@@ -25,46 +26,79 @@ export function identityFile(configured: string | undefined): string {
 export async function verifyObject(storage: StorageBackend, object: StoredObject, identity: string, what: string): Promise<void> {
   await streamThrough(storage, object, [
     decodeSteps(identity, what)[0]!,
-    { tool: 'zstd', args: ['-t', '-q'], what: `decompression test of ${what}` },
+    { tool: 'zstd', args: ['-t', '-q'], what: `decompression test of ${what}`, classify: damagedCompression(object.key) },
   ]);
 }
 
 /** Decrypted, decompressed bytes of an object into `consumer`'s stdin, behind the SHA-256 check. */
 export async function restoreObject(storage: StorageBackend, object: StoredObject, identity: string, what: string, consumer: Step): Promise<string[]> {
-  return streamThrough(storage, object, [...decodeSteps(identity, what), consumer]);
+  const [decrypt, decompress] = decodeSteps(identity, what);
+  return streamThrough(storage, object, [decrypt!, { ...decompress!, classify: damagedCompression(object.key) }, consumer]);
 }
 
-/** Feeds a stored object, checked against its SHA-256 and size, into the steps' stdin. */
+/**
+ * Feeds a stored object, checked against its SHA-256 and size, into the steps' stdin, and reports
+ * one cause when it fails. The stored bytes are always read to their end, even after a tool gave up,
+ * so the verdict is the hash: a damaged object is ChecksumMismatch (naming what else refused it),
+ * never the EPIPE that a tool which stopped reading leaves behind.
+ */
 async function streamThrough(storage: StorageBackend, object: StoredObject, steps: Step[]): Promise<string[]> {
   const context = Context.current();
   const running = startPipeline(steps, 'pipe');
   running.output.resume();
-  const onCancel = () => running.kill();
+  const abort = new AbortController();
+  const onCancel = () => {
+    abort.abort(context.cancellationSignal.reason);
+    running.kill();
+  };
   context.cancellationSignal.addEventListener('abort', onCancel);
   let bytes = 0;
-  // Often enough for the shortest heartbeat timeout a config allows; the SDK throttles what it sends.
-  const beat = setInterval(() => context.heartbeat({ bytes }), 1000);
+  // From the first line, and often enough for the shortest heartbeat timeout a config allows; the SDK throttles what it sends.
+  const beat = setInterval(() => context.heartbeat({ key: object.key, bytes }), 1000);
+  context.heartbeat({ key: object.key, bytes });
   try {
-    const verifier = new VerifyingStream(object, (actual) => new LifeboatError('ChecksumMismatch',
-      `${object.key}: stored object does not match its manifest (sha256 ${actual.sha256.slice(0, 16)}…, ${actual.size} bytes; expected ${object.sha256.slice(0, 16)}…, ${object.size} bytes)`,
-      'the object was damaged or tampered with: restore from another backup or region; nothing was written to the target'));
+    let mismatch: LifeboatError | undefined;
+    const verifier = new VerifyingStream(object, (actual) => (mismatch = mismatchError(object, actual)));
     verifier.on('data', (chunk: Buffer) => { bytes += chunk.length; });
-    const feeding = pipe(await storage.get(object.key), verifier, running.input!).catch((error: unknown) => {
-      running.kill();
-      throw error;
-    });
-    const [, warnings] = await Promise.all([feeding, running.finished]).catch(async (error: unknown) => {
-      // The checksum verdict explains the tools' failures that follow from it; report it first.
-      const fed = await feeding.then(() => undefined, (feedError: unknown) => feedError);
-      throw fed instanceof LifeboatError ? fed : error;
-    });
-    return warnings;
+    const feeding = pipe(await storage.get(object.key), verifier, new FeedSink(running.input!), { signal: abort.signal });
+    const [fed, ran] = await Promise.allSettled([feeding, running.finished]);
+    if (mismatch) {
+      const also = ran.status === 'rejected' ? `; the tools also refused it: ${describe(ran.reason)}` : '';
+      throw new LifeboatError(mismatch.type, `${mismatch.message}${also}`, mismatch.hint, { cause: mismatch });
+    }
+    if (fed.status === 'rejected') throw fed.reason;
+    // The bytes are exactly what the manifest recorded, so a tool's failure is its own cause.
+    if (ran.status === 'rejected') throw ran.reason;
+    return ran.value;
   } finally {
     clearInterval(beat);
     context.cancellationSignal.removeEventListener('abort', onCancel);
   }
 }
 
+function mismatchError(object: StoredObject, actual: Digest): LifeboatError {
+  const what = actual.size > object.size && actual.sha256 === ''
+    ? `size: more than the ${object.size} bytes the manifest records`
+    : actual.size !== object.size
+      ? `size: ${actual.size} bytes, the manifest records ${object.size}`
+      : `SHA-256: ${actual.sha256.slice(0, 16)}…, the manifest records ${object.sha256.slice(0, 16)}…`;
+  return new LifeboatError('ChecksumMismatch', `${object.key}: stored object does not match its manifest (${what})`,
+    'the object was damaged or tampered with: restore from another backup or region; nothing was written to the target');
+}
+
+function describe(reason: unknown): string {
+  const message = reason instanceof Error ? reason.message : String(reason);
+  return message.split('\n')[0]!.slice(0, 300);
+}
+
+/** zstd refusing bytes that age authenticated: the object was written damaged, and a retry reads the same bytes. */
+function damagedCompression(key: string): Step['classify'] {
+  return (stderr) => {
+    if (/broken pipe|EPIPE/i.test(stderr)) return undefined;
+    return new LifeboatError('ChecksumMismatch', `${key}: decompression failed: ${lastLines(stderr, 2) || 'zstd refused the decrypted bytes'}`,
+      'the backup was damaged before it was stored: restore from another backup; nothing was written to the target');
+  };
+}
 
 /** A restore directory must be new or empty unless the operator said to replace what is there. */
 export function requireEmptyDirectory(directory: string, allowed: boolean, hint: string): void {

@@ -58,6 +58,11 @@ export class VerifyingStream extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
+    // Longer than the manifest says is already a verdict: no need to read an endless object.
+    if (this.bytes > this.expected.size) {
+      done(this.onMismatch({ sha256: '', size: this.bytes }));
+      return;
+    }
     const previous = this.held;
     this.held = chunk;
     done(null, previous);

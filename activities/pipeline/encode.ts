@@ -25,11 +25,10 @@ export function decodeSteps(identityFile: string, what: string): Step[] {
           return new LifeboatError('BadKey', `decryption of ${what}: cannot use identity file ${identityFile}: ${stderr.split('\n')[0]}`,
             'point encryption.identityFile at an age identity (AGE-SECRET-KEY-1…)');
         }
-        if (/header|unexpected EOF|payload|decrypt/i.test(stderr)) {
-          return new LifeboatError('ChecksumMismatch', `decryption of ${what}: the encrypted stream is damaged: ${stderr.split('\n')[0]}`,
-            'restore from another backup or another region');
-        }
-        return undefined;
+        if (/broken pipe|EPIPE/i.test(stderr) || stderr.trim() === '') return undefined;
+        // Every other refusal (header, chunk authentication, truncation, trailing data) is about the bytes.
+        return new LifeboatError('ChecksumMismatch', `decryption of ${what}: age authentication failed, the encrypted stream is damaged: ${stderr.split('\n').find((line) => line.trim()) ?? ''}`,
+          'restore from another backup or another region');
       },
     },
     { tool: 'zstd', args: ['-d', '-q', '-c'], what: `decompression of ${what}` },
