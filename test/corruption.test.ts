@@ -38,6 +38,8 @@ const cases: Case[] = campaign
   ? (['postgres', 'redis', 'files'] as const).flatMap((kind) => [1024, 10 * MiB, 200 * MiB].map((size) => ({ kind, size, flips: 20 })))
   : [{ kind: 'postgres', size: 1024, flips: 3 }, { kind: 'redis', size: 1024, flips: 3 }, { kind: 'files', size: 1024, flips: 3 }, { kind: 'postgres', size: 10 * MiB, flips: 2 }];
 const nameOf = (c: Case) => `${c.kind}-${c.size}`;
+// The campaign loads and backs up 600 MiB and reads it back hundreds of times.
+const timeout = campaign ? 60 * 60_000 : undefined;
 
 describe(`a damaged object is named, in one attempt, by verify and by restore (seed ${seed})`, () => {
   let fixture: Fixture;
@@ -85,7 +87,7 @@ describe(`a damaged object is named, in one attempt, by verify and by restore (s
       if (c.kind === 'files') writeFileSync(join(work, nameOf(c), 'increment.bin'), randomBytes(c.size));
       await runBackup(harness.client, fixture.config, nameOf(c));
     }
-  });
+  }, timeout);
 
   afterAll(async () => {
     if (rows.length > 0) console.log(matrixTable(rows, seed));
@@ -119,7 +121,7 @@ describe(`a damaged object is named, in one attempt, by verify and by restore (s
       // The undamaged object still verifies: the checks above judged the damage, not the backup.
       const passed = await runVerify(harness.client, fixture.config, { source, region: 'stockholm', level: 'integrity', backupId: newest!.id });
       expect(passed.outcome).toBe('passed');
-    });
+    }, timeout);
   }
 
   /** 'detected' or what was wrong: a verify that failed as it must, recorded once, alerted once, in one attempt. */
