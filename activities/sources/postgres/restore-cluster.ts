@@ -62,6 +62,7 @@ export interface RecoveredCluster {
  * starts PostgreSQL in archive recovery and waits until it has promoted. The caller owns cleanup.
  */
 export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluster> {
+  requireSafePath(plan.dataDir, 'the data directory to restore into');
   const description = plan.manifest.description as PostgresPhysicalDescription;
   const major = majorOf(description.serverVersion);
   const ids = process.getuid?.() === 0 ? await userIds(plan.user) : undefined;
