@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { createDeps } from '../../activities/deps';
+import { identityFile as checkedIdentityFile } from '../../activities/restore-stream';
 import { channelLabel, channelSecrets } from '../../activities/notify/channel';
 import { pgBinary } from '../../activities/sources/postgres/binaries';
 import { connect } from '../../activities/sources/postgres/connect';
@@ -115,7 +116,7 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
   const identityFile = config.encryption.identityFile;
   if (identityFile) {
     await run('identity file', async () => {
-      readFileSync(identityFile);
+      readFileSync(checkedIdentityFile(identityFile));
       const { stdout } = await execa('age-keygen', ['-y', identityFile], childEnvOptions());
       const publicKeys = stdout.split('\n').filter(Boolean);
       if (!publicKeys.some((key) => config.encryption.recipients.includes(key))) {
