@@ -1,7 +1,11 @@
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { inspect } from 'node:util';
+import { inject } from 'vitest';
 import type { Config } from '../../lib/config/schema';
+import type { Servers } from '../harness/servers';
+import { workerLog } from './secret-scan';
 import { startWorkers, type RunningWorkers } from '../../worker/run';
 
 export interface Harness {
@@ -15,8 +19,16 @@ let runtimeInstalled = false;
 
 export async function startHarness(config: Config): Promise<Harness> {
   if (!runtimeInstalled) {
-    // Worker state changes at INFO drown the test output; warnings and errors still show.
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    // Worker state changes at INFO drown the test output; warnings and errors still show. Everything
+    // from INFO up also goes to this run's worker log, which the secret scan reads.
+    const console = new DefaultLogger('WARN');
+    const servers = serversOfRun();
+    Runtime.install({
+      logger: new DefaultLogger('INFO', (entry) => {
+        workerLog(servers, `in-process-${process.pid}.log`, `${entry.level} ${entry.message} ${inspect(entry.meta ?? {}, { depth: 6, breakLength: Infinity })}`);
+        console.log(entry.level, entry.message, entry.meta);
+      }),
+    });
     runtimeInstalled = true;
   }
   const workers = await startWorkers(config, Object.keys(config.regions));
@@ -31,6 +43,15 @@ export async function startHarness(config: Config): Promise<Harness> {
       await connection.close();
     },
   };
+}
+
+/** The run's servers, when this runs inside vitest with the harness (not in a bench script). */
+function serversOfRun(): Servers | undefined {
+  try {
+    return inject('servers');
+  } catch {
+    return undefined;
+  }
 }
 
 /** The failure type and message a workflow ended with; throws if it succeeded. */
