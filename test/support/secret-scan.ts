@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { execa } from 'execa';
+import { inject } from 'vitest';
 import { s3Client } from '../harness/seaweedfs';
 import type { Servers } from '../harness/servers';
 
@@ -124,6 +125,15 @@ export function scanFiles(dir: string, secrets: KnownSecret[], accept: (name: st
   };
   walk(dir);
   return { files, findings };
+}
+
+/** The run's servers, when this runs inside vitest with the harness (not in a bench script). */
+export function serversOfRun(): Servers | undefined {
+  try {
+    return inject('servers');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Appends one line to this process's worker log (test/support/workers.ts and worker-process.ts write here). */

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { inject } from 'vitest';
-import { workerLog } from './secret-scan';
+import { serversOfRun, workerLog } from './secret-scan';
 
 const lifeboat = fileURLToPath(new URL('../../bin/lifeboat', import.meta.url));
 
@@ -18,13 +17,7 @@ export function startWorkerProcess(configFile: string, env: Record<string, strin
   const child = spawn(lifeboat, ['--config', configFile, 'worker', ...args], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   // Also into the run's worker logs, which the secret scan reads after the suite.
-  const servers = (() => {
-    try {
-      return inject('servers');
-    } catch {
-      return undefined;
-    }
-  })();
+  const servers = serversOfRun();
   const keep = (chunk: Buffer) => {
     text += chunk.toString();
     workerLog(servers, `process-${child.pid}.log`, chunk.toString());

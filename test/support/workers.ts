@@ -2,10 +2,8 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { inspect } from 'node:util';
-import { inject } from 'vitest';
 import type { Config } from '../../lib/config/schema';
-import type { Servers } from '../harness/servers';
-import { workerLog } from './secret-scan';
+import { serversOfRun, workerLog } from './secret-scan';
 import { startWorkers, type RunningWorkers } from '../../worker/run';
 
 export interface Harness {
@@ -43,15 +41,6 @@ export async function startHarness(config: Config): Promise<Harness> {
       await connection.close();
     },
   };
-}
-
-/** The run's servers, when this runs inside vitest with the harness (not in a bench script). */
-function serversOfRun(): Servers | undefined {
-  try {
-    return inject('servers');
-  } catch {
-    return undefined;
-  }
 }
 
 /** The failure type and message a workflow ended with; throws if it succeeded. */
