@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { LastFilesLast } from './test/harness/sequencer';
 
 export default defineConfig({
   test: {
@@ -10,6 +11,8 @@ export default defineConfig({
     hookTimeout: 180_000,
     // Two cores: files share one Temporal, S3 and PostgreSQL, so run them one at a time.
     fileParallelism: false,
+    // test/zz-secret-scan.test.ts reads the histories, logs and manifests every other file left.
+    sequence: { sequencer: LastFilesLast },
     // The AWS SDK warns on Node 20 at every start; true, and already in the README.
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   },

@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { pipeline as pipe } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { LifeboatError } from '../lib/errors';
@@ -14,10 +14,17 @@ export function identityFile(configured: string | undefined): string {
     throw new LifeboatError('BadKey', 'encryption.identityFile is not set in this worker\'s config: restoring needs the private key',
       'set encryption.identityFile on the restore worker to the age identity file');
   }
+  let mode: number;
   try {
     accessSync(configured, constants.R_OK);
+    mode = statSync(configured).mode;
   } catch {
     throw new LifeboatError('BadKey', `identity file ${configured} is missing or not readable by this worker`, 'check encryption.identityFile and its permissions');
+  }
+  // As ssh does with a private key: one that others may read may already be someone else's.
+  if ((mode & 0o077) !== 0) {
+    throw new LifeboatError('BadKey', `identity file ${configured} is accessible by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): a private key must be readable by its owner only`,
+      `chmod 600 ${configured} (and consider the key exposed if others could read it)`);
   }
   return configured;
 }

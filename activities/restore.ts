@@ -3,6 +3,7 @@ import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { requireEnv } from '../lib/config/secrets';
 import { LifeboatError } from '../lib/errors';
+import { checkTargetPasswordEnv, checkTargetUrl } from '../lib/restore-target';
 import { isPhysical, type StoredObject } from '../lib/manifest';
 import { findBackup } from './catalog';
 import type { Deps } from './deps';
@@ -79,6 +80,9 @@ export function restoreActivities(deps: Deps) {
     let checked: string;
     switch (manifest.kind) {
       case 'postgres':
+        // The input may come from any Temporal client: the same rules as the CLI's.
+        checkTargetUrl(input.target, 'restore target');
+        if (input.targetPasswordEnv) checkTargetPasswordEnv(deps.config, input.targetPasswordEnv);
         checked = await restorePostgres(storage, manifest, identity, {
           target: { url: input.target, password: input.targetPasswordEnv ? requireEnv(input.targetPasswordEnv, 'restore target', deps.env) : undefined },
           clean: input.clean,

@@ -19,6 +19,7 @@ import { dropScratchDatabase } from './verify/postgres-scratch';
 import { checkRedis } from './verify/redis';
 import { killScratchRedis, startScratchRedis, type ScratchRedis } from './verify/redis-server';
 import { scratchDatabase, scratchDirectory } from './verify/scratch';
+import { childEnvOptions } from '../lib/child-env';
 
 export interface RestoreLevelInput {
   source: string;
@@ -172,7 +173,7 @@ function ignoreVerificationFailed(error: unknown): undefined {
 async function versions(...commands: Array<[string, string]>): Promise<Record<string, string>> {
   const found: Record<string, string> = {};
   for (const [tool, flag] of commands) {
-    const result = await execa(tool, [flag], { reject: false });
+    const result = await execa(tool, [flag], { reject: false, ...childEnvOptions() });
     if (result.exitCode === 0) found[tool] = `${result.stdout}`.split('\n')[0]!.trim();
   }
   return found;

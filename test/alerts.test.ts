@@ -11,6 +11,7 @@ import type { ObjectivesResult } from '../workflows/check-objectives';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startReceiver, type ReceivedRequest, type Receiver } from './support/receiver';
 import { runBackup } from './support/runs';
+import { registerSecret } from './support/secret-scan';
 import { failureOf, startHarness, type Harness } from './support/workers';
 
 const servers = inject('servers');
@@ -30,6 +31,9 @@ describe('alerts from backupSource and checkObjectives', () => {
   let tree: string;
 
   beforeAll(async () => {
+    // The secret scan (test/zz-secret-scan.test.ts) looks for these in everything the run leaves.
+    registerSecret(servers, 'webhook key', signingKey);
+    registerSecret(servers, 'Slack webhook token', slackPath);
     receiver = await startReceiver();
     tree = mkdtempSync(join(tmpdir(), 'lifeboat-alerts-'));
     writeFileSync(join(tree, 'a.bin'), randomBytes(200_000));

@@ -6,6 +6,7 @@ import type { RestoreResult } from '../activities/restore';
 import type { PostgresDescription } from '../lib/manifest';
 import { createSampleDatabase, tableFingerprints, withClient } from '../scripts/sample-db';
 import { makeFixture, type Fixture } from './support/fixture';
+import { historyText } from './support/secret-scan';
 import { startHarness, type Harness } from './support/workers';
 
 const servers = inject('servers');
@@ -71,7 +72,8 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
     const secrets = [servers.postgres.password, ...Object.values(servers.s3).map((s) => s.secretAccessKey)];
     const histories: string[] = [];
     for await (const run of harness.client.workflow.list({ query: `TaskQueue = '${fixture.config.temporal.taskQueuePrefix}stockholm'` })) {
-      histories.push(JSON.stringify(await harness.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory()));
+      // historyText decodes payload bytes; JSON.stringify would write them as base64, hiding any secret.
+      histories.push(historyText(await harness.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory()));
     }
     expect(histories.length).toBeGreaterThanOrEqual(2);
     const storage = createDeps(fixture.config).storage('stockholm');

@@ -9,6 +9,7 @@ import { createActivities } from '../activities';
 import { createDeps } from '../activities/deps';
 import type { Config } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
+import { childEnvOptions } from '../lib/child-env';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 const bundleScript = fileURLToPath(new URL('./bundle.ts', import.meta.url));
@@ -60,7 +61,7 @@ async function bundleInChildProcess(): Promise<string> {
   const out = join(dir, 'workflows.js');
   try {
     const tsx = createRequire(import.meta.url).resolve('tsx/cli');
-    await execa(process.execPath, [tsx, bundleScript, out], { stdio: ['ignore', 'inherit', 'inherit'] });
+    await execa(process.execPath, [tsx, bundleScript, out], { stdio: ['ignore', 'inherit', 'inherit'], ...childEnvOptions() });
     return await readFile(out, 'utf8');
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import { LifeboatError } from '../../lib/errors';
 import type { HookRun } from '../../lib/failover';
 import { post } from '../notify/post';
 import { sign, signatureHeader, timestampHeader } from '../notify/signature';
+import { childEnvOptions } from '../../lib/child-env';
 
 export interface HookContext {
   hook: HookRun['hook'];
@@ -32,7 +33,8 @@ export async function runHook(config: FailoverHookConfig, context: HookContext, 
       reject: false,
       timeout: timeoutMs,
       stdin: 'ignore',
-      env: { LIFEBOAT_FAILOVER_ID: context.workflowId, LIFEBOAT_TARGET_REGION: context.targetRegion, LIFEBOAT_STEP: context.hook, LIFEBOAT_DRILL: String(context.drill) },
+      // Only the failover's context: a hook that needs a credential reads it from its own file.
+      ...childEnvOptions({ LIFEBOAT_FAILOVER_ID: context.workflowId, LIFEBOAT_TARGET_REGION: context.targetRegion, LIFEBOAT_STEP: context.hook, LIFEBOAT_DRILL: String(context.drill) }),
     });
     const ms = Date.now() - started;
     const ok = result.exitCode === 0 && !result.timedOut;

@@ -9,6 +9,7 @@ import { removeRestoredCluster, restorePointInTime, type ClusterTarget } from '.
 import { socketDirOf } from '../sources/postgres/restore-cluster';
 import type { StorageBackend } from '../storage/backend';
 import { runUserChecks } from '../verify/postgres';
+import { childEnvOptions } from '../../lib/child-env';
 
 export function clusterOf(target: FailoverTargetConfig): ClusterTarget {
   return { dataDir: target.dataDir!, port: target.port!, ...(target.osUser ? { osUser: target.osUser } : {}) };
@@ -38,7 +39,7 @@ export async function checkPhysical(manifest: Manifest, target: FailoverTargetCo
   const description = manifest.description as PostgresPhysicalDescription;
   const connection = { host: socketDirOf(target.dataDir!), port: target.port!, user: description.bootstrapSuperuser ?? 'postgres' };
   const amcheck = await execa(pgBinary('pg_amcheck', majorOf(description.serverVersion)),
-    ['--all', '--install-missing', '--heapallindexed', '-h', connection.host, '-p', String(connection.port), '-U', connection.user, '--no-password'], { reject: false });
+    ['--all', '--install-missing', '--heapallindexed', '-h', connection.host, '-p', String(connection.port), '-U', connection.user, '--no-password'], { reject: false, ...childEnvOptions() });
   const outcomes: CheckOutcome[] = [amcheck.exitCode === 0
     ? { name: 'pg_amcheck', ok: true, detail: `no corruption found in the tables and B-tree indexes of all ${description.databases.length} databases (heapallindexed)` }
     : { name: 'pg_amcheck', ok: false, detail: `expected no corruption, found: ${`${amcheck.stdout}\n${amcheck.stderr}`.split('\n').filter(Boolean).slice(0, 3).join(' | ')}` }];

@@ -1,6 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { LifeboatError } from '../../lib/errors';
+import { childEnvOptions } from '../../lib/child-env';
+import { redactUrls } from '../../lib/redact';
 
 export interface Step {
   /** Executable name or path. */
@@ -52,8 +54,7 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
       stderr: 'pipe',
       buffer: { stdout: false, stderr: true },
       maxBuffer: { stderr: 64 * 1024 },
-      env: step.env,
-      extendEnv: true,
+      ...childEnvOptions(step.env),
       reject: true,
     });
     // The child now holds its own copy of the previous stdout's descriptor. Node's copy would never be
@@ -120,7 +121,7 @@ function toLifeboatError(step: Step, reason: unknown): LifeboatError {
   const classified = step.classify?.(stderr);
   if (classified) return classified;
   const how = failure.signal ? `was killed by ${failure.signal}` : `exited with code ${failure.exitCode ?? '?'}`;
-  return new LifeboatError('ToolFailed', `${step.what}: ${step.tool} ${how}${stderr ? `: ${lastLines(stderr)}` : ''}`);
+  return new LifeboatError('ToolFailed', `${step.what}: ${step.tool} ${how}${stderr ? `: ${redactUrls(lastLines(stderr))}` : ''}`);
 }
 
 export function lastLines(text: string, count = 3): string {

@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import { LifeboatError } from '../../lib/errors';
 import { installHints } from './processes';
+import { childEnvOptions } from '../../lib/child-env';
 
 const cache = new Map<string, Promise<string>>();
 
@@ -8,7 +9,7 @@ const cache = new Map<string, Promise<string>>();
 export function toolVersion(tool: string): Promise<string> {
   let version = cache.get(tool);
   if (!version) {
-    version = execa(tool, ['--version']).then(
+    version = execa(tool, ['--version'], childEnvOptions()).then(
       (result) => result.stdout.split('\n')[0]!.trim(),
       (error: { code?: string }) => {
         cache.delete(tool);

@@ -10,6 +10,7 @@ import { removeRestoredCluster, restoreOwned, type ClusterTarget } from '../sour
 import type { RecoveredCluster } from '../sources/postgres/restore-cluster';
 import type { StorageBackend } from '../storage/backend';
 import { runUserChecks } from './postgres';
+import { childEnvOptions } from '../../lib/child-env';
 
 /** The scratch cluster of one verification: in its scratch directory, owned by its scratch id. */
 export function physicalScratch(directory: string, scratchId: string): { target: ClusterTarget; owner: string } {
@@ -40,7 +41,7 @@ export async function restorePhysicalScratch(run: { storage: StorageBackend; man
   const database = description.databases.includes(run.database) ? run.database : String(connection.database);
   return {
     checks: result.checks,
-    tools: { pg_ctl: (await execa(pgBinary('pg_ctl', majorOf(description.serverVersion)), ['--version'])).stdout.trim() },
+    tools: { pg_ctl: (await execa(pgBinary('pg_ctl', majorOf(description.serverVersion)), ['--version'], childEnvOptions())).stdout.trim() },
     async check() {
       const outcomes = [await amcheckAll(connection, description)];
       if (run.checks.length > 0) {
@@ -61,7 +62,7 @@ async function amcheckAll(connection: pg.ClientConfig, description: PostgresPhys
   const name = 'pg_amcheck';
   const result = await execa(pgBinary('pg_amcheck', majorOf(description.serverVersion)),
     ['--all', '--install-missing', '--heapallindexed', '-h', String(connection.host), '-p', String(connection.port), '-U', String(connection.user), '--no-password'],
-    { reject: false });
+    { reject: false, ...childEnvOptions() });
   if (result.exitCode === 0) return { name, ok: true, detail: `no corruption found in the tables and B-tree indexes of all ${description.databases.length} databases (heapallindexed)` };
   const report = `${result.stdout}\n${result.stderr}`.split('\n').filter(Boolean);
   return { name, ok: false, detail: `expected no corruption, found: ${report.slice(0, 3).join(' | ')}` };

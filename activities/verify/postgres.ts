@@ -12,6 +12,7 @@ import { restorePostgres } from '../sources/postgres/restore';
 import { restoredRowCounts } from '../sources/postgres/target';
 import type { StorageBackend } from '../storage/backend';
 import { compareNumber } from './compare';
+import { childEnvOptions } from '../../lib/child-env';
 
 export interface PostgresScratch {
   storage: StorageBackend;
@@ -89,7 +90,7 @@ async function amcheck(scratch: PgTarget): Promise<CheckOutcome> {
   const binary = findAmcheck();
   if (!binary) return { name, ok: true, detail: 'skipped: pg_amcheck not installed' };
   const result = await execa(binary, ['--install-missing', '--heapallindexed', '--no-password', scratch.url], {
-    reject: false, env: scratch.password === undefined ? {} : { PGPASSWORD: scratch.password },
+    reject: false, ...childEnvOptions({ PGPASSWORD: scratch.password }),
   });
   if (result.exitCode === 0) return { name, ok: true, detail: 'no corruption found in tables and B-tree indexes (heapallindexed)' };
   const stderr = `${result.stderr}`;

@@ -5,6 +5,7 @@ import { LifeboatError } from '../../lib/errors';
 import { installHints } from '../pipeline/processes';
 import { freePort } from '../ports';
 import { info, keyspace, type RedisTarget } from '../sources/redis/cli';
+import { childEnv } from '../../lib/child-env';
 
 export const pidFileName = 'redis-server.pid';
 
@@ -25,7 +26,7 @@ export async function startScratchRedis(directory: string): Promise<ScratchRedis
   for (let attempt = 1; ; attempt += 1) {
     const port = await freePort();
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', directory, '--dbfilename', 'dump.rdb',
-      '--save', '', '--appendonly', 'no', '--logfile', join(directory, 'redis.log')], { detached: true, stdio: 'ignore' });
+      '--save', '', '--appendonly', 'no', '--logfile', join(directory, 'redis.log')], { detached: true, stdio: 'ignore', env: childEnv() });
     const spawned = await new Promise<number>((resolve, reject) => {
       child.once('spawn', () => resolve(child.pid!));
       child.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'ENOENT'

@@ -4,6 +4,7 @@ import type { RedisDescription } from '../../lib/manifest';
 import type { CheckOutcome } from '../../lib/verify';
 import { cliArgs, type RedisTarget } from '../sources/redis/cli';
 import type { ScratchRedis } from './redis-server';
+import { childEnvOptions } from '../../lib/child-env';
 
 /** Keys read per type and database; SCAN stops after this many rounds of 100 on a huge keyspace. */
 const perType = 5;
@@ -41,7 +42,7 @@ return out`;
 
 async function redisCli(target: RedisTarget, db: number, args: string[]): Promise<string> {
   const { args: base, env } = cliArgs(target);
-  const { stdout } = await execa('redis-cli', [...base, '-n', String(db), '--raw', ...args], { env, timeout: 60_000 });
+  const { stdout } = await execa('redis-cli', [...base, '-n', String(db), '--raw', ...args], { ...childEnvOptions(env), timeout: 60_000 });
   return stdout;
 }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { createDeps } from '../../activities/deps';
+import { identityFile as checkedIdentityFile } from '../../activities/restore-stream';
 import { channelLabel, channelSecrets } from '../../activities/notify/channel';
 import { pgBinary } from '../../activities/sources/postgres/binaries';
 import { connect } from '../../activities/sources/postgres/connect';
@@ -12,6 +13,7 @@ import { readSecret } from '../../lib/config/secrets';
 import { LifeboatError } from '../../lib/errors';
 import { table, type Output } from '../output';
 import { connectClient } from '../temporal';
+import { childEnvOptions } from '../../lib/child-env';
 
 interface Check {
   check: string;
@@ -78,7 +80,7 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
     await run('tool pg_basebackup', () => toolVersion('pg_basebackup'));
     // Point-in-time restores and their verification start a cluster on this worker.
     for (const tool of ['pg_ctl', 'pg_verifybackup', 'pg_amcheck']) {
-      await run(`tool ${tool}`, async () => (await execa(pgBinary(tool), ['--version'])).stdout.trim());
+      await run(`tool ${tool}`, async () => (await execa(pgBinary(tool), ['--version'], childEnvOptions())).stdout.trim());
     }
   }
   await run(`temporal ${config.temporal.address}`, async () => {
@@ -114,8 +116,8 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
   const identityFile = config.encryption.identityFile;
   if (identityFile) {
     await run('identity file', async () => {
-      readFileSync(identityFile);
-      const { stdout } = await execa('age-keygen', ['-y', identityFile]);
+      readFileSync(checkedIdentityFile(identityFile));
+      const { stdout } = await execa('age-keygen', ['-y', identityFile], childEnvOptions());
       const publicKeys = stdout.split('\n').filter(Boolean);
       if (!publicKeys.some((key) => config.encryption.recipients.includes(key))) {
         throw new LifeboatError('BadKey', `${identityFile} matches none of encryption.recipients`, 'restores with it would fail');

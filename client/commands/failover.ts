@@ -3,6 +3,7 @@ import { userInfo } from 'node:os';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowUpdateFailedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { Config } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
+import { parseRecoveryTime } from '../../lib/recovery-target';
 import type { FailoverInput, FailoverPlan, FailoverResult, FailoverStatus } from '../../lib/failover';
 import { failoverWorkflowId } from '../../lib/workflow-ids';
 import type { drFailover } from '../../workflows/dr-failover';
@@ -29,10 +30,10 @@ export async function failoverStartCommand(client: Client, config: Config, optio
   if (!config.regions[options.to]) throw usage(`no region "${options.to}" in the config`, `regions are: ${Object.keys(config.regions).join(', ')}`);
   const runIn = options.runIn ?? options.to;
   if (!config.regions[runIn]) throw usage(`no region "${runIn}" in the config`, `regions are: ${Object.keys(config.regions).join(', ')}`);
-  if (options.at !== undefined && Number.isNaN(Date.parse(options.at))) throw usage(`--at takes an ISO time such as 2026-11-24T12:00:00Z, got "${options.at}"`);
+  const at = options.at === undefined ? undefined : parseRecoveryTime(options.at, '--at');
   for (const source of options.source) if (!config.sources[source]) throw usage(`no source "${source}" in the config`, `sources are: ${Object.keys(config.sources).join(', ')}`);
   const input: FailoverInput = {
-    targetRegion: options.to, recoveryPoint: options.at === undefined ? 'latest' : new Date(options.at).toISOString(),
+    targetRegion: options.to, recoveryPoint: at ?? 'latest',
     sources: options.source.length > 0 ? options.source : undefined, drill: options.drill, approval: 'operator', requestedBy: who(options.by),
   };
   const workflowId = failoverWorkflowId(config.temporal.taskQueuePrefix, options.drill);

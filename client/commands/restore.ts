@@ -4,6 +4,10 @@ import type { RestoreResult } from '../../activities/restore';
 import type { Config } from '../../lib/config/schema';
 import type { restoreBackup } from '../../workflows/restore-backup';
 import { searchAttributes } from '../../workflows/search-attributes';
+import { checkTargetPasswordEnv, checkTargetUrl } from '../../lib/restore-target';
+import { parseLsn, parseRecoveryTime } from '../../lib/recovery-target';
+import { redactUrl } from '../../lib/redact';
+import { requireSafePath } from '../../lib/safe-path';
 import { failureToError } from '../failure';
 import { bytes, type Output, usage } from '../output';
 import { taskQueueOf, uiLink } from '../temporal';
@@ -29,10 +33,11 @@ export async function restoreCommand(client: Client, config: Config, source: str
   const physical = sourceConfig.kind === 'postgres' && sourceConfig.mode === 'physical';
   if (physical) {
     if (options.latest && options.backup) throw usage('name at most one of --latest or --backup ID');
-    if (!isAbsolute(options.to)) throw usage(`--to must be an absolute data directory on the restoring worker for a physical source, got "${options.to}"`);
+    requireSafePath(options.to, '--to (the data directory on the restoring worker)');
     if (options.port === undefined) throw usage('--port is required for a physical source: the restored cluster listens there on 127.0.0.1');
     if (options.at !== undefined && options.lsn !== undefined) throw usage('name at most one of --at TIME or --lsn LSN');
-    if (options.at !== undefined && Number.isNaN(Date.parse(options.at))) throw usage(`--at must be a time such as 2026-11-24T16:30:00Z, got "${options.at}"`);
+    if (options.at !== undefined) options = { ...options, at: parseRecoveryTime(options.at, '--at') };
+    if (options.lsn !== undefined) options = { ...options, lsn: parseLsn(options.lsn, '--lsn') };
   } else if (options.port !== undefined || options.at !== undefined || options.lsn !== undefined || options.osUser !== undefined) {
     throw usage('--port, --at, --lsn and --os-user are for postgres sources with mode: physical');
   } else if (Boolean(options.latest) === Boolean(options.backup)) {
@@ -41,12 +46,10 @@ export async function restoreCommand(client: Client, config: Config, source: str
   if (physical) {
     // The data directory is checked by the worker that restores into it.
   } else if (sourceConfig.kind === 'postgres') {
-    if (!URL.canParse(options.to) || !['postgres:', 'postgresql:'].includes(new URL(options.to).protocol)) {
-      throw usage(`--to must be a postgres://user@host:port/database URL, got "${options.to.replace(/:[^@/]*@/, ':***@')}"`);
-    }
-    if (new URL(options.to).password) {
-      throw usage('--to must not carry a password: it would be stored in Temporal history', 'put it in an environment variable of the worker and pass --to-password-env NAME');
-    }
+    checkTargetUrl(options.to, '--to');
+    if (options.toPasswordEnv !== undefined) checkTargetPasswordEnv(config, options.toPasswordEnv);
+  } else if (options.toPasswordEnv !== undefined) {
+    throw usage('--to-password-env is for postgres sources restored into a database URL');
   } else if (!isAbsolute(options.to)) {
     throw usage(`--to must be an absolute directory on the restoring worker for a ${sourceConfig.kind} source, got "${options.to}"`);
   }
@@ -61,7 +64,7 @@ export async function restoreCommand(client: Client, config: Config, source: str
     workflowId: `lifeboat-restore-${source}-${Date.now()}`,
     taskQueue: taskQueueOf(config, region),
     typedSearchAttributes: searchAttributes({ source, region, kind: sourceConfig.kind }),
-    staticSummary: `Restore of ${source} into ${options.to}`,
+    staticSummary: `Restore of ${source} into ${redactUrl(options.to)}`,
   });
   out.note(`started restore of ${source}: ${uiLink(config, handle.workflowId, handle.firstExecutionRunId)}`);
   let result: RestoreResult;

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { LifeboatError } from '../errors';
+import { redactUrls } from '../redact';
 import { configSchema, type Config } from './schema';
 
 export interface LoadedConfig {
@@ -74,6 +75,6 @@ const discriminatorValues: Record<string, string> = { kind: 'postgres, redis, fi
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
   // A password typed into a URL must not be echoed into logs or terminals by the error about it.
-  const text = JSON.stringify(value).replace(/(\w+:\/\/[^:/@\s"]*):[^@/\s"]*@/g, '$1:***@');
+  const text = redactUrls(JSON.stringify(value));
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

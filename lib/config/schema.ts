@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { durationPattern } from './duration';
 import { policyProblem } from '../retention/policy';
+import { secretQueryKeys } from '../redact';
+import { safePathRule, unsafePathProblem } from '../safe-path';
 
 // The YAML shape of DESIGN.md. Every object is strict: an unknown key is an error, because a
 // misspelt `retention` that is silently ignored keeps backups forever or not at all.
@@ -74,7 +76,7 @@ const slackChannel = z.strictObject({
 });
 const webhookChannel = z.strictObject({
   type: z.literal('webhook'),
-  url: z.url().optional(),
+  url: withoutSecrets(z.url(), 'urlEnv or urlFile for a URL that holds a token').optional(),
   urlEnv: envName.optional(),
   urlFile: z.string().optional(),
   /** HMAC-SHA256 key for the X-Lifeboat-Signature header. */
@@ -119,10 +121,22 @@ const common = {
   verify: sourceVerify.optional(),
 };
 
-const postgresUrl = z
+/** A URL in the config reaches argv, Temporal history and messages: no password, no secret in its query string. */
+function withoutSecrets<T extends z.ZodType<string>>(url: T, instead: string) {
+  return url
+    .refine((text) => !URL.canParse(text) || new URL(text).password === '', `a URL without a password (use ${instead})`)
+    .superRefine((text, ctx) => {
+      const keys = secretQueryKeys(text);
+      if (keys.length > 0) {
+        ctx.addIssue({ code: 'custom', input: text, message: `a URL without secrets in its query string (found ${keys.map((k) => `?${k}=`).join(', ')}; use ${instead})` });
+      }
+    });
+}
+
+const postgresUrl = withoutSecrets(z
   .string()
-  .refine((text) => URL.canParse(text) && ['postgres:', 'postgresql:'].includes(new URL(text).protocol), 'a postgres://user@host:port/database URL')
-  .refine((text) => !URL.canParse(text) || new URL(text).password === '', 'a URL without a password (use passwordEnv or passwordFile)');
+  .refine((text) => URL.canParse(text) && ['postgres:', 'postgresql:'].includes(new URL(text).protocol), 'a postgres://user@host:port/database URL'),
+'passwordEnv or passwordFile');
 
 const postgresSource = z.strictObject({
   kind: z.literal('postgres'),
@@ -153,7 +167,7 @@ const redisSource = z.strictObject({
   kind: z.literal('redis'),
   ...common,
   ...secretRef,
-  url: z.string().refine((text) => URL.canParse(text) && new URL(text).protocol === 'redis:', 'a redis://host:port URL'),
+  url: withoutSecrets(z.string().refine((text) => URL.canParse(text) && new URL(text).protocol === 'redis:', 'a redis://host:port URL'), 'passwordEnv or passwordFile'),
 });
 
 const filesSource = z.strictObject({
@@ -183,11 +197,13 @@ const verifyTarget = z.strictObject({
       passwordFile: z.string().optional(),
     }).optional(),
     /** Scratch space; default the OS temp dir. */
-    scratchDir: z.string().refine((p) => p.startsWith('/'), 'an absolute path').optional(),
+    scratchDir: z.string().refine((p) => unsafePathProblem(p) === undefined, safePathRule).optional(),
   }).prefault({}),
 });
 
 const absolutePath = z.string().refine((p) => p.startsWith('/'), 'an absolute path');
+/** A path that reaches a shell command or a PostgreSQL config file (lib/safe-path.ts). */
+const safePath = z.string().refine((p) => unsafePathProblem(p) === undefined, safePathRule);
 
 /**
  * Where a region brings a source back when it becomes the primary (drFailover, issue 6). Which keys
@@ -197,7 +213,7 @@ const absolutePath = z.string().refine((p) => p.startsWith('/'), 'an absolute pa
  * starts; files — directory (must not exist or be empty).
  */
 const failoverTarget = z.strictObject({
-  dataDir: absolutePath.optional(),
+  dataDir: safePath.optional(),
   port: z.int().min(1).max(65535).optional(),
   /** The OS user the restored PostgreSQL runs as; default "postgres" when the worker runs as root, else the worker's user. */
   osUser: z.string().min(1).optional(),
@@ -215,7 +231,7 @@ const regionFailover = z.strictObject({
 const failoverHook = z.strictObject({
   /** argv, no shell: ["/usr/local/bin/fence-primary", "--region", "stockholm"]. */
   command: z.array(z.string().min(1)).min(1).optional(),
-  url: z.url().optional(),
+  url: withoutSecrets(z.url(), 'urlEnv or urlFile for a URL that holds a token').optional(),
   urlEnv: envName.optional(),
   urlFile: z.string().optional(),
   secretEnv: envName.optional(),
@@ -317,6 +333,11 @@ export const configSchema = z
       })
       .prefault({}),
     failover: failover.optional(),
+    /** Restores into a database URL (lifeboat restore --to URL). */
+    restore: z.strictObject({
+      /** Extra variables --to-password-env may name, besides the passwordEnv keys above (lib/restore-target.ts). */
+      targetPasswordEnvs: z.array(envName).default([]),
+    }).optional(),
     sources: z.record(name, source),
   })
   .superRefine((config, ctx) => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -16,6 +16,8 @@ export interface AgeKey {
 export async function ageKey(dir: string, name = 'key'): Promise<AgeKey> {
   const identityFile = join(dir, name);
   await execa('age-keygen', ['-o', identityFile]);
+  // Restores refuse an identity file others may read (as ssh does); age-keygen makes it 0600, this says so.
+  chmodSync(identityFile, 0o600);
   const { stdout } = await execa('age-keygen', ['-y', identityFile]);
   return { identityFile, recipient: stdout.trim() };
 }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { serversOfRun, workerLog } from './secret-scan';
 
 const lifeboat = fileURLToPath(new URL('../../bin/lifeboat', import.meta.url));
 
@@ -15,8 +16,14 @@ export interface WorkerProcess {
 export function startWorkerProcess(configFile: string, env: Record<string, string>, args: string[] = []): WorkerProcess {
   const child = spawn(lifeboat, ['--config', configFile, 'worker', ...args], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
-  child.stdout!.on('data', (chunk: Buffer) => { text += chunk.toString(); });
-  child.stderr!.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+  // Also into the run's worker logs, which the secret scan reads after the suite.
+  const servers = serversOfRun();
+  const keep = (chunk: Buffer) => {
+    text += chunk.toString();
+    workerLog(servers, `process-${child.pid}.log`, chunk.toString());
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const signal = (name: NodeJS.Signals) => {
     try {

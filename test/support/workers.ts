@@ -1,7 +1,9 @@
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { inspect } from 'node:util';
 import type { Config } from '../../lib/config/schema';
+import { serversOfRun, workerLog } from './secret-scan';
 import { startWorkers, type RunningWorkers } from '../../worker/run';
 
 export interface Harness {
@@ -15,8 +17,16 @@ let runtimeInstalled = false;
 
 export async function startHarness(config: Config): Promise<Harness> {
   if (!runtimeInstalled) {
-    // Worker state changes at INFO drown the test output; warnings and errors still show.
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    // Worker state changes at INFO drown the test output; warnings and errors still show. Everything
+    // from INFO up also goes to this run's worker log, which the secret scan reads.
+    const console = new DefaultLogger('WARN');
+    const servers = serversOfRun();
+    Runtime.install({
+      logger: new DefaultLogger('INFO', (entry) => {
+        workerLog(servers, `in-process-${process.pid}.log`, `${entry.level} ${entry.message} ${inspect(entry.meta ?? {}, { depth: 6, breakLength: Infinity })}`);
+        console.log(entry.level, entry.message, entry.meta);
+      }),
+    });
     runtimeInstalled = true;
   }
   const workers = await startWorkers(config, Object.keys(config.regions));

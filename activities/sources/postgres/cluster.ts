@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { LifeboatError } from '../../../lib/errors';
 import { pgBinary } from './binaries';
+import { childEnvOptions } from '../../../lib/child-env';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -18,7 +19,7 @@ export function asUser(user: string, command: string, args: string[]): [string, 
 }
 
 export async function userIds(user: string): Promise<{ uid: number; gid: number }> {
-  const [uid, gid] = await Promise.all([execa('id', ['-u', user]), execa('id', ['-g', user])]);
+  const [uid, gid] = await Promise.all([execa('id', ['-u', user], childEnvOptions()), execa('id', ['-g', user], childEnvOptions())]);
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
@@ -38,12 +39,12 @@ export function postmasterPid(dataDir: string): number | undefined {
 
 /** Starts the postmaster in the background (pg_ctl -W) with its log at `logFile`; the caller waits for it. */
 export async function startCluster(dataDir: string, user: string, logFile: string, major: string): Promise<void> {
-  await execa(...asUser(user, pgBinary('pg_ctl', major), ['-D', dataDir, '-l', logFile, '-W', 'start']), { timeout: 60_000 });
+  await execa(...asUser(user, pgBinary('pg_ctl', major), ['-D', dataDir, '-l', logFile, '-W', 'start']), { timeout: 60_000, ...childEnvOptions() });
 }
 
 /** Starts a cluster that was restored before and stopped since, waiting until it accepts connections; its log tail on failure. */
 export async function restartCluster(dataDir: string, user: string, logFile: string, major: string): Promise<void> {
-  const result = await execa(...asUser(user, pgBinary('pg_ctl', major), ['-D', dataDir, '-l', logFile, '-w', '-t', '600', 'start']), { reject: false, timeout: 610_000 });
+  const result = await execa(...asUser(user, pgBinary('pg_ctl', major), ['-D', dataDir, '-l', logFile, '-w', '-t', '600', 'start']), { reject: false, timeout: 610_000, ...childEnvOptions() });
   if (result.exitCode === 0) return;
   const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean).slice(-12).join('\n') : '';
   throw new LifeboatError('ToolFailed', `the cluster restored at ${dataDir} was down and does not start again: ${`${result.stderr}`.trim()}\n${log}`,
@@ -56,7 +57,7 @@ export async function stopCluster(dataDir: string, user: string, major?: string)
   if (pid === undefined) return false;
   const pgCtl = pgBinary('pg_ctl', major);
   for (const mode of ['fast', 'immediate']) {
-    const result = await execa(...asUser(user, pgCtl, ['-D', dataDir, '-m', mode, '-w', '-t', '30', 'stop']), { reject: false, timeout: 40_000 });
+    const result = await execa(...asUser(user, pgCtl, ['-D', dataDir, '-m', mode, '-w', '-t', '30', 'stop']), { reject: false, timeout: 40_000, ...childEnvOptions() });
     if (result.exitCode === 0 && postmasterPid(dataDir) === undefined) return true;
   }
   try {

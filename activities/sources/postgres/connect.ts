@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { LifeboatError } from '../../../lib/errors';
+import { redactUrl as redact } from '../../../lib/redact';
 
 export interface PgTarget {
   /** postgres://user@host:port/db, never with a password. */
@@ -7,12 +8,8 @@ export interface PgTarget {
   password?: string;
 }
 
-/** The URL with any password removed, safe for messages and for child-process arguments. */
-export function redact(url: string): string {
-  const parsed = new URL(url);
-  parsed.password = '';
-  return parsed.toString();
-}
+/** The URL safe for messages: lib/redact.ts's one redaction, under the name this module's callers use. */
+export { redactUrl as redact } from '../../../lib/redact';
 
 export function databaseName(url: string): string {
   const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));

@@ -2,6 +2,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { LifeboatError } from '../../../lib/errors';
+import { checkRecoveryTarget } from '../../../lib/recovery-target';
+import { requireSafePath } from '../../../lib/safe-path';
 import { isPhysical, type Manifest, type PostgresPhysicalDescription } from '../../../lib/manifest';
 import { findBackup, listBackups } from '../../catalog';
 import type { StorageBackend } from '../../storage/backend';
@@ -88,12 +90,9 @@ async function restoreSteps(storage: StorageBackend, source: string, identity: s
   const started = Date.now();
   const onPhase = options.onPhase;
   const user = clusterUser(target.osUser);
-  if (recovery.time !== undefined && Number.isNaN(Date.parse(recovery.time))) {
-    throw new LifeboatError('Usage', `recovery target time "${recovery.time}" is not a timestamp`, 'give an ISO 8601 time with a zone, e.g. 2026-11-24T16:30:00Z');
-  }
-  if (recovery.lsn !== undefined && !/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i.test(recovery.lsn)) {
-    throw new LifeboatError('Usage', `recovery target LSN "${recovery.lsn}" is not an LSN`, 'give it as PostgreSQL prints it, e.g. 0/3000148');
-  }
+  // Inputs come from any Temporal client: checked here, before anything is written.
+  requireSafePath(target.dataDir, 'the data directory to restore into');
+  recovery = { ...recovery, ...checkRecoveryTarget(recovery) };
   const existing = readMarker(target);
   if (existing && existing.owner !== options.owner) {
     throw new LifeboatError('TargetNotEmpty', `${target.dataDir} holds a cluster restored by ${existing.owner}, not by ${options.owner}`,

@@ -6,12 +6,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import pg from 'pg';
 import { LifeboatError } from '../../../lib/errors';
+import { checkRecoveryTarget } from '../../../lib/recovery-target';
+import { requireSafePath } from '../../../lib/safe-path';
 import type { Manifest, PostgresPhysicalDescription } from '../../../lib/manifest';
 import { restoreObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
 import { majorOf, pgBinary } from './binaries';
 import { asUser, postmasterPid, startCluster, userIds } from './cluster';
 import { stageWal } from './stage-wal';
+import { childEnvOptions } from '../../../lib/child-env';
 
 /** Beside the data directory: the restore's marker, staged WAL, the server's socket and log. */
 export function workDirOf(dataDir: string): string {
@@ -59,6 +62,7 @@ export interface RecoveredCluster {
  * starts PostgreSQL in archive recovery and waits until it has promoted. The caller owns cleanup.
  */
 export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluster> {
+  requireSafePath(plan.dataDir, 'the data directory to restore into');
   const description = plan.manifest.description as PostgresPhysicalDescription;
   const major = majorOf(description.serverVersion);
   const ids = process.getuid?.() === 0 ? await userIds(plan.user) : undefined;
@@ -89,7 +93,7 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
   // Before any file changes: pg_verifybackup compares every file with the manifest pg_basebackup wrote, and parses the WAL it carries.
   if (description.hasBackupManifest) {
     plan.onPhase('pg_verifybackup');
-    const verify = await execa(pgBinary('pg_verifybackup', major), [plan.dataDir], { reject: false });
+    const verify = await execa(pgBinary('pg_verifybackup', major), [plan.dataDir], { reject: false, ...childEnvOptions() });
     const output = `${verify.stdout}\n${verify.stderr}`.trim();
     if (verify.exitCode !== 0) {
       throw new LifeboatError('VerificationFailed', `pg_verifybackup rejected base backup ${plan.manifest.id} of ${plan.source}: ${output.split('\n').slice(0, 4).join(' | ')}`,
@@ -133,11 +137,15 @@ function configureRecovery(plan: ClusterPlan, dirs: { walDir: string; socketDir:
   writeFileSync(hba, `# lifeboat: restore checks over the private socket\nlocal all all trust\n\n${original}`);
   dirs.own(hba, 0o600);
   const quote = (value: string | number) => (typeof value === 'number' ? String(value) : `'${value.replaceAll("'", "''")}'`);
+  // The last line of defence before /bin/sh and the config file: restoreSteps checked these already.
+  requireSafePath(dirs.walDir, 'the WAL staging directory');
+  requireSafePath(dirs.socketDir, 'the socket directory');
+  const target = checkRecoveryTarget(plan.recovery);
   const settings: Record<string, string | number> = {
-    restore_command: `cp "${dirs.walDir}/%f" "%p"`,
+    restore_command: `cp '${dirs.walDir}/%f' '%p'`,
     // PostgreSQL's check of this setting takes neither ISO's "T" nor "Z".
-    ...(plan.recovery.time ? { recovery_target_time: new Date(plan.recovery.time).toISOString().replace('T', ' ').replace('Z', '+00') } : {}),
-    ...(plan.recovery.lsn ? { recovery_target_lsn: plan.recovery.lsn } : {}),
+    ...(target.time ? { recovery_target_time: target.time.replace('T', ' ').replace('Z', '+00') } : {}),
+    ...(target.lsn ? { recovery_target_lsn: target.lsn } : {}),
     recovery_target_action: 'promote',
     recovery_target_timeline: 'current',
     port: plan.port,

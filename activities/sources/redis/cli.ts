@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import { LifeboatError } from '../../../lib/errors';
 import { installHints } from '../../pipeline/processes';
+import { childEnvOptions } from '../../../lib/child-env';
 
 export interface RedisTarget {
   host: string;
@@ -48,7 +49,7 @@ export function classifyRedisError(where: string) {
 export async function info(target: RedisTarget, where: string): Promise<Map<string, string>> {
   const { args, env } = cliArgs(target);
   try {
-    const { stdout } = await execa('redis-cli', [...args, 'INFO', 'everything'], { env, timeout: 15_000 });
+    const { stdout } = await execa('redis-cli', [...args, 'INFO', 'everything'], { ...childEnvOptions(env), timeout: 15_000 });
     const classified = classifyRedisError(where)(stdout.startsWith('ERR') || stdout.startsWith('NOAUTH') || stdout.startsWith('WRONGPASS') ? stdout : '');
     if (classified) throw classified;
     return new Map(stdout.split('\r\n').flatMap((line) => {

@@ -7,6 +7,7 @@ import { requireEmptyDirectory, restoreObject, verifyObject } from '../../restor
 import type { StorageBackend } from '../../storage/backend';
 import { info, keyspace } from './cli';
 import { rdbCounts } from './source';
+import { childEnvOptions } from '../../../lib/child-env';
 
 export interface RedisRestoreOptions {
   directory: string;
@@ -25,7 +26,7 @@ export async function restoreRedis(storage: StorageBackend, manifest: Manifest, 
   const partial = join(directory, `dump.rdb.partial-${process.pid}`);
   try {
     await restoreObject(storage, object, identity, `backup ${manifest.id}`, { tool: 'dd', args: [`of=${partial}`, 'bs=1M', 'status=none'], what: `writing ${partial}` });
-    const check = await execa('redis-check-rdb', [partial], { reject: false });
+    const check = await execa('redis-check-rdb', [partial], { reject: false, ...childEnvOptions() });
     const counts = rdbCounts(check.stdout);
     if (check.exitCode !== 0 || counts.keys !== description.rdbKeys) {
       throw new LifeboatError('VerificationFailed', `restored RDB of backup ${manifest.id} fails redis-check-rdb or holds ${counts.keys} keys, manifest says ${description.rdbKeys}`,
@@ -42,7 +43,7 @@ export async function restoreRedis(storage: StorageBackend, manifest: Manifest, 
 async function serve(directory: string, port: number, description: RedisDescription, id: string): Promise<string> {
   // --daemonize: the server outlives this activity, as the operator asked; its pid file says where it is.
   await execa('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', directory, '--dbfilename', 'dump.rdb',
-    '--save', '', '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', join(directory, 'redis.pid'), '--logfile', join(directory, 'redis.log')]);
+    '--save', '', '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', join(directory, 'redis.pid'), '--logfile', join(directory, 'redis.log')], childEnvOptions());
   const target = { host: '127.0.0.1', port, db: 0 };
   let served: Record<string, { keys: number; expires: number }> | undefined;
   for (let attempt = 0; attempt < 100 && !served; attempt += 1) {
