@@ -9,6 +9,12 @@ export const walKeys = {
   prefix: (source: string) => `_wal/${source}/`,
   /** `_wal/<source>/000000010000000000000003.zst.age`, also for .history and .backup files. */
   object: (source: string, fileName: string) => `_wal/${source}/${fileName}.zst.age`,
+  /**
+   * `_wal/<source>/<file>.sha256.json`: size and SHA-256 of the raw file, written before its object.
+   * The object is encrypted to recipients only, so this is how a shipper that holds no identity
+   * tells whether an object already stored holds the very bytes it has in its spool.
+   */
+  record: (source: string, fileName: string) => `_wal/${source}/${fileName}.sha256.json`,
   /** The archived file's name back from its key; undefined for anything else under the prefix. */
   fileName(source: string, key: string): string | undefined {
     const prefix = `_wal/${source}/`;
