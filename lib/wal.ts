@@ -93,3 +93,15 @@ export function continuity(present: Iterable<string>, from: string, segmentBytes
   }
   return result;
 }
+
+/**
+ * The archive_command Lifeboat recommends for a spool: copy under a dot name (which the shipper
+ * never takes), fsync the copy, rename it into place, fsync the directory. PostgreSQL recycles the
+ * segment as soon as the command returns 0, so the spool copy must be on disk by then: without the
+ * fsyncs a power cut can leave an empty or missing file for a segment PostgreSQL already dropped.
+ */
+export function archiveCommand(spool: string): string {
+  const dir = spool.replace(/\/+$/, '');
+  if (!/^\/[A-Za-z0-9._/-]*$/.test(dir)) throw new Error(`spool path ${spool} needs quoting in a shell command: choose one of letters, digits and ._/-`);
+  return `test ! -f ${dir}/%f && cp %p ${dir}/.%f.tmp && sync ${dir}/.%f.tmp && mv ${dir}/.%f.tmp ${dir}/%f && sync ${dir}`;
+}
