@@ -85,8 +85,10 @@ export interface FilesDescription {
   directories: number;
   symlinks: number;
   bytes: number;
-  /** Files that vanished or changed while being read, as tar reported them. */
+  /** Files that vanished or changed while being read, as tar reported them: the first 200 lines, then one counting the rest. */
   warnings: string[];
+  /** How many warning lines tar printed in all; absent in older manifests (then warnings.length). */
+  warningCount?: number;
   /** Incremental state is kept encrypted; without the identity on the backup worker every backup is full. */
   incrementalNote?: string;
   /** A random sample of files hashed at backup time, which a restore verification compares with; absent in older manifests. */

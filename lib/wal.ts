@@ -9,6 +9,12 @@ export const walKeys = {
   prefix: (source: string) => `_wal/${source}/`,
   /** `_wal/<source>/000000010000000000000003.zst.age`, also for .history and .backup files. */
   object: (source: string, fileName: string) => `_wal/${source}/${fileName}.zst.age`,
+  /**
+   * `_wal/<source>/<file>.sha256.json`: size and SHA-256 of the raw file, written before its object.
+   * The object is encrypted to recipients only, so this is how a shipper that holds no identity
+   * tells whether an object already stored holds the very bytes it has in its spool.
+   */
+  record: (source: string, fileName: string) => `_wal/${source}/${fileName}.sha256.json`,
   /** The archived file's name back from its key; undefined for anything else under the prefix. */
   fileName(source: string, key: string): string | undefined {
     const prefix = `_wal/${source}/`;
@@ -86,4 +92,16 @@ export function continuity(present: Iterable<string>, from: string, segmentBytes
     expected = segment + 1;
   }
   return result;
+}
+
+/**
+ * The archive_command Lifeboat recommends for a spool: copy under a dot name (which the shipper
+ * never takes), fsync the copy, rename it into place, fsync the directory. PostgreSQL recycles the
+ * segment as soon as the command returns 0, so the spool copy must be on disk by then: without the
+ * fsyncs a power cut can leave an empty or missing file for a segment PostgreSQL already dropped.
+ */
+export function archiveCommand(spool: string): string {
+  const dir = spool.replace(/\/+$/, '');
+  if (!/^\/[A-Za-z0-9._/-]*$/.test(dir)) throw new Error(`spool path ${spool} needs quoting in a shell command: choose one of letters, digits and ._/-`);
+  return `test ! -f ${dir}/%f && cp %p ${dir}/.%f.tmp && sync ${dir}/.%f.tmp && mv ${dir}/.%f.tmp ${dir}/%f && sync ${dir}`;
 }

@@ -53,6 +53,15 @@ describe('failover and WAL configuration', () => {
       .toContain('targets.orders: expected a postgres/logical source needs url');
   });
 
+  it('takes a password reference and persistence for a redis failover target, with safe defaults, and refuses a malformed save policy', () => {
+    const config = parseConfig(base.replace('{ directory: /srv/redis-dr, port: 6380 }', '{ directory: /srv/redis-dr, port: 6380, passwordEnv: REDIS_DR_PASSWORD, persistence: { appendfsync: always } }'), 'test.yaml');
+    expect(config.regions.gothenburg!.failover!.targets.cache).toMatchObject({ passwordEnv: 'REDIS_DR_PASSWORD', persistence: { appendonly: true, appendfsync: 'always', save: '3600 1 300 100 60 10000' } });
+    expect(problems(base.replace('{ directory: /srv/redis-dr, port: 6380 }', '{ directory: /srv/redis-dr, port: 6380, persistence: { save: "every minute" } }')))
+      .toContain('regions.gothenburg.failover.targets.cache.persistence.save: expected pairs of seconds and changes');
+    expect(problems(base.replace('{ directory: /srv/uploads-dr }', '{ directory: /srv/uploads-dr, persistence: {} }')))
+      .toContain('not persistence');
+  });
+
   it('refuses a failover target for a source that does not exist', () => {
     expect(problems(base.replace('        uploads: { directory: /srv/uploads-dr }', '        upload: { directory: /srv/uploads-dr }')))
       .toContain('regions.gothenburg.failover.targets.upload: expected the name of a configured source');

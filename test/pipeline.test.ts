@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readAll } from '../activities/storage/backend';
 import { DigestStream } from '../activities/pipeline/digest';
 import { startPipeline } from '../activities/pipeline/processes';
+import { KEEP_LINES, warningCount } from '../activities/pipeline/stderr';
 import { createHash } from 'node:crypto';
 
 describe('a pipeline of tools', () => {
@@ -39,6 +40,24 @@ describe('a pipeline of tools', () => {
     ]);
     const digest = new DigestStream(running.finished);
     await expect(readAll(running.output.pipe(digest))).rejects.toMatchObject({ type: 'ToolFailed' });
+  });
+
+  it('drains a tool that prints megabytes of warnings, keeping the first lines and a count of the rest', async () => {
+    const running = startPipeline([
+      { tool: 'sh', args: ['-c', 'for i in $(seq 1 20000); do echo "./a/rather/long/path/to/a/file/that/changed/as/we/read/it/number-$i: file changed as we read it" >&2; done; printf done; exit 1'], what: 'a chatty tar', acceptExitCodes: [1] },
+    ]);
+    expect((await readAll(running.output)).toString()).toBe('done');
+    const warnings = await running.finished;
+    expect(warnings).toHaveLength(KEEP_LINES + 1);
+    expect(warnings[0]).toBe('sh: ./a/rather/long/path/to/a/file/that/changed/as/we/read/it/number-1: file changed as we read it');
+    expect(warnings.at(-1)).toBe(`sh: … ${20000 - KEEP_LINES} more warning line(s) not kept`);
+    expect(warningCount(warnings)).toBe(20000);
+  });
+
+  it('reports a tool that failed after megabytes of stderr with the last of what it said', async () => {
+    const running = startPipeline([{ tool: 'sh', args: ['-c', 'for i in $(seq 1 20000); do echo "noise line $i of a verbose tool, repeated to overflow any small buffer" >&2; done; echo "the real reason" >&2; exit 2'], what: 'a verbose tool' }]);
+    running.output.resume();
+    await expect(running.finished).rejects.toMatchObject({ type: 'ToolFailed', message: expect.stringMatching(/a verbose tool: sh exited with code 2: .*the real reason$/) });
   });
 
   it('counts and hashes what passes through', async () => {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -199,6 +199,29 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     expect(error).toMatchObject({ type: 'VerificationFailed', message: expect.stringContaining(`pg_verifybackup rejected base backup ${id} of pitr-db`) });
     expect((error as Error).message).toContain('base/1/PG_VERSION');
     expect(existsSync(dataDir)).toBe(false);
+    expect(existsSync(workDirOf(dataDir))).toBe(false);
+  });
+
+  it('a base backup object that does not match its manifest is refused before a single file is written into the data directory', async () => {
+    const { manifest } = await findBackup(storage, 'pitr-db', base.backupId);
+    const id = `${base.backupId}-mismatch`;
+    // The bytes decrypt and extract cleanly; only the SHA-256 (known at the end of the stream) tells.
+    const flipped = manifest.objects[0]!.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+    const copy = { ...manifest, id, finishedAt: new Date(Date.parse(manifest.finishedAt) - 2).toISOString(), objects: [{ ...manifest.objects[0]!, sha256: flipped }] };
+    await storage.put(keys.manifest('pitr-db', id), Buffer.from(JSON.stringify(copy)));
+
+    const [port] = await freePorts(1);
+    const dataDir = join(dir, 'mismatch');
+    mkdirSync(dataDir);
+    const written: string[] = [];
+    const watcher = watch(dataDir, (_event, name) => written.push(String(name)));
+    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-mismatch', backupId: id })
+      .then(() => undefined, (e: unknown) => e)
+      .finally(() => watcher.close());
+    expect(error).toBeInstanceOf(LifeboatError);
+    expect(error).toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${manifest.objects[0]!.key}: stored object does not match its manifest`) });
+    expect(written).toEqual([]);
+    expect(readdirSync(dataDir)).toEqual([]);
     expect(existsSync(workDirOf(dataDir))).toBe(false);
   });
 

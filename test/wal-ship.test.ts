@@ -16,7 +16,7 @@ import { shipSpool } from '../activities/wal/ship';
 import type { Alert } from '../lib/alerts';
 import type { Config } from '../lib/config/schema';
 import { isPhysical, type PostgresPhysicalDescription } from '../lib/manifest';
-import { parseWalName, walKeys } from '../lib/wal';
+import { archiveCommand, parseWalName, walKeys } from '../lib/wal';
 import { walShipperWorkflowId } from '../lib/workflow-ids';
 import type { RetentionReport } from '../workflows/apply-retention';
 import { catalogGauges } from '../worker/metrics/catalog';
@@ -88,9 +88,8 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
       const { uid, gid } = postgresOwner();
       chownSync(spool, uid, gid);
     }
-    // The atomic variant: a dot-file the shipper never takes, renamed once whole.
-    const archiveCommand = `test ! -f ${spool}/%f && cp %p ${spool}/.%f.tmp && mv ${spool}/.%f.tmp ${spool}/%f`;
-    cluster = await startPostgres({ dir: pgDir, settings: { wal_level: 'replica', archive_mode: 'on', archive_command: archiveCommand }, log: () => undefined });
+    // The recommended command: a dot-file the shipper never takes, fsynced, renamed once whole, the directory fsynced.
+    cluster = await startPostgres({ dir: pgDir, settings: { wal_level: 'replica', archive_mode: 'on', archive_command: archiveCommand(spool) }, log: () => undefined });
     receiver = await startReceiver();
     const tag = randomBytes(4).toString('hex');
     const passwordEnv = `WAL_PG_PASSWORD_${tag}`;

@@ -70,7 +70,7 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
       sha256: snapshot.objects[0]!.sha256,
       parent: manifest.parent,
       contents: brief(manifest.description),
-      warnings: manifest.description.kind === 'files' ? manifest.description.warnings.length : 0,
+      warnings: manifest.description.kind === 'files' ? manifest.description.warningCount ?? manifest.description.warnings.length : 0,
       durationMs: Date.parse(snapshot.finishedAt) - Date.parse(snapshot.startedAt),
     };
     upsertMemo({ summary: `${source}: backup ${backupId}, ${summary.bytes} bytes stored in ${plan.region}` });

@@ -19,7 +19,7 @@ import { runHook, type HookContext } from './hooks';
 import { markerText } from './markers';
 import { checkPhysical, restorePhysical } from './physical';
 import { describeTarget, failoverKind, preparePlan, snapshotTime, targetOf, type PreflightInput } from './plan';
-import { pgTarget, restoreFilesTarget, restoreLogical, restoreRedisTarget, teardownTarget } from './targets';
+import { pgTarget, redisPassword, restoreFilesTarget, restoreLogical, restoreRedisTarget, teardownTarget } from './targets';
 
 export interface FailoverSettingsInput {
   targetRegion: string;
@@ -132,7 +132,7 @@ export function failoverActivities(deps: Deps) {
       let recoveryPoint = snapshotTime(run.manifest);
       switch (run.kind) {
         case 'postgres-logical': detail = await restoreLogical(run, pgOf(input)); break;
-        case 'redis': detail = await restoreRedisTarget(run); break;
+        case 'redis': detail = await restoreRedisTarget(run, deps.env); break;
         case 'files': detail = await restoreFilesTarget(run); break;
         case 'postgres-physical': {
           const physical = await restorePhysical(run.storage, run.manifest, run.identity, run.target, run.marker, input.recoveryTarget,
@@ -165,7 +165,7 @@ export function failoverActivities(deps: Deps) {
           }
         }
         case 'redis': {
-          const target = { host: '127.0.0.1', port: run.target.port!, db: 0 };
+          const target = { host: '127.0.0.1', port: run.target.port!, db: 0, password: redisPassword(run.target, deps.env) };
           const values = await info(target, `restored redis on port ${target.port}`);
           const server = { target, pid: Number(values.get('process_id')), keyspace: keyspace(values), version: values.get('redis_version') ?? 'unknown' };
           return await checkRedis(server, run.manifest.description as RedisDescription, checks);

@@ -9,6 +9,7 @@ import { restoreFiles } from '../sources/files/restore';
 import { connect, databaseName, quoteIdent, redact, withDatabase, type PgTarget } from '../sources/postgres/connect';
 import { restorePostgres } from '../sources/postgres/restore';
 import { createDatabase, inspectTarget } from '../sources/postgres/target';
+import { failoverRedisDefaults } from '../sources/redis/durable';
 import { restoreRedis } from '../sources/redis/restore';
 import type { StorageBackend } from '../storage/backend';
 import { portInUse } from '../ports';
@@ -83,7 +84,7 @@ export async function restoreFilesTarget(run: TargetRun): Promise<string> {
 }
 
 /** dump.rdb into the directory, then a daemonized redis-server on it that outlives the worker. */
-export async function restoreRedisTarget(run: TargetRun): Promise<string> {
+export async function restoreRedisTarget(run: TargetRun, env: NodeJS.ProcessEnv): Promise<string> {
   const directory = run.target.directory!;
   const port = run.target.port!;
   await claimDirectory(directory, run.marker, async () => {
@@ -93,7 +94,14 @@ export async function restoreRedisTarget(run: TargetRun): Promise<string> {
   if (await portInUse(port)) {
     throw new LifeboatError('TargetNotEmpty', `port ${port} of the redis failover target is taken by another process`, `stop what listens on 127.0.0.1:${port}, or change the target's port`);
   }
-  return restoreRedis(run.storage, run.manifest, run.identity, { directory, clean: true, serve: port });
+  // The server takes the application's writes from the cut-over on: they must survive its restart.
+  const durable = { ...failoverRedisDefaults, ...run.target.persistence, password: redisPassword(run.target, env) };
+  return restoreRedis(run.storage, run.manifest, run.identity, { directory, clean: true, serve: port, durable });
+}
+
+/** The failover Redis's requirepass, from the target's passwordEnv/passwordFile; undefined without one. */
+export function redisPassword(target: FailoverTargetConfig, env: NodeJS.ProcessEnv): string | undefined {
+  return readSecret(target, 'the redis failover target', env);
 }
 
 function emptyDirectory(directory: string): void {

@@ -3,6 +3,7 @@ import { execa, type ResultPromise } from 'execa';
 import { LifeboatError } from '../../lib/errors';
 import { childEnvOptions } from '../../lib/child-env';
 import { redactUrls } from '../../lib/redact';
+import { StderrCollector } from './stderr';
 
 export interface Step {
   /** Executable name or path. */
@@ -16,6 +17,8 @@ export interface Step {
   classify?: (stderr: string) => LifeboatError | undefined;
   /** Non-zero exit codes that still mean success with warnings (tar: 1 = files changed while read). */
   acceptExitCodes?: number[];
+  /** stderr lines that are expected and not worth keeping as warnings (tar: "socket ignored"). */
+  ignoreStderr?: RegExp;
 }
 
 export interface RunningPipeline {
@@ -46,14 +49,15 @@ export const installHints: Record<string, string> = {
  */
 export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'): RunningPipeline {
   const children: ResultPromise[] = [];
+  const stderr: StderrCollector[] = [];
   let previous: Readable | undefined;
   for (const [index, step] of steps.entries()) {
     const child = execa(step.tool, step.args, {
       stdin: index === 0 ? input : previous!,
       stdout: 'pipe',
       stderr: 'pipe',
-      buffer: { stdout: false, stderr: true },
-      maxBuffer: { stderr: 64 * 1024 },
+      // Not buffered by execa, whose limit kills the child: drained and bounded by StderrCollector.
+      buffer: { stdout: false, stderr: false },
       ...childEnvOptions(step.env),
       reject: true,
     });
@@ -61,6 +65,7 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
     // read, and execa waits for every stream it opened to end, so close ours.
     if (index > 0) previous!.destroy();
     children.push(child);
+    stderr.push(new StderrCollector(child.stderr, step.ignoreStderr));
     previous = child.stdout;
   }
   const kill = () => {
@@ -69,20 +74,20 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
   const finished = Promise.allSettled(children).then((results) => {
     const warnings: string[] = [];
     const failures = results
-      .map((result, index) => ({ result, step: steps[index]! }))
-      .filter((entry): entry is { result: PromiseRejectedResult; step: Step } => {
+      .map((result, index) => ({ result, step: steps[index]!, stderr: stderr[index]! }))
+      .filter((entry): entry is { result: PromiseRejectedResult; step: Step; stderr: StderrCollector } => {
         if (entry.result.status === 'fulfilled') return false;
         const reason = entry.result.reason as ExecaFailure;
         if (reason.exitCode !== undefined && entry.step.acceptExitCodes?.includes(reason.exitCode)) {
-          warnings.push(...(reason.stderr ?? '').split('\n').filter(Boolean).map((line) => (line.startsWith(`${entry.step.tool}:`) ? line : `${entry.step.tool}: ${line}`)));
+          warnings.push(...entry.stderr.warnings(entry.step.tool));
           return false;
         }
         return true;
       });
     if (failures.length === 0) return warnings;
     // A step killed by SIGPIPE or by us only reports that its neighbour broke; blame the other one.
-    const root = failures.find((f) => !isCollateral(f.result.reason)) ?? failures[0]!;
-    throw toLifeboatError(root.step, root.result.reason);
+    const root = failures.find((f) => !isCollateral(f.result.reason, f.stderr.text())) ?? failures[0]!;
+    throw toLifeboatError(root.step, root.result.reason, root.stderr.text());
   });
   // Stop every step as soon as one fails, so nothing waits forever on a dead neighbour.
   for (const [index, child] of children.entries()) {
@@ -103,21 +108,21 @@ interface ExecaFailure {
   shortMessage?: string;
 }
 
-function isCollateral(reason: unknown): boolean {
+function isCollateral(reason: unknown, stderr: string): boolean {
   const failure = reason as ExecaFailure;
   // 141 and 143 are how a shell reports a child that died of SIGPIPE or SIGTERM; Node's stdio are
   // socket pairs, so a writer whose reader died may also see "connection reset".
   return failure.signal === 'SIGPIPE' || failure.signal === 'SIGTERM' || failure.exitCode === 141 || failure.exitCode === 143
-    || /EPIPE|Broken pipe|Connection reset by peer|ECONNRESET/i.test(failure.stderr ?? '');
+    || /EPIPE|Broken pipe|Connection reset by peer|ECONNRESET/i.test(stderr);
 }
 
-function toLifeboatError(step: Step, reason: unknown): LifeboatError {
+function toLifeboatError(step: Step, reason: unknown, stderrText: string): LifeboatError {
   const failure = reason as ExecaFailure;
   if (failure.code === 'ENOENT') {
     return new LifeboatError('MissingTool', `${step.tool} not found on this worker's PATH (needed for ${step.what})`,
       installHints[step.tool] ? `install it: ${installHints[step.tool]}` : `install ${step.tool}`);
   }
-  const stderr = (failure.stderr ?? '').trim();
+  const stderr = stderrText.trim();
   const classified = step.classify?.(stderr);
   if (classified) return classified;
   const how = failure.signal ? `was killed by ${failure.signal}` : `exited with code ${failure.exitCode ?? '?'}`;

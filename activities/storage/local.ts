@@ -129,20 +129,26 @@ export class LocalStorage implements StorageBackend {
 
   private async mkdirFor(path: string): Promise<void> {
     try {
-      await mkdir(dirname(path), { recursive: true });
+      const first = await mkdir(dirname(path), { recursive: true });
+      // A new directory is durable only once the directory holding its name is synced; the
+      // deepest one is synced by commit(), after the rename.
+      if (first !== undefined) {
+        for (let dir = dirname(dirname(path)); ; dir = dirname(dir)) {
+          await syncPath(dir);
+          if (dir === dirname(first) || dir === dirname(dir)) break;
+        }
+      }
     } catch (error) {
       throw this.storageError(`create directory ${dirname(path)}`, error);
     }
   }
 
   private async commit(temp: string, final: string): Promise<void> {
-    const handle = await open(temp, 'r+');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await syncPath(temp);
     await rename(temp, final);
+    // The rename is a change of the directory: until the directory is synced, a power cut may
+    // forget it, and the object (or the manifest that makes a backup exist) with it.
+    await syncPath(dirname(final));
   }
 
   private storageError(what: string, error: unknown): LifeboatError {
@@ -150,5 +156,15 @@ export class LocalStorage implements StorageBackend {
     const code = (error as NodeJS.ErrnoException).code;
     const hint = code === 'ENOSPC' ? 'the disk is full: free space or point the region at a larger volume' : code === 'EACCES' ? 'the worker user may not write there' : undefined;
     return new LifeboatError('Storage', `${this.location}: cannot ${what}: ${(error as Error).message}`, hint, { cause: error });
+  }
+}
+
+/** fsync of a file or a directory (opened read-only: Linux syncs a directory through any descriptor). */
+async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

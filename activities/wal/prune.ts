@@ -36,6 +36,9 @@ export async function planWalPrune(storage: StorageBackend, source: string, kept
 }
 
 export async function deleteWalFiles(storage: StorageBackend, source: string, files: string[]): Promise<number> {
-  for (const name of files) await storage.remove(walKeys.object(source, name));
+  for (const name of files) {
+    await storage.remove(walKeys.object(source, name));
+    await storage.remove(walKeys.record(source, name));
+  }
   return files.length;
 }

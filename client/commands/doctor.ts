@@ -11,6 +11,7 @@ import { info, parseRedisUrl } from '../../activities/sources/redis/cli';
 import { walkTree } from '../../activities/sources/files/walk';
 import { readSecret } from '../../lib/config/secrets';
 import { LifeboatError } from '../../lib/errors';
+import { archiveCommand } from '../../lib/wal';
 import { table, type Output } from '../output';
 import { connectClient } from '../temporal';
 import { childEnvOptions } from '../../lib/child-env';
@@ -33,7 +34,7 @@ async function probeSource(name: string, source: SourceConfig): Promise<string> 
       const client = await connect({ url: source.url, password: readSecret(source, `sources.${name}`) }, `source ${name}`);
       try {
         const { rows } = await client.query<{ v: string }>("select current_setting('server_version') as v");
-        if (source.mode === 'physical') return `PostgreSQL ${rows[0]!.v}; ${await physicalReadiness(client)}`;
+        if (source.mode === 'physical') return `PostgreSQL ${rows[0]!.v}; ${await physicalReadiness(client, source.wal?.spool)}`;
         return `PostgreSQL ${rows[0]!.v}`;
       } finally {
         await client.end();
@@ -51,15 +52,25 @@ async function probeSource(name: string, source: SourceConfig): Promise<string> 
 }
 
 /** A physical source's server must archive WAL and let the backup user replicate; a problem throws. */
-async function physicalReadiness(client: Awaited<ReturnType<typeof connect>>): Promise<string> {
+async function physicalReadiness(client: Awaited<ReturnType<typeof connect>>, spool: string | undefined): Promise<string> {
   const { rows } = await client.query<{ level: string; archive: string; replication: boolean }>(`
     select current_setting('wal_level') as level, current_setting('archive_mode') as archive,
            (select rolreplication or rolsuper from pg_roles where rolname = current_user) as replication`);
   const { level, archive, replication } = rows[0]!;
   if (level === 'minimal') throw new LifeboatError('Config', 'wal_level is minimal: base backups and WAL archiving need replica', 'set wal_level = replica in postgresql.conf and restart (docs/pitr.md)');
-  if (archive === 'off') throw new LifeboatError('Config', 'archive_mode is off: no WAL reaches the spool', 'set archive_mode = on and archive_command (docs/pitr.md) and restart');
+  let recommended = 'archive_command (docs/wal.md)';
+  try {
+    if (spool) recommended = `archive_command = '${archiveCommand(spool)}'`;
+  } catch {
+    // A spool path that needs shell quoting: the docs show the pattern.
+  }
+  if (archive === 'off') throw new LifeboatError('Config', 'archive_mode is off: no WAL reaches the spool', `set archive_mode = on and ${recommended} and restart`);
   if (!replication) throw new LifeboatError('Config', 'the backup user has neither REPLICATION nor superuser: pg_basebackup will be refused', 'ALTER ROLE … REPLICATION, and a replication line in pg_hba.conf (docs/pitr.md)');
-  return `wal_level ${level}, archive_mode ${archive}, replication allowed`;
+  // Only superusers (and pg_read_all_settings) may read archive_command; without it, say nothing.
+  const command = await client.query<{ command: string }>("select current_setting('archive_command') as command").then(({ rows: [row] }) => row!.command, () => undefined);
+  const unsynced = command !== undefined && spool !== undefined && command.includes(spool) && !/\bsync\b/.test(command)
+    ? `; archive_command does not fsync the spooled copy, so a power cut can lose WAL PostgreSQL has already recycled: use ${recommended}` : '';
+  return `wal_level ${level}, archive_mode ${archive}, replication allowed${unsynced}`;
 }
 
 /** Everything a worker on this machine needs, each checked for real. Non-zero exit if any fails. */

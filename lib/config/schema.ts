@@ -221,6 +221,13 @@ const failoverTarget = z.strictObject({
   passwordEnv: envName.optional(),
   passwordFile: z.string().optional(),
   directory: absolutePath.optional(),
+  /** redis: how the served Redis keeps the writes it takes after the cut-over (each key has a safe default). */
+  persistence: z.strictObject({
+    appendonly: z.boolean().default(true),
+    appendfsync: z.enum(['always', 'everysec', 'no']).default('everysec'),
+    /** redis.conf save points; "" turns RDB snapshots off. */
+    save: z.string().regex(/^(\d+ \d+( \d+ \d+)*)?$/, 'pairs of seconds and changes, e.g. "3600 1 300 100 60 10000", or ""').default('3600 1 300 100 60 10000'),
+  }).optional(),
 });
 
 const regionFailover = z.strictObject({
@@ -417,7 +424,7 @@ function failoverTargetProblem(source: z.infer<typeof postgresSource> | z.infer<
   const allowed: Record<string, string[]> = {
     'postgres/physical': ['dataDir', 'port', 'osUser'],
     'postgres/logical': ['url', 'passwordEnv', 'passwordFile'],
-    redis: ['directory', 'port'],
+    redis: ['directory', 'port', 'passwordEnv', 'passwordFile', 'persistence'],
     files: ['directory'],
   };
   const shape = source.kind === 'postgres' ? `postgres/${source.mode}` : source.kind;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
 import type { Config } from '../../lib/config/schema';
+import { archiveCommand } from '../../lib/wal';
 import { createDeps } from '../../activities/deps';
 import { shipSpool } from '../../activities/wal/ship';
 import { startPostgres, type PostgresInfo } from '../harness/postgres';
@@ -15,7 +16,7 @@ export interface ArchivingPostgres {
   stop(): Promise<void>;
 }
 
-/** A cluster of its own that archives WAL into a spool, as docs/pitr.md tells operators to set it up. */
+/** A cluster of its own that archives WAL into a spool with the recommended (fsyncing) archive_command, as docs/wal.md tells operators to set it up. */
 export async function startArchivingPostgres(dir: string): Promise<ArchivingPostgres> {
   const spool = join(dir, 'spool');
   mkdirSync(spool, { recursive: true });
@@ -28,7 +29,7 @@ export async function startArchivingPostgres(dir: string): Promise<ArchivingPost
   }
   const { postgres, stop } = await startPostgres({
     dir: join(dir, 'source'),
-    settings: { wal_level: 'replica', archive_mode: 'on', archive_command: `test ! -f ${spool}/%f && cp %p ${spool}/%f`, max_wal_senders: 4 },
+    settings: { wal_level: 'replica', archive_mode: 'on', archive_command: archiveCommand(spool), max_wal_senders: 4 },
   });
   const query = async <T extends pg.QueryResultRow>(sql: string, database = 'postgres'): Promise<T[]> => {
     const client = new pg.Client({ host: postgres.host, port: postgres.port, user: postgres.user, password: postgres.password, database });

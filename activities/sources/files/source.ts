@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FilesSourceConfig } from '../../../lib/config/schema';
 import { LifeboatError } from '../../../lib/errors';
 import type { FilesDescription } from '../../../lib/manifest';
+import { warningCount } from '../../pipeline/stderr';
 import { toolVersion } from '../../pipeline/versions';
 import type { Snapshot, SnapshotContext, Source } from '../source';
 import { decideLevel } from './chain';
@@ -58,6 +59,8 @@ export function filesSource(name: string, config: FilesSourceConfig): Source {
           // 1: some files changed or vanished while being read. The backup holds what tar saw and
           // the manifest lists the warnings: silence here would hide an inconsistent copy.
           acceptExitCodes: [1],
+          // One line per socket: expected, and never worth a warning in the manifest.
+          ignoreStderr: /Removing leading|socket ignored/,
         },
         parent: decision.parent,
         async extras() {
@@ -74,7 +77,9 @@ export function filesSource(name: string, config: FilesSourceConfig): Source {
             directories: tree.directories,
             symlinks: tree.symlinks,
             bytes: tree.bytes,
-            warnings: warnings.filter((line) => !/Removing leading|socket ignored/.test(line)),
+            // Bounded (the first lines and one counting the rest): a tree of changing files must not grow the manifest without end.
+            warnings,
+            warningCount: warningCount(warnings),
             ...(note ? { incrementalNote: note } : {}),
             sample: await sampleTree(config.path, selection),
           };

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { LifeboatError } from '../../../lib/errors';
 import { redactUrl as redact } from '../../../lib/redact';
+import { tlsError, tlsPlan, type TlsPlan } from './tls';
 
 export interface PgTarget {
   /** postgres://user@host:port/db, never with a password. */
@@ -24,22 +25,37 @@ export function withDatabase(url: string, database: string): string {
 }
 
 export async function connect(target: PgTarget, what: string): Promise<pg.Client> {
+  const tls = tlsPlan(target.url);
+  try {
+    return await connectWith(target, tls.ssl);
+  } catch (error) {
+    if (tls.plainIfRefused && /does not support SSL/i.test((error as Error).message)) {
+      return connectWith(target, false).catch((plain: unknown) => { throw classifyConnectError(plain, target.url, what); });
+    }
+    throw classifyConnectError(error, target.url, what);
+  }
+}
+
+async function connectWith(target: PgTarget, ssl: TlsPlan['ssl']): Promise<pg.Client> {
   // Discrete fields: with connectionString, pg lets the URL's (absent) password override ours.
   const url = new URL(target.url);
+  const host = decodeURIComponent(url.hostname) || undefined;
   const client = new pg.Client({
-    host: decodeURIComponent(url.hostname) || undefined,
+    host,
     port: url.port ? Number(url.port) : undefined,
     user: decodeURIComponent(url.username) || undefined,
     database: databaseName(target.url),
     password: target.password,
     connectionTimeoutMillis: 10_000,
     application_name: 'lifeboat',
+    // The name verify-full checks the certificate against (an IP literal is checked against the IP SANs).
+    ssl: ssl === false ? false : { ...ssl, servername: host && !/^[\d.]+$|:/.test(host) ? host : undefined },
   });
   try {
     await client.connect();
   } catch (error) {
     await client.end().catch(() => undefined);
-    throw classifyConnectError(error, target.url, what);
+    throw error;
   }
   return client;
 }
@@ -52,12 +68,18 @@ export function classifyConnectError(error: unknown, url: string, what: string):
     return new LifeboatError('Config', `${where}: authentication failed: ${message}`, 'check the user and the password named by passwordEnv/passwordFile');
   }
   if (code === '3D000') return new LifeboatError('Config', `${where}: ${message}`, 'check the database name in the URL');
+  if (tlsError(message)) {
+    return new LifeboatError('Config', `${where}: TLS: ${message}`, 'check sslmode/sslrootcert in the URL against the server\'s ssl settings and certificate (see "PostgreSQL over TLS" in the README)');
+  }
   return new LifeboatError('SourceUnreachable', `${where}: cannot connect: ${message}`, 'check that the server is running and reachable from this worker');
 }
 
 /** pg_dump / pg_restore / psql report connection problems on stderr; map them like the driver's. */
 export function classifyToolStderr(url: string, what: string) {
   return (stderr: string): LifeboatError | undefined => {
+    if (tlsError(stderr)) {
+      return new LifeboatError('Config', `${what} (${redact(url)}): TLS: ${stderr.trim().split('\n')[0]}`, 'check sslmode/sslrootcert in the URL against the server\'s ssl settings and certificate (see "PostgreSQL over TLS" in the README)');
+    }
     if (/password authentication failed|no password supplied|authentication failed/i.test(stderr)) {
       return new LifeboatError('Config', `${what} (${redact(url)}): authentication failed`, 'check the user and the password named by passwordEnv/passwordFile');
     }

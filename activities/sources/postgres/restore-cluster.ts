@@ -9,7 +9,7 @@ import { LifeboatError } from '../../../lib/errors';
 import { checkRecoveryTarget } from '../../../lib/recovery-target';
 import { requireSafePath } from '../../../lib/safe-path';
 import type { Manifest, PostgresPhysicalDescription } from '../../../lib/manifest';
-import { restoreObject } from '../../restore-stream';
+import { restoreObject, verifyObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
 import { majorOf, pgBinary } from './binaries';
 import { asUser, postmasterPid, startCluster, userIds } from './cluster';
@@ -74,6 +74,11 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
     if (mode !== undefined) chmodSync(path, mode);
     if (ids) chownSync(path, ids.uid, ids.gid);
   };
+  const object = plan.manifest.objects.find((o) => o.role === 'data')!;
+  // The SHA-256 is only known at the end of the stream, and tar writes as it reads: prove the whole
+  // object first (hash, age authentication, zstd test) so a damaged one never reaches the data directory.
+  plan.onPhase('verifying');
+  await verifyObject(plan.storage, object, plan.identity, `base backup ${plan.manifest.id}`);
   mkdirSync(plan.dataDir, { recursive: true });
   own(plan.dataDir, 0o700);
   for (const dir of [walDir, socketDir]) {
@@ -85,10 +90,9 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
   const checks: RecoveredCluster['checks'] = [];
 
   plan.onPhase('extracting');
-  const object = plan.manifest.objects.find((o) => o.role === 'data')!;
   const [tar, tarArgs] = asUser(plan.user, 'tar', ['-x', '-C', plan.dataDir]);
   await restoreObject(plan.storage, object, plan.identity, `base backup ${plan.manifest.id}`, { tool: tar, args: tarArgs, what: `tar -x into ${plan.dataDir}` });
-  checks.push({ name: 'restore', ok: true, detail: `base backup ${plan.manifest.id} fetched, SHA-256 and size verified, decrypted, decompressed and extracted into ${plan.dataDir}` });
+  checks.push({ name: 'restore', ok: true, detail: `base backup ${plan.manifest.id} verified whole (SHA-256, size, age, zstd) before extraction, then fetched again (and checked again), decrypted, decompressed and extracted into ${plan.dataDir}` });
 
   // Before any file changes: pg_verifybackup compares every file with the manifest pg_basebackup wrote, and parses the WAL it carries.
   if (description.hasBackupManifest) {
