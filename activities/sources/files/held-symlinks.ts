@@ -1,0 +1,60 @@
+import { lchown, lstat, lutimes, open, readdir, readlink, symlink, unlink } from 'node:fs/promises';
+
+interface Held {
+  target: string;
+  atime: Date;
+  mtime: Date;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * The second line of defence against a chain that writes through a symlink: between two members,
+ * every symlink in the target becomes an empty placeholder file, and the links come back after the
+ * last member. tar cannot follow what is not a link, so whatever the pre-scan could not foresee
+ * (a directory renamed in an increment's listing, a name it read wrong) fails inside the target
+ * instead of writing outside it. This is what tar itself does for dangerous links within one archive.
+ */
+export class HeldSymlinks {
+  /** By the placeholder's inode: tar may rename a directory that holds one, or hard-link to it. */
+  private readonly held = new Map<string, Held>();
+
+  async hold(root: string): Promise<void> {
+    for await (const path of entries(root)) {
+      const info = await lstat(path, { bigint: true });
+      if (!info.isSymbolicLink()) continue;
+      const target = await readlink(path, { encoding: 'buffer' });
+      await unlink(path);
+      const placeholder = await open(path, 'wx', 0o600);
+      const made = await placeholder.stat({ bigint: true });
+      await placeholder.close();
+      this.held.set(`${made.dev}:${made.ino}`, {
+        target: target.toString('latin1'), atime: info.atime, mtime: info.mtime, uid: Number(info.uid), gid: Number(info.gid),
+      });
+    }
+  }
+
+  /** Turns each placeholder still in the tree, wherever it is now, back into its symlink. */
+  async release(root: string, keepOwners: boolean): Promise<void> {
+    if (this.held.size === 0) return;
+    for await (const path of entries(root)) {
+      const info = await lstat(path, { bigint: true });
+      const held = info.isFile() ? this.held.get(`${info.dev}:${info.ino}`) : undefined;
+      if (!held) continue;
+      await unlink(path);
+      await symlink(Buffer.from(held.target, 'latin1'), path);
+      if (keepOwners) await lchown(path, held.uid, held.gid);
+      await lutimes(path, held.atime, held.mtime);
+    }
+  }
+}
+
+/** Every path below root, parents before children, never following a symlink; as bytes, so any name survives. */
+async function* entries(root: Buffer | string): AsyncGenerator<Buffer> {
+  const base = Buffer.isBuffer(root) ? root : Buffer.from(root);
+  for (const entry of await readdir(base, { withFileTypes: true, encoding: 'buffer' })) {
+    const path = Buffer.concat([base, Buffer.from('/'), entry.name]);
+    yield path;
+    if (entry.isDirectory()) yield* entries(path);
+  }
+}
