@@ -58,10 +58,9 @@ describe('a files restore of a crafted chain', () => {
     return file;
   }
 
-  async function refusal(target: string, backupId: string) {
-    const failure = await failureOf(runRestore(harness.client, fixture.config, { source: 'crafted', target, backupId }));
-    expect(readdirSync(target)).toEqual([]);
-    return failure;
+  /** The restore's failure; what it left outside and in the target is each test's to check, outside first. */
+  function refusal(target: string, backupId: string) {
+    return failureOf(runRestore(harness.client, fixture.config, { source: 'crafted', target, backupId }));
   }
 
   it('refuses a symlink in one member and a child below it in the next, and writes nothing anywhere', async () => {
@@ -74,9 +73,11 @@ describe('a files restore of a crafted chain', () => {
     await plantArchive(storage, increment, await archive(join(dir, 'm1.tar'), stage, ['./d/evil']), fixture.key.recipient);
 
     const failure = await refusal(target, increment.id);
+    expect(existsSync(join(outside, 'evil'))).toBe(false);
     expect(failure.type).toBe('UnsafeArchive');
     expect(failure.message).toContain(`member "./d/evil" of backup ${increment.id} would write through symlink "d" (made by backup ${full.id}), outside the target; nothing was extracted`);
     expect(existsSync(join(outside, 'evil'))).toBe(false);
+    expect(readdirSync(target)).toEqual([]);
   });
 
   it('refuses a member named with ".." and writes nothing beside the target', async () => {
@@ -88,6 +89,7 @@ describe('a files restore of a crafted chain', () => {
     expect(failure.type).toBe('UnsafeArchive');
     expect(failure.message).toContain(`member "../escaped" of backup ${full.id} has a ".." in its name`);
     expect(existsSync(join(dir, 'escaped'))).toBe(false);
+    expect(readdirSync(target)).toEqual([]);
   });
 
   it('refuses a member with an absolute name', async () => {
@@ -99,6 +101,7 @@ describe('a files restore of a crafted chain', () => {
     expect(failure.type).toBe('UnsafeArchive');
     expect(failure.message).toContain(`member "${join(outside, 'planted')}" of backup ${full.id} has an absolute name`);
     expect(existsSync(join(outside, 'planted'))).toBe(false);
+    expect(readdirSync(target)).toEqual([]);
   });
 
   it('refuses a device node', async () => {
@@ -108,6 +111,7 @@ describe('a files restore of a crafted chain', () => {
     const failure = await refusal(target, full.id);
     expect(failure.type).toBe('UnsafeArchive');
     expect(failure.message).toContain(`member "./null" of backup ${full.id} is a character device node (crw-r--r--)`);
+    expect(readdirSync(target)).toEqual([]);
   });
 
   it('refuses a hard link that reaches outside through a symlink of an earlier member', async () => {
@@ -121,9 +125,11 @@ describe('a files restore of a crafted chain', () => {
     // The second name becomes a hard link; its target is renamed to etc/secret, through the link above.
     await plantArchive(storage, increment, await archive(join(dir, 'm1.tar'), stage, ['./file', './x'], ['--transform=flags=h;s,^\\./file$,./etc/secret,']), fixture.key.recipient);
     const failure = await refusal(target, increment.id);
+    expect(statSync(join(outside, 'secret')).nlink).toBe(1);
     expect(failure.type).toBe('UnsafeArchive');
     expect(failure.message).toContain(`member "./x" of backup ${increment.id} would write through its hard link target symlink "etc" (made by backup ${full.id})`);
     expect(statSync(join(outside, 'secret')).nlink).toBe(1);
+    expect(readdirSync(target)).toEqual([]);
   });
 
   it('restores a setuid file and a setgid directory without their special bits or owners, and keeps them when asked', async () => {
