@@ -194,7 +194,7 @@ const absolutePath = z.string().refine((p) => p.startsWith('/'), 'an absolute pa
  * apply depends on the source: postgres physical — dataDir (must not exist or be empty) and port
  * of the cluster Lifeboat starts; postgres logical — url (+ passwordEnv/File) of a running server
  * on which the database is created; redis — directory and port of the redis-server Lifeboat
- * starts; files — directory (must not exist or be empty).
+ * starts; files — directory (must not exist or be empty), and preserveOwnership to keep owners.
  */
 const failoverTarget = z.strictObject({
   dataDir: absolutePath.optional(),
@@ -205,6 +205,8 @@ const failoverTarget = z.strictObject({
   passwordEnv: envName.optional(),
   passwordFile: z.string().optional(),
   directory: absolutePath.optional(),
+  /** files: keep owners, setuid/setgid/sticky bits and every xattr as archived (the worker runs as root); default: the worker's user owns the tree. */
+  preserveOwnership: z.boolean().optional(),
 });
 
 const regionFailover = z.strictObject({
@@ -397,7 +399,7 @@ function failoverTargetProblem(source: z.infer<typeof postgresSource> | z.infer<
     'postgres/physical': ['dataDir', 'port', 'osUser'],
     'postgres/logical': ['url', 'passwordEnv', 'passwordFile'],
     redis: ['directory', 'port'],
-    files: ['directory'],
+    files: ['directory', 'preserveOwnership'],
   };
   const shape = source.kind === 'postgres' ? `postgres/${source.mode}` : source.kind;
   const required: Record<string, string[]> = {
