@@ -1,4 +1,4 @@
-import { lchown, lstat, lutimes, open, readdir, readlink, symlink, unlink } from 'node:fs/promises';
+import { lchown, lstat, lutimes, open, readdir, readlink, symlink, unlink, utimes } from 'node:fs/promises';
 
 interface Held {
   target: string;
@@ -37,15 +37,23 @@ export class HeldSymlinks {
   /** Turns each placeholder still in the tree, wherever it is now, back into its symlink. */
   async release(root: string, keepOwners: boolean): Promise<void> {
     if (this.held.size === 0) return;
+    // Replacing an entry touches its directory's times, which tar had set as archived: put them back.
+    const parents = new Map<string, { path: Buffer; atime: Date; mtime: Date }>();
     for await (const path of entries(root)) {
       const info = await lstat(path, { bigint: true });
       const held = info.isFile() ? this.held.get(`${info.dev}:${info.ino}`) : undefined;
       if (!held) continue;
+      const parent = path.subarray(0, path.lastIndexOf('/'));
+      if (!parents.has(parent.toString('latin1'))) {
+        const times = await lstat(parent);
+        parents.set(parent.toString('latin1'), { path: parent, atime: times.atime, mtime: times.mtime });
+      }
       await unlink(path);
       await symlink(Buffer.from(held.target, 'latin1'), path);
       if (keepOwners) await lchown(path, held.uid, held.gid);
       await lutimes(path, held.atime, held.mtime);
     }
+    for (const { path, atime, mtime } of parents.values()) await utimes(path, atime, mtime);
   }
 }
 
