@@ -62,7 +62,7 @@ program.command('restore <source>').description('restore a backup (verified firs
   .option('--region <region>', 'restore the copy in this region (default: the source\'s region)')
   .option('--clean', 'replace the contents of a target that already holds tables', false)
   .option('--no-owner', 'postgres: do not restore ownership and privileges')
-  .option('--same-owner', 'files: keep owners, setuid/setgid/sticky bits and all xattrs as archived (worker as root); default: the worker\'s user owns the tree, no special bits')
+  .option('--same-owner', 'files: keep owners, setuid/setgid bits and all xattrs as archived (worker as root); default: the worker\'s user owns the tree, no setuid/setgid')
   .option('--to-password-env <name>', 'environment variable of the worker holding the target\'s password')
   .option('--serve <port>', 'redis: start redis-server on the restored dump.rdb on this port', (value) => {
     const port = Number(value);

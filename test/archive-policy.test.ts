@@ -61,6 +61,15 @@ describe('the chain policy of a files restore', () => {
     expect(judge(['B1', [entry('l', 'l', '/'), entry('h', 'm', 'l'), entry('-', 'm/x')]])?.message).toMatch(/through symlink "m"/);
   });
 
+  it('lists the sticky directories of the last member, where every directory of an incremental chain is listed', () => {
+    const policy = new ChainPolicy('B2');
+    policy.check('B1', { type: 'd', mode: 'drwxrwxrwt', path: './old-tmp/' });
+    policy.check('B2', { type: 'd', mode: 'drwxrwxrwt', path: './' });
+    policy.check('B2', { type: 'd', mode: 'drwxr-xr-x', path: './plain/' });
+    policy.check('B2', { type: 'd', mode: 'drwxrwx--T', path: './tmp/' });
+    expect(policy.stickyDirectories()).toEqual(['', 'tmp']);
+  });
+
   it('refuses device nodes and member types a files backup never holds, and keeps FIFOs', () => {
     expect(judge(['B1', [entry('c', 'null')]])?.message).toMatch(/member "null" of backup B1 is a character device node/);
     expect(judge(['B1', [entry('b', 'disk')]])?.message).toMatch(/is a block device node/);

@@ -132,9 +132,11 @@ describe('a files restore of a crafted chain', () => {
     expect(readdirSync(target)).toEqual([]);
   });
 
-  it('restores a setuid file and a setgid directory without their special bits or owners, and keeps them when asked', async () => {
+  it('restores a setuid file and a setgid directory without their special bits or owners, keeps sticky directories, and keeps everything when asked', async () => {
     const { stage, dir } = newCase();
     mkdirSync(join(stage, 'shared'));
+    mkdirSync(join(stage, 'tmp'));
+    chmodSync(join(stage, 'tmp'), 0o1777);
     writeFileSync(join(stage, 'tool'), '#!/bin/sh\n');
     writeFileSync(join(stage, 'shared', 'group-writable'), 'g');
     // chown first: it clears setuid.
@@ -143,7 +145,7 @@ describe('a files restore of a crafted chain', () => {
     chmodSync(join(stage, 'shared'), 0o2775);
     chmodSync(join(stage, 'shared', 'group-writable'), 0o664);
     const { files, directories, symlinks, bytes } = await walkTree(stage);
-    await plantArchive(storage, full, await archive(join(dir, 'm0.tar'), stage, ['.', './shared', './shared/group-writable', './tool']),
+    await plantArchive(storage, full, await archive(join(dir, 'm0.tar'), stage, ['.', './shared', './shared/group-writable', './tmp', './tool']),
       fixture.key.recipient, { files, directories, symlinks, bytes });
 
     const plain = join(dir, 'plain');
@@ -151,6 +153,8 @@ describe('a files restore of a crafted chain', () => {
     expect((statSync(join(plain, 'tool')).mode & 0o7777).toString(8)).toBe('755');
     expect(statSync(join(plain, 'tool')).uid).toBe(process.getuid!());
     expect((statSync(join(plain, 'shared')).mode & 0o7777).toString(8)).toBe('775');
+    // The sticky bit only restricts: a shared directory keeps it.
+    expect((statSync(join(plain, 'tmp')).mode & 0o7777).toString(8)).toBe('1777');
     // Ordinary bits are the archive's, not the worker's umask.
     expect((statSync(join(plain, 'shared', 'group-writable')).mode & 0o7777).toString(8)).toBe('664');
 

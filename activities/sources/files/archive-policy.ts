@@ -15,10 +15,23 @@ export class ChainPolicy {
   /** Paths that are symlinks on disk at this point of the chain, with the backup that made each. */
   private readonly symlinks = new Map<string, string>();
 
+  /** Directories with the sticky bit in the member checked last (an incremental member lists every directory). */
+  private readonly sticky = new Set<string>();
+  private member = '';
+
   /** `restoring` is the backup the operator asked for; it names the chain in errors. */
   constructor(private readonly restoring: string) {}
 
+  /** Sticky directories as the last member lists them: an owner-neutral extraction puts the bit back (it only restricts). */
+  stickyDirectories(): string[] {
+    return [...this.sticky];
+  }
+
   check(backupId: string, entry: ListedEntry): void {
+    if (backupId !== this.member) {
+      this.member = backupId;
+      this.sticky.clear();
+    }
     const refuse = (reason: string): never => {
       throw new LifeboatError('UnsafeArchive',
         `refusing to restore backup ${this.restoring}: member ${shown(entry.path)} of backup ${backupId} ${reason}; nothing was extracted`,
@@ -31,6 +44,7 @@ export class ChainPolicy {
       case entry.type === 'd':
         // tar removes a symlink it finds where a directory entry goes, and makes the directory.
         this.symlinks.delete(path);
+        if (/[tT]$/.test(entry.mode)) this.sticky.add(path);
         break;
       case entry.type === 'l':
         this.symlinks.set(path, backupId);

@@ -1,3 +1,4 @@
+import { chmod, lstat } from 'node:fs/promises';
 import { LifeboatError } from '../../../lib/errors';
 import type { FilesDescription, Manifest } from '../../../lib/manifest';
 import { findBackup } from '../../catalog';
@@ -39,7 +40,7 @@ export function extractArgs(directory: string, options: FilesRestoreOptions): st
     '--listed-incremental=/dev/null', `--directory=${directory}`, '--acls', '--xattrs',
     ...(options.preserveOwnership
       ? ['--same-owner', '--same-permissions', '--xattrs-include=*']
-      // With umask 0 (see extractStep), --no-same-permissions keeps each rwx bit as archived and drops only setuid, setgid and sticky.
+      // With umask 0 (see extractStep), --no-same-permissions keeps each rwx bit as archived and drops setuid, setgid and sticky (put back after).
       : ['--no-same-owner', '--no-same-permissions', '--xattrs-include=user.*']),
   ];
 }
@@ -76,6 +77,8 @@ export async function restoreFiles(storage: StorageBackend, manifest: Manifest, 
     if (index < chain.length - 1) await links.hold(directory);
   }
   await links.release(directory, Boolean(options.preserveOwnership));
+  // A shared 1777 directory without its sticky bit would let anyone delete anyone's files.
+  if (!options.preserveOwnership) await restoreSticky(directory, policy.stickyDirectories());
   const expected = manifest.description as FilesDescription;
   const actual = await walkTree(directory);
   const differs = (['files', 'directories', 'symlinks', 'bytes'] as const).filter((field) => actual[field] !== expected[field]);
@@ -84,4 +87,12 @@ export async function restoreFiles(storage: StorageBackend, manifest: Manifest, 
       'do not use it: report this');
   }
   return `${chain.length} backup${chain.length > 1 ? 's' : ''} (full${chain.length > 1 ? ` + ${chain.length - 1} increments` : ''}) restored into ${directory}: ${actual.files} files, ${actual.bytes} bytes, as the manifest says`;
+}
+
+async function restoreSticky(directory: string, paths: string[]): Promise<void> {
+  for (const path of paths) {
+    const full = path ? Buffer.concat([Buffer.from(`${directory}/`), Buffer.from(path, 'latin1')]) : Buffer.from(directory);
+    const info = await lstat(full).catch(() => undefined);
+    if (info?.isDirectory()) await chmod(full, (info.mode & 0o7777) | 0o1000);
+  }
 }
