@@ -1,4 +1,5 @@
-import { lchown, lstat, lutimes, open, readdir, readlink, symlink, unlink, utimes } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lchown, lstat, lutimes, open, readdir, readFile, readlink, symlink, unlink, utimes } from 'node:fs/promises';
 
 interface Held {
   target: string;
@@ -10,7 +11,7 @@ interface Held {
 
 /**
  * The second line of defence against a chain that writes through a symlink: between two members,
- * every symlink in the target becomes an empty placeholder file, and the links come back after the
+ * every symlink in the target becomes a placeholder file, and the links come back after the
  * last member. tar cannot follow what is not a link, so whatever the pre-scan could not foresee
  * (a directory renamed in an increment's listing, a name it read wrong) fails inside the target
  * instead of writing outside it. This is what tar itself does for dangerous links within one archive.
@@ -18,6 +19,11 @@ interface Held {
 export class HeldSymlinks {
   /** By the placeholder's inode: tar may rename a directory that holds one, or hard-link to it. */
   private readonly held = new Map<string, Held>();
+  /**
+   * What each placeholder holds. An inode tar freed (by replacing a placeholder) is soon given to a
+   * file it extracts, so the inode alone would turn an honest file into a symlink.
+   */
+  private readonly mark = Buffer.from(`lifeboat placeholder ${randomBytes(16).toString('hex')}\n`);
 
   async hold(root: string): Promise<void> {
     for await (const path of entries(root)) {
@@ -26,6 +32,7 @@ export class HeldSymlinks {
       const target = await readlink(path, { encoding: 'buffer' });
       await unlink(path);
       const placeholder = await open(path, 'wx', 0o600);
+      await placeholder.writeFile(this.mark);
       const made = await placeholder.stat({ bigint: true });
       await placeholder.close();
       this.held.set(`${made.dev}:${made.ino}`, {
@@ -41,8 +48,8 @@ export class HeldSymlinks {
     const parents = new Map<string, { path: Buffer; atime: Date; mtime: Date }>();
     for await (const path of entries(root)) {
       const info = await lstat(path, { bigint: true });
-      const held = info.isFile() ? this.held.get(`${info.dev}:${info.ino}`) : undefined;
-      if (!held) continue;
+      const held = info.isFile() && info.size === BigInt(this.mark.length) ? this.held.get(`${info.dev}:${info.ino}`) : undefined;
+      if (!held || !(await readFile(path)).equals(this.mark)) continue;
       const parent = path.subarray(0, path.lastIndexOf('/'));
       if (!parents.has(parent.toString('latin1'))) {
         const times = await lstat(parent);
