@@ -10,7 +10,7 @@ import { keys, type FilesDescription, type Manifest } from '../../lib/manifest';
  * `counts` overrides what the manifest says the tree holds, for restores expected to succeed.
  */
 export async function plantArchive(storage: StorageBackend, manifest: Manifest, tarFile: string, recipient: string, counts: Partial<FilesDescription> = {}): Promise<void> {
-  const { stdout } = await execa('sh', ['-c', 'zstd -q -c "$1" | age -r "$2"', 'sh', tarFile, recipient], { encoding: 'buffer' });
+  const { stdout } = await execa('sh', ['-c', 'zstd -q -c "$1" | age -r "$2"', 'sh', tarFile, recipient], { encoding: 'buffer', stripFinalNewline: false });
   const data = Buffer.from(stdout);
   const object = manifest.objects[0]!;
   await storage.put(object.key, data);
