@@ -28,6 +28,8 @@ export interface RestoreInput {
   noOwner: boolean;
   /** redis: serve the restored dump.rdb with redis-server on this port. */
   serve?: number;
+  /** files: keep owners, setuid/setgid/sticky bits and every xattr as archived; default: owned by the worker's user, no special bits. */
+  preserveOwnership?: boolean;
   /**
    * postgres mode physical: `target` is a new or empty data directory; the restored cluster listens
    * on 127.0.0.1:port, recovered to `time` or `lsn` (neither: the end of the archived WAL).
@@ -93,7 +95,7 @@ export function restoreActivities(deps: Deps) {
         checked = await restoreRedis(storage, manifest, identity, { directory: directoryOf(input.target), clean: input.clean, serve: input.serve });
         break;
       case 'files':
-        checked = await restoreFiles(storage, manifest, identity, directoryOf(input.target));
+        checked = await restoreFiles(storage, manifest, identity, directoryOf(input.target), { preserveOwnership: input.preserveOwnership });
         break;
     }
     return {

@@ -61,7 +61,8 @@ program.command('restore <source>').description('restore a backup (verified firs
   .requiredOption('--to <target>', 'postgres: postgres://user@host:port/database (created if missing); postgres mode physical: a new or empty data directory on the worker; redis, files: an empty directory on the worker')
   .option('--region <region>', 'restore the copy in this region (default: the source\'s region)')
   .option('--clean', 'replace the contents of a target that already holds tables', false)
-  .option('--no-owner', 'do not restore ownership and privileges')
+  .option('--no-owner', 'postgres: do not restore ownership and privileges')
+  .option('--same-owner', 'files: keep owners, setuid/setgid bits and all xattrs as archived (worker as root); default: the worker\'s user owns the tree, no setuid/setgid')
   .option('--to-password-env <name>', 'environment variable of the worker holding the target\'s password')
   .option('--serve <port>', 'redis: start redis-server on the restored dump.rdb on this port', (value) => {
     const port = Number(value);
@@ -76,7 +77,7 @@ program.command('restore <source>').description('restore a backup (verified firs
   .option('--at <time>', 'postgres mode physical: recover to this moment (ISO 8601 with a zone); default the end of the archived WAL')
   .option('--lsn <lsn>', 'postgres mode physical: recover to this WAL position, e.g. 0/3000148')
   .option('--os-user <user>', 'postgres mode physical: the OS user the cluster runs as (default postgres when the worker is root)')
-  .action(async (source: string, options: { latest?: boolean; backup?: string; to: string; region?: string; clean: boolean; owner: boolean; toPasswordEnv?: string; serve?: number; port?: number; at?: string; lsn?: string; osUser?: string }) => {
+  .action(async (source: string, options: { latest?: boolean; backup?: string; to: string; region?: string; clean: boolean; owner: boolean; sameOwner?: boolean; toPasswordEnv?: string; serve?: number; port?: number; at?: string; lsn?: string; osUser?: string }) => {
     const { config, out } = setup();
     const client = await connectClient(config);
     try {

@@ -22,6 +22,8 @@ export const errorTypes = {
   AlertRejected: { exitCode: 16, retryable: false },
   /** Nobody took a task on a region's queue in time: that region's worker is not running. */
   WorkerUnavailable: { exitCode: 17, retryable: false },
+  /** A backup's archive would write outside its target, or holds what a restore never creates (device nodes): crafted or damaged. */
+  UnsafeArchive: { exitCode: 18, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof errorTypes;

@@ -111,6 +111,12 @@ describe('the lifeboat CLI', () => {
     expect(result.stderr).not.toContain('hunter2');
   });
 
+  it('refuses --same-owner for a source that is not a files tree, before starting anything', async () => {
+    const result = await cli(['restore', 'app-db', '--latest', '--to', pgUrl(pg, 'cli_same_owner'), '--same-owner']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('--same-owner is for files sources');
+  });
+
   it('passes doctor when tools, Temporal, storage, sources and key are all fine', async () => {
     const result = await cli(['--json', 'doctor']);
     const report = JSON.parse(result.stdout) as { ok: boolean; checks: Array<{ check: string; ok: boolean }> };

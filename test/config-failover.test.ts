@@ -48,7 +48,11 @@ describe('failover and WAL configuration', () => {
     expect(problems(base.replace('{ dataDir: /srv/pg-dr, port: 5433 }', '{ dataDir: /srv/pg-dr }')))
       .toContain('regions.gothenburg.failover.targets.app-db: expected a postgres/physical source needs dataDir and port');
     expect(problems(base.replace('{ directory: /srv/uploads-dr }', '{ directory: /srv/uploads-dr, port: 1 }')))
-      .toContain('targets.uploads: expected a files source needs directory; not port');
+      .toContain('targets.uploads: expected a files source needs directory (optional: preserveOwnership); not port');
+    expect(problems(base.replace('{ directory: /srv/redis-dr, port: 6380 }', '{ directory: /srv/redis-dr, port: 6380, preserveOwnership: true }')))
+      .toContain('targets.cache: expected a redis source needs directory and port; not preserveOwnership');
+    expect(parseConfig(base.replace('{ directory: /srv/uploads-dr }', '{ directory: /srv/uploads-dr, preserveOwnership: true }'))
+      .regions['gothenburg']!.failover!.targets['uploads']).toEqual({ directory: '/srv/uploads-dr', preserveOwnership: true });
     expect(problems(base.replace('{ url: "postgres://app@10.1.0.5:5432/orders" }', '{ dataDir: /srv/x, port: 5 }')))
       .toContain('targets.orders: expected a postgres/logical source needs url');
   });

@@ -80,7 +80,7 @@ function claimDirectory(directory: string, marker: string, clear: () => Promise<
 export async function restoreFilesTarget(run: TargetRun): Promise<string> {
   const directory = run.target.directory!;
   await claimDirectory(directory, run.marker, async () => emptyDirectory(directory));
-  return restoreFiles(run.storage, run.manifest, run.identity, directory);
+  return restoreFiles(run.storage, run.manifest, run.identity, directory, { preserveOwnership: run.target.preserveOwnership });
 }
 
 /** dump.rdb into the directory, then a daemonized redis-server on it that outlives the worker. */

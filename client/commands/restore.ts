@@ -19,6 +19,8 @@ export interface RestoreOptions {
   region?: string;
   clean: boolean;
   noOwner: boolean;
+  /** files: keep owners and setuid/setgid bits as archived. */
+  sameOwner?: boolean;
   toPasswordEnv?: string;
   serve?: number;
   port?: number;
@@ -54,11 +56,13 @@ export async function restoreCommand(client: Client, config: Config, source: str
     throw usage(`--to must be an absolute directory on the restoring worker for a ${sourceConfig.kind} source, got "${options.to}"`);
   }
   if (options.serve !== undefined && sourceConfig.kind !== 'redis') throw usage('--serve is for redis sources');
+  if (options.sameOwner && sourceConfig.kind !== 'files') throw usage('--same-owner is for files sources (postgres: owners are restored unless --no-owner)');
   const region = options.region ?? sourceConfig.region;
   if (!(region in config.regions)) throw usage(`no region "${region}" in the config`);
   const handle = await client.workflow.start<typeof restoreBackup>('restoreBackup', {
     args: [{
       source, region, backupId: options.backup ?? 'latest', target: options.to, targetPasswordEnv: options.toPasswordEnv, clean: options.clean, noOwner: options.noOwner, serve: options.serve,
+      ...(options.sameOwner ? { preserveOwnership: true } : {}),
       ...(physical ? { cluster: { port: options.port!, osUser: options.osUser, time: options.at, lsn: options.lsn } } : {}),
     }],
     workflowId: `lifeboat-restore-${source}-${Date.now()}`,

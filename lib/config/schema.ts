@@ -210,7 +210,7 @@ const safePath = z.string().refine((p) => unsafePathProblem(p) === undefined, sa
  * apply depends on the source: postgres physical — dataDir (must not exist or be empty) and port
  * of the cluster Lifeboat starts; postgres logical — url (+ passwordEnv/File) of a running server
  * on which the database is created; redis — directory and port of the redis-server Lifeboat
- * starts; files — directory (must not exist or be empty).
+ * starts; files — directory (must not exist or be empty), and preserveOwnership to keep owners.
  */
 const failoverTarget = z.strictObject({
   dataDir: safePath.optional(),
@@ -228,6 +228,8 @@ const failoverTarget = z.strictObject({
     /** redis.conf save points; "" turns RDB snapshots off. */
     save: z.string().regex(/^(\d+ \d+( \d+ \d+)*)?$/, 'pairs of seconds and changes, e.g. "3600 1 300 100 60 10000", or ""').default('3600 1 300 100 60 10000'),
   }).optional(),
+  /** files: keep owners, setuid/setgid/sticky bits and every xattr as archived (the worker runs as root); default: the worker's user owns the tree. */
+  preserveOwnership: z.boolean().optional(),
 });
 
 const regionFailover = z.strictObject({
@@ -425,7 +427,7 @@ function failoverTargetProblem(source: z.infer<typeof postgresSource> | z.infer<
     'postgres/physical': ['dataDir', 'port', 'osUser'],
     'postgres/logical': ['url', 'passwordEnv', 'passwordFile'],
     redis: ['directory', 'port', 'passwordEnv', 'passwordFile', 'persistence'],
-    files: ['directory'],
+    files: ['directory', 'preserveOwnership'],
   };
   const shape = source.kind === 'postgres' ? `postgres/${source.mode}` : source.kind;
   const required: Record<string, string[]> = {

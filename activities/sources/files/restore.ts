@@ -1,8 +1,12 @@
+import { chmod, lstat } from 'node:fs/promises';
 import { LifeboatError } from '../../../lib/errors';
 import type { FilesDescription, Manifest } from '../../../lib/manifest';
 import { findBackup } from '../../catalog';
-import { requireEmptyDirectory, restoreObject, verifyObject } from '../../restore-stream';
+import { requireEmptyDirectory, restoreObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
+import { ChainPolicy } from './archive-policy';
+import { HeldSymlinks } from './held-symlinks';
+import { scanMember } from './scan';
 import { walkTree } from './walk';
 
 /** The chain that ends in `manifest`, full backup first. A missing member is named. */
@@ -23,13 +27,42 @@ export async function chainOf(storage: StorageBackend, manifest: Manifest): Prom
   return chain;
 }
 
-/** Proves every member first, then extracts the full and each increment in order into an empty directory. */
-export async function restoreFiles(storage: StorageBackend, manifest: Manifest, identity: string, directory: string): Promise<string> {
+export interface FilesRestoreOptions {
+  /** Keep owners, setuid/setgid/sticky bits and every xattr as archived (needs root); default: the worker's user owns the tree. */
+  preserveOwnership?: boolean;
+}
+
+/** How tar extracts one member: always as owner-neutral as the operator allows. */
+export function extractArgs(directory: string, options: FilesRestoreOptions): string[] {
+  return [
+    '--extract', '--file=-',
+    // /dev/null: apply each increment's deletions without keeping state of our own.
+    '--listed-incremental=/dev/null', `--directory=${directory}`, '--acls', '--xattrs',
+    ...(options.preserveOwnership
+      ? ['--same-owner', '--same-permissions', '--xattrs-include=*']
+      // With umask 0 (see extractStep), --no-same-permissions keeps each rwx bit as archived and drops setuid, setgid and sticky (put back after).
+      : ['--no-same-owner', '--no-same-permissions', '--xattrs-include=user.*']),
+  ];
+}
+
+function extractStep(member: Manifest, directory: string, options: FilesRestoreOptions) {
+  const args = extractArgs(directory, options);
+  return options.preserveOwnership
+    ? { tool: 'tar', args, what: `extracting backup ${member.id} into ${directory}` }
+    : { tool: 'sh', args: ['-c', 'umask 0 && exec tar "$@"', 'tar', ...args], what: `extracting backup ${member.id} into ${directory}` };
+}
+
+/**
+ * Proves and lists every member first (nothing is written if one is damaged or would write outside
+ * the directory), then extracts the full and each increment in order into an empty directory.
+ */
+export async function restoreFiles(storage: StorageBackend, manifest: Manifest, identity: string, directory: string, options: FilesRestoreOptions = {}): Promise<string> {
   requireEmptyDirectory(directory, false, 'restore into an empty or new directory');
   const chain = await chainOf(storage, manifest);
+  const policy = new ChainPolicy(manifest.id);
   for (const member of chain) {
     try {
-      await verifyObject(storage, member.objects[0]!, identity, `backup ${member.id}`);
+      await scanMember(storage, member, identity, policy);
     } catch (error) {
       if (error instanceof LifeboatError && (error.type === 'ChecksumMismatch' || error.type === 'BackupNotFound')) {
         throw new LifeboatError('ChecksumMismatch', `the chain of backup ${manifest.id} is broken at ${member.id} (${chain.indexOf(member) === 0 ? 'the full backup' : `increment ${chain.indexOf(member)}`}): ${error.message}`,
@@ -38,14 +71,14 @@ export async function restoreFiles(storage: StorageBackend, manifest: Manifest, 
       throw error;
     }
   }
-  for (const member of chain) {
-    await restoreObject(storage, member.objects[0]!, identity, `backup ${member.id}`, {
-      tool: 'tar',
-      // /dev/null: apply each increment's deletions without keeping state of our own.
-      args: ['--extract', '--file=-', '--listed-incremental=/dev/null', `--directory=${directory}`, '--acls', '--xattrs'],
-      what: `extracting backup ${member.id} into ${directory}`,
-    });
+  const links = new HeldSymlinks();
+  for (const [index, member] of chain.entries()) {
+    await restoreObject(storage, member.objects[0]!, identity, `backup ${member.id}`, extractStep(member, directory, options));
+    if (index < chain.length - 1) await links.hold(directory);
   }
+  await links.release(directory, Boolean(options.preserveOwnership));
+  // A shared 1777 directory without its sticky bit would let anyone delete anyone's files.
+  if (!options.preserveOwnership) await restoreSticky(directory, policy.stickyDirectories());
   const expected = manifest.description as FilesDescription;
   const actual = await walkTree(directory);
   const differs = (['files', 'directories', 'symlinks', 'bytes'] as const).filter((field) => actual[field] !== expected[field]);
@@ -54,4 +87,12 @@ export async function restoreFiles(storage: StorageBackend, manifest: Manifest, 
       'do not use it: report this');
   }
   return `${chain.length} backup${chain.length > 1 ? 's' : ''} (full${chain.length > 1 ? ` + ${chain.length - 1} increments` : ''}) restored into ${directory}: ${actual.files} files, ${actual.bytes} bytes, as the manifest says`;
+}
+
+async function restoreSticky(directory: string, paths: string[]): Promise<void> {
+  for (const path of paths) {
+    const full = path ? Buffer.concat([Buffer.from(`${directory}/`), Buffer.from(path, 'latin1')]) : Buffer.from(directory);
+    const info = await lstat(full).catch(() => undefined);
+    if (info?.isDirectory()) await chmod(full, (info.mode & 0o7777) | 0o1000);
+  }
 }
