@@ -1,4 +1,5 @@
-import { chmod, lstat } from 'node:fs/promises';
+import { chmod, lstat, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { LifeboatError } from '../../../lib/errors';
 import type { FilesDescription, Manifest } from '../../../lib/manifest';
 import { findBackup } from '../../catalog';
@@ -72,9 +73,16 @@ export async function restoreFiles(storage: StorageBackend, manifest: Manifest, 
     }
   }
   const links = new HeldSymlinks();
-  for (const [index, member] of chain.entries()) {
-    await restoreObject(storage, member.objects[0]!, identity, `backup ${member.id}`, extractStep(member, directory, options));
-    if (index < chain.length - 1) await links.hold(directory);
+  try {
+    for (const [index, member] of chain.entries()) {
+      await restoreObject(storage, member.objects[0]!, identity, `backup ${member.id}`, extractStep(member, directory, options));
+      if (index < chain.length - 1) await links.hold(directory);
+    }
+  } catch (error) {
+    // The directory was empty when this attempt began, so all it holds is this attempt's half-written
+    // tree: emptied, a retry meets the same cause again instead of TargetNotEmpty hiding it.
+    await emptyDirectory(directory);
+    throw error;
   }
   await links.release(directory, Boolean(options.preserveOwnership));
   // A shared 1777 directory without its sticky bit would let anyone delete anyone's files.
@@ -87,6 +95,10 @@ export async function restoreFiles(storage: StorageBackend, manifest: Manifest, 
       'do not use it: report this');
   }
   return `${chain.length} backup${chain.length > 1 ? 's' : ''} (full${chain.length > 1 ? ` + ${chain.length - 1} increments` : ''}) restored into ${directory}: ${actual.files} files, ${actual.bytes} bytes, as the manifest says`;
+}
+
+async function emptyDirectory(directory: string): Promise<void> {
+  for (const entry of await readdir(directory).catch(() => [])) await rm(join(directory, entry), { recursive: true, force: true });
 }
 
 async function restoreSticky(directory: string, paths: string[]): Promise<void> {
