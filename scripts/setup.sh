@@ -6,7 +6,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-APT_PACKAGES=(postgresql-15 postgresql-contrib redis-server redis-tools zstd age prometheus)
+# strace: test/durability-fsync.test.ts watches the fsyncs; openssl: test/postgres-tls.test.ts makes certificates.
+APT_PACKAGES=(postgresql-15 postgresql-contrib redis-server redis-tools zstd age prometheus strace openssl)
 PG_BIN=/usr/lib/postgresql/15/bin
 
 say() { printf 'setup: %s\n' "$*"; }

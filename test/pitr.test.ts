@@ -14,7 +14,9 @@ import { lsnValue, removeRestoredCluster, restorePointInTime, type ClusterTarget
 import { socketDirOf, workDirOf } from '../activities/sources/postgres/restore-cluster';
 import { readAll, type StorageBackend } from '../activities/storage/backend';
 import { LifeboatError } from '../lib/errors';
-import { keys } from '../lib/manifest';
+import { keys, type PostgresPhysicalDescription } from '../lib/manifest';
+import { walKeys } from '../lib/wal';
+import { archived as walFiles } from './support/wal';
 import type { BackupSummary } from '../workflows/backup-source';
 import { freePorts } from './harness/ports';
 import { archiveCurrentSegment, physicalSource, startArchivingPostgres, shipEverything, type ArchivingPostgres } from './support/archiving-postgres';
@@ -223,6 +225,28 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     expect(written).toEqual([]);
     expect(readdirSync(dataDir)).toEqual([]);
     expect(existsSync(workDirOf(dataDir))).toBe(false);
+  });
+
+  it('an archived WAL file whose bytes differ from its record fails the restore as ChecksumMismatch, naming the key, and nothing is left', async () => {
+    const { manifest } = await findBackup(storage, 'pitr-db', base.backupId);
+    // The base backup's first segment: every restore from it stages that one.
+    const name = (manifest.description as PostgresPhysicalDescription).startWalFile;
+    expect(await walFiles(storage, 'pitr-db')).toContain(name);
+    const recordKey = walKeys.record('pitr-db', name);
+    const original = await readAll(await storage.get(recordKey));
+    const record = JSON.parse(original.toString()) as { sha256: string };
+    await storage.put(recordKey, Buffer.from(JSON.stringify({ ...record, sha256: record.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0')) })));
+    try {
+      const [port] = await freePorts(1);
+      const dataDir = join(dir, 'wal-mismatch');
+      const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-wal-mismatch' })
+        .then(() => undefined, (e: unknown) => e);
+      expect(error).toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${walKeys.object('pitr-db', name)} decrypts to`) });
+      expect(existsSync(dataDir)).toBe(false);
+      expect(existsSync(workDirOf(dataDir))).toBe(false);
+    } finally {
+      await storage.put(recordKey, original);
+    }
   });
 
   it('a retried restore with the same owner returns the finished result (starting a stopped cluster again, never restoring over it); a half-done one is wiped and done again', async () => {

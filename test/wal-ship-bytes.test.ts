@@ -99,7 +99,9 @@ describe('the WAL shipper deletes a spooled file only when every region holds th
     peak = Math.max(peak, process.memoryUsage.rss());
     const grown = peak - baseline;
     console.log(`shipping a ${size / MiB} MiB segment grew RSS by ${(grown / MiB).toFixed(1)} MiB`);
-    expect(grown).toBeLessThan(size / 4);
+    // Holding it whole takes the segment and its ciphertext at once (over 2 × size); streaming takes
+    // S3 parts in flight per region and pipe buffers, whatever the segment's size.
+    expect(grown).toBeLessThan(size / 2);
     expect(spooled(spool)).toEqual([]);
     const record = JSON.parse((await readAll(await storage('gothenburg').get(walKeys.record(source, name!)))).toString()) as { size: number };
     expect(record.size).toBe(size);

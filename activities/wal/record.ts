@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { walKeys } from '../../lib/wal';
 import type { Digest } from '../pipeline/digest';
+import { hashFile } from '../sources/files/sample';
 import { readAll, type StorageBackend } from '../storage/backend';
 
 /** What `walKeys.record` holds: the raw archived file's size and SHA-256. */
@@ -12,13 +11,8 @@ export interface WalRecord extends Digest {
 
 /** Size and SHA-256 of a file, read as a stream (a segment may be 1 GiB). */
 export async function digestFile(path: string): Promise<Digest> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
+  const { sha256, bytes } = await hashFile(path);
+  return { sha256, size: bytes };
 }
 
 /** The stored record of a WAL file; undefined when there is none, or none this version can read. */

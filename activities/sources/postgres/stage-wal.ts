@@ -1,10 +1,14 @@
-import { chownSync, writeFileSync } from 'node:fs';
+import { chownSync, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { LifeboatError } from '../../../lib/errors';
 import type { PostgresPhysicalDescription } from '../../../lib/manifest';
 import { parseWalName, walKeys } from '../../../lib/wal';
-import { decryptBuffer } from '../../pipeline/buffers';
-import { readAll, type StorageBackend } from '../../storage/backend';
+import { DigestStream } from '../../pipeline/digest';
+import { decodeSteps } from '../../pipeline/encode';
+import { startPipeline } from '../../pipeline/processes';
+import type { StorageBackend } from '../../storage/backend';
+import { readWalRecord, sameBytes } from '../../wal/record';
 import { walCoverage } from '../../wal/coverage';
 
 export interface StagedWal {
@@ -32,18 +36,37 @@ export async function stageWal(storage: StorageBackend, source: string, base: Po
   let bytes = 0;
   for (const [index, name] of wanted.entries()) {
     onProgress(`staging WAL ${index + 1}/${wanted.length}`);
-    const key = walKeys.object(source, name);
-    let data: Buffer;
-    try {
-      data = await decryptBuffer(await readAll(await storage.get(key)), identity, `WAL file ${name}`);
-    } catch (error) {
-      if (error instanceof LifeboatError) throw error;
-      throw new LifeboatError('Storage', `${storage.location}: cannot read ${key}: ${(error as Error).message}`, 'check the region\'s storage and retry');
-    }
     const file = join(directory, name);
-    writeFileSync(file, data, { mode: 0o600 });
+    const staged = await stageOne(storage, source, name, identity, file);
     if (owner) chownSync(file, owner.uid, owner.gid);
-    bytes += data.length;
+    bytes += staged;
   }
   return { files: wanted.filter((name) => parseWalName(name)?.kind === 'segment').length, bytes, through };
+}
+
+/**
+ * One archived file decrypted into `file` as a stream (a segment may be 1 GiB), checked against
+ * its record (the raw size and SHA-256 the shipper wrote) when there is one. Returns its size.
+ */
+async function stageOne(storage: StorageBackend, source: string, name: string, identity: string, file: string): Promise<number> {
+  const key = walKeys.object(source, name);
+  const what = `WAL file ${name}`;
+  const running = startPipeline(decodeSteps(identity, what), 'pipe');
+  const raw = new DigestStream();
+  try {
+    const feeding = pipeline(await storage.get(key), running.input!);
+    await Promise.all([feeding, pipeline(running.output, raw, createWriteStream(file, { mode: 0o600 })), running.finished]);
+  } catch (error) {
+    running.kill();
+    const verdict = await running.finished.then(() => undefined, (reason: unknown) => reason);
+    if (verdict instanceof LifeboatError) throw verdict;
+    if (error instanceof LifeboatError) throw error;
+    throw new LifeboatError('Storage', `${storage.location}: cannot read ${key}: ${(error as Error).message}`, 'check the region\'s storage and retry');
+  }
+  const record = await readWalRecord(storage, source, name);
+  if (record && !sameBytes(record, raw.digest())) {
+    throw new LifeboatError('ChecksumMismatch', `${key} decrypts to ${raw.size} bytes (sha256 ${raw.digest().sha256.slice(0, 16)}…), its record says ${record.size} bytes (sha256 ${record.sha256.slice(0, 16)}…)`,
+      'this region holds another file under that name: restore from another region, or to a point before it');
+  }
+  return raw.size;
 }
