@@ -50,7 +50,7 @@ describe('failover and WAL configuration', () => {
     expect(problems(base.replace('{ directory: /srv/uploads-dr }', '{ directory: /srv/uploads-dr, port: 1 }')))
       .toContain('targets.uploads: expected a files source needs directory (optional: preserveOwnership); not port');
     expect(problems(base.replace('{ directory: /srv/redis-dr, port: 6380 }', '{ directory: /srv/redis-dr, port: 6380, preserveOwnership: true }')))
-      .toContain('targets.cache: expected a redis source needs directory and port; not preserveOwnership');
+      .toContain('targets.cache: expected a redis source needs directory and port (optional: passwordEnv, passwordFile, persistence); not preserveOwnership');
     expect(parseConfig(base.replace('{ directory: /srv/uploads-dr }', '{ directory: /srv/uploads-dr, preserveOwnership: true }'))
       .regions['gothenburg']!.failover!.targets['uploads']).toEqual({ directory: '/srv/uploads-dr', preserveOwnership: true });
     expect(problems(base.replace('{ url: "postgres://app@10.1.0.5:5432/orders" }', '{ dataDir: /srv/x, port: 5 }')))
