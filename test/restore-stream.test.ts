@@ -82,6 +82,16 @@ describe('reading a stored object through age and zstd', () => {
     expect(served).toBeLessThan(16 * 65536);
   });
 
+  it('hands every byte to a consumer that starts reading only after the object was read', async () => {
+    // The pipes fill while the consumer sleeps, so the last bytes still wait in Node when the read ends.
+    const raw = randomBytes(4 * 1024 * 1024);
+    const object = await store('late-reader', await encrypted(raw));
+    const out = join(dir, 'late.bin');
+    await new MockActivityEnvironment().run(restoreObject, storage, object, key.identityFile, 'backup test',
+      { tool: 'sh', args: ['-c', `sleep 1 && exec dd of=${out} bs=1M status=none`], what: 'writing late' });
+    expect(digestOf(readFileSync(out))).toEqual(digestOf(raw));
+  });
+
   it('passes an intact object and hands its raw bytes to the consumer', async () => {
     const raw = randomBytes(3 * 1024 * 1024);
     const object = await store('intact', await encrypted(raw));

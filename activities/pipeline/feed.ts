@@ -47,8 +47,9 @@ export class FeedSink extends Writable {
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
     // A stream that failed (a checksum verdict, a cancel) must not look complete to the child:
-    // destroying stdin without end() leaves age without its final chunk, so it refuses.
-    if (!this.stdinGone) this.stdin.destroy();
+    // destroying stdin without end() leaves age without its final chunk, so it refuses. After a
+    // clean finish (autoDestroy) stdin may still be flushing its last chunks: leave it to end.
+    if (error && !this.stdinGone) this.stdin.destroy();
     this.release();
     done(error);
   }
