@@ -84,7 +84,8 @@ async function streamThrough(storage: StorageBackend, object: StoredObject, step
 }
 
 function mismatchError(object: StoredObject, actual: Digest): LifeboatError {
-  const what = actual.size > object.size && actual.sha256 === ''
+  // VerifyingStream stops as soon as an object grows past its recorded size, so a larger size is always that early verdict.
+  const what = actual.size > object.size
     ? `size: more than the ${object.size} bytes the manifest records`
     : actual.size !== object.size
       ? `size: ${actual.size} bytes, the manifest records ${object.size}`

@@ -12,10 +12,10 @@ import type { Manifest } from '../lib/manifest';
 import { verifyWorkflowId } from '../lib/workflow-ids';
 import { createNoiseDatabase, recreateDatabase, withClient } from '../scripts/sample-db';
 import { startRedis } from './harness/redis';
-import { activityAttempts, corruptions, matrixTable, type MatrixRow } from './support/corruption';
+import { corruptions, matrixTable, type MatrixRow } from './support/corruption';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startReceiver, type Receiver } from './support/receiver';
-import { runBackup } from './support/runs';
+import { activityAttempts, runBackup } from './support/runs';
 import { runVerify, verifyRecords } from './support/verify';
 import { failureOf, startHarness, type Harness } from './support/workers';
 
@@ -131,7 +131,7 @@ describe(`a damaged object is named, in one attempt, by verify and by restore (s
     const failure = await failureOf(runVerify(harness.client, fixture.config, { source, region: 'stockholm', level: 'integrity', backupId: manifest.id }));
     if (failure.type !== 'VerificationFailed') return `type ${failure.type}: ${failure.message}`;
     if (!failure.message.includes(key) || !cause.test(failure.message)) return `message does not name ${key} and ${cause}: ${failure.message}`;
-    const attempts = await activityAttempts(harness.client, verifyWorkflowId(fixture.config.temporal.taskQueuePrefix, source), 'verifyIntegrity');
+    const attempts = await activityAttempts(harness.client.workflow.getHandle(verifyWorkflowId(fixture.config.temporal.taskQueuePrefix, source)), 'verifyIntegrity');
     if (attempts.join() !== '1') return `verifyIntegrity attempts ${attempts.join() || 'none'}`;
     const records = await verifyRecords(storage, source, manifest.id);
     if (records.length !== recordsBefore + 1 || records.at(-1)!.outcome !== 'failed') return `${records.length - recordsBefore} new record(s), last ${records.at(-1)?.outcome}`;
@@ -155,7 +155,7 @@ describe(`a damaged object is named, in one attempt, by verify and by restore (s
     }));
     if (failure.type !== 'ChecksumMismatch') return `type ${failure.type}: ${failure.message}`;
     if (!failure.message.includes(key) || !cause.test(failure.message)) return `message does not name ${key} and ${cause}: ${failure.message}`;
-    const attempts = await activityAttempts(harness.client, workflowId, 'restoreBackupTo');
+    const attempts = await activityAttempts(harness.client.workflow.getHandle(workflowId), 'restoreBackupTo');
     if (attempts.join() !== '1') return `restoreBackupTo attempts ${attempts.join() || 'none'}`;
     if (c.kind === 'postgres') {
       const exists = await withClient(pg, 'postgres', (client) => client.query("select 1 from pg_database where datname = 'corrupt_target'"));

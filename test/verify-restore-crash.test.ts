@@ -9,6 +9,7 @@ import { createNoiseDatabase, withClient } from '../scripts/sample-db';
 import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup } from './support/runs';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
+import { activityAttempts } from './support/runs';
 
 const servers = inject('servers');
 const pgServer = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
@@ -72,11 +73,7 @@ describe('a worker killed during a restore-level verification', () => {
 
     expect(await scratchState()).toEqual({ databases: [], restoring: false });
     expect(readdirSync(scratchDir)).toEqual([]);
-    const history = await handle.fetchHistory();
-    const scheduled = new Map(history.events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name]));
-    const restoreAttempts = history.events!
-      .filter((e) => e.activityTaskStartedEventAttributes && scheduled.get(String(e.activityTaskStartedEventAttributes.scheduledEventId)) === 'restoreLevelCheck')
-      .map((e) => Number(e.activityTaskStartedEventAttributes!.attempt));
+    const restoreAttempts = await activityAttempts(handle, 'restoreLevelCheck');
     expect(Math.max(...restoreAttempts)).toBeGreaterThanOrEqual(2);
   }, 300_000);
 });

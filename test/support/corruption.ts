@@ -1,5 +1,3 @@
-import type { Client } from '@temporalio/client';
-
 /** What a damaged object looks like; `mutate` gets the stored bytes and another backup's object. */
 export interface Corruption {
   name: string;
@@ -55,20 +53,6 @@ export function corruptions(size: number, flips: number, seed: number): Corrupti
       },
     },
   ];
-}
-
-/** The attempt numbers of every run of an activity type in a workflow's history. */
-export async function activityAttempts(client: Client, workflowId: string, activityType: string): Promise<number[]> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const types = new Map<string, string>();
-  const attempts: number[] = [];
-  for (const event of history.events ?? []) {
-    const scheduled = event.activityTaskScheduledEventAttributes;
-    if (scheduled) types.set(String(event.eventId), scheduled.activityType?.name ?? '');
-    const started = event.activityTaskStartedEventAttributes;
-    if (started && types.get(String(started.scheduledEventId)) === activityType) attempts.push(started.attempt ?? 0);
-  }
-  return attempts;
 }
 
 export interface MatrixRow {

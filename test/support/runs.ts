@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Config } from '../../lib/config/schema';
 import type { RestoreBackupInput } from '../../workflows/restore-backup';
 import type { RestoreResult } from '../../activities/restore';
@@ -19,4 +19,18 @@ export function runRestore(client: Client, config: Config, input: Partial<Restor
     workflowId: id(`restore-${input.source}`),
     taskQueue: `${config.temporal.taskQueuePrefix}${region}`,
   });
+}
+
+/** The attempt numbers of every run of an activity type in a workflow's history. */
+export async function activityAttempts(handle: Pick<WorkflowHandle, 'fetchHistory'>, activityType: string): Promise<number[]> {
+  const history = await handle.fetchHistory();
+  const types = new Map<string, string>();
+  const attempts: number[] = [];
+  for (const event of history.events ?? []) {
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    if (scheduled) types.set(String(event.eventId), scheduled.activityType?.name ?? '');
+    const started = event.activityTaskStartedEventAttributes;
+    if (started && types.get(String(started.scheduledEventId)) === activityType) attempts.push(started.attempt ?? 0);
+  }
+  return attempts;
 }
