@@ -1,8 +1,6 @@
 import { parseDuration } from '../lib/config/duration';
-import { keys } from '../lib/manifest';
-import { listBackups, readManifest } from './catalog';
+import { listBackups, newestTrusted } from './catalog';
 import type { Deps } from './deps';
-import type { StorageBackend } from './storage/backend';
 
 export interface BackupAssessment {
   /** alerts.successDigest: report this success too. */
@@ -18,6 +16,8 @@ export interface NewestBackup {
   newest: { id: string; region: string; finishedAt: string } | null;
   /** Regions whose catalog could not be read: the newest backup may be there. */
   unreadable: string[];
+  /** Manifests newer than the newest trusted one that no trusted key signed: what a forger would plant as "latest". */
+  untrusted: Array<{ region: string; key: string; reason: string }>;
 }
 
 export interface ObjectivesReport {
@@ -34,7 +34,7 @@ export function alertCheckActivities(deps: Deps) {
   async function assessBackup({ source, backupId }: { source: string; backupId: string }): Promise<BackupAssessment> {
     const { alerts } = deps.config;
     const storage = deps.storage(deps.source(source).config.region);
-    const all = await listBackups(storage, source);
+    const all = await listBackups(storage, deps.trusted, source);
     const index = all.findIndex((entry) => entry.manifest.id === backupId);
     const current = all[index]?.manifest;
     if (!current) return { successDigest: alerts.successDigest, sizeChange: null };
@@ -60,28 +60,21 @@ export function alertCheckActivities(deps: Deps) {
     const sources = await Promise.all(Object.entries(config.sources).map(async ([source, sourceConfig]): Promise<NewestBackup> => {
       let newest: NewestBackup['newest'] = null;
       const unreadable: string[] = [];
+      const untrusted: NewestBackup['untrusted'] = [];
       await Promise.all(regions.map(async (region) => {
         try {
-          const found = await newestIn(deps.storage(region), source);
-          if (found && (!newest || found.finishedAt > newest.finishedAt)) newest = { ...found, region };
+          const found = await newestTrusted(deps.storage(region), deps.trusted, source);
+          untrusted.push(...found.untrusted.map((item) => ({ region, ...item })));
+          const entry = found.entry?.manifest;
+          if (entry && (!newest || entry.finishedAt > newest.finishedAt)) newest = { id: entry.id, finishedAt: entry.finishedAt, region };
         } catch {
           unreadable.push(region);
         }
       }));
-      return { source, home: sourceConfig.region, newest, unreadable: unreadable.sort() };
+      return { source, home: sourceConfig.region, newest, unreadable: unreadable.sort(), untrusted };
     }));
     return { rpoMs: config.objectives ? parseDuration(config.objectives.rpo) : null, sources };
   }
 
   return { assessBackup, newestBackups };
-}
-
-async function newestIn(storage: StorageBackend, source: string): Promise<{ id: string; finishedAt: string } | null> {
-  let newestKey: string | undefined;
-  for await (const object of storage.list(keys.sourcePrefix(source))) {
-    if (object.key.endsWith('/manifest.json') && (!newestKey || object.key > newestKey)) newestKey = object.key;
-  }
-  if (!newestKey) return null;
-  const { manifest } = await readManifest(storage, newestKey);
-  return { id: manifest.id, finishedAt: manifest.finishedAt };
 }

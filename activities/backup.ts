@@ -4,6 +4,7 @@ import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
 import { keys, MANIFEST_FORMAT, type Manifest, type SourceDescription, type StoredObject } from '../lib/manifest';
 import { findBackup, listBackups } from './catalog';
+import { putSigned } from './signed';
 import type { Deps } from './deps';
 import { decryptBuffer, encryptBuffer } from './pipeline/buffers';
 import { snapshotStream } from './pipeline/compose';
@@ -120,14 +121,14 @@ export function backupActivities(deps: Deps) {
 
   async function snapshotContext(source: string, backupId: string): Promise<SnapshotContext> {
     const storage = deps.storage(deps.source(source).config.region);
-    const earlier = (await listBackups(storage, source)).filter((entry) => entry.manifest.id !== backupId);
+    const earlier = (await listBackups(storage, deps.trusted, source)).filter((entry) => entry.manifest.id !== backupId);
     return {
       backupId,
       earlier: earlier.map(({ manifest }) => ({ id: manifest.id, parent: manifest.parent, finishedAt: manifest.finishedAt })),
       async loadState(id, name) {
         const identityFile = config.encryption.identityFile;
         if (!identityFile || !readable(identityFile)) return undefined;
-        const { manifest } = await findBackup(storage, source, id);
+        const { manifest } = await findBackup(storage, deps.trusted, source, id);
         const object = manifest.objects.find((o) => o.role === 'state' && o.key.endsWith(`/${name}.zst.age`));
         if (!object) return undefined;
         return decryptBuffer(await readAll(await storage.get(object.key)), identityFile, `${name} of backup ${id}`);
@@ -163,7 +164,7 @@ export function backupActivities(deps: Deps) {
           'start a new backup');
       }
     }
-    const all = await listBackups(storage, source);
+    const all = await listBackups(storage, deps.trusted, source);
     const existing = all.find((entry) => entry.manifest.id === backupId);
     if (existing && existing.manifest.workflow.runId !== workflow.runId) {
       throw new LifeboatError('VerificationFailed', `backup id ${backupId} of ${source} already belongs to run ${existing.manifest.workflow.runId}; refusing to replace it`,
@@ -189,7 +190,7 @@ export function backupActivities(deps: Deps) {
       retentionTags: [],
       restoreWith: driver.restoreWith(driver.fileName),
     };
-    await storage.put(keys.manifest(source, backupId), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+    await putSigned(storage, keys.manifest(source, backupId), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), deps.signer());
     return manifest;
   }
 

@@ -1,4 +1,5 @@
-import { readManifest } from './catalog';
+import { judgeManifest } from './catalog';
+import type { TrustedKey } from '../lib/signing';
 import type { StorageBackend } from './storage/backend';
 import { readRecord, summarize, verifiedBackupPrefix, type VerifiedSummary } from './verify-catalog';
 
@@ -19,7 +20,7 @@ export interface BackupFacts {
  * Reads one region's catalog, keeping what it read: a manifest never changes once written, so a
  * reader that runs every few minutes fetches only the manifests that are new since last time.
  */
-export function catalogFacts(storage: StorageBackend): () => Promise<BackupFacts[]> {
+export function catalogFacts(storage: StorageBackend, trusted: TrustedKey[]): () => Promise<BackupFacts[]> {
   const known = new Map<string, Omit<BackupFacts, 'verifications'>>();
   // Records never change either; one that does not parse is kept as null and proves nothing.
   const records = new Map<string, VerifiedSummary | null>();
@@ -28,13 +29,19 @@ export function catalogFacts(storage: StorageBackend): () => Promise<BackupFacts
     for await (const object of storage.list('')) {
       if (verifiedBackupPrefix(object.key)) {
         seen.add(object.key);
-        if (!records.has(object.key)) records.set(object.key, summarize(await readRecord(storage, object.key)));
+        if (!records.has(object.key)) {
+          const read = await readRecord(storage, trusted, object.key);
+          records.set(object.key, summarize('record' in read ? read.record : undefined));
+        }
         continue;
       }
       if (!object.key.endsWith('/manifest.json')) continue;
       seen.add(object.key);
       if (known.has(object.key)) continue;
-      const { manifest } = await readManifest(storage, object.key);
+      const judged = await judgeManifest(storage, trusted, object.key);
+      // An untrusted manifest is no backup: not in the gauges (status and the alerts report it).
+      if ('untrusted' in judged) continue;
+      const { manifest } = judged.entry;
       known.set(object.key, {
         id: manifest.id,
         source: manifest.source,

@@ -1,63 +1,118 @@
 import { createHash } from 'node:crypto';
 import { LifeboatError } from '../lib/errors';
-import { keys, MANIFEST_FORMAT, type Manifest, type Tombstone } from '../lib/manifest';
-import { readAll, type StorageBackend } from './storage/backend';
+import { keys, type Manifest, type Tombstone } from '../lib/manifest';
+import { parseManifest, parseTombstone } from '../lib/manifest-schema';
+import type { TrustedKey } from '../lib/signing';
+import { readSigned } from './signed';
+import type { StorageBackend } from './storage/backend';
 
 export interface CatalogEntry {
   manifest: Manifest;
   /** SHA-256 of the manifest's bytes as stored: what the next manifest chains to. */
   manifestSha256: string;
+  /** The trusted key that signed it (catalog.trustedKeys). */
+  keyId: string;
 }
 
-/** Every backup of one source (or all sources) in one region, oldest first. */
-export async function listBackups(storage: StorageBackend, source?: string): Promise<CatalogEntry[]> {
-  const entries: CatalogEntry[] = [];
+/** A manifest that is never restored, counted or chosen as latest: unsigned, signed by an unknown key, or not sane. */
+export interface UntrustedItem {
+  key: string;
+  reason: string;
+}
+
+export interface CatalogScan {
+  entries: CatalogEntry[];
+  untrusted: UntrustedItem[];
+}
+
+export type Judged = { entry: CatalogEntry } | { untrusted: UntrustedItem };
+
+/** Reads and judges one manifest; a storage error is thrown (and retried), never taken for distrust. */
+export async function judgeManifest(storage: StorageBackend, trusted: TrustedKey[], key: string): Promise<Judged> {
+  const { bytes, verdict } = await readSigned(storage, key, trusted);
+  const parsed = parseManifest(bytes, key);
+  if ('problem' in parsed) return { untrusted: { key, reason: parsed.problem } };
+  if (!verdict.trusted) return { untrusted: { key, reason: verdict.reason } };
+  return { entry: { manifest: parsed.manifest, manifestSha256: createHash('sha256').update(bytes).digest('hex'), keyId: verdict.keyId } };
+}
+
+const byFinish = (a: CatalogEntry, b: CatalogEntry) => a.manifest.finishedAt.localeCompare(b.manifest.finishedAt) || a.manifest.id.localeCompare(b.manifest.id);
+
+/** Every manifest of one source (or all sources) in one region: the trusted ones oldest first, and the rest with why. */
+export async function scanCatalog(storage: StorageBackend, trusted: TrustedKey[], source?: string): Promise<CatalogScan> {
+  const manifestKeys: string[] = [];
   for await (const object of storage.list(source ? keys.sourcePrefix(source) : '')) {
-    if (!object.key.endsWith('/manifest.json')) continue;
-    entries.push(await readManifest(storage, object.key));
+    if (object.key.endsWith('/manifest.json')) manifestKeys.push(object.key);
+  }
+  const scan: CatalogScan = { entries: [], untrusted: [] };
+  // A few reads at once: a catalog of thousands of backups is otherwise one round trip after another.
+  for (let i = 0; i < manifestKeys.length; i += 16) {
+    for (const judged of await Promise.all(manifestKeys.slice(i, i + 16).map((key) => judgeManifest(storage, trusted, key)))) {
+      if ('entry' in judged) scan.entries.push(judged.entry);
+      else scan.untrusted.push(judged.untrusted);
+    }
   }
   // Ids sort by start second only; the finish time (ms) orders backups taken within one second.
-  return entries.sort((a, b) => a.manifest.finishedAt.localeCompare(b.manifest.finishedAt) || a.manifest.id.localeCompare(b.manifest.id));
+  scan.entries.sort(byFinish);
+  return scan;
 }
 
-export async function readManifest(storage: StorageBackend, key: string): Promise<CatalogEntry> {
-  const bytes = await readAll(await storage.get(key));
-  let manifest: Manifest;
-  try {
-    manifest = JSON.parse(bytes.toString('utf8')) as Manifest;
-  } catch {
-    throw new LifeboatError('ChecksumMismatch', `${storage.location}: ${key} is not valid JSON`, 'the manifest is damaged: restore from another region');
-  }
-  if (manifest.format !== MANIFEST_FORMAT) {
-    throw new LifeboatError('Unsupported', `${storage.location}: ${key} has format ${String(manifest.format)}, this Lifeboat reads ${MANIFEST_FORMAT}`, 'upgrade Lifeboat');
-  }
-  return { manifest, manifestSha256: createHash('sha256').update(bytes).digest('hex') };
+/** The trusted backups of one source (or all sources) in one region, oldest first. */
+export async function listBackups(storage: StorageBackend, trusted: TrustedKey[], source?: string): Promise<CatalogEntry[]> {
+  return (await scanCatalog(storage, trusted, source)).entries;
 }
 
-/** What retention deleted from this region: one tombstone per deleted backup, oldest first. Unreadable ones are left out. */
-export async function listTombstones(storage: StorageBackend, source: string): Promise<Tombstone[]> {
+/** The manifest at key, if trusted; otherwise a non-retryable Untrusted error saying why. */
+export async function readManifest(storage: StorageBackend, trusted: TrustedKey[], key: string): Promise<CatalogEntry> {
+  const judged = await judgeManifest(storage, trusted, key);
+  if ('untrusted' in judged) throw untrustedError(storage, judged.untrusted);
+  return judged.entry;
+}
+
+export function untrustedError(storage: StorageBackend, item: UntrustedItem): LifeboatError {
+  return new LifeboatError('Untrusted', `${storage.location}: ${item.key} is not trusted: ${item.reason}`,
+    'it is never restored: someone with write access to the bucket may have forged or altered it; take it as an incident, compare with the other regions ("lifeboat backups list --all-regions") and restore a trusted backup');
+}
+
+/**
+ * The newest trusted backup of source, reading manifests from the newest key down: ids sort by
+ * start time, so usually one manifest is read. Untrusted ones passed on the way are returned too.
+ */
+export async function newestTrusted(storage: StorageBackend, trusted: TrustedKey[], source: string): Promise<{ entry: CatalogEntry | undefined; untrusted: UntrustedItem[] }> {
+  const manifestKeys: string[] = [];
+  for await (const object of storage.list(keys.sourcePrefix(source))) {
+    if (object.key.endsWith('/manifest.json')) manifestKeys.push(object.key);
+  }
+  const untrusted: UntrustedItem[] = [];
+  for (const key of manifestKeys.sort().reverse()) {
+    const judged = await judgeManifest(storage, trusted, key);
+    if ('entry' in judged) return { entry: judged.entry, untrusted };
+    untrusted.push(judged.untrusted);
+  }
+  return { entry: undefined, untrusted };
+}
+
+/** What retention deleted from this region: one trusted tombstone per deleted backup, oldest first. Others are left out. */
+export async function listTombstones(storage: StorageBackend, trusted: TrustedKey[], source: string): Promise<Tombstone[]> {
   const found: Tombstone[] = [];
   for await (const object of storage.list(keys.sourcePrefix(source))) {
     if (!object.key.endsWith('/deleted.json')) continue;
-    try {
-      const tombstone = JSON.parse((await readAll(await storage.get(object.key))).toString('utf8')) as Tombstone;
-      if (tombstone.format === 'lifeboat-tombstone/1') found.push(tombstone);
-    } catch {
-      // A damaged tombstone proves nothing: the chain check then reports the gap it would have explained.
-    }
+    const { bytes, verdict } = await readSigned(storage, object.key, trusted);
+    const parsed = parseTombstone(bytes, object.key);
+    // A forged or damaged tombstone proves nothing: the chain check then reports the gap it would have explained.
+    if (verdict.trusted && 'tombstone' in parsed) found.push(parsed.tombstone);
   }
   return found.sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
 }
 
-export async function findBackup(storage: StorageBackend, source: string, id: string | 'latest'): Promise<CatalogEntry> {
+export async function findBackup(storage: StorageBackend, trusted: TrustedKey[], source: string, id: string | 'latest'): Promise<CatalogEntry> {
   if (id !== 'latest') {
     if (!(await storage.stat(keys.manifest(source, id)))) {
       throw new LifeboatError('BackupNotFound', `no backup ${id} of ${source} in ${storage.location}`, `run "lifeboat backups list --source ${source}"`);
     }
-    return readManifest(storage, keys.manifest(source, id));
+    return readManifest(storage, trusted, keys.manifest(source, id));
   }
-  const all = await listBackups(storage, source);
-  const newest = all.at(-1);
-  if (!newest) throw new LifeboatError('BackupNotFound', `no backup of ${source} in ${storage.location}`, `run "lifeboat backup ${source}" first`);
-  return newest;
+  const entry = (await listBackups(storage, trusted, source)).at(-1);
+  if (!entry) throw new LifeboatError('BackupNotFound', `no trusted backup of ${source} in ${storage.location}`, `run "lifeboat backup ${source}" first; "lifeboat backups list" shows untrusted ones`);
+  return entry;
 }

@@ -1,5 +1,6 @@
 import type { Config, SourceConfig } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
+import { loadSigner, trustedKeys, type Signer, type TrustedKey } from '../lib/signing';
 import type { Source } from './sources/source';
 import { filesSource } from './sources/files/source';
 import { physicalPostgresSource } from './sources/postgres/physical';
@@ -13,14 +14,25 @@ export interface Deps {
   config: Config;
   env: NodeJS.ProcessEnv;
   storage(region: string): StorageBackend;
+  /** The keys whose signatures make a catalog object trusted (catalog.trustedKeys). */
+  trusted: TrustedKey[];
+  /** The catalog signing key; a Config error on a worker that has none. */
+  signer(): Signer;
   source(name: string): { config: SourceConfig; driver: Source };
 }
 
 export function createDeps(config: Config, env: NodeJS.ProcessEnv = process.env): Deps {
   const storages = new Map<string, StorageBackend>();
+  const trusted = trustedKeys(config.catalog.trustedKeys);
+  let signer: Signer | undefined;
   return {
     config,
     env,
+    trusted,
+    signer() {
+      signer ??= loadSigner(config.catalog, env);
+      return signer;
+    },
     storage(region) {
       const regionConfig = config.regions[region];
       if (!regionConfig) throw new LifeboatError('Config', `no region "${region}" in the worker's config`, `regions are: ${Object.keys(config.regions).join(', ')}`);

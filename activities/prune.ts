@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
 import { keys, type Tombstone } from '../lib/manifest';
 import type { BackupRef } from '../lib/retention/plan';
-import { readManifest } from './catalog';
+import { signatureKey, type Signer, type TrustedKey } from '../lib/signing';
+import { judgeManifest, type UntrustedItem } from './catalog';
+import { putSigned } from './signed';
 import type { StorageBackend } from './storage/backend';
 import { readAll } from './storage/backend';
-import { recordPassed, verifyRecordOf } from './verify-records';
+import { readRecord } from './verify-catalog';
+import { verifyRecordOf } from './verify-records';
 
 export interface Orphan {
   id: string;
@@ -22,16 +25,18 @@ export interface RegionScan {
   verified: string[];
   /** Prefixes that hold objects but no manifest: a crashed backup, a half-finished deletion, or one still running. */
   orphans: Orphan[];
+  /** Manifests no trusted key signed: neither counted nor deleted, only reported (they may be an attack, or evidence). */
+  untrusted: UntrustedItem[];
 }
 
 /** One listing of the source's prefix in one region: its backups, their verify records, and data without a manifest. */
-export async function scanRegion(storage: StorageBackend, source: string, onManifest: () => void = () => {}): Promise<RegionScan> {
+export async function scanRegion(storage: StorageBackend, trusted: TrustedKey[], source: string, onManifest: () => void = () => {}): Promise<RegionScan> {
   const prefix = keys.sourcePrefix(source);
   const groups = new Map<string, { keys: string[]; bytes: number; newest: number }>();
   for await (const object of storage.list(prefix)) {
     const id = object.key.slice(prefix.length).split('/')[0]!;
     // A tombstone alone is a backup retention deleted, not data without a manifest.
-    if (object.key === keys.tombstone(source, id)) continue;
+    if (object.key === keys.tombstone(source, id) || object.key === signatureKey(keys.tombstone(source, id))) continue;
     const group = groups.get(id) ?? { keys: [], bytes: 0, newest: 0 };
     group.keys.push(object.key);
     group.bytes += object.size;
@@ -44,17 +49,24 @@ export async function scanRegion(storage: StorageBackend, source: string, onMani
     unfinished.set(id, (unfinished.get(id) ?? 0) + 1);
   }
 
-  const scan: RegionScan = { backups: [], verified: [], orphans: [] };
+  const scan: RegionScan = { backups: [], verified: [], orphans: [], untrusted: [] };
   for (const [id, group] of groups) {
     if (!group.keys.includes(keys.manifest(source, id))) {
       scan.orphans.push({ id, objects: group.keys.length, bytes: group.bytes, newest: new Date(group.newest).toISOString(), unfinishedUploads: unfinished.get(id) ?? 0 });
       continue;
     }
-    const { manifest } = await readManifest(storage, keys.manifest(source, id));
+    const judged = await judgeManifest(storage, trusted, keys.manifest(source, id));
     onManifest();
+    if ('untrusted' in judged) {
+      scan.untrusted.push(judged.untrusted);
+      continue;
+    }
+    const { manifest } = judged.entry;
     scan.backups.push({ id: manifest.id, finishedAt: manifest.finishedAt, parent: manifest.parent });
     for (const key of group.keys) {
-      if (verifyRecordOf(source, key) === id && (await recordPassed(storage, key))) {
+      if (verifyRecordOf(source, key) !== id) continue;
+      const read = await readRecord(storage, trusted, key);
+      if ('record' in read && read.record.outcome === 'passed') {
         scan.verified.push(id);
         break;
       }
@@ -68,12 +80,13 @@ export async function scanRegion(storage: StorageBackend, source: string, onMani
  * no longer exists for restore, sync or the catalog, then every object under its prefix. Deleting
  * again finds nothing and succeeds.
  */
-export async function deleteBackupCopy(storage: StorageBackend, source: string, id: string, reason = 'retention'): Promise<{ manifestRemoved: boolean; objects: number }> {
+export async function deleteBackupCopy(storage: StorageBackend, signer: Signer, source: string, id: string, reason = 'retention'): Promise<{ manifestRemoved: boolean; objects: number }> {
   const manifestKey = keys.manifest(source, id);
   const manifestRemoved = (await storage.stat(manifestKey)) !== undefined;
-  if (manifestRemoved) {
-    // The tombstone goes first: a retry after a crash between the two still finds the manifest
-    // and writes the same tombstone again.
+  const tombstoneKey = keys.tombstone(source, id);
+  if (manifestRemoved && !(await storage.stat(tombstoneKey))) {
+    // The tombstone goes first: a retry after a crash between the two still finds the manifest,
+    // and the tombstone written before (storage never overwrites it).
     const bytes = await readAll(await storage.get(manifestKey));
     const manifest = JSON.parse(bytes.toString('utf8')) as { finishedAt: string; previousManifestSha256: string | null };
     const tombstone: Tombstone = {
@@ -81,10 +94,10 @@ export async function deleteBackupCopy(storage: StorageBackend, source: string, 
       manifestSha256: createHash('sha256').update(bytes).digest('hex'), previousManifestSha256: manifest.previousManifestSha256,
       deletedAt: new Date().toISOString(), reason,
     };
-    await storage.put(keys.tombstone(source, id), Buffer.from(`${JSON.stringify(tombstone, null, 2)}\n`));
+    await putSigned(storage, tombstoneKey, Buffer.from(`${JSON.stringify(tombstone, null, 2)}\n`), signer);
   }
   await storage.remove(manifestKey);
-  return { manifestRemoved, objects: (manifestRemoved ? 1 : 0) + (await removePrefix(storage, keys.backupPrefix(source, id), [keys.tombstone(source, id)])) };
+  return { manifestRemoved, objects: (manifestRemoved ? 1 : 0) + (await removePrefix(storage, keys.backupPrefix(source, id), [tombstoneKey, signatureKey(tombstoneKey)])) };
 }
 
 /**
@@ -97,10 +110,11 @@ export async function removeOrphan(storage: StorageBackend, source: string, id: 
   if (await storage.stat(keys.manifest(source, id))) return { objects: 0, skipped: 'it has a manifest now' };
   for await (const upload of storage.listIncomplete(prefix)) return { objects: 0, skipped: `an upload is still open (${upload.key})` };
   const tombstone = keys.tombstone(source, id);
+  const kept = [tombstone, signatureKey(tombstone)];
   for await (const object of storage.list(prefix)) {
-    if (object.key !== tombstone && now - object.modified.getTime() < graceMs) return { objects: 0, skipped: `${object.key} is younger than the grace period` };
+    if (!kept.includes(object.key) && now - object.modified.getTime() < graceMs) return { objects: 0, skipped: `${object.key} is younger than the grace period` };
   }
-  return { objects: await removePrefix(storage, prefix, [tombstone]) };
+  return { objects: await removePrefix(storage, prefix, kept) };
 }
 
 async function removePrefix(storage: StorageBackend, prefix: string, keep: string[] = []): Promise<number> {

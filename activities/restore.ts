@@ -52,7 +52,7 @@ export interface RestoreResult {
 
 export function restoreActivities(deps: Deps) {
   async function resolveBackup(input: { source: string; region: string; backupId: string }): Promise<{ id: string; kind: string; object: StoredObject }> {
-    const { manifest } = await findBackup(deps.storage(input.region), input.source, input.backupId);
+    const { manifest } = await findBackup(deps.storage(input.region), deps.trusted, input.source, input.backupId);
     return { id: manifest.id, kind: manifest.kind, object: manifest.objects[0]! };
   }
 
@@ -72,7 +72,7 @@ export function restoreActivities(deps: Deps) {
   async function restoreWithin(input: RestoreInput): Promise<RestoreResult> {
     const started = Date.now();
     const storage = deps.storage(input.region);
-    const { manifest } = await findBackup(storage, input.source, input.backupId);
+    const { manifest } = await findBackup(storage, deps.trusted, input.source, input.backupId);
     const identity = identityFile(deps.config.encryption.identityFile);
     if (input.cluster) return restoreCluster(storage, identity, input, started);
     if (isPhysical(manifest.description)) {
@@ -95,7 +95,7 @@ export function restoreActivities(deps: Deps) {
         checked = await restoreRedis(storage, manifest, identity, { directory: directoryOf(input.target), clean: input.clean, serve: input.serve });
         break;
       case 'files':
-        checked = await restoreFiles(storage, manifest, identity, directoryOf(input.target), { preserveOwnership: input.preserveOwnership });
+        checked = await restoreFiles(storage, deps.trusted, manifest, identity, directoryOf(input.target), { preserveOwnership: input.preserveOwnership });
         break;
     }
     return {
@@ -116,9 +116,10 @@ export function restoreActivities(deps: Deps) {
     const pitr = await restorePointInTime(storage, input.source, identity, target, { time: cluster.time, lsn: cluster.lsn }, {
       owner: `restore:${context.info.workflowExecution?.workflowId ?? context.info.activityId}`,
       backupId: input.backupId,
+      trusted: deps.trusted,
       onPhase: (phase) => context.heartbeat({ phase }),
     });
-    const { manifest } = await findBackup(storage, input.source, pitr.baseBackupId);
+    const { manifest } = await findBackup(storage, deps.trusted, input.source, pitr.baseBackupId);
     return {
       backupId: pitr.baseBackupId,
       kind: manifest.kind,

@@ -29,6 +29,8 @@ export interface RetentionWork {
   /** Sources without retention rules: never pruned. */
   unmanaged: string[];
   orphans: OrphanPlan[];
+  /** Manifests no trusted key signed: never counted as copies, never deleted; reported and alerted as untrusted. */
+  untrusted: Array<{ source: string; region: string; key: string; reason: string }>;
   /** Where each region's deletions run: that region's worker, which holds its storage credentials. */
   taskQueues: Record<string, string>;
 }
@@ -53,6 +55,7 @@ export function retentionActivities(deps: Deps) {
       plans: [],
       unmanaged: [],
       orphans: [],
+      untrusted: [],
       taskQueues: Object.fromEntries(Object.keys(config.regions).map((region) => [region, `${config.temporal.taskQueuePrefix}${region}`])),
     };
     for (const name of source !== undefined ? [source] : Object.keys(config.sources)) {
@@ -67,8 +70,9 @@ export function retentionActivities(deps: Deps) {
       for (const region of regions) {
         let manifests = 0;
         // Heartbeats are throttled by the SDK; a long history is read without the activity looking dead.
-        scans.push({ region, ...(await scanRegion(deps.storage(region), name, () => Context.current().heartbeat({ source: name, region, manifests: ++manifests }))) });
+        scans.push({ region, ...(await scanRegion(deps.storage(region), deps.trusted, name, () => Context.current().heartbeat({ source: name, region, manifests: ++manifests }))) });
       }
+      const untrusted = scans.flatMap(({ region, untrusted: items }) => items.map((item) => ({ source: name, region, ...item })));
       const plan = decide({
         source: name,
         regions: scans.map(({ region, backups, verified }) => ({ region, backups, verified })),
@@ -77,7 +81,9 @@ export function retentionActivities(deps: Deps) {
         now,
         minCopies: config.retention.minCopies,
         rpoMs: config.objectives ? parseDuration(config.objectives.rpo) : undefined,
+        untrusted: untrusted.length > 0 ? `${untrusted.length} catalog object(s) are not trusted (${untrusted[0]!.region} ${untrusted[0]!.key}: ${untrusted[0]!.reason})` : undefined,
       });
+      work.untrusted.push(...untrusted);
       work.plans.push({ ...plan, kind: sourceConfig.kind, home: sourceConfig.region, wal: sourceConfig.kind === 'postgres' && sourceConfig.mode === 'physical' });
       for (const { region, orphans } of scans) {
         for (const orphan of orphans) work.orphans.push({ ...orphan, source: name, region, ...orphanAction(orphan, plan.blocked, Date.parse(now)) });
@@ -95,7 +101,7 @@ export function retentionActivities(deps: Deps) {
 
   /** Runs on the region's own queue: manifest first, then the data. */
   async function deleteBackup({ source, region, id }: CopyRef): Promise<{ objects: number }> {
-    const result = await deleteBackupCopy(deps.storage(region), source, id);
+    const result = await deleteBackupCopy(deps.storage(region), deps.signer(), source, id);
     if (result.manifestRemoved) countRetentionDeletion(source, region);
     return { objects: result.objects };
   }

@@ -3,7 +3,9 @@ import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
 import { keys, type StoredObject } from '../lib/manifest';
-import { listBackups, readManifest } from './catalog';
+import { listBackups, readManifest, untrustedError } from './catalog';
+import { readSigned } from './signed';
+import { signatureKey } from '../lib/signing';
 import type { Deps } from './deps';
 import type { Digest } from './pipeline/digest';
 import type { PutProgress, ResumeFrom } from './storage/backend';
@@ -101,7 +103,7 @@ export function syncActivities(deps: Deps) {
 
   /** Reads both catalogs: what the destination lacks of the home region's backups of one source. */
   async function compareRegions({ source, from, to }: CompareInput): Promise<RegionComparison> {
-    const home = await listBackups(deps.storage(from), source);
+    const home = await listBackups(deps.storage(from), deps.trusted, source);
     // One listing of the destination gives every manifest and object size there: no manifest
     // needs reading, and no HEAD per object per backup.
     const sizes = new Map<string, number>();
@@ -162,13 +164,14 @@ export function syncActivities(deps: Deps) {
   /** Writes the home region's manifest bytes, verbatim, last: from this moment the copy exists. */
   async function publishManifest({ source, backupId, from, to, manifestSha256, verified }: PublishManifestInput): Promise<void> {
     const key = keys.manifest(source, backupId);
-    const bytes = await readAll(await deps.storage(from).get(key));
+    const { bytes, verdict } = await readSigned(deps.storage(from), key, deps.trusted);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     if (sha256 !== manifestSha256) {
       throw new LifeboatError('ChecksumMismatch', `${deps.storage(from).location}: ${key} changed while it was being copied (SHA-256 ${sha256}, was ${manifestSha256})`,
         'manifests are immutable: find out who rewrote it before trusting this backup');
     }
-    const { manifest } = await readManifest(deps.storage(from), key);
+    const { manifest } = await readManifest(deps.storage(from), deps.trusted, key);
+    if (!verdict.trusted) throw untrustedError(deps.storage(from), { key, reason: verdict.reason });
     const destination = deps.storage(to);
     for (const object of manifest.objects) {
       const proof = verified.find((digest) => digest.key === object.key);
@@ -180,6 +183,8 @@ export function syncActivities(deps: Deps) {
     }
     // Uploads an attempt that died before its first heartbeat could not name are found by prefix.
     for await (const upload of destination.listIncomplete(keys.backupPrefix(source, backupId))) await destination.abortIncomplete(upload);
+    // The signature travels with the bytes it signs, and goes first, as putSigned writes it.
+    await destination.put(signatureKey(key), await readAll(await deps.storage(from).get(signatureKey(key))));
     await destination.put(key, bytes);
   }
 

@@ -1,7 +1,9 @@
 import { LifeboatError } from '../lib/errors';
 import type { Manifest, StoredObject, Tombstone } from '../lib/manifest';
 import type { CheckOutcome } from '../lib/verify';
-import { listBackups, listTombstones, type CatalogEntry } from './catalog';
+import { listBackups, listTombstones, readManifest, type CatalogEntry } from './catalog';
+import type { TrustedKey } from '../lib/signing';
+import { keys } from '../lib/manifest';
 import { toolVersion } from './pipeline/versions';
 import { verifyObject } from './restore-stream';
 import type { StorageBackend } from './storage/backend';
@@ -22,15 +24,17 @@ const damage = new Set(['ChecksumMismatch', 'BackupNotFound', 'ToolFailed']);
  * it needs) hashed, sized, decrypted and test-decompressed to nowhere, and each of those manifests
  * linked to the stored bytes of the one before it. Writes nothing anywhere.
  */
-export async function checkIntegrity(storage: StorageBackend, source: string, backupId: string, identity: string): Promise<IntegrityResult> {
-  const catalog = await listBackups(storage, source);
+export async function checkIntegrity(storage: StorageBackend, trusted: TrustedKey[], source: string, backupId: string, identity: string): Promise<IntegrityResult> {
+  const catalog = await listBackups(storage, trusted, source);
   const position = catalog.findIndex((entry) => entry.manifest.id === backupId);
   if (position < 0) {
+    // An untrusted manifest is reported as such (Untrusted), never hashed as if it were a backup.
+    if (await storage.stat(keys.manifest(source, backupId))) await readManifest(storage, trusted, keys.manifest(source, backupId));
     throw new LifeboatError('BackupNotFound', `no backup ${backupId} of ${source} in ${storage.location}`, `run "lifeboat backups list --source ${source}"`);
   }
   const checks: CheckOutcome[] = [];
   const chain = chainIn(catalog, catalog[position]!.manifest, checks);
-  const tombstones = await listTombstones(storage, source);
+  const tombstones = await listTombstones(storage, trusted, source);
   let bytes = 0;
   for (const member of chain) {
     checks.push(chainLink(catalog, tombstones, member));

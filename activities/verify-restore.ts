@@ -72,7 +72,7 @@ export function verifyRestoreActivities(deps: Deps) {
     const beat = setInterval(() => context.heartbeat({ phase }), 1000);
     try {
       const storage = deps.storage(input.region);
-      const { manifest } = await findBackup(storage, input.source, input.backupId);
+      const { manifest } = await findBackup(storage, deps.trusted, input.source, input.backupId);
       const identity = identityFile(deps.config.encryption.identityFile);
       // A retried attempt starts from nothing: whatever a crashed attempt left is removed first.
       await cleanupScratch(input);
@@ -85,7 +85,7 @@ export function verifyRestoreActivities(deps: Deps) {
         case 'postgres': {
           if (isPhysical(manifest.description)) {
             restored = await restorePhysicalScratch({
-              storage, manifest, identity, directory, scratchId: input.scratchId, checks: checksOf(input.source),
+              storage, trusted: deps.trusted, manifest, identity, directory, scratchId: input.scratchId, checks: checksOf(input.source),
               database: sourceDatabase(deps.source(input.source).config), onPhase: (text) => { phase = text; },
             });
             break;
@@ -100,10 +100,10 @@ export function verifyRestoreActivities(deps: Deps) {
           restored = await restoreRedisScratch(storage, manifest, identity, directory, input.source);
           break;
         case 'files': {
-          const chain = await chainOf(storage, manifest);
+          const chain = await chainOf(storage, deps.trusted, manifest);
           bytes = chain.reduce((sum, member) => sum + member.objects.filter((o) => o.role === 'data').reduce((s, o) => s + o.size, 0), 0);
           const tree = join(directory, 'tree');
-          const summary = await restoreFiles(storage, manifest, identity, tree).catch(ignoreVerificationFailed);
+          const summary = await restoreFiles(storage, deps.trusted, manifest, identity, tree).catch(ignoreVerificationFailed);
           restored = {
             checks: [restoreOutcome(manifest, summary ?? `${chain.length} backup(s) of the chain extracted into ${tree}`)],
             check: () => checkFiles(tree, manifest.description as FilesDescription),

@@ -7,6 +7,7 @@ import type { Deps } from './deps';
 import { identityFile } from './restore-stream';
 import { checkIntegrity, type IntegrityResult } from './verify-integrity';
 import { verifyRecordKey } from './verify-records';
+import { putSigned } from './signed';
 
 export interface VerifyPlan {
   kind: string;
@@ -50,7 +51,7 @@ export function verifyActivities(deps: Deps) {
    * happens here, so the workflow replays the recorded choice rather than drawing again.
    */
   async function pickBackupToVerify(input: { source: string; region: string; backupId?: string; strategy: VerifyPlan['strategy']; windowMs: number; now: string }): Promise<string | null> {
-    const catalog = await listBackups(deps.storage(input.region), input.source);
+    const catalog = await listBackups(deps.storage(input.region), deps.trusted, input.source);
     if (input.backupId !== undefined) {
       if (!catalog.some((entry) => entry.manifest.id === input.backupId)) {
         throw new LifeboatError('BackupNotFound', `no backup ${input.backupId} of ${input.source} in ${input.region}`, `run "lifeboat backups list --source ${input.source}"`);
@@ -72,17 +73,17 @@ export function verifyActivities(deps: Deps) {
     const context = Context.current();
     const beat = setInterval(() => context.heartbeat({ backupId: input.backupId }), 1000);
     try {
-      return await checkIntegrity(deps.storage(input.region), input.source, input.backupId, identityFile(deps.config.encryption.identityFile));
+      return await checkIntegrity(deps.storage(input.region), deps.trusted, input.source, input.backupId, identityFile(deps.config.encryption.identityFile));
     } finally {
       clearInterval(beat);
     }
   }
 
-  /** One record per run and region: the key carries the workflow's timestamp, so a retry overwrites its own. */
+  /** One signed record per run and region: the key carries the workflow's timestamp, so a retry writes the same bytes again. */
   async function writeVerifyRecord(record: VerifyRecord & { timestamp: string }): Promise<string> {
     const { timestamp, ...stored } = record;
     const key = verifyRecordKey(record.source, record.backupId, timestamp);
-    await deps.storage(record.region).put(key, Buffer.from(`${JSON.stringify(stored, null, 2)}\n`));
+    await putSigned(deps.storage(record.region), key, Buffer.from(`${JSON.stringify(stored, null, 2)}\n`), deps.signer());
     return key;
   }
 

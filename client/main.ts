@@ -3,6 +3,7 @@ import { loadConfig } from '../lib/config/load';
 import { LifeboatError } from '../lib/errors';
 import { backupCommand } from './commands/backup';
 import { backupsListCommand } from './commands/backups-list';
+import { catalogKeygenCommand, catalogSignCommand } from './commands/catalog';
 import { doctorCommand } from './commands/doctor';
 import { failoverAbortCommand, failoverApproveCommand, failoverStartCommand, failoverStatusCommand } from './commands/failover';
 import { restoreCommand } from './commands/restore';
@@ -53,6 +54,21 @@ program.command('backups').description('the catalog').command('list').descriptio
   .action(async (options: { source?: string; region?: string }) => {
     const { config, out } = setup();
     await backupsListCommand(config, options, out);
+  });
+
+const catalog = program.command('catalog').description('the signed catalog: keys, and signing what older versions left unsigned');
+catalog.command('keygen').description('make an Ed25519 catalog signing key; prints the line for catalog.trustedKeys')
+  .requiredOption('--out <file>', 'where to write the private key (PEM, mode 0600; never overwritten)')
+  .action((options: { out: string }) => {
+    catalogKeygenCommand(options.out, output(Boolean(globals().json)));
+  });
+catalog.command('sign').description('one-time, after upgrading: sign the manifests, tombstones and records older versions wrote unsigned')
+  .option('--trust-existing', 'required: trust what the buckets hold now (look at "backups list" and --dry-run first)')
+  .option('--dry-run', 'list what would be signed; sign nothing')
+  .option('--source <source>').option('--region <region>')
+  .action(async (options: { trustExisting?: boolean; dryRun?: boolean; source?: string; region?: string }) => {
+    const { config, out } = setup();
+    await catalogSignCommand(config, options, out);
   });
 
 program.command('restore <source>').description('restore a backup (verified first) into a target')

@@ -10,6 +10,8 @@ export type AlertKind =
   | 'sync-failed'
   | 'retention-blocked'
   | 'retention-failed'
+  /** A manifest, tombstone or record no trusted key signed (or not sane): never restored; someone may have forged it. */
+  | 'untrusted'
   | 'verify-failed'
   | 'wal-gap'
   | 'wal-ship-failed'

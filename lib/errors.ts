@@ -24,6 +24,8 @@ export const errorTypes = {
   WorkerUnavailable: { exitCode: 17, retryable: false },
   /** A backup's archive would write outside its target, or holds what a restore never creates (device nodes): crafted or damaged. */
   UnsafeArchive: { exitCode: 18, retryable: false },
+  /** A catalog object (manifest, tombstone, record) that no trusted key signed, or that is not sane: never restored. */
+  Untrusted: { exitCode: 19, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof errorTypes;

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
+import { generateSigningKey } from '../lib/signing';
 import { startServers } from '../test/harness/servers';
 import { startArchivingPostgres, type ArchivingPostgres } from '../test/support/archiving-postgres';
 import { createSampleDatabase, pgUrl, tableFingerprints } from './sample-db';
@@ -89,6 +90,8 @@ async function main(): Promise<void> {
 
     await execa('age-keygen', ['-o', join(dir, 'identity.age')]);
     const recipient = (await execa('age-keygen', ['-y', join(dir, 'identity.age')])).stdout.trim();
+    // The catalog signing key, as "lifeboat catalog keygen" makes one.
+    const catalogPublicKey = generateSigningKey(join(dir, 'catalog.key'));
     const env: Record<string, string> = {
       APP_DB_PASSWORD: servers.postgres.password,
       LEDGER_PASSWORD: ledger.postgres.password,
@@ -127,6 +130,7 @@ async function main(): Promise<void> {
       primaryRegion: 'stockholm',
       regions,
       encryption: { recipients: [recipient], identityFile: join(dir, 'identity.age') },
+      catalog: { trustedKeys: [catalogPublicKey], signingKeyFile: join(dir, 'catalog.key') },
       compression: { level: 3 },
       objectives: { rpo: '6h', rto: '4h' },
       sync: { lagThreshold: '1h' },

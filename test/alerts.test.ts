@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,7 +122,7 @@ describe('alerts from backupSource and checkObjectives', () => {
     const summary = await runBackup(harness.client, fixture.config, 'docs');
     const change = jsonAlerts(receiver.requests.slice(before)).find((a) => a.kind === 'size-change');
     // Sizes are what the manifests record for all of a backup's objects.
-    const manifests = (await listBackups(createDeps(fixture.config).storage('stockholm'), 'docs')).map((e) => e.manifest);
+    const manifests = (await listBackups(createDeps(fixture.config).storage('stockholm'), trusted, 'docs')).map((e) => e.manifest);
     const [previous, current] = manifests.slice(-2).map((m) => m.objects.reduce((sum, o) => sum + o.size, 0));
     expect(change).toMatchObject({ severity: 'warning', source: 'docs', details: { backupId: summary.backupId, bytes: current, previousBytes: previous } });
     expect(change!.details!.percent).toBe(Math.round(((current! - previous!) / previous!) * 1000) / 10);

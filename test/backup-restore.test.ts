@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
@@ -33,7 +34,7 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
 
   it('stores one encrypted object and a manifest whose hash and size match it', async () => {
     const storage = createDeps(fixture.config).storage('stockholm');
-    const entries = await listBackups(storage, 'app-db');
+    const entries = await listBackups(storage, trusted, 'app-db');
     expect(entries).toHaveLength(1);
     const manifest = entries[0]!.manifest;
     expect(manifest.id).toBe(summary.backupId);
@@ -48,7 +49,7 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
 
   it('records exact row counts per table taken in the dump\'s own snapshot', async () => {
     const storage = createDeps(fixture.config).storage('stockholm');
-    const [entry] = await listBackups(storage, 'app-db');
+    const [entry] = await listBackups(storage, trusted, 'app-db');
     const description = entry!.manifest.description as PostgresDescription;
     const counts = Object.fromEntries(description.tables.map((t) => [`${t.schema}.${t.name}`, t.rows]));
     const expected = await tableFingerprints(pg, 'shop');
@@ -77,7 +78,7 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
     }
     expect(histories.length).toBeGreaterThanOrEqual(2);
     const storage = createDeps(fixture.config).storage('stockholm');
-    const manifests = (await listBackups(storage, 'app-db')).map((e) => JSON.stringify(e.manifest));
+    const manifests = (await listBackups(storage, trusted, 'app-db')).map((e) => JSON.stringify(e.manifest));
     for (const text of [...histories, ...manifests]) {
       for (const secret of secrets) expect(text).not.toContain(secret);
     }
@@ -87,7 +88,7 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
     const second: BackupSummary = await harness.client.workflow.execute('backupSource', {
       args: [{ source: 'app-db' }], workflowId: `test-backup2-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
     });
-    const entries = await listBackups(createDeps(fixture.config).storage('stockholm'), 'app-db');
+    const entries = await listBackups(createDeps(fixture.config).storage('stockholm'), trusted, 'app-db');
     expect(entries.map((e) => e.manifest.id)).toEqual([summary.backupId, second.backupId]);
     expect(entries[1]!.manifest.previousManifestSha256).toBe(entries[0]!.manifestSha256);
   });

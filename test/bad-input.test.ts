@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -85,7 +86,7 @@ describe('bad input gets a clear error and loses nothing', () => {
     } finally {
       process.env.PATH = path;
     }
-    expect((await listBackups(storage, 'app-db'))).toHaveLength(1);
+    expect((await listBackups(storage, trusted, 'app-db'))).toHaveLength(1);
     expect((await leftovers(storage, 'app-db/')).filter((k) => k.startsWith('unfinished'))).toEqual([]);
   });
 
@@ -123,7 +124,7 @@ describe('bad input gets a clear error and loses nothing', () => {
   });
 
   it('refuses to restore a tampered object with a checksum error and never touches the target', async () => {
-    const [entry] = await listBackups(storage, 'app-db');
+    const [entry] = await listBackups(storage, trusted, 'app-db');
     const object = entry!.manifest.objects[0]!;
     const original = await readAll(await storage.get(object.key));
     const tampered = Buffer.from(original);
@@ -141,8 +142,8 @@ describe('bad input gets a clear error and loses nothing', () => {
   });
 
   it('restores with age, zstd and pg_restore alone: the break-glass path', async () => {
-    const [entry] = await listBackups(storage, 'app-db');
-    const { manifest } = await readManifest(storage, keys.manifest('app-db', entry!.manifest.id));
+    const [entry] = await listBackups(storage, trusted, 'app-db');
+    const { manifest } = await readManifest(storage, trusted, keys.manifest('app-db', entry!.manifest.id));
     const file = join(fixture.dir, 'downloaded.age');
     // Any S3 client would do; the bytes are what matters, so fetch them and check the manifest's hash.
     writeFileSync(file, await readAll(await storage.get(manifest.objects[0]!.key)));

@@ -17,6 +17,7 @@ regions:
         cache: { directory: /srv/redis-dr, port: 6380 }
         uploads: { directory: /srv/uploads-dr }
 encryption: { recipients: [${recipient}] }
+catalog: { trustedKeys: [MCowBQYDK2VwAyEAFG/YD/PCU6ibMaIW4yUreQbD7pURy+K18RbgMe289C4=] }
 failover:
   approval: { remindEvery: 10m, deadline: 2h }
   hooks:

@@ -17,6 +17,7 @@ regions:
         app-db: { dataDir: /srv/pg-dr, port: 5433 }
         orders: { url: "postgres://app@10.1.0.5:5432/orders", passwordEnv: DR_ORDERS_PASSWORD }
 encryption: { recipients: [${recipient}] }
+catalog: { trustedKeys: [MCowBQYDK2VwAyEAFG/YD/PCU6ibMaIW4yUreQbD7pURy+K18RbgMe289C4=] }
 alerts: { channels: [{ type: webhook, urlEnv: HOOK_URL, secretEnv: HOOK_KEY }] }
 sources:
   app-db: { kind: postgres, region: stockholm, url: "postgres://postgres@127.0.0.1:5432/postgres", mode: physical, passwordEnv: APP_DB_PASSWORD }

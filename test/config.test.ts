@@ -14,6 +14,7 @@ regions:
   malmo:
     storage: { type: local, path: /var/lib/lifeboat/malmo }
 encryption: { recipients: [${recipient}], identityFile: /etc/lifeboat/key }
+catalog: { trustedKeys: [MCowBQYDK2VwAyEAFG/YD/PCU6ibMaIW4yUreQbD7pURy+K18RbgMe289C4=] }
 compression: { level: 3 }
 objectives: { rpo: 6h, rto: 4h }
 sources:

@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -101,7 +102,7 @@ describe(`a damaged object is named, in one attempt, by verify and by restore (s
   for (const c of cases) {
     it(`every damage to the newest ${c.kind} object of about ${c.size} bytes fails verify and restore in one attempt, naming the object and the cause`, async () => {
       const source = nameOf(c);
-      const [older, newest] = (await listBackups(storage, source)).map((entry) => entry.manifest);
+      const [older, newest] = (await listBackups(storage, trusted, source)).map((entry) => entry.manifest);
       expect(newest!.parent ?? null).toBe(c.kind === 'files' ? older!.id : null);
       const object = newest!.objects.find((o) => o.role === 'data')!;
       const original = await readAll(await storage.get(object.key));

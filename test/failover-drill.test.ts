@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { fileURLToPath } from 'node:url';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { execa } from 'execa';
@@ -55,7 +56,7 @@ describe('failover drills', () => {
     const gothenburg = createDeps(world.fixture.config).storage('gothenburg');
     expect(report.sources.map((s) => s.source)).toEqual(world.sources);
     for (const source of report.sources) {
-      const manifest = (await listBackups(gothenburg, source.source)).find((e) => e.manifest.id === backups[source.source])!.manifest;
+      const manifest = (await listBackups(gothenburg, trusted, source.source)).find((e) => e.manifest.id === backups[source.source])!.manifest;
       expect(source.backupId).toBe(backups[source.source]);
       // RPO: the failover's start minus the backup's snapshot time; RTO: start to verify done.
       expect(source.recoveryPoint).toBe(manifest.startedAt);

@@ -93,7 +93,7 @@ describe('a failover of a physical PostgreSQL, Redis and files to another region
     // The WAL shipper's rounds (activities/wal/ship.ts) until the spool is empty: every region has every segment.
     const deps = createDeps(fixture.config);
     for (let round = 0; ; round += 1) {
-      const shipped = await shipSpool(fixture.config, 'app-db', (region) => deps.storage(region));
+      const shipped = await shipSpool(fixture.config, 'app-db', deps);
       expect(shipped.failures).toEqual([]);
       if (shipped.settling.length === 0 && shipped.waiting.length === 0) break;
       if (round > 30) throw new Error('the spool never settled');

@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +34,7 @@ describe('a files restore of a crafted chain', () => {
     await runBackup(harness.client, fixture.config, 'crafted');
     writeFileSync(join(source, 'b'), 'b');
     await runBackup(harness.client, fixture.config, 'crafted');
-    [full, increment] = (await listBackups(storage, 'crafted')).map((entry) => entry.manifest) as [Manifest, Manifest];
+    [full, increment] = (await listBackups(storage, trusted, 'crafted')).map((entry) => entry.manifest) as [Manifest, Manifest];
     expect(increment.parent).toBe(full.id);
   });
 

@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -41,7 +42,7 @@ for i in range(${SOCKETS}):
 
   it('completes, holding the files, with a bounded list of warnings in its manifest', async () => {
     const summary = await runBackup(harness.client, fixture.config, 'sockets');
-    const { manifest } = await findBackup(createDeps(fixture.config).storage('stockholm'), 'sockets', summary.backupId);
+    const { manifest } = await findBackup(createDeps(fixture.config).storage('stockholm'), trusted, 'sockets', summary.backupId);
     const description = manifest.description as FilesDescription;
     expect(description.files).toBeGreaterThanOrEqual(1);
     expect(description.warnings.length).toBeLessThanOrEqual(201);

@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -102,7 +103,7 @@ describe('a file-tree source with incremental backups', () => {
   });
 
   it('takes a full backup and then increments, each naming its parent', async () => {
-    const manifests = (await listBackups(storage, 'uploads')).map((e) => e.manifest);
+    const manifests = (await listBackups(storage, trusted, 'uploads')).map((e) => e.manifest);
     expect(manifests.map((m) => [(m.description as FilesDescription).level, m.parent])).toEqual([
       [0, null], [1, backups[0]!.backupId], [2, backups[1]!.backupId], [3, backups[2]!.backupId],
     ]);
@@ -112,7 +113,7 @@ describe('a file-tree source with incremental backups', () => {
   });
 
   it('records the whole tree at each backup, without the excluded paths', async () => {
-    const manifests = (await listBackups(storage, 'uploads')).map((e) => e.manifest.description as FilesDescription);
+    const manifests = (await listBackups(storage, trusted, 'uploads')).map((e) => e.manifest.description as FilesDescription);
     expect(manifests[0]).toMatchObject({ files: 4, symlinks: 1, exclude: ['*.tmp', 'cache/**'] });
     expect(manifests[3]).toMatchObject({ files: 4, symlinks: 2, warnings: [] });
   });
@@ -134,7 +135,7 @@ describe('a file-tree source with incremental backups', () => {
   });
 
   it('refuses a chain with a corrupted increment in the middle, names it, and writes nothing', async () => {
-    const manifests = (await listBackups(storage, 'uploads')).map((e) => e.manifest);
+    const manifests = (await listBackups(storage, trusted, 'uploads')).map((e) => e.manifest);
     const middle = manifests[2]!.objects[0]!;
     const original = await readAll(await storage.get(middle.key));
     const damaged = Buffer.from(original);
@@ -154,7 +155,7 @@ describe('a file-tree source with incremental backups', () => {
   it('restores with age, zstd and tar alone: the break-glass path', async () => {
     const target = join(fixture.dir, 'restored-by-hand');
     mkdirSync(target);
-    const chain: Manifest[] = (await listBackups(storage, 'uploads')).map((e) => e.manifest);
+    const chain: Manifest[] = (await listBackups(storage, trusted, 'uploads')).map((e) => e.manifest);
     for (const manifest of chain) {
       const file = join(fixture.dir, `${manifest.id}.tar.zst.age`);
       writeFileSync(file, await readAll(await storage.get(manifest.objects[0]!.key)));
@@ -172,7 +173,7 @@ describe('a file-tree source with incremental backups', () => {
     try {
       const summary = await runBackup(other.client, config, 'uploads');
       expect(summary.parent).toBeNull();
-      const entry = (await listBackups(storage, 'uploads')).find((e) => e.manifest.id === summary.backupId)!;
+      const entry = (await listBackups(storage, trusted, 'uploads')).find((e) => e.manifest.id === summary.backupId)!;
       expect((entry.manifest.description as FilesDescription).incrementalNote).toMatch(/identity file is not readable/);
     } finally {
       await other.close();

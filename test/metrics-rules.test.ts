@@ -27,6 +27,7 @@ function exportedNames(): Set<string> {
 primaryRegion: a
 regions: { a: { storage: { type: local, path: /nonexistent } } }
 encryption: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p] }
+catalog: { trustedKeys: [MCowBQYDK2VwAyEAFG/YD/PCU6ibMaIW4yUreQbD7pURy+K18RbgMe289C4=] }
 objectives: { rpo: 6h, rto: 4h }
 sources: {}
 `, 'inline');

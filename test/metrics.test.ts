@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -91,7 +92,7 @@ describe('the worker\'s /metrics endpoint', () => {
 
   it('reports stored bytes, last success time and duration from the catalog after a backup', async () => {
     const summary = await runBackup(client, fixture.config, 'docs');
-    const [entry] = await listBackups(createDeps(fixture.config).storage('stockholm'), 'docs');
+    const [entry] = await listBackups(createDeps(fixture.config).storage('stockholm'), trusted, 'docs');
     const manifest = entry!.manifest;
     expect(manifest.id).toBe(summary.backupId);
     const stored = manifest.objects.reduce((sum, o) => sum + o.size, 0);

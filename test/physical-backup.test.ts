@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,7 +71,7 @@ describe('a physical PostgreSQL source: base backups through the ordinary data p
   });
 
   it('stores one base backup whose manifest describes the cluster as pg_basebackup saw it', async () => {
-    const [entry] = await listBackups(storage, 'base-db');
+    const [entry] = await listBackups(storage, trusted, 'base-db');
     const manifest = entry!.manifest;
     expect(manifest.id).toBe(summary.backupId);
     expect(manifest.objects).toHaveLength(1);
@@ -116,7 +117,7 @@ describe('a physical PostgreSQL source: base backups through the ordinary data p
     expect(failure.type).toBe('Config');
     expect(failure.message).toContain('pg_basebackup of norep-db: the backup user may not replicate: ');
     expect(failure.message).toContain('must be superuser or replication role to start walsender');
-    expect(await listBackups(storage, 'norep-db')).toEqual([]);
+    expect(await listBackups(storage, trusted, 'norep-db')).toEqual([]);
   });
 
   it('passes integrity verification', async () => {
@@ -140,8 +141,8 @@ describe('a physical PostgreSQL source: base backups through the ordinary data p
   it('syncs to the other region like any backup, proves restorable there, and retention plans it', async () => {
     const sync = await cli(['sync', '--source', 'base-db', '--wait']);
     expect(sync.exitCode, sync.stderr).toBe(0);
-    const [copy] = await listBackups(createDeps(fixture.config).storage('gothenburg'), 'base-db');
-    const [original] = await listBackups(storage, 'base-db');
+    const [copy] = await listBackups(createDeps(fixture.config).storage('gothenburg'), trusted, 'base-db');
+    const [original] = await listBackups(storage, trusted, 'base-db');
     expect(copy!.manifest.objects).toEqual(original!.manifest.objects);
     const result = await runVerify(harness.client, fixture.config, { source: 'base-db', region: 'gothenburg', level: 'restore' });
     expect(result.outcome, JSON.stringify(result.regions[0]?.checks)).toBe('passed');

@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,7 +45,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     const [port] = await freePorts(1);
     const target = { dataDir: join(dir, name), port: port! };
     owners.push([target, owner]);
-    const result: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, recovery, { owner });
+    const result: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, recovery, { owner, trusted });
     return { target, result };
   }
 
@@ -138,7 +139,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     mkdirSync(dataDir);
     writeFileSync(join(dataDir, 'PG_VERSION'), '15\n');
     const [port] = await freePorts(1);
-    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-occupied' })
+    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-occupied', trusted })
       .then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(LifeboatError);
     expect(error).toMatchObject({ type: 'TargetNotEmpty', message: expect.stringContaining(`${dataDir} exists and is not empty`) });
@@ -149,7 +150,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
 
   it('refuses a port where a server already listens', async () => {
     const dataDir = join(dir, 'port-taken');
-    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: cluster.postgres.port }, {}, { owner: 'test-port' })
+    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: cluster.postgres.port }, {}, { owner: 'test-port', trusted })
       .then(() => undefined, (e: unknown) => e);
     expect(error).toMatchObject({ type: 'TargetNotEmpty', message: expect.stringContaining(`port ${cluster.postgres.port}`) });
     expect(existsSync(dataDir)).toBe(false);
@@ -158,7 +159,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
   it('refuses a target time before the only base backup, naming when that backup finished', async () => {
     const [port] = await freePorts(1);
     const dataDir = join(dir, 'too-early');
-    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, { time: beforeBase }, { owner: 'test-early' })
+    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, { time: beforeBase }, { owner: 'test-early', trusted })
       .then(() => undefined, (e: unknown) => e);
     expect(error).toMatchObject({ type: 'BackupNotFound', message: expect.stringContaining(`no base backup of pitr-db in`) });
     expect((error as Error).message).toContain(`finished before ${beforeBase}: the oldest, ${base.backupId}, finished at`);
@@ -169,7 +170,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     const [port] = await freePorts(1);
     const dataDir = join(dir, 'beyond');
     const future = new Date(Date.now() + 3_600_000).toISOString();
-    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, { time: future }, { owner: 'test-beyond' })
+    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, { time: future }, { owner: 'test-beyond', trusted })
       .then(() => undefined, (e: unknown) => e);
     expect(error).toMatchObject({ type: 'VerificationFailed', message: expect.stringContaining(`recovery of pitr-db ended before the recovery target (${future}) was reached`) });
     expect((error as Error).message).toContain('FATAL:  recovery ended before configured recovery target was reached');
@@ -178,7 +179,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
   });
 
   it('pg_verifybackup refuses a base backup with a changed file before recovery starts, and nothing is left', async () => {
-    const { manifest } = await findBackup(storage, 'pitr-db', base.backupId);
+    const { manifest } = await findBackup(storage, trusted, 'pitr-db', base.backupId);
     const work = join(dir, 'tamper');
     mkdirSync(join(work, 'tree'), { recursive: true });
     const tar = await decryptBuffer(await readAll(await storage.get(manifest.objects[0]!.key)), fixture.key.identityFile, 'base backup');
@@ -196,7 +197,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
 
     const [port] = await freePorts(1);
     const dataDir = join(dir, 'tampered');
-    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-tampered', backupId: id })
+    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-tampered', trusted, backupId: id })
       .then(() => undefined, (e: unknown) => e);
     expect(error).toMatchObject({ type: 'VerificationFailed', message: expect.stringContaining(`pg_verifybackup rejected base backup ${id} of pitr-db`) });
     expect((error as Error).message).toContain('base/1/PG_VERSION');
@@ -205,7 +206,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
   });
 
   it('a base backup object that does not match its manifest is refused before a single file is written into the data directory', async () => {
-    const { manifest } = await findBackup(storage, 'pitr-db', base.backupId);
+    const { manifest } = await findBackup(storage, trusted, 'pitr-db', base.backupId);
     const id = `${base.backupId}-mismatch`;
     // The bytes decrypt and extract cleanly; only the SHA-256 (known at the end of the stream) tells.
     const flipped = manifest.objects[0]!.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
@@ -217,7 +218,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     mkdirSync(dataDir);
     const written: string[] = [];
     const watcher = watch(dataDir, (_event, name) => written.push(String(name)));
-    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-mismatch', backupId: id })
+    const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-mismatch', trusted, backupId: id })
       .then(() => undefined, (e: unknown) => e)
       .finally(() => watcher.close());
     expect(error).toBeInstanceOf(LifeboatError);
@@ -228,7 +229,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
   });
 
   it('an archived WAL file whose bytes differ from its record fails the restore as ChecksumMismatch, naming the key, and nothing is left', async () => {
-    const { manifest } = await findBackup(storage, 'pitr-db', base.backupId);
+    const { manifest } = await findBackup(storage, trusted, 'pitr-db', base.backupId);
     // The base backup's first segment: every restore from it stages that one.
     const name = (manifest.description as PostgresPhysicalDescription).startWalFile;
     expect(await walFiles(storage, 'pitr-db')).toContain(name);
@@ -239,7 +240,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     try {
       const [port] = await freePorts(1);
       const dataDir = join(dir, 'wal-mismatch');
-      const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-wal-mismatch' })
+      const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-wal-mismatch', trusted })
         .then(() => undefined, (e: unknown) => e);
       expect(error).toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${walKeys.object('pitr-db', name)} decrypts to`) });
       expect(existsSync(dataDir)).toBe(false);
@@ -252,23 +253,23 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
   it('a retried restore with the same owner returns the finished result (starting a stopped cluster again, never restoring over it); a half-done one is wiped and done again', async () => {
     const { target, result } = await restore('retried', { time: between }, 'test-retry');
     const pid = postmasterPid(target.dataDir);
-    const again: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry' });
+    const again: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry', trusted });
     expect(again).toEqual(result);
     expect(postmasterPid(target.dataDir)).toBe(pid);
 
     // Down since (a reboot): started again, never restored over; what it holds stays.
     await stopCluster(target.dataDir, 'postgres');
     await pgClient(target, async (client) => client.query("insert into events (batch) values (99)")).then(() => { throw new Error('still running'); }, () => undefined);
-    const restarted: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry' });
+    const restarted: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry', trusted });
     expect(restarted).toEqual(result);
     await pgClient(target, (client) => client.query("insert into events (batch) values (99)"));
     await stopCluster(target.dataDir, 'postgres');
-    await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry' });
+    await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry', trusted });
     expect(await batches(target)).toEqual([1, 2, 99]);
     const running = postmasterPid(target.dataDir)!;
 
     // Another owner may neither restore over it nor remove it.
-    const foreign = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, {}, { owner: 'someone-else' })
+    const foreign = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, {}, { owner: 'someone-else', trusted })
       .then(() => undefined, (e: unknown) => e);
     expect(foreign).toMatchObject({ type: 'TargetNotEmpty', message: expect.stringContaining('restored by test-retry') });
     expect(await removeRestoredCluster(target, 'someone-else')).toMatchObject({ removed: false });
@@ -281,7 +282,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     await sleep(500);
     writeFileSync(markerFile, JSON.stringify({ ...marker, status: 'restoring', result: undefined }));
     rmSync(join(target.dataDir, 'global'), { recursive: true, force: true });
-    const redone: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry' });
+    const redone: PitrResult = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, target, { time: between }, { owner: 'test-retry', trusted });
     expect(redone.recoveredTo).toBe(result.recoveredTo);
     expect(await batches(target)).toEqual([1, 2]);
 

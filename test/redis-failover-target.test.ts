@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -42,9 +43,9 @@ describe('the redis-server a failover leaves serving', () => {
   it('persists writes taken after the cut-over across a crash, requires the password, and never shows it on a command line', async () => {
     const summary = await runBackup(harness.client, fixture.config, 'cache');
     const storage = createDeps(fixture.config).storage('stockholm');
-    const { manifest } = await findBackup(storage, 'cache', summary.backupId);
+    const { manifest } = await findBackup(storage, trusted, 'cache', summary.backupId);
     const detail = await new MockActivityEnvironment().run(restoreRedisTarget, {
-      storage, manifest, identity: fixture.key.identityFile, marker: `test ${process.pid}`, target: { directory, port, passwordEnv },
+      storage, trusted, manifest, identity: fixture.key.identityFile, marker: `test ${process.pid}`, target: { directory, port, passwordEnv },
     }, { [passwordEnv]: password });
     expect(detail).toContain('appendonly, appendfsync everysec');
     const keys = Number((await cli(['DBSIZE'])).stdout);

@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -76,7 +77,7 @@ describe('a Redis source', () => {
   it('backs up through an ACL user and records version, role, key counts and the RDB size', async () => {
     const summary = await runBackup(harness.client, fixture.config, 'cache');
     expect(summary.contents).toBe('3301 keys');
-    const [entry] = await listBackups(createDeps(fixture.config).storage('stockholm'), 'cache');
+    const [entry] = await listBackups(createDeps(fixture.config).storage('stockholm'), trusted, 'cache');
     const description = entry!.manifest.description as RedisDescription;
     expect(description).toMatchObject({ kind: 'redis', role: 'master', rdbKeys: 3301, rdbExpires: 201 });
     expect(description.serverVersion).toMatch(/^7\./);
@@ -86,7 +87,7 @@ describe('a Redis source', () => {
 
   it('stores the RDB byte for byte, without redis-cli\'s trailing EOF mark, and it restores with standard tools', async () => {
     const storage = createDeps(fixture.config).storage('stockholm');
-    const [entry] = await listBackups(storage, 'cache');
+    const [entry] = await listBackups(storage, trusted, 'cache');
     const file = join(fixture.dir, 'cache.rdb.zst.age');
     const { writeFileSync } = await import('node:fs');
     writeFileSync(file, await readAll(await storage.get(entry!.manifest.objects[0]!.key)));
@@ -118,6 +119,6 @@ describe('a Redis source', () => {
     const failure = await failureOf(runBackup(harness.client, fixture.config, 'cache-nosync'));
     expect(failure.type).toBe('Unsupported');
     expect(failure.message).toMatch(/refused SYNC/);
-    expect(await listBackups(createDeps(fixture.config).storage('stockholm'), 'cache-nosync')).toEqual([]);
+    expect(await listBackups(createDeps(fixture.config).storage('stockholm'), trusted, 'cache-nosync')).toEqual([]);
   });
 });

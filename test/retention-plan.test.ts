@@ -102,6 +102,7 @@ describe('retention rules', () => {
 primaryRegion: stockholm
 regions: { stockholm: { storage: { type: local, path: /tmp/x } } }
 encryption: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p] }
+catalog: { trustedKeys: [MCowBQYDK2VwAyEAFG/YD/PCU6ibMaIW4yUreQbD7pURy+K18RbgMe289C4=] }
 sources: { app-db: { kind: redis, region: stockholm, url: "redis://127.0.0.1:6379", retention: ${retention} } }
 `;
     expect(() => parseConfig(yaml('{}'))).toThrow(/sources\.app-db\.retention: expected at least one of daily, weekly, monthly, yearly, keepLast, maxAgeDays above 0/);

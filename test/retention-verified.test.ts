@@ -1,3 +1,5 @@
+import { putSignedJson } from './support/signing';
+import { trusted } from './support/signing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
@@ -21,7 +23,7 @@ async function plant(storage: StorageBackend, region: string, id: string, finish
     workflow: { workflowId: `planted-${id}`, runId: id }, objects: [{ key, role: 'data', content: 'planted', size: 4, sha256: '0'.repeat(64) }],
     compression: { algorithm: 'zstd', level: 3 }, encryption: { algorithm: 'age-x25519', recipients: [] }, tools: {}, retentionTags: [], restoreWith: 'planted',
   };
-  await storage.put(keys.manifest('kept', id), Buffer.from(JSON.stringify(manifest)));
+  await putSignedJson(storage, keys.manifest('kept', id), manifest);
 }
 
 describe('applyRetention after failed verifications, on the real Temporal server and S3 regions', () => {
@@ -62,7 +64,7 @@ describe('applyRetention after failed verifications, on the real Temporal server
     expect(stockholm.deleted.map((d) => d.id).sort()).toEqual([failedOld.id, failedMiddle.id]);
     for (const region of regions) {
       // gothenburg has no record of its own; it keeps the verified backup so two copies remain.
-      expect((await listBackups(storage(region), 'kept')).map((e) => e.manifest.id), region).toEqual([verified.id, newest.id]);
+      expect((await listBackups(storage(region), trusted, 'kept')).map((e) => e.manifest.id), region).toEqual([verified.id, newest.id]);
     }
   });
 });

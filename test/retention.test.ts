@@ -1,3 +1,5 @@
+import { verifyRecord } from './support/verify-records';
+import { putSignedJson, testSigner, trusted } from './support/signing';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +38,7 @@ function manifestOf(source: string, kind: Manifest['kind'], region: string, ref:
 /** A back-dated backup written straight into storage: a data object, then its manifest. */
 async function plant(storage: StorageBackend, source: string, region: string, ref: BackupRef): Promise<void> {
   await storage.put(keys.object(source, ref.id, 'data.zst.age'), Buffer.from('data'));
-  await storage.put(keys.manifest(source, ref.id), Buffer.from(JSON.stringify(manifestOf(source, 'files', region, ref))));
+  await putSignedJson(storage, keys.manifest(source, ref.id), manifestOf(source, 'files', region, ref));
 }
 
 async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -106,9 +108,9 @@ describe('applyRetention on the real Temporal server and S3 regions', () => {
       for (const backup of stale) await plant(store, 'stale', region, backup);
       await plant(store, 'untouched', region, ref(lastEvening - 400 * DAY, 'untouched001'));
     }
-    await storage('stockholm').put(verifyRecordKey('shop', verified.id, '20260801T000000Z'), Buffer.from(JSON.stringify({ outcome: 'passed' })));
+    await putSignedJson(storage('stockholm'), verifyRecordKey('shop', verified.id, '20260801T000000Z'), verifyRecord({ source: 'shop', backupId: verified.id, region: 'stockholm', level: 'restore', outcome: 'passed', finishedAt: '2026-08-01T00:00:00.000Z' }));
     // A newer restore test of another old backup that failed: it must not count.
-    await storage('stockholm').put(verifyRecordKey('shop', failedId, '20260901T000000Z'), Buffer.from(JSON.stringify({ outcome: 'failed' })));
+    await putSignedJson(storage('stockholm'), verifyRecordKey('shop', failedId, '20260901T000000Z'), verifyRecord({ source: 'shop', backupId: failedId, region: 'stockholm', level: 'restore', outcome: 'failed', finishedAt: '2026-09-01T00:00:00.000Z' }));
     // What a crashed backup leaves: data, no manifest (and in the stale source, which is blocked).
     await storage('stockholm').put(keys.object('shop', orphanId, 'data.zst.age'), Buffer.from('left'));
     await storage('stockholm').put(keys.object('stale', orphanId, 'data.zst.age'), Buffer.from('left'));
@@ -140,15 +142,15 @@ describe('applyRetention on the real Temporal server and S3 regions', () => {
     const report = await applyRetention({});
     const shop = report.sources.find((s) => s.source === 'shop')!;
     for (const region of regions) {
-      const remaining = (await listBackups(storage(region), 'shop')).map((e) => e.manifest.id).sort();
+      const remaining = (await listBackups(storage(region), trusted, 'shop')).map((e) => e.manifest.id).sort();
       // The verified backup stays in gothenburg too: minCopies 2, and stockholm keeps it.
       expect(remaining).toEqual(expectedShop);
       const data = (await keysIn(storage(region), 'shop/')).filter((key) => key.endsWith('/data.zst.age')).map((key) => key.split('/')[1]);
       expect(data.filter((id) => id !== orphanId).sort()).toEqual(expectedShop);
       const regionReport = shop.regions.find((r) => r.region === region)!;
       expect(regionReport.deleted).toHaveLength(daily.length - expectedShop.length);
-      // Manifest and data; in stockholm the backup with a failed restore test also has its verify record.
-      expect(regionReport.deleted.filter((d) => d.objects !== (region === 'stockholm' && d.id === failedId ? 3 : 2))).toEqual([]);
+      // Manifest, its signature and data; in stockholm the backup with a failed restore test also has its signed verify record.
+      expect(regionReport.deleted.filter((d) => d.objects !== (region === 'stockholm' && d.id === failedId ? 5 : 3))).toEqual([]);
     }
     expect(shop.regions.find((r) => r.region === 'gothenburg')!.kept.find((k) => k.id === verified.id)!.reasons).toEqual(['minCopies 2: else only 1 copy (stockholm)']);
     expect(report.unmanaged).toEqual(['untouched']);
@@ -161,20 +163,20 @@ describe('applyRetention on the real Temporal server and S3 regions', () => {
 
   it('keeps the increments a kept backup depends on', async () => {
     for (const region of regions) {
-      expect((await listBackups(storage(region), 'chain')).map((e) => e.manifest.id)).toEqual([full.id, one.id, two.id]);
+      expect((await listBackups(storage(region), trusted, 'chain')).map((e) => e.manifest.id)).toEqual([full.id, one.id, two.id]);
     }
   });
 
   it('deletes nothing of a source whose newest backup is older than the RPO, and raises an alert', async () => {
     for (const region of regions) {
-      expect((await listBackups(storage(region), 'stale')).map((e) => e.manifest.id)).toEqual(stale.map((s) => s.id));
+      expect((await listBackups(storage(region), trusted, 'stale')).map((e) => e.manifest.id)).toEqual(stale.map((s) => s.id));
     }
     expect(await keysIn(storage('stockholm'), `stale/${orphanId}/`)).toHaveLength(1);
     await expect.poll(() => alerts.filter((body) => body.includes('retention-blocked') && body.includes('stale')).length, { timeout: 20_000 }).toBeGreaterThan(0);
   });
 
   it('never prunes a source without retention rules', async () => {
-    expect(await listBackups(storage('gothenburg'), 'untouched')).toHaveLength(1);
+    expect(await listBackups(storage('gothenburg'), trusted, 'untouched')).toHaveLength(1);
   });
 
   it('deletes nothing more on a second run', async () => {
@@ -207,15 +209,21 @@ describe('applyRetention on the real Temporal server and S3 regions', () => {
     expect(unknown.exitCode).toBe(2);
   }, 180_000);
 
-  it('fails without deleting anything when a catalog cannot be read, and raises an alert', async () => {
+  it('deletes nothing of a source whose catalog holds a damaged or unsigned manifest, and raises untrusted and retention-blocked alerts', async () => {
     const damaged = ref(lastEvening - 4 * DAY, 'damaged00001');
     await storage('gothenburg').put(keys.manifest('chain', damaged.id), Buffer.from('{"format": "lifeboat-manifest/1", '));
+    const unsigned = ref(lastEvening - 400 * DAY, 'unsigned0001');
+    await storage('stockholm').put(keys.manifest('chain', unsigned.id), Buffer.from(JSON.stringify(manifestOf('chain', 'files', 'stockholm', unsigned))));
     const before = await keysIn(storage('stockholm'), 'chain/');
-    const failure = await failureOf(applyRetention({ source: 'chain' }));
-    expect(failure.type).toBe('ChecksumMismatch');
-    expect(failure.message).toContain(keys.manifest('chain', damaged.id));
+    const report = await applyRetention({ source: 'chain' });
+    expect(report.totals.deleted).toBe(0);
+    expect(report.sources[0]!.blocked).toMatch(/2 catalog object\(s\) are not trusted/);
     expect(await keysIn(storage('stockholm'), 'chain/')).toEqual(before);
-    await expect.poll(() => alerts.filter((body) => body.includes('retention-failed') && body.includes('chain')).length, { timeout: 20_000 }).toBeGreaterThan(0);
+    await expect.poll(() => alerts.filter((body) => body.includes('"untrusted"') && body.includes(keys.manifest('chain', damaged.id))).length, { timeout: 20_000 }).toBeGreaterThan(0);
+    const untrusted = alerts.find((body) => body.includes('"untrusted"') && body.includes('chain'))!;
+    expect(untrusted).toContain('it is not valid JSON');
+    expect(untrusted).toContain('it has no signature');
+    await expect.poll(() => alerts.filter((body) => body.includes('retention-blocked') && body.includes('chain')).length, { timeout: 20_000 }).toBeGreaterThan(0);
   });
 });
 
@@ -232,25 +240,25 @@ describe('deleting a backup copy and its leftovers', () => {
     const real = createDeps(fixture.config).storage('stockholm');
     const backup = ref(now - 3 * DAY, 'delete000001');
     await plant(real, 'shop', 'stockholm', backup);
-    await real.put(verifyRecordKey('shop', backup.id, '20261101T000000Z'), Buffer.from('{"outcome":"passed"}'));
+    await putSignedJson(real, verifyRecordKey('shop', backup.id, '20261101T000000Z'), verifyRecord({ source: 'shop', backupId: backup.id, region: 'stockholm', level: 'restore', outcome: 'passed', finishedAt: '2026-11-01T00:00:00.000Z' }));
     const removed: string[] = [];
     const recording = Object.assign(Object.create(real) as StorageBackend, { remove: async (key: string) => { removed.push(key); await real.remove(key); } });
-    expect(await deleteBackupCopy(recording, 'shop', backup.id)).toEqual({ manifestRemoved: true, objects: 3 });
+    expect(await deleteBackupCopy(recording, testSigner, 'shop', backup.id)).toEqual({ manifestRemoved: true, objects: 5 });
     expect(removed[0]).toBe(keys.manifest('shop', backup.id));
-    expect(removed).toHaveLength(3);
+    expect(removed).toHaveLength(5);
     // Only the tombstone stays: the deleted manifest's hash and link, for the chain check and for sync.
-    expect(await keysIn(real, `shop/${backup.id}/`)).toEqual([keys.tombstone('shop', backup.id)]);
+    expect(await keysIn(real, `shop/${backup.id}/`)).toEqual([keys.tombstone('shop', backup.id), `${keys.tombstone('shop', backup.id)}.sig`]);
     const tombstone = JSON.parse((await readAll(await real.get(keys.tombstone('shop', backup.id)))).toString('utf8')) as Tombstone;
     expect(tombstone).toMatchObject({ format: 'lifeboat-tombstone/1', id: backup.id, reason: 'retention', manifestSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    expect((await scanRegion(real, 'shop')).orphans.map((o) => o.id)).not.toContain(backup.id);
-    expect(await deleteBackupCopy(real, 'shop', backup.id)).toEqual({ manifestRemoved: false, objects: 0 });
+    expect((await scanRegion(real, trusted, 'shop')).orphans.map((o) => o.id)).not.toContain(backup.id);
+    expect(await deleteBackupCopy(real, testSigner, 'shop', backup.id)).toEqual({ manifestRemoved: false, objects: 0 });
   });
 
   it('leaves data without a manifest alone while it is younger than the grace period', async () => {
     const real = createDeps(fixture.config).storage('stockholm');
     const id = ref(now - DAY, 'running00001').id;
     await real.put(keys.object('shop', id, 'data.zst.age'), Buffer.from('being written'));
-    const scan = await scanRegion(real, 'shop');
+    const scan = await scanRegion(real, trusted, 'shop');
     expect(scan.orphans.map((o) => o.id)).toContain(id);
     expect(await removeOrphan(real, 'shop', id, Date.now(), 3 * DAY)).toMatchObject({ objects: 0, skipped: expect.stringMatching(/younger than the grace period/) });
     expect(await keysIn(real, `shop/${id}/`)).toHaveLength(1);
@@ -261,11 +269,11 @@ describe('deleting a backup copy and its leftovers', () => {
     const real = createDeps(fixture.config).storage('gothenburg');
     const [passed, failed, damaged] = ['verify000001', 'verify000002', 'verify000003'].map((tail) => ref(now - 2 * DAY, tail));
     for (const backup of [passed!, failed!, damaged!]) await plant(real, 'db', 'gothenburg', backup);
-    await real.put(verifyRecordKey('db', passed!.id, '20261101T000000Z'), Buffer.from('{"outcome":"failed"}'));
-    await real.put(verifyRecordKey('db', passed!.id, '20261102T000000Z'), Buffer.from('{"outcome":"passed","restoreSeconds":12}'));
-    await real.put(verifyRecordKey('db', failed!.id, '20261102T000000Z'), Buffer.from('{"outcome":"failed"}'));
+    await putSignedJson(real, verifyRecordKey('db', passed!.id, '20261101T000000Z'), verifyRecord({ source: 'db', backupId: passed!.id, region: 'gothenburg', level: 'restore', outcome: 'failed', finishedAt: '2026-11-01T00:00:00.000Z' }));
+    await putSignedJson(real, verifyRecordKey('db', passed!.id, '20261102T000000Z'), verifyRecord({ source: 'db', backupId: passed!.id, region: 'gothenburg', level: 'restore', outcome: 'passed', finishedAt: '2026-11-02T00:00:00.000Z' }));
+    await putSignedJson(real, verifyRecordKey('db', failed!.id, '20261102T000000Z'), verifyRecord({ source: 'db', backupId: failed!.id, region: 'gothenburg', level: 'restore', outcome: 'failed', finishedAt: '2026-11-02T00:00:00.000Z' }));
     await real.put(verifyRecordKey('db', damaged!.id, '20261102T000000Z'), Buffer.from('{"outcome":'));
-    const scan = await scanRegion(real, 'db');
+    const scan = await scanRegion(real, trusted, 'db');
     expect(scan.verified).toEqual([passed!.id]);
     expect(scan.backups.map((b) => b.id).sort()).toEqual([passed!.id, failed!.id, damaged!.id].sort());
     expect(scan.orphans).toEqual([]);

@@ -12,6 +12,7 @@ regions:
   stockholm: { storage: { type: local, path: /srv/sto } }
   malmo: { storage: { type: local, path: /srv/mal } }
 encryption: { recipients: [${recipient}] }
+catalog: { trustedKeys: [MCowBQYDK2VwAyEAFG/YD/PCU6ibMaIW4yUreQbD7pURy+K18RbgMe289C4=] }
 ${extra}
 sources:
 ${sources}

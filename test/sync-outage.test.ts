@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { join } from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -93,7 +94,7 @@ describe('a region stopped in the middle of a sync', () => {
     expect(down.failed.every((f) => f.type === 'Storage')).toBe(true);
     expect(down.copied.length + down.failed.length).toBe(3);
     expect(down.copied.length).toBeLessThan(3);
-    const gothenburg = await listBackups(createDeps(fixture.config).storage('gothenburg'), 'outage-db');
+    const gothenburg = await listBackups(createDeps(fixture.config).storage('gothenburg'), trusted, 'outage-db');
     expect(gothenburg.map((e) => e.manifest.id).sort()).toEqual([...ids].sort());
 
     // Back on the same ports and data; new workers read its new credentials.
@@ -106,8 +107,8 @@ describe('a region stopped in the middle of a sync', () => {
     expect(regionOf(caughtUp, 'gothenburg')).toMatchObject({ copied: [], present: 3 });
 
     const deps = createDeps(fixture.config);
-    const home = await listBackups(deps.storage('stockholm'), 'outage-db');
-    const copies = await listBackups(deps.storage('uppsala'), 'outage-db');
+    const home = await listBackups(deps.storage('stockholm'), trusted, 'outage-db');
+    const copies = await listBackups(deps.storage('uppsala'), trusted, 'outage-db');
     expect(copies.map((e) => e.manifestSha256)).toEqual(home.map((e) => e.manifestSha256));
     for (const { manifest } of home) {
       for (const object of manifest.objects) expect(await digestStored(deps.storage('uppsala'), object.key)).toEqual({ sha256: object.sha256, size: object.size });

@@ -1,3 +1,4 @@
+import { putSignedJson } from './support/signing';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +41,7 @@ async function plantBackup(fixture: Fixture, source: string, size: number, id = 
     description: { kind: 'postgres', serverVersion: '15', database: 'planted', sizeBytes: size, tables: [], options: { schemaOnly: false, dataOnly: false, includeTables: [], excludeTables: [] } },
     parent: null, previousManifestSha256: null, retentionTags: [], restoreWith: 'age -d -i KEY | zstd -d | pg_restore',
   };
-  await storage.put(keys.manifest(source, id), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+  await putSignedJson(storage, keys.manifest(source, id), manifest);
   return manifest;
 }
 

@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -32,7 +33,7 @@ describe('syncRegions across two S3 regions and a local directory', () => {
   const files: BackupSummary[] = [];
   const cli = (args: string[]) => execa(lifeboat, ['--config', fixture.configFile, ...args], { env: fixture.env, reject: false });
   const storage = (region: string) => createDeps(fixture.config).storage(region);
-  const catalog = (region: string, source: string) => listBackups(storage(region), source);
+  const catalog = (region: string, source: string) => listBackups(storage(region), trusted, source);
   const afterBackupSync = (source: string) => harness.client.workflow.getHandle(syncWorkflowId(fixture.config.temporal.taskQueuePrefix, source)).result() as Promise<SyncResult>;
   const regionOf = (result: SyncResult, source: string, region: string) => result.sources.find((s) => s.source === source)!.regions.find((r) => r.region === region)!;
 

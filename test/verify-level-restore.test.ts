@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,7 +69,7 @@ describe('verifyRestore at the restore level, and lifeboat verify', () => {
 
   it('restores the newest PostgreSQL backup into a scratch database, passes, records the restore time, and drops it', async () => {
     const before = await scratchDatabases();
-    const [entry] = await listBackups(stockholm, 'orders-db');
+    const [entry] = await listBackups(stockholm, trusted, 'orders-db');
     const result = await runVerify(harness.client, fixture.config, { source: 'orders-db', region: 'stockholm', level: 'restore' });
     expect(result.outcome).toBe('passed');
     const [region] = result.regions;
@@ -93,7 +94,7 @@ describe('verifyRestore at the restore level, and lifeboat verify', () => {
   });
 
   it('lifeboat verify --json prints the failed checks and exits 14 when a copy is damaged', async () => {
-    const [entry] = await listBackups(stockholm, 'notes');
+    const [entry] = await listBackups(stockholm, trusted, 'notes');
     const object = entry!.manifest.objects[0]!;
     const bytes = await readAll(await stockholm.get(object.key));
     bytes[bytes.length - 1]! ^= 0xff;
@@ -124,13 +125,13 @@ describe('verifyRestore at the restore level, and lifeboat verify', () => {
     await expect(handle.result()).rejects.toThrow();
     expect((await handle.describe()).status.name).toBe('CANCELLED');
     expect(existsSync(scratch)).toBe(false);
-    expect(await verifyRecords(stockholm, 'bulky', (await listBackups(stockholm, 'bulky'))[0]!.manifest.id)).toEqual([]);
+    expect(await verifyRecords(stockholm, 'bulky', (await listBackups(stockholm, trusted, 'bulky'))[0]!.manifest.id)).toEqual([]);
   });
 
   it('fails with Config, and records nothing, in a region without a scratch PostgreSQL server', async () => {
     await harness.client.workflow.execute('syncRegions', { args: [{ source: 'orders-db' }], workflowId: `test-verify-sync-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm` });
     const gothenburg = createDeps(fixture.config).storage('gothenburg');
-    const [entry] = await listBackups(gothenburg, 'orders-db');
+    const [entry] = await listBackups(gothenburg, trusted, 'orders-db');
 
     const failure = await failureOf(runVerify(harness.client, fixture.config, { source: 'orders-db', region: 'gothenburg', level: 'restore' }));
     expect(failure.type).toBe('Config');

@@ -41,6 +41,7 @@ regions:
   stockholm: { storage: { type: local, path: ${join(dir, 'sto')} } }
   malmo: { storage: { type: local, path: ${join(dir, 'mal')} } }
 encryption: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p] }
+catalog: { trustedKeys: [MCowBQYDK2VwAyEAFG/YD/PCU6ibMaIW4yUreQbD7pURy+K18RbgMe289C4=] }
 sources:
   app-db: { kind: postgres, region: stockholm, url: "postgres://app@127.0.0.1:5432/app", verify: { restore: { cron: "0 4 * * 0" } } }
   cache: { kind: redis, region: stockholm, url: "redis://127.0.0.1:6379" }

@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,7 +117,7 @@ describe('the restore level of verification', () => {
 
   it('refuses a stored object with one flipped byte before restoring anything, and leaves nothing behind', async () => {
     const storage = createDeps(fixture.config).storage('stockholm');
-    const [entry] = await listBackups(storage, 'vr-cache-flipped');
+    const [entry] = await listBackups(storage, trusted, 'vr-cache-flipped');
     const object = entry!.manifest.objects[0]!;
     const bytes = await readAll(await storage.get(object.key));
     bytes[Math.floor(bytes.length / 2)] = bytes[Math.floor(bytes.length / 2)]! ^ 0x01;
@@ -151,7 +152,7 @@ describe('the restore level of verification', () => {
   }, 120_000);
 
   it('finds a sampled file whose content differs from its SHA-256 at backup time, and names it', async () => {
-    const [entry] = await listBackups(createDeps(fixture.config).storage('stockholm'), 'vr-files');
+    const [entry] = await listBackups(createDeps(fixture.config).storage('stockholm'), trusted, 'vr-files');
     const sample = (entry!.manifest.description as FilesDescription).sample!;
     expect(sample).toHaveLength(20);
     const copy = mkdtempSync(join(tmpdir(), 'lifeboat-vr-copy-'));

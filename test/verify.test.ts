@@ -1,3 +1,4 @@
+import { trusted, testSigner } from './support/signing';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +31,7 @@ describe('verifyRestore at the integrity level', () => {
   let trees: string;
 
   const alerts = () => receiver.requests.map((r) => JSON.parse(r.body) as Alert);
-  const newest = async (source: string) => (await listBackups(stockholm, source)).at(-1)!.manifest;
+  const newest = async (source: string) => (await listBackups(stockholm, trusted, source)).at(-1)!.manifest;
   const tree = (name: string) => {
     const dir = join(trees, name);
     mkdirSync(dir, { recursive: true });
@@ -105,7 +106,7 @@ describe('verifyRestore at the integrity level', () => {
   });
 
   it('verifies a named backup rather than the newest, in the one region asked for', async () => {
-    const [full, increment] = (await listBackups(gothenburg, 'docs')).map((e) => e.manifest);
+    const [full, increment] = (await listBackups(gothenburg, trusted, 'docs')).map((e) => e.manifest);
     const result = await runVerify(harness.client, fixture.config, { source: 'docs', region: 'gothenburg', level: 'integrity', backupId: full!.id });
     expect(result.regions.map((r) => [r.region, r.backupId, r.outcome])).toEqual([['gothenburg', full!.id, 'passed']]);
     expect(increment!.parent).toBe(full!.id);
@@ -114,7 +115,7 @@ describe('verifyRestore at the integrity level', () => {
   });
 
   it('picks at random among the backups finished within the window, and only among those', async () => {
-    const [full, increment] = (await listBackups(stockholm, 'docs')).map((e) => e.manifest);
+    const [full, increment] = (await listBackups(stockholm, trusted, 'docs')).map((e) => e.manifest);
     const { pickBackupToVerify } = verifyActivities(createDeps(fixture.config));
     const pick = (now: string, windowMs: number) => pickBackupToVerify({ source: 'docs', region: 'stockholm', strategy: 'random-within-window', windowMs, now });
     const both = new Set<string | null>();
@@ -150,7 +151,7 @@ describe('verifyRestore at the integrity level', () => {
   });
 
   it('fails when an earlier manifest no longer hashes to what the next one chained to', async () => {
-    const [first, second] = (await listBackups(stockholm, 'rechained')).map((e) => e.manifest);
+    const [first, second] = (await listBackups(stockholm, trusted, 'rechained')).map((e) => e.manifest);
     // Same content, one field changed: a valid manifest, but not the bytes the chain recorded.
     await stockholm.put(keys.manifest('rechained', first!.id), Buffer.from(`${JSON.stringify({ ...first, retentionTags: ['tampered'] }, null, 2)}\n`));
 
@@ -162,16 +163,16 @@ describe('verifyRestore at the integrity level', () => {
   });
 
   it('proves the chain across backups that retention deleted, by their tombstones, and sync does not copy them back', async () => {
-    const [first, second, third, fourth] = (await listBackups(stockholm, 'pruned')).map((e) => e.manifest);
-    await deleteBackupCopy(stockholm, 'pruned', second!.id);
-    await deleteBackupCopy(stockholm, 'pruned', third!.id);
+    const [first, second, third, fourth] = (await listBackups(stockholm, trusted, 'pruned')).map((e) => e.manifest);
+    await deleteBackupCopy(stockholm, testSigner, 'pruned', second!.id);
+    await deleteBackupCopy(stockholm, testSigner, 'pruned', third!.id);
     const result = await runVerify(harness.client, fixture.config, { source: 'pruned', region: 'stockholm', level: 'integrity' });
     const link = result.regions[0]!.checks.find((c) => c.name === `manifest chain ${fourth!.id}`)!;
     expect(link).toMatchObject({ ok: true, detail: expect.stringContaining(`links to ${first!.id}`) });
     expect(link.detail).toContain(`across 2 backup(s) deleted by retention (${third!.id}, ${second!.id})`);
 
     // Pruned in gothenburg on purpose: the next sync leaves it pruned there.
-    await deleteBackupCopy(gothenburg, 'pruned', first!.id);
+    await deleteBackupCopy(gothenburg, testSigner, 'pruned', first!.id);
     await harness.client.workflow.execute('syncRegions', { args: [{ source: 'pruned' }], workflowId: `test-verify-resync-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm` });
     expect(await gothenburg.stat(keys.manifest('pruned', first!.id))).toBeUndefined();
 

@@ -1,3 +1,5 @@
+import { putSigned } from '../activities/signed';
+import { testSigner, trusted } from './support/signing';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,9 +52,9 @@ describe('the WAL shipper deletes a spooled file only when every region holds th
     await storage('gothenburg').put(walKeys.object(source, foreign), stranger);
     // stockholm: a record of other bytes (another cluster archiving under this source name).
     const other = { format: 'lifeboat-wal-record/1', file: recorded, size: MiB, sha256: sha256(randomBytes(MiB)) };
-    await storage('stockholm').put(walKeys.record(source, recorded), Buffer.from(JSON.stringify(other)));
+    await putSigned(storage('stockholm'), walKeys.record(source, recorded), Buffer.from(JSON.stringify(other)), testSigner);
 
-    const result = await shipSpool(config, source, storage);
+    const result = await shipSpool(config, source, { storage, trusted, signer: () => testSigner });
     expect(result.shipped).toEqual([clean]);
     expect(result.waiting).toEqual([foreign, recorded]);
     expect(result.failures).toEqual(expect.arrayContaining([
@@ -68,7 +70,7 @@ describe('the WAL shipper deletes a spooled file only when every region holds th
     expect(sha256(await decryptArchived(storage('gothenburg'), source, recorded, fixture.key.identityFile))).toBe(sha256(readFileSync(join(spool, recorded))));
 
     // Every later round says the same, and keeps the files.
-    const again = await shipSpool(config, source, storage);
+    const again = await shipSpool(config, source, { storage, trusted, signer: () => testSigner });
     expect(again).toMatchObject({ shipped: [], waiting: [foreign, recorded], uploaded: { stockholm: 0, gothenburg: 0 } });
     expect(spooled(spool)).toEqual([foreign, recorded]);
   });
@@ -78,7 +80,7 @@ describe('the WAL shipper deletes a spooled file only when every region holds th
     const { spool, names: [name], config } = spoolWith([{ size: MiB, data }]);
     const record = { format: 'lifeboat-wal-record/1', file: name, size: MiB, sha256: sha256(data) };
     for (const region of ['stockholm', 'gothenburg']) await storage(region).put(walKeys.record(source, name!), Buffer.from(JSON.stringify(record)));
-    const result = await shipSpool(config, source, storage);
+    const result = await shipSpool(config, source, { storage, trusted, signer: () => testSigner });
     expect(result).toMatchObject({ shipped: [name], failures: [], uploaded: { stockholm: 1, gothenburg: 1 } });
     expect(spooled(spool)).toEqual([]);
     for (const region of ['stockholm', 'gothenburg']) expect(sha256(await decryptArchived(storage(region), source, name!, fixture.key.identityFile))).toBe(sha256(data));
@@ -91,7 +93,7 @@ describe('the WAL shipper deletes a spooled file only when every region holds th
     let peak = baseline;
     const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 10);
     try {
-      const result = await shipSpool(config, source, storage);
+      const result = await shipSpool(config, source, { storage, trusted, signer: () => testSigner });
       expect(result).toMatchObject({ shipped: [name], failures: [] });
     } finally {
       clearInterval(sampler);

@@ -1,3 +1,4 @@
+import { testSigner, trusted } from './support/signing';
 import { randomBytes } from 'node:crypto';
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,7 +68,7 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
   const storage = (region: string) => createDeps(fixture.config).storage(region);
   const cli = (args: string[]) => execa(lifeboat, ['--config', fixture.configFile, ...args], { reject: false });
   const physicalOf = async (id: string) => {
-    const { manifest } = await findBackup(storage('stockholm'), source, id);
+    const { manifest } = await findBackup(storage('stockholm'), trusted, source, id);
     expect(isPhysical(manifest.description)).toBe(true);
     return { id, ...(manifest.description as PostgresPhysicalDescription) };
   };
@@ -181,7 +182,7 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     const before = await Promise.all(regions.map(async (region) => (await storage(region).stat(walKeys.object(source, name!)))!.modified.getTime()));
     const own = fixture.config.sources[source] as Extract<Config['sources'][string], { kind: 'postgres' }>;
     const config = { ...fixture.config, sources: { ...fixture.config.sources, [source]: { ...own, wal: { ...own.wal!, spool: replay } } } };
-    const result = await shipSpool(config, source, storage);
+    const result = await shipSpool(config, source, { storage, trusted, signer: () => testSigner });
     expect(result).toMatchObject({ shipped: [name], uploaded: { stockholm: 0, gothenburg: 0, uppsala: 0 }, waiting: [], failures: [], bytes: 0 });
     expect(spooled(replay)).toEqual([]);
     const after = await Promise.all(regions.map(async (region) => (await storage(region).stat(walKeys.object(source, name!)))!.modified.getTime()));
@@ -360,7 +361,7 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     expect(await archived(storage('uppsala'), source)).toEqual(uppsalaBefore);
 
     // _wal/ is no source and holds no backup for the catalog readers.
-    expect((await listBackups(stockholm)).map((e) => e.manifest.source)).toEqual([source]);
-    expect((await catalogFacts(stockholm)()).map((f) => f.source)).toEqual([source]);
+    expect((await listBackups(stockholm, trusted)).map((e) => e.manifest.source)).toEqual([source]);
+    expect((await catalogFacts(stockholm, trusted)()).map((f) => f.source)).toEqual([source]);
   }, 240_000);
 });

@@ -1,3 +1,4 @@
+import { trusted } from './support/signing';
 import { createHash } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -57,7 +58,7 @@ describe('a worker killed in the middle of a multipart upload', () => {
     workers.push(startWorkerProcess(fixture.configFile, fixture.env));
     const summary = await handle.result();
 
-    const backups = await listBackups(storage, 'crash-db');
+    const backups = await listBackups(storage, trusted, 'crash-db');
     expect(backups.map((b) => b.manifest.id)).toEqual([summary.backupId]);
     const object = backups[0]!.manifest.objects[0]!;
     const hash = createHash('sha256');

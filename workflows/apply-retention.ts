@@ -4,6 +4,7 @@ import type { CopyRef, OrphanPlan, RetentionWork } from '../activities/retention
 import type { WalPruneResult } from '../activities/wal';
 import type { Decision } from '../lib/retention/plan';
 import { raiseAlert } from './alert';
+import { alertUntrusted } from './untrusted-alert';
 import { surface } from './failures';
 import { searchAttributes, sourceKey } from './search-attributes';
 import { shortCall } from './timeouts';
@@ -64,11 +65,15 @@ export async function applyRetention(input: ApplyRetentionInput = {}): Promise<R
     if (input.source && work.plans[0]) {
       upsertSearchAttributes(searchAttributes({ source: input.source, region: work.plans[0].home, kind: work.plans[0].kind }));
     }
+    await alertUntrusted(work.untrusted, at);
     for (const plan of work.plans.filter((p) => p.blocked)) {
+      const distrust = work.untrusted.some((item) => item.source === plan.source);
       await raiseAlert({
         kind: 'retention-blocked', severity: 'critical', source: plan.source, at,
-        title: `${plan.source}: retention blocked, newest backup older than the RPO objective`,
-        text: `${plan.blocked}. Find out why backups of ${plan.source} fail ("lifeboat backup ${plan.source} --wait"); retention resumes by itself once a backup succeeds.`,
+        title: distrust ? `${plan.source}: retention blocked, untrusted objects in the catalog` : `${plan.source}: retention blocked, newest backup older than the RPO objective`,
+        text: distrust
+          ? `${plan.blocked}.`
+          : `${plan.blocked}. Find out why backups of ${plan.source} fail ("lifeboat backup ${plan.source} --wait"); retention resumes by itself once a backup succeeds.`,
         details: { newestAt: plan.newestAt },
       });
     }

@@ -1,6 +1,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { alertTime, raiseAlert } from './alert';
+import { alertUntrusted } from './untrusted-alert';
 import { shortCall } from './timeouts';
 
 export interface ObjectivesResult {
@@ -18,6 +19,7 @@ const catalogs = proxyActivities<Activities>(shortCall);
  */
 export async function checkObjectives(_input: Record<string, never> = {}): Promise<ObjectivesResult> {
   const report = await catalogs.newestBackups();
+  await alertUntrusted(report.sources.flatMap((s) => s.untrusted.map((item) => ({ source: s.source, ...item }))), alertTime());
   if (report.rpoMs === null) return { rpo: null, missed: [] };
   const rpoMs = report.rpoMs;
   const now = Date.parse(alertTime());

@@ -108,15 +108,15 @@ export function failoverActivities(deps: Deps) {
 
   /** On the target region's worker: its catalog, its view of the WAL; that it runs at all is the liveness check. */
   async function failoverPreflight(input: PreflightInput): Promise<FailoverPlan> {
-    return preparePlan(config, deps.storage(input.targetRegion), input);
+    return preparePlan(config, deps.storage(input.targetRegion), deps.trusted, input);
   }
 
   async function runOf(input: FailoverSourceInput) {
     const storage = deps.storage(input.targetRegion);
-    const { manifest } = await findBackup(storage, input.source, input.backupId);
+    const { manifest } = await findBackup(storage, deps.trusted, input.source, input.backupId);
     const target = targetOf(config, input.targetRegion, input.source);
     const kind = failoverKind(config.sources[input.source]!);
-    return { storage, manifest, identity: identityFile(config.encryption.identityFile), target, kind, marker: markerText(input.runKey, input.source) };
+    return { storage, trusted: deps.trusted, manifest, identity: identityFile(config.encryption.identityFile), target, kind, marker: markerText(input.runKey, input.source) };
   }
 
   const pgOf = (input: FailoverSourceInput) => pgTarget(targetOf(config, input.targetRegion, input.source), `regions.${input.targetRegion}.failover.targets.${input.source}`, deps.env);
@@ -135,7 +135,7 @@ export function failoverActivities(deps: Deps) {
         case 'redis': detail = await restoreRedisTarget(run, deps.env); break;
         case 'files': detail = await restoreFilesTarget(run); break;
         case 'postgres-physical': {
-          const physical = await restorePhysical(run.storage, run.manifest, run.identity, run.target, run.marker, input.recoveryTarget,
+          const physical = await restorePhysical(run.storage, run.trusted, run.manifest, run.identity, run.target, run.marker, input.recoveryTarget,
             (phase) => context.heartbeat({ source: input.source, phase }));
           detail = physical.detail;
           recoveryPoint = physical.recoveredTo;

@@ -8,6 +8,7 @@ import { majorOf, pgBinary } from '../sources/postgres/binaries';
 import { removeRestoredCluster, restorePointInTime, type ClusterTarget } from '../sources/postgres/pitr';
 import { socketDirOf } from '../sources/postgres/restore-cluster';
 import type { StorageBackend } from '../storage/backend';
+import type { TrustedKey } from '../../lib/signing';
 import { runUserChecks } from '../verify/postgres';
 import { childEnvOptions } from '../../lib/child-env';
 
@@ -19,10 +20,10 @@ export function clusterOf(target: FailoverTargetConfig): ClusterTarget {
  * Base backup + archived WAL to the time (or the end of WAL), promoted, serving on the target's
  * port. The owner is this run's marker: a retry returns the finished cluster or redoes its own.
  */
-export async function restorePhysical(storage: StorageBackend, manifest: Manifest, identity: string, target: FailoverTargetConfig, marker: string,
+export async function restorePhysical(storage: StorageBackend, trusted: TrustedKey[], manifest: Manifest, identity: string, target: FailoverTargetConfig, marker: string,
   recoveryTarget: string | null | undefined, onPhase: (phase: string) => void): Promise<{ detail: string; recoveredTo: string }> {
   const result = await restorePointInTime(storage, manifest.source, identity, clusterOf(target), recoveryTarget ? { time: recoveryTarget } : {},
-    { owner: marker, backupId: manifest.id, onPhase });
+    { owner: marker, trusted, backupId: manifest.id, onPhase });
   const failed = result.checks.filter((c) => !c.ok);
   if (failed.length > 0) {
     throw new LifeboatError('VerificationFailed', `the cluster restored into ${target.dataDir} failed ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`, 'do not serve from it: restore another base backup or region');

@@ -7,6 +7,7 @@ import { canonicalJson } from '../../lib/schedules/desired';
 import { chainOf } from '../sources/files/restore';
 import { redact } from '../sources/postgres/connect';
 import type { StorageBackend } from '../storage/backend';
+import type { TrustedKey } from '../../lib/signing';
 import { listVerifiedBackups, type VerifiedEntry } from '../verify-catalog';
 import { walCoverage } from '../wal/coverage';
 
@@ -46,7 +47,7 @@ export function describeTarget(kind: FailoverSourceKind, target: FailoverTargetC
  * asked one, its age, the newest passed restore test there (the RTO to expect), WAL continuity.
  * A missing target or backup stops the failover here, before anyone is asked to approve it.
  */
-export async function preparePlan(config: Config, storage: StorageBackend, input: PreflightInput, now = new Date()): Promise<FailoverPlan> {
+export async function preparePlan(config: Config, storage: StorageBackend, trusted: TrustedKey[], input: PreflightInput, now = new Date()): Promise<FailoverPlan> {
   const cutoff = input.recoveryPoint === 'latest' ? undefined : new Date(input.recoveryPoint).toISOString();
   const sources: SourcePlan[] = [];
   for (const source of input.sources) {
@@ -54,7 +55,7 @@ export async function preparePlan(config: Config, storage: StorageBackend, input
     if (!sourceConfig) throw new LifeboatError('Usage', `no source "${source}" in the config`, `sources are: ${Object.keys(config.sources).join(', ')}`);
     const kind = failoverKind(sourceConfig);
     const target = targetOf(config, input.targetRegion, source);
-    const entries = (await listVerifiedBackups(storage, source)).filter((e) => (kind === 'postgres-physical') === isPhysical(e.manifest.description));
+    const entries = (await listVerifiedBackups(storage, trusted, source)).entries.filter((e) => (kind === 'postgres-physical') === isPhysical(e.manifest.description));
     const eligible = cutoff === undefined ? entries : entries.filter((e) => snapshotTime(e.manifest) <= cutoff);
     const chosen = eligible.at(-1);
     if (!chosen) {
@@ -62,7 +63,7 @@ export async function preparePlan(config: Config, storage: StorageBackend, input
         `sync the backups to ${input.targetRegion} ("lifeboat sync"), or pick a later --at`);
     }
     const warnings: string[] = [];
-    if (kind === 'files') await chainOf(storage, chosen.manifest);
+    if (kind === 'files') await chainOf(storage, trusted, chosen.manifest);
     let recoveryPoint = snapshotTime(chosen.manifest);
     let wal: SourcePlan['wal'];
     let recoveryTarget: string | null | undefined;

@@ -11,6 +11,7 @@ import { restorePostgres } from '../sources/postgres/restore';
 import { createDatabase, inspectTarget } from '../sources/postgres/target';
 import { failoverRedisDefaults } from '../sources/redis/durable';
 import { restoreRedis } from '../sources/redis/restore';
+import type { TrustedKey } from '../../lib/signing';
 import type { StorageBackend } from '../storage/backend';
 import { portInUse } from '../ports';
 import { killRedisServer } from '../verify/redis-server';
@@ -19,6 +20,7 @@ import { teardownPhysical } from './physical';
 
 export interface TargetRun {
   storage: StorageBackend;
+  trusted: TrustedKey[];
   manifest: Manifest;
   identity: string;
   target: FailoverTargetConfig;
@@ -80,7 +82,7 @@ function claimDirectory(directory: string, marker: string, clear: () => Promise<
 export async function restoreFilesTarget(run: TargetRun): Promise<string> {
   const directory = run.target.directory!;
   await claimDirectory(directory, run.marker, async () => emptyDirectory(directory));
-  return restoreFiles(run.storage, run.manifest, run.identity, directory, { preserveOwnership: run.target.preserveOwnership });
+  return restoreFiles(run.storage, run.trusted, run.manifest, run.identity, directory, { preserveOwnership: run.target.preserveOwnership });
 }
 
 /** dump.rdb into the directory, then a daemonized redis-server on it that outlives the worker. */

@@ -9,6 +9,7 @@ import { majorOf, pgBinary } from '../sources/postgres/binaries';
 import { removeRestoredCluster, restoreOwned, type ClusterTarget } from '../sources/postgres/pitr';
 import type { RecoveredCluster } from '../sources/postgres/restore-cluster';
 import type { StorageBackend } from '../storage/backend';
+import type { TrustedKey } from '../../lib/signing';
 import { runUserChecks } from './postgres';
 import { childEnvOptions } from '../../lib/child-env';
 
@@ -27,13 +28,13 @@ export async function removePhysicalScratch(directory: string, scratchId: string
  * Restores a base backup into a scratch cluster with only the WAL it carries (the backup itself is
  * proven, not the archive), then checks it: pg_amcheck over every database and the source's SQL checks.
  */
-export async function restorePhysicalScratch(run: { storage: StorageBackend; manifest: Manifest; identity: string; directory: string; scratchId: string; database: string; checks: VerifyCheckConfig[]; onPhase(phase: string): void }):
+export async function restorePhysicalScratch(run: { storage: StorageBackend; trusted: TrustedKey[]; manifest: Manifest; identity: string; directory: string; scratchId: string; database: string; checks: VerifyCheckConfig[]; onPhase(phase: string): void }):
   Promise<{ checks: CheckOutcome[]; check(): Promise<CheckOutcome[]>; tools: Record<string, string> }> {
   const description = run.manifest.description as PostgresPhysicalDescription;
   const { target, owner } = physicalScratch(run.directory, run.scratchId);
   let cluster: RecoveredCluster | undefined;
   const result = await restoreOwned(run.storage, run.manifest.source, run.identity, { ...target, port: await freePort() }, { wal: 'none' },
-    { owner, backupId: run.manifest.id, onPhase: run.onPhase }, async (recovered) => {
+    { owner, trusted: run.trusted, backupId: run.manifest.id, onPhase: run.onPhase }, async (recovered) => {
       cluster = recovered;
       return [];
     });

@@ -1,5 +1,6 @@
 import { isPhysical, keys } from '../../lib/manifest';
 import { readManifest } from '../catalog';
+import type { TrustedKey } from '../../lib/signing';
 import type { StorageBackend } from '../storage/backend';
 import { walCoverage } from './coverage';
 import type { BaseBackupRef } from './region-state';
@@ -16,7 +17,7 @@ export interface WalFacts {
  * Reads one region's WAL of a source, keeping the manifests it read (they never change), so a
  * reader that runs every minute lists the objects but fetches only new manifests.
  */
-export function walFacts(storage: StorageBackend, source: string): () => Promise<WalFacts> {
+export function walFacts(storage: StorageBackend, trusted: TrustedKey[], source: string): () => Promise<WalFacts> {
   const bases = new Map<string, BaseBackupRef | null>();
   return async () => {
     const seen = new Set<string>();
@@ -24,7 +25,7 @@ export function walFacts(storage: StorageBackend, source: string): () => Promise
       if (!object.key.endsWith('/manifest.json')) continue;
       seen.add(object.key);
       if (bases.has(object.key)) continue;
-      const { manifest } = await readManifest(storage, object.key);
+      const { manifest } = await readManifest(storage, trusted, object.key);
       bases.set(object.key, isPhysical(manifest.description)
         ? { id: manifest.id, finishedAt: manifest.finishedAt, startWalFile: manifest.description.startWalFile, timeline: manifest.description.timeline }
         : null);

@@ -65,7 +65,7 @@ export function walActivities(deps: Deps) {
     // Per file, and between files too: one upload to a slow region may outlast the heartbeat timeout.
     const beat = setInterval(() => context.heartbeat(progress), Math.max(1000, parseDuration(config.temporal.heartbeatTimeout) / 3));
     try {
-      return await shipSpool(config, source, (region) => deps.storage(region), (next) => {
+      return await shipSpool(config, source, deps, (next) => {
         progress = next;
         context.heartbeat(next);
       });
@@ -76,12 +76,12 @@ export function walActivities(deps: Deps) {
 
   /** On the region's own queue, which holds its storage credentials. */
   async function walRegionStatus({ source, region }: { source: string; region: string }): Promise<WalRegionState> {
-    return walRegionState(deps.storage(region), source, region);
+    return walRegionState(deps.storage(region), deps.trusted, source, region);
   }
 
   async function pruneWal({ source, region, keep, dryRun }: WalPruneInput): Promise<WalPruneResult> {
     const storage = deps.storage(region);
-    const plan = await planWalPrune(storage, source, keep);
+    const plan = await planWalPrune(storage, deps.trusted, source, keep);
     if (dryRun) return { ...plan, deleted: null };
     return { ...plan, deleted: await deleteWalFiles(storage, source, plan.files) };
   }

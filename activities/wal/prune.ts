@@ -1,6 +1,7 @@
 import { isPhysical, keys, type PostgresPhysicalDescription } from '../../lib/manifest';
 import { parseWalName, walKeys } from '../../lib/wal';
 import { readManifest } from '../catalog';
+import type { TrustedKey } from '../../lib/signing';
 import type { StorageBackend } from '../storage/backend';
 
 export interface WalPrunePlan {
@@ -16,10 +17,10 @@ export interface WalPrunePlan {
  * to follow timelines, so they always stay. Without a kept base backup nothing is deleted: the
  * WAL may be all that is left.
  */
-export async function planWalPrune(storage: StorageBackend, source: string, keptIds: string[]): Promise<WalPrunePlan> {
+export async function planWalPrune(storage: StorageBackend, trusted: TrustedKey[], source: string, keptIds: string[]): Promise<WalPrunePlan> {
   const starts: Array<{ finishedAt: string; description: PostgresPhysicalDescription }> = [];
   for (const id of keptIds) {
-    const { manifest } = await readManifest(storage, keys.manifest(source, id));
+    const { manifest } = await readManifest(storage, trusted, keys.manifest(source, id));
     if (isPhysical(manifest.description)) starts.push({ finishedAt: manifest.finishedAt, description: manifest.description });
   }
   const oldest = starts.sort((a, b) => a.finishedAt.localeCompare(b.finishedAt))[0]?.description;

@@ -1,7 +1,9 @@
 import { walKeys } from '../../lib/wal';
 import type { Digest } from '../pipeline/digest';
 import { hashFile } from '../sources/files/sample';
-import { readAll, type StorageBackend } from '../storage/backend';
+import type { Signer, TrustedKey } from '../../lib/signing';
+import { readSigned, putSigned } from '../signed';
+import type { StorageBackend } from '../storage/backend';
 
 /** What `walKeys.record` holds: the raw archived file's size and SHA-256. */
 export interface WalRecord extends Digest {
@@ -15,24 +17,30 @@ export async function digestFile(path: string): Promise<Digest> {
   return { sha256, size: bytes };
 }
 
-/** The stored record of a WAL file; undefined when there is none, or none this version can read. */
-export async function readWalRecord(storage: StorageBackend, source: string, file: string): Promise<WalRecord | undefined> {
+/**
+ * The signed record of a WAL file (together they are the source's WAL index): missing when there is
+ * none, or the reason it is not trusted (unsigned, another key, another file's record).
+ */
+export async function readWalRecord(storage: StorageBackend, trusted: TrustedKey[], source: string, file: string): Promise<{ record: WalRecord } | { missing: true } | { problem: string }> {
   const key = walKeys.record(source, file);
-  if (!(await storage.stat(key))) return undefined;
+  if (!(await storage.stat(key))) return { missing: true };
+  const { bytes, verdict } = await readSigned(storage, key, trusted);
   let parsed: Partial<WalRecord>;
   try {
-    parsed = JSON.parse((await readAll(await storage.get(key))).toString('utf8')) as Partial<WalRecord>;
-  } catch (error) {
-    if (error instanceof SyntaxError) return undefined;
-    throw error;
+    parsed = JSON.parse(bytes.toString('utf8')) as Partial<WalRecord>;
+  } catch {
+    return { problem: 'its record is not valid JSON' };
   }
-  if (parsed.format !== 'lifeboat-wal-record/1' || parsed.file !== file || typeof parsed.sha256 !== 'string' || typeof parsed.size !== 'number') return undefined;
-  return parsed as WalRecord;
+  if (parsed.format !== 'lifeboat-wal-record/1' || parsed.file !== file || typeof parsed.sha256 !== 'string' || typeof parsed.size !== 'number') {
+    return { problem: `its record is not a record of ${file}` };
+  }
+  if (!verdict.trusted) return { problem: `its record is not trusted: ${verdict.reason}` };
+  return { record: parsed as WalRecord };
 }
 
-export async function writeWalRecord(storage: StorageBackend, source: string, file: string, raw: Digest): Promise<void> {
+export async function writeWalRecord(storage: StorageBackend, signer: Signer, source: string, file: string, raw: Digest): Promise<void> {
   const record: WalRecord = { format: 'lifeboat-wal-record/1', file, size: raw.size, sha256: raw.sha256 };
-  await storage.put(walKeys.record(source, file), Buffer.from(`${JSON.stringify(record)}\n`));
+  await putSigned(storage, walKeys.record(source, file), Buffer.from(`${JSON.stringify(record)}\n`), signer);
 }
 
 export function sameBytes(record: Digest, raw: Digest): boolean {

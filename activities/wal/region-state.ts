@@ -1,6 +1,7 @@
 import { isPhysical, type PostgresPhysicalDescription } from '../../lib/manifest';
 import type { Continuity } from '../../lib/wal';
 import { listBackups } from '../catalog';
+import type { TrustedKey } from '../../lib/signing';
 import type { StorageBackend } from '../storage/backend';
 import { walCoverage } from './coverage';
 
@@ -35,16 +36,16 @@ export interface WalRegionState {
 }
 
 /** The newest physical base backup of the source in the region, or null. */
-export async function newestBaseBackup(storage: StorageBackend, source: string): Promise<BaseBackupRef | null> {
-  const bases = (await listBackups(storage, source)).filter((entry) => isPhysical(entry.manifest.description));
+export async function newestBaseBackup(storage: StorageBackend, trusted: TrustedKey[], source: string): Promise<BaseBackupRef | null> {
+  const bases = (await listBackups(storage, trusted, source)).filter((entry) => isPhysical(entry.manifest.description));
   const newest = bases.at(-1)?.manifest;
   if (!newest) return null;
   const description = newest.description as PostgresPhysicalDescription;
   return { id: newest.id, finishedAt: newest.finishedAt, startWalFile: description.startWalFile, timeline: description.timeline };
 }
 
-export async function walRegionState(storage: StorageBackend, source: string, region: string): Promise<WalRegionState> {
-  const base = await newestBaseBackup(storage, source);
+export async function walRegionState(storage: StorageBackend, trusted: TrustedKey[], source: string, region: string): Promise<WalRegionState> {
+  const base = await newestBaseBackup(storage, trusted, source);
   const coverage = await walCoverage(storage, source, base?.startWalFile);
   const gaps = (coverage.continuity?.gaps ?? []).map((gap) => ({ ...gap, since: coverage.files.get(gap.resumesAt)!.modified.toISOString() }));
   return { region, files: coverage.files.size, newest: coverage.newest, base, continuity: coverage.continuity, gaps, reachableUntil: coverage.reachableUntil };

@@ -7,6 +7,7 @@ import { walKeys } from '../../lib/wal';
 import { DigestStream, type Digest } from '../pipeline/digest';
 import { encodeSteps } from '../pipeline/encode';
 import { startPipeline } from '../pipeline/processes';
+import type { Deps } from '../deps';
 import type { StorageBackend } from '../storage/backend';
 import { digestFile, readWalRecord, sameBytes, writeWalRecord } from './record';
 import { listSpool, spoolError, type SpooledFile } from './spool';
@@ -50,7 +51,7 @@ class Conflict extends Error {}
  * the raw file) matches the spooled file. A region that fails keeps its files in the spool and is
  * not tried again this round; the other regions still get theirs.
  */
-export async function shipSpool(config: Config, source: string, storage: (region: string) => StorageBackend, onFile: (progress: ShipHeartbeat) => void = () => {}): Promise<ShipResult> {
+export async function shipSpool(config: Config, source: string, { storage, trusted, signer }: Pick<Deps, 'storage' | 'trusted' | 'signer'>, onFile: (progress: ShipHeartbeat) => void = () => {}): Promise<ShipResult> {
   const spool = config.sources[source]?.kind === 'postgres' ? config.sources[source].wal?.spool : undefined;
   if (!spool) throw new LifeboatError('Config', `source ${source} has no wal block`, 'WAL archiving needs a postgres source with mode: physical and wal.spool');
   const listing = await listSpool(spool, source);
@@ -64,7 +65,7 @@ export async function shipSpool(config: Config, source: string, storage: (region
     let everywhere = regions.every((region) => !down.has(region));
     await Promise.all(regions.filter((region) => !down.has(region)).map(async (region) => {
       try {
-        const stored = await storeIn(storage(region), config, source, file, raw);
+        const stored = await storeIn(storage(region), { trusted, signer }, config, source, file, raw);
         if (stored !== undefined) {
           result.uploaded[region]! += 1;
           result.bytes += stored;
@@ -95,9 +96,14 @@ export async function shipSpool(config: Config, source: string, storage: (region
  * record matches; otherwise the record first, then the object, so an object is never stored
  * without the record that proves what it holds. Returns the bytes uploaded, undefined for none.
  */
-async function storeIn(region: StorageBackend, config: Config, source: string, file: SpooledFile, raw: Digest): Promise<number | undefined> {
+async function storeIn(region: StorageBackend, catalog: Pick<Deps, 'trusted' | 'signer'>, config: Config, source: string, file: SpooledFile, raw: Digest): Promise<number | undefined> {
   const key = walKeys.object(source, file.name);
-  const [object, record] = await Promise.all([region.stat(key), readWalRecord(region, source, file.name)]);
+  const [object, found] = await Promise.all([region.stat(key), readWalRecord(region, catalog.trusted, source, file.name)]);
+  if ('problem' in found) {
+    throw new Conflict(`${region.location}: ${walKeys.record(source, file.name)} is not trusted (${found.problem}): the spooled ${file.name} is kept. `
+      + 'Something other than Lifeboat wrote there: find out what before removing either');
+  }
+  const record = 'record' in found ? found.record : undefined;
   const spooled = `${raw.size} bytes, sha256 ${raw.sha256.slice(0, 16)}…`;
   if (record && !sameBytes(record, raw)) {
     throw new Conflict(`${region.location}: ${walKeys.record(source, file.name)} records other bytes (${record.size} bytes, sha256 ${record.sha256.slice(0, 16)}…) than the spooled ${file.name} (${spooled}): the spooled file is kept. `
@@ -108,7 +114,7 @@ async function storeIn(region: StorageBackend, config: Config, source: string, f
       + `Compare it (age -d -i IDENTITY | zstd -d | sha256sum); if it is the same, remove the spooled file by hand`);
   }
   if (object) return undefined;
-  if (!record) await writeWalRecord(region, source, file.name, raw);
+  if (!record) await writeWalRecord(region, catalog.signer(), source, file.name, raw);
   return uploadFile(region, key, file, raw, config, `WAL ${file.name} of ${source}`);
 }
 

@@ -29,7 +29,10 @@ export async function backupsListCommand(config: Config, options: { source?: str
   const regions = options.region ? [options.region] : Object.keys(config.regions);
   const rows: CatalogRow[] = [];
   for (const region of regions) {
-    for (const { manifest, records } of await listVerifiedBackups(deps.storage(region), options.source)) {
+    const catalog = await listVerifiedBackups(deps.storage(region), deps.trusted, options.source);
+    // Shown, never listed as a backup: a forged manifest must not look restorable.
+    for (const item of catalog.untrusted) out.note(`UNTRUSTED ${region} ${item.key}: ${item.reason}`);
+    for (const { manifest, records } of catalog.entries) {
       const data = manifest.objects[0]!;
       rows.push({
         id: manifest.id,

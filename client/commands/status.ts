@@ -1,6 +1,6 @@
 import { ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
 import { createDeps } from '../../activities/deps';
-import { listVerifiedBackups, type VerifiedEntry } from '../../activities/verify-catalog';
+import { listVerifiedBackups, type VerifiedCatalog } from '../../activities/verify-catalog';
 import { walCoverage } from '../../activities/wal/coverage';
 import { parseDuration } from '../../lib/config/duration';
 import type { Config } from '../../lib/config/schema';
@@ -20,6 +20,8 @@ export interface RegionCopies {
   hasNewest: boolean;
   /** How far its newest copy is behind the home region's newest, in seconds. */
   lagSeconds: number | null;
+  /** Manifests and records here that no trusted key signed: never counted above. */
+  untrusted?: Array<{ key: string; reason: string }>;
   error?: string;
 }
 
@@ -67,9 +69,9 @@ export interface StatusReport {
 export async function statusCommand(config: Config, connect: () => Promise<Client>, out: Output): Promise<void> {
   const now = Date.now();
   const deps = createDeps(config);
-  const catalogs = new Map<string, VerifiedEntry[] | Error>();
+  const catalogs = new Map<string, VerifiedCatalog | Error>();
   await Promise.all(Object.keys(config.regions).map(async (region) => {
-    catalogs.set(region, await listVerifiedBackups(deps.storage(region)).catch((error: unknown) => error as Error));
+    catalogs.set(region, await listVerifiedBackups(deps.storage(region), deps.trusted).catch((error: unknown) => error as Error));
   }));
   let client: Client | undefined;
   let temporal = 'ok';
@@ -82,7 +84,11 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
     const sources = await Promise.all(Object.entries(config.sources).map(async ([source, sourceConfig]): Promise<SourceStatus> => {
       const of = (region: string) => {
         const catalog = catalogs.get(region);
-        return catalog instanceof Error || catalog === undefined ? catalog : catalog.filter((e) => e.manifest.source === source);
+        return catalog instanceof Error || catalog === undefined ? catalog : catalog.entries.filter((e) => e.manifest.source === source);
+      };
+      const untrustedIn = (region: string) => {
+        const catalog = catalogs.get(region);
+        return catalog instanceof Error || catalog === undefined ? [] : catalog.untrusted.filter((item) => item.key.startsWith(`${source}/`));
       };
       const home = of(sourceConfig.region);
       const newestEntry = Array.isArray(home) ? home.at(-1) : undefined;
@@ -101,7 +107,11 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
         if (!Array.isArray(entries)) return [region, { backups: null, newest: null, hasNewest: false, lagSeconds: null, error: entries?.message ?? 'not read' }];
         const last = entries.at(-1);
         const lag = newest && last ? Math.max(0, Math.round((Date.parse(newest.finishedAt) - Date.parse(last.manifest.finishedAt)) / 1000)) : null;
-        return [region, { backups: entries.length, newest: last?.manifest.id ?? null, hasNewest: newest !== null && entries.some((e) => e.manifest.id === newest.id), lagSeconds: lag }];
+        const untrusted = untrustedIn(region);
+        return [region, {
+          backups: entries.length, newest: last?.manifest.id ?? null, hasNewest: newest !== null && entries.some((e) => e.manifest.id === newest.id), lagSeconds: lag,
+          ...(untrusted.length > 0 ? { untrusted } : {}),
+        }];
       }));
       const lastFailure = client ? await lastFailureOf(client, source).catch(() => null) : null;
       const readable = Object.keys(config.regions).map(of).filter((entries) => Array.isArray(entries));
@@ -167,7 +177,8 @@ export function statusText(report: StatusReport, c: Colours = colours(false)): s
   const rows: Cell[][] = report.sources.map((s) => {
     const copies = Object.entries(s.copies).map(([region, copy]) => {
       if (copy.backups === null) return `${region} ?`;
-      return `${region} ${copy.backups}${copy.hasNewest ? '' : copy.lagSeconds ? ` (-${age(copy.lagSeconds)})` : ' (no newest)'}`;
+      const untrusted = copy.untrusted?.length ? c.bad(` ${copy.untrusted.length} UNTRUSTED`) : '';
+      return `${region} ${copy.backups}${copy.hasNewest ? '' : copy.lagSeconds ? ` (-${age(copy.lagSeconds)})` : ' (no newest)'}${untrusted}`;
     }).join(', ');
     const complete = Object.values(s.copies).every((copy) => copy.hasNewest);
     return [

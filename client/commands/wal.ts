@@ -99,7 +99,7 @@ export async function walStatusOf(config: Config, client: Client | undefined, so
     }
     const regions = await Promise.all(Object.keys(config.regions).map(async (region): Promise<WalRegionRow> => {
       try {
-        const state = await walRegionState(deps.storage(region), name, region);
+        const state = await walRegionState(deps.storage(region), deps.trusted, name, region);
         return { ...state, newestAgeSeconds: state.newest ? Math.max(0, Math.round((now - Date.parse(state.newest.modified)) / 1000)) : null };
       } catch (error) {
         return { region, error: (error as Error).message };

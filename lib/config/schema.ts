@@ -295,6 +295,16 @@ export const configSchema = z
       recipients: z.array(ageRecipient).min(1),
       identityFile: z.string().optional(),
     }),
+    /**
+     * The catalog is signed (lib/signing.ts): readers trust only what these keys signed. Several for
+     * rotation; the signing key is needed only where the catalog is written (backup, sync, retention,
+     * verify and WAL workers), by reference like every secret.
+     */
+    catalog: z.strictObject({
+      trustedKeys: z.array(z.string().regex(/^(MCowBQYDK2VwAyEA[A-Za-z0-9+/]{43}=|-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----\s*)$/, 'an Ed25519 public key as "lifeboat catalog keygen" prints it (MCowBQYDK2VwAyEA…)')).min(1),
+      signingKeyFile: z.string().optional(),
+      signingKeyEnv: envName.optional(),
+    }),
     compression: z
       .strictObject({ level: z.int().min(1).max(19).default(3), threads: z.int().min(0).default(0) })
       .prefault({}),
@@ -350,6 +360,9 @@ export const configSchema = z
     sources: z.record(name, source),
   })
   .superRefine((config, ctx) => {
+    if (config.catalog.signingKeyFile && config.catalog.signingKeyEnv) {
+      ctx.addIssue({ code: 'custom', path: ['catalog', 'signingKeyEnv'], input: config.catalog.signingKeyEnv, message: 'either signingKeyFile or signingKeyEnv, not both' });
+    }
     if (!(config.primaryRegion in config.regions)) {
       ctx.addIssue({ code: 'custom', path: ['primaryRegion'], input: config.primaryRegion, message: `one of the regions (${Object.keys(config.regions).join(', ')})` });
     }

@@ -31,6 +31,8 @@ export interface PlanInput {
   minCopies: number;
   /** objectives.rpo in milliseconds; no RPO interlock without it. */
   rpoMs?: number;
+  /** Set when a region holds catalog objects no trusted key signed: says which; blocks all deletion. */
+  untrusted?: string;
 }
 
 export interface Decision {
@@ -89,9 +91,16 @@ export function planRetention(input: PlanInput): SourcePlan {
   }
 
   const newestAt = regions.flatMap((region) => region.backups.map((backup) => backup.finishedAt)).sort().at(-1) ?? null;
-  const blocked = newestAt !== null && input.rpoMs !== undefined && now - Date.parse(newestAt) > input.rpoMs
+  const late = newestAt !== null && input.rpoMs !== undefined && now - Date.parse(newestAt) > input.rpoMs
     ? `the newest backup (${newestAt}) is ${age(now - Date.parse(newestAt))} old, older than the RPO objective (${age(input.rpoMs)}): backups are failing; nothing is deleted until one succeeds`
     : null;
+  // A forged or damaged manifest may stand for a backup that is gone: copies cannot be counted with
+  // confidence, so nothing is deleted until someone has looked.
+  const distrust = input.untrusted
+    ? `${input.untrusted}: nothing is deleted until they are explained (removed, or signed with "lifeboat catalog sign --trust-existing" if they are old unsigned backups)`
+    : null;
+  const blocked = late ?? distrust;
+  const interlock = late ? 'RPO interlock' : 'untrusted-catalog interlock';
 
   return {
     source: input.source,
@@ -102,7 +111,7 @@ export function planRetention(input: PlanInput): SourcePlan {
       rules: describeRules(region.rules),
       decisions: region.backups.map((backup): Decision => {
         const reasons = region.keep.get(backup.id) ?? [];
-        if (blocked) return { id: backup.id, finishedAt: backup.finishedAt, action: 'keep', reasons: [...reasons, `RPO interlock${reasons.length === 0 ? ` (else: ${region.drop.get(backup.id)})` : ''}`] };
+        if (blocked) return { id: backup.id, finishedAt: backup.finishedAt, action: 'keep', reasons: [...reasons, `${interlock}${reasons.length === 0 ? ` (else: ${region.drop.get(backup.id)})` : ''}`] };
         if (reasons.length > 0) return { id: backup.id, finishedAt: backup.finishedAt, action: 'keep', reasons };
         return { id: backup.id, finishedAt: backup.finishedAt, action: 'delete', reasons: [region.drop.get(backup.id)!] };
       }),

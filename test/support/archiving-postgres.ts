@@ -59,7 +59,7 @@ export async function shipEverything(config: Config, source: string): Promise<st
   const deps = createDeps(config);
   const shipped: string[] = [];
   for (let round = 0; round < 20; round += 1) {
-    const result = await shipSpool(config, source, (region) => deps.storage(region));
+    const result = await shipSpool(config, source, deps);
     if (result.failures.length > 0) throw new Error(`shipping WAL failed: ${JSON.stringify(result.failures)}`);
     shipped.push(...result.shipped);
     if (result.settling.length === 0 && result.waiting.length === 0) return shipped;

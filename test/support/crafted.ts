@@ -1,3 +1,4 @@
+import { putSignedJson } from './signing';
 import { createHash } from 'node:crypto';
 import { execa } from 'execa';
 import type { StorageBackend } from '../../activities/storage/backend';
@@ -19,5 +20,5 @@ export async function plantArchive(storage: StorageBackend, manifest: Manifest, 
     objects: [{ ...object, size: data.length, sha256: createHash('sha256').update(data).digest('hex') }, ...manifest.objects.slice(1)],
     description: { ...manifest.description as FilesDescription, ...counts },
   };
-  await storage.put(keys.manifest(manifest.source, manifest.id), Buffer.from(JSON.stringify(planted, null, 2)));
+  await putSignedJson(storage, keys.manifest(manifest.source, manifest.id), planted);
 }

@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../lib/config/load';
 import type { Config } from '../../lib/config/schema';
 import type { Servers } from '../harness/servers';
+import { catalogConfig } from './signing';
 
 export interface AgeKey {
   identityFile: string;
@@ -69,6 +70,7 @@ export async function makeFixture(servers: Servers, sources: (ctx: SourceContext
     primaryRegion: 'stockholm',
     regions,
     encryption: { recipients: [key.recipient], identityFile: key.identityFile },
+    catalog: catalogConfig(dir),
     compression: { level: 3 },
     // Off unless a test asks: worker processes of concurrent test runs would all want port 9464.
     metrics: { port: 0 },

@@ -1,3 +1,4 @@
+import { putSignedJson } from './signing';
 import { verifyRecordKey } from '../../activities/verify-records';
 import type { StorageBackend } from '../../activities/storage/backend';
 import type { VerifyRecord } from '../../lib/verify';
@@ -16,5 +17,5 @@ export function verifyRecord(fields: Pick<VerifyRecord, 'source' | 'backupId' | 
 
 export async function plantRecord(storage: StorageBackend, record: VerifyRecord): Promise<void> {
   const timestamp = record.finishedAt.replace(/[-:]/g, '').replace(/\.(\d+)Z$/, '$1Z');
-  await storage.put(verifyRecordKey(record.source, record.backupId, timestamp), Buffer.from(JSON.stringify(record)));
+  await putSignedJson(storage, verifyRecordKey(record.source, record.backupId, timestamp), record);
 }

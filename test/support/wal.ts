@@ -1,3 +1,4 @@
+import { putSignedJson } from './signing';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -48,7 +49,7 @@ export async function writeBaseBackupManifest(storage: StorageBackend, source: s
     },
     parent: null, previousManifestSha256: null, retentionTags: [], restoreWith: 'test',
   };
-  await storage.put(keys.manifest(source, id), Buffer.from(JSON.stringify(manifest)));
+  await putSignedJson(storage, keys.manifest(source, id), manifest);
 }
 
 /** A TCP forwarder that can be switched off, as a region whose network is gone: connections are refused-by-reset and open ones cut. */

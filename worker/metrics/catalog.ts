@@ -4,6 +4,7 @@ import type { StorageBackend } from '../../activities/storage/backend';
 import { walFacts, type WalFacts } from '../../activities/wal/facts';
 import { parseDuration } from '../../lib/config/duration';
 import type { Config } from '../../lib/config/schema';
+import { trustedKeys } from '../../lib/signing';
 
 // Per-source and per-region gauges, read from the catalogs (the manifests in each region's
 // storage) every metrics.catalogInterval. Any worker in any region reports the same values, so
@@ -48,10 +49,11 @@ export function catalogGauges(config: Config, storage: (region: string) => Stora
   lagThreshold.set(parseDuration(config.sync.lagThreshold) / 1000);
 
   const regions = Object.keys(config.regions);
-  const readers = new Map(regions.map((region) => [region, catalogFacts(storage(region))]));
+  const trusted = trustedKeys(config.catalog.trustedKeys);
+  const readers = new Map(regions.map((region) => [region, catalogFacts(storage(region), trusted)]));
   const latest = new Map<string, BackupFacts[]>();
   const walSources = Object.entries(config.sources).filter(([, s]) => s.kind === 'postgres' && s.wal).map(([name]) => name);
-  const walReaders = new Map(walSources.flatMap((source) => regions.map((region) => [`${source}\n${region}`, walFacts(storage(region), source)] as const)));
+  const walReaders = new Map(walSources.flatMap((source) => regions.map((region) => [`${source}\n${region}`, walFacts(storage(region), trusted, source)] as const)));
   const walLatest = new Map<string, WalFacts>();
   let running: Promise<void> | undefined;
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { LifeboatError } from '../../../lib/errors';
 import type { FilesDescription, Manifest } from '../../../lib/manifest';
 import { findBackup } from '../../catalog';
+import type { TrustedKey } from '../../../lib/signing';
 import { requireEmptyDirectory, restoreObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
 import { ChainPolicy } from './archive-policy';
@@ -11,12 +12,12 @@ import { scanMember } from './scan';
 import { walkTree } from './walk';
 
 /** The chain that ends in `manifest`, full backup first. A missing member is named. */
-export async function chainOf(storage: StorageBackend, manifest: Manifest): Promise<Manifest[]> {
+export async function chainOf(storage: StorageBackend, trusted: TrustedKey[], manifest: Manifest): Promise<Manifest[]> {
   const chain = [manifest];
   while (chain[0]!.parent) {
     const child = chain[0]!;
     try {
-      chain.unshift((await findBackup(storage, manifest.source, child.parent!)).manifest);
+      chain.unshift((await findBackup(storage, trusted, manifest.source, child.parent!)).manifest);
     } catch (error) {
       if (error instanceof LifeboatError && error.type === 'BackupNotFound') {
         throw new LifeboatError('ChecksumMismatch', `the chain of backup ${manifest.id} is broken: ${child.parent} (parent of ${child.id}) is missing from ${storage.location}`,
@@ -57,9 +58,9 @@ function extractStep(member: Manifest, directory: string, options: FilesRestoreO
  * Proves and lists every member first (nothing is written if one is damaged or would write outside
  * the directory), then extracts the full and each increment in order into an empty directory.
  */
-export async function restoreFiles(storage: StorageBackend, manifest: Manifest, identity: string, directory: string, options: FilesRestoreOptions = {}): Promise<string> {
+export async function restoreFiles(storage: StorageBackend, trusted: TrustedKey[], manifest: Manifest, identity: string, directory: string, options: FilesRestoreOptions = {}): Promise<string> {
   requireEmptyDirectory(directory, false, 'restore into an empty or new directory');
-  const chain = await chainOf(storage, manifest);
+  const chain = await chainOf(storage, trusted, manifest);
   const policy = new ChainPolicy(manifest.id);
   for (const member of chain) {
     try {

@@ -6,6 +6,7 @@ import { checkRecoveryTarget } from '../../../lib/recovery-target';
 import { requireSafePath } from '../../../lib/safe-path';
 import { isPhysical, type Manifest, type PostgresPhysicalDescription } from '../../../lib/manifest';
 import { findBackup, listBackups } from '../../catalog';
+import type { TrustedKey } from '../../../lib/signing';
 import type { StorageBackend } from '../../storage/backend';
 import { majorOf } from './binaries';
 import { portInUse } from '../../ports';
@@ -59,13 +60,13 @@ function writeMarker(target: ClusterTarget, marker: RestoreMarker): void {
  * returns the finished result, or removes its own unfinished attempt and starts again.
  */
 export async function restorePointInTime(storage: StorageBackend, source: string, identity: string, target: ClusterTarget,
-  recovery: RecoveryTarget, options: { owner: string; backupId?: string; onPhase?: (phase: string) => void }): Promise<PitrResult> {
+  recovery: RecoveryTarget, options: { owner: string; trusted: TrustedKey[]; backupId?: string; onPhase?: (phase: string) => void }): Promise<PitrResult> {
   return restoreOwned(storage, source, identity, target, { ...recovery, wal: 'archive' }, options);
 }
 
 /** restorePointInTime's machinery; `wal: 'none'` replays only the WAL inside the base backup (restore verification). */
 export async function restoreOwned(storage: StorageBackend, source: string, identity: string, target: ClusterTarget,
-  recovery: RecoveryTarget & { wal: 'archive' | 'none' }, options: { owner: string; backupId?: string; onPhase?: (phase: string) => void },
+  recovery: RecoveryTarget & { wal: 'archive' | 'none' }, options: { owner: string; trusted: TrustedKey[]; backupId?: string; onPhase?: (phase: string) => void },
   afterRecovery?: (cluster: RecoveredCluster) => Promise<PitrResult['checks']>): Promise<PitrResult> {
   // Heartbeats all the way through, also in steps that report no progress (pg_verifybackup, recovery).
   const context = Context.current();
@@ -85,7 +86,7 @@ export async function restoreOwned(storage: StorageBackend, source: string, iden
 }
 
 async function restoreSteps(storage: StorageBackend, source: string, identity: string, target: ClusterTarget,
-  recovery: RecoveryTarget & { wal: 'archive' | 'none' }, options: { owner: string; backupId?: string; onPhase: (phase: string) => void },
+  recovery: RecoveryTarget & { wal: 'archive' | 'none' }, options: { owner: string; trusted: TrustedKey[]; backupId?: string; onPhase: (phase: string) => void },
   afterRecovery?: (cluster: RecoveredCluster) => Promise<PitrResult['checks']>): Promise<PitrResult> {
   const started = Date.now();
   const onPhase = options.onPhase;
@@ -121,7 +122,7 @@ async function restoreSteps(storage: StorageBackend, source: string, identity: s
       'choose a free port');
   }
 
-  const manifest = await chooseBaseBackup(storage, source, recovery, options.backupId);
+  const manifest = await chooseBaseBackup(storage, options.trusted, source, recovery, options.backupId);
   const description = manifest.description as PostgresPhysicalDescription;
   const marker: RestoreMarker = {
     format: 'lifeboat-restore-marker/1', owner: options.owner, source, status: 'restoring', dataDirExisted,
@@ -130,7 +131,7 @@ async function restoreSteps(storage: StorageBackend, source: string, identity: s
   writeMarker(target, marker);
   try {
     const cluster = await restoreCluster({
-      storage, source, manifest, identity, dataDir: target.dataDir, port: target.port, user, wal: recovery.wal,
+      storage, trusted: options.trusted, source, manifest, identity, dataDir: target.dataDir, port: target.port, user, wal: recovery.wal,
       recovery: { time: recovery.time, lsn: recovery.lsn }, onPhase,
     });
     const later = afterRecovery ? await afterRecovery(cluster) : [];
@@ -155,13 +156,13 @@ async function restoreSteps(storage: StorageBackend, source: string, identity: s
 }
 
 /** Newest base backup finished before the target (or the named one); physical backups only. */
-async function chooseBaseBackup(storage: StorageBackend, source: string, recovery: RecoveryTarget, backupId: string | undefined): Promise<Manifest> {
+async function chooseBaseBackup(storage: StorageBackend, trusted: TrustedKey[], source: string, recovery: RecoveryTarget, backupId: string | undefined): Promise<Manifest> {
   if (backupId && backupId !== 'latest') {
-    const { manifest } = await findBackup(storage, source, backupId);
+    const { manifest } = await findBackup(storage, trusted, source, backupId);
     if (!isPhysical(manifest.description)) throw notPhysical(source, manifest.id);
     return manifest;
   }
-  const all = (await listBackups(storage, source)).map((entry) => entry.manifest);
+  const all = (await listBackups(storage, trusted, source)).map((entry) => entry.manifest);
   const physical = all.filter((m) => isPhysical(m.description));
   if (physical.length === 0) {
     if (all.length > 0) throw notPhysical(source, all.at(-1)!.id);

@@ -14,6 +14,7 @@ import type { StorageBackend } from '../../storage/backend';
 import { majorOf, pgBinary } from './binaries';
 import { asUser, postmasterPid, startCluster, userIds } from './cluster';
 import { stageWal } from './stage-wal';
+import type { TrustedKey } from '../../../lib/signing';
 import { childEnvOptions } from '../../../lib/child-env';
 
 /** Beside the data directory: the restore's marker, staged WAL, the server's socket and log. */
@@ -34,6 +35,8 @@ export function socketDirOf(dataDir: string): string {
 
 export interface ClusterPlan {
   storage: StorageBackend;
+  /** catalog.trustedKeys: archived WAL is staged only with a record they signed. */
+  trusted: TrustedKey[];
   source: string;
   manifest: Manifest;
   identity: string;
@@ -109,7 +112,7 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
   let staged = { files: 0, bytes: 0, through: null as string | null };
   if (plan.wal === 'archive') {
     plan.onPhase('staging WAL');
-    staged = await stageWal(plan.storage, plan.source, description, plan.identity, walDir, ids, plan.onPhase);
+    staged = await stageWal(plan.storage, plan.trusted, plan.source, description, plan.identity, walDir, ids, plan.onPhase);
   }
 
   configureRecovery(plan, { walDir, socketDir, own });

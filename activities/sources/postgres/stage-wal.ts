@@ -9,6 +9,7 @@ import { decodeSteps } from '../../pipeline/encode';
 import { startPipeline } from '../../pipeline/processes';
 import type { StorageBackend } from '../../storage/backend';
 import { readWalRecord, sameBytes } from '../../wal/record';
+import type { TrustedKey } from '../../../lib/signing';
 import { walCoverage } from '../../wal/coverage';
 
 export interface StagedWal {
@@ -23,7 +24,7 @@ export interface StagedWal {
  * timeline's segments from its start segment on (recovery stops at the first hole anyway), and
  * every timeline history file. restore_command then only copies local files.
  */
-export async function stageWal(storage: StorageBackend, source: string, base: PostgresPhysicalDescription, identity: string,
+export async function stageWal(storage: StorageBackend, trusted: TrustedKey[], source: string, base: PostgresPhysicalDescription, identity: string,
   directory: string, owner: { uid: number; gid: number } | undefined, onProgress: (text: string) => void): Promise<StagedWal> {
   const coverage = await walCoverage(storage, source, base.startWalFile);
   const through = coverage.continuity?.contiguousThrough ?? null;
@@ -37,7 +38,7 @@ export async function stageWal(storage: StorageBackend, source: string, base: Po
   for (const [index, name] of wanted.entries()) {
     onProgress(`staging WAL ${index + 1}/${wanted.length}`);
     const file = join(directory, name);
-    const staged = await stageOne(storage, source, name, identity, file);
+    const staged = await stageOne(storage, trusted, source, name, identity, file);
     if (owner) chownSync(file, owner.uid, owner.gid);
     bytes += staged;
   }
@@ -46,9 +47,10 @@ export async function stageWal(storage: StorageBackend, source: string, base: Po
 
 /**
  * One archived file decrypted into `file` as a stream (a segment may be 1 GiB), checked against
- * its record (the raw size and SHA-256 the shipper wrote) when there is one. Returns its size.
+ * its signed record (the raw size and SHA-256 the shipper wrote): WAL replays into the restored
+ * cluster as it is, so a file nobody trusted signed is never staged. Returns its size.
  */
-async function stageOne(storage: StorageBackend, source: string, name: string, identity: string, file: string): Promise<number> {
+async function stageOne(storage: StorageBackend, trusted: TrustedKey[], source: string, name: string, identity: string, file: string): Promise<number> {
   const key = walKeys.object(source, name);
   const what = `WAL file ${name}`;
   const running = startPipeline(decodeSteps(identity, what), 'pipe');
@@ -63,8 +65,13 @@ async function stageOne(storage: StorageBackend, source: string, name: string, i
     if (error instanceof LifeboatError) throw error;
     throw new LifeboatError('Storage', `${storage.location}: cannot read ${key}: ${(error as Error).message}`, 'check the region\'s storage and retry');
   }
-  const record = await readWalRecord(storage, source, name);
-  if (record && !sameBytes(record, raw.digest())) {
+  const found = await readWalRecord(storage, trusted, source, name);
+  if (!('record' in found)) {
+    throw new LifeboatError('Untrusted', `${storage.location}: WAL file ${name} of ${source} is not trusted: ${'problem' in found ? found.problem : 'it has no signed record (catalog.trustedKeys)'}`,
+      'it is never replayed: restore to a point before it, or from another region; WAL archived before signing existed is trusted with "lifeboat catalog sign --trust-existing"');
+  }
+  const { record } = found;
+  if (!sameBytes(record, raw.digest())) {
     throw new LifeboatError('ChecksumMismatch', `${key} decrypts to ${raw.size} bytes (sha256 ${raw.digest().sha256.slice(0, 16)}…), its record says ${record.size} bytes (sha256 ${record.sha256.slice(0, 16)}…)`,
       'this region holds another file under that name: restore from another region, or to a point before it');
   }

@@ -1,0 +1,27 @@
+import { checkSignature, signatureKey, type Signer, type TrustedKey, type Verdict } from '../lib/signing';
+import { readAll, type StorageBackend } from './storage/backend';
+
+/**
+ * Writes a catalog object and its signature. The signature goes first: a reader that finds the
+ * object finds its signature too, so a backup is never seen half-signed (and alerted as untrusted)
+ * while it is being written. Ed25519 is deterministic, so a retry with the same bytes writes the
+ * same signature again.
+ */
+export async function putSigned(storage: StorageBackend, key: string, bytes: Buffer, signer: Signer): Promise<void> {
+  await storage.put(signatureKey(key), signer.sign(bytes));
+  await storage.put(key, bytes);
+}
+
+export interface SignedObject {
+  bytes: Buffer;
+  verdict: Verdict;
+}
+
+/** Reads key and its signature; the verdict says whether a trusted key signed exactly these bytes. */
+export async function readSigned(storage: StorageBackend, key: string, trusted: TrustedKey[]): Promise<SignedObject> {
+  const [bytes, signature] = await Promise.all([
+    readAll(await storage.get(key)),
+    storage.stat(signatureKey(key)).then(async (found) => (found ? readAll(await storage.get(signatureKey(key))) : undefined)),
+  ]);
+  return { bytes, verdict: checkSignature(bytes, signature, trusted) };
+}
