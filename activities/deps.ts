@@ -1,6 +1,6 @@
 import type { Config, SourceConfig } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
-import { loadSigner, trustedKeys, type Signer, type TrustedKey } from '../lib/signing';
+import { checkedSigner, trustedKeys, type Signer, type TrustedKey } from '../lib/signing';
 import type { Source } from './sources/source';
 import { filesSource } from './sources/files/source';
 import { physicalPostgresSource } from './sources/postgres/physical';
@@ -30,7 +30,7 @@ export function createDeps(config: Config, env: NodeJS.ProcessEnv = process.env)
     env,
     trusted,
     signer() {
-      signer ??= loadSigner(config.catalog, env);
+      signer ??= checkedSigner(config, env);
       return signer;
     },
     storage(region) {

@@ -1,7 +1,8 @@
 import { LifeboatError } from '../lib/errors';
 import type { Manifest, StoredObject, Tombstone } from '../lib/manifest';
 import type { CheckOutcome } from '../lib/verify';
-import { listBackups, listTombstones, readManifest, type CatalogEntry } from './catalog';
+import { listTombstones, readManifest, scanCatalog, type CatalogEntry, type UntrustedItem } from './catalog';
+import { backupOfKey } from '../lib/manifest-schema';
 import type { TrustedKey } from '../lib/signing';
 import { keys } from '../lib/manifest';
 import { toolVersion } from './pipeline/versions';
@@ -25,7 +26,7 @@ const damage = new Set(['ChecksumMismatch', 'BackupNotFound', 'ToolFailed']);
  * linked to the stored bytes of the one before it. Writes nothing anywhere.
  */
 export async function checkIntegrity(storage: StorageBackend, trusted: TrustedKey[], source: string, backupId: string, identity: string): Promise<IntegrityResult> {
-  const catalog = await listBackups(storage, trusted, source);
+  const { entries: catalog, untrusted } = await scanCatalog(storage, trusted, source);
   const position = catalog.findIndex((entry) => entry.manifest.id === backupId);
   if (position < 0) {
     // An untrusted manifest is reported as such (Untrusted), never hashed as if it were a backup.
@@ -37,7 +38,7 @@ export async function checkIntegrity(storage: StorageBackend, trusted: TrustedKe
   const tombstones = await listTombstones(storage, trusted, source);
   let bytes = 0;
   for (const member of chain) {
-    checks.push(chainLink(catalog, tombstones, member));
+    checks.push(chainLink(catalog, tombstones, member, untrusted));
     for (const object of member.objects) {
       const outcome = await checkObject(storage, object, member.id, identity);
       checks.push(outcome);
@@ -68,7 +69,7 @@ function chainIn(catalog: CatalogEntry[], manifest: Manifest, checks: CheckOutco
  * deleted in between are bridged by their tombstones (each holds the deleted manifest's hash and
  * its own link), so a pruned history still proves itself; a rewritten manifest does not.
  */
-function chainLink(catalog: CatalogEntry[], tombstones: Tombstone[], manifest: Manifest): CheckOutcome {
+function chainLink(catalog: CatalogEntry[], tombstones: Tombstone[], manifest: Manifest, untrusted: UntrustedItem[]): CheckOutcome {
   const name = `manifest chain ${manifest.id}`;
   const position = catalog.findIndex((entry) => entry.manifest.id === manifest.id);
   const previous = catalog[position - 1];
@@ -83,6 +84,14 @@ function chainLink(catalog: CatalogEntry[], tombstones: Tombstone[], manifest: M
     recorded = deleted.previousManifestSha256;
   }
   const via = bridged.length > 0 ? `, across ${bridged.length} backup(s) deleted by retention (${bridged.join(', ')})` : '';
+  // What it chains to may be there but untrusted (rewritten, re-signed by another key): a broken link, never "nothing to compare with".
+  const between = untrusted.filter((item) => {
+    const id = backupOfKey(item.key)?.id ?? '';
+    return id < manifest.id && (!previous || id > previous.manifest.id);
+  }).at(-1);
+  if (between && recorded !== null && recorded !== previous?.manifestSha256) {
+    return { name, ok: false, detail: `the manifest before it is not trusted: ${between.key}: ${between.reason}` };
+  }
   if (!previous) {
     if (recorded === null) return { name, ok: true, detail: `first backup of the source${via}` };
     return { name, ok: true, detail: `no earlier manifest stored to compare with${via}` };

@@ -2,7 +2,8 @@ import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
 import type { VerifyRecord } from '../lib/verify';
-import { listBackups } from './catalog';
+import { listBackups, readManifest } from './catalog';
+import { keys } from '../lib/manifest';
 import type { Deps } from './deps';
 import { identityFile } from './restore-stream';
 import { checkIntegrity, type IntegrityResult } from './verify-integrity';
@@ -54,6 +55,9 @@ export function verifyActivities(deps: Deps) {
     const catalog = await listBackups(deps.storage(input.region), deps.trusted, input.source);
     if (input.backupId !== undefined) {
       if (!catalog.some((entry) => entry.manifest.id === input.backupId)) {
+        // There but untrusted: said so (Untrusted), never "not found".
+        const key = keys.manifest(input.source, input.backupId);
+        if (await deps.storage(input.region).stat(key)) await readManifest(deps.storage(input.region), deps.trusted, key);
         throw new LifeboatError('BackupNotFound', `no backup ${input.backupId} of ${input.source} in ${input.region}`, `run "lifeboat backups list --source ${input.source}"`);
       }
       return input.backupId;

@@ -108,6 +108,16 @@ export function generateSigningKey(file: string): string {
   return publicKeyLine(publicKey);
 }
 
+/** The configured signing key, refused when catalog.trustedKeys does not list its public key. */
+export function checkedSigner(config: { catalog: { trustedKeys: string[]; signingKeyFile?: string; signingKeyEnv?: string } }, env: NodeJS.ProcessEnv = process.env): Signer {
+  const signer = loadSigner(config.catalog, env);
+  if (!trustedKeys(config.catalog.trustedKeys).some((key) => key.id === signer.keyId)) {
+    throw new LifeboatError('Config', `the catalog signing key (${signer.keyId}) is not in catalog.trustedKeys: everything this worker writes would be untrusted`,
+      `add its public key to catalog.trustedKeys: ${signer.publicKey}`);
+  }
+  return signer;
+}
+
 /** Which trusted key signed bytes, or why none did. */
 export function checkSignature(bytes: Buffer, signature: Buffer | undefined, trusted: TrustedKey[]): Verdict {
   if (!signature) return { trusted: false, reason: 'it has no signature' };

@@ -158,7 +158,8 @@ describe('verifyRestore at the integrity level', () => {
     const failure = await failureOf(runVerify(harness.client, fixture.config, { source: 'rechained', region: 'stockholm', level: 'integrity' }));
     expect(failure.type).toBe('VerificationFailed');
     expect(failure.message).toContain(`manifest chain ${second!.id}`);
-    expect(failure.message).toContain(`the stored manifest of ${first!.id} hashes to`);
+    // Rewritten, its signature no longer holds: the link is reported broken, naming the untrusted manifest.
+    expect(failure.message).toContain(`the manifest before it is not trusted: ${keys.manifest('rechained', first!.id)}`);
     await expectFailedRecordAndAlert('rechained', second!.id, `manifest chain ${second!.id}`);
   });
 

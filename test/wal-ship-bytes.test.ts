@@ -79,7 +79,7 @@ describe('the WAL shipper deletes a spooled file only when every region holds th
     const data = randomBytes(MiB);
     const { spool, names: [name], config } = spoolWith([{ size: MiB, data }]);
     const record = { format: 'lifeboat-wal-record/1', file: name, size: MiB, sha256: sha256(data) };
-    for (const region of ['stockholm', 'gothenburg']) await storage(region).put(walKeys.record(source, name!), Buffer.from(JSON.stringify(record)));
+    for (const region of ['stockholm', 'gothenburg']) await putSigned(storage(region), walKeys.record(source, name!), Buffer.from(JSON.stringify(record)), testSigner);
     const result = await shipSpool(config, source, { storage, trusted, signer: () => testSigner });
     expect(result).toMatchObject({ shipped: [name], failures: [], uploaded: { stockholm: 1, gothenburg: 1 } });
     expect(spooled(spool)).toEqual([]);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { createDeps } from '../../activities/deps';
 import { identityFile as checkedIdentityFile } from '../../activities/restore-stream';
+import { checkedSigner, trustedKeys } from '../../lib/signing';
 import { channelLabel, channelSecrets } from '../../activities/notify/channel';
 import { pgBinary } from '../../activities/sources/postgres/binaries';
 import { connect } from '../../activities/sources/postgres/connect';
@@ -74,6 +75,14 @@ async function physicalReadiness(client: Awaited<ReturnType<typeof connect>>, sp
 }
 
 /** Everything a worker on this machine needs, each checked for real. Non-zero exit if any fails. */
+/** A worker that signs with a key the readers do not trust writes backups nobody will restore: caught here, and at worker start. */
+function signingKeyReadiness(config: Config): string {
+  const { signingKeyFile, signingKeyEnv } = config.catalog;
+  if (!signingKeyFile && !signingKeyEnv) return 'not set: this machine can read the catalog but not write to it (backup, sync, retention, verify and WAL workers must sign)';
+  const signer = checkedSigner(config);
+  return `${signer.keyId} signs; trusted keys: ${trustedKeys(config.catalog.trustedKeys).map((k) => k.id).join(', ')}`;
+}
+
 export async function doctorCommand(config: Config, configPath: string, out: Output): Promise<void> {
   const checks: Check[] = [{ check: 'config', ok: true, detail: configPath }];
   const run = async (check: string, probe: () => Promise<string>) => {
@@ -124,6 +133,7 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
       return `${new URL(url).host}${channel.type === 'webhook' ? (key ? ', signed' : ', unsigned') : ''} (not sent)`;
     });
   }
+  await run('catalog signing key', async () => signingKeyReadiness(config));
   const identityFile = config.encryption.identityFile;
   if (identityFile) {
     await run('identity file', async () => {

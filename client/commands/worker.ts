@@ -1,5 +1,6 @@
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import type { Config } from '../../lib/config/schema';
+import { checkedSigner } from '../../lib/signing';
 import { coreMetricsAddress, startMetrics } from '../../worker/metrics/start';
 import { startWorkers } from '../../worker/run';
 import type { Output } from '../output';
@@ -17,6 +18,8 @@ export async function workerCommand(config: Config, regions: string[], out: Outp
     }),
     ...(coreMetrics ? { telemetryOptions: { metrics: { prometheus: { bindAddress: coreMetrics } } } } : {}),
   });
+  // A signing key the readers do not trust would make every backup of this worker untrusted: refused before any runs.
+  if (config.catalog.signingKeyFile || config.catalog.signingKeyEnv) checkedSigner(config);
   // Before the workers: a taken metrics port stops the start here, not after a backup ran.
   const metrics = await startMetrics(config, process.env, coreMetrics);
   const chosen = regions.length > 0 ? regions : Object.keys(config.regions);

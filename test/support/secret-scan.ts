@@ -40,6 +40,8 @@ export function knownSecrets(servers: Servers): KnownSecret[] {
     { label: 'database password', value: servers.postgres.password },
     ...Object.entries(servers.s3).map(([region, s3]) => ({ label: `S3 secret key of ${region}`, value: s3.secretAccessKey })),
     { label: 'age identity', pattern: /AGE-SECRET-KEY-1[0-9A-Z]{20,}/ },
+    // Every catalog signing key by its form (PKCS#8 PEM): each test process makes its own.
+    { label: 'catalog signing key', pattern: /-----BEGIN PRIVATE KEY-----/ },
   ];
   if (existsSync(registryOf(servers))) {
     for (const line of readFileSync(registryOf(servers), 'utf8').split('\n').filter(Boolean)) secrets.push(JSON.parse(line) as KnownSecret);

@@ -1,3 +1,4 @@
+import { SIGNATURE_SUFFIX } from '../../lib/signing';
 import type { Client } from '@temporalio/client';
 import { readAll, type StorageBackend } from '../../activities/storage/backend';
 import type { Config } from '../../lib/config/schema';
@@ -18,6 +19,7 @@ export function runVerify(client: Client, config: Config, input: VerifyRestoreIn
 export async function verifyRecords(storage: StorageBackend, source: string, backupId: string): Promise<VerifyRecord[]> {
   const records: VerifyRecord[] = [];
   for await (const object of storage.list(`${source}/${backupId}/verify/`)) {
+    if (object.key.endsWith(SIGNATURE_SUFFIX)) continue;
     records.push(JSON.parse((await readAll(await storage.get(object.key))).toString('utf8')) as VerifyRecord);
   }
   return records;

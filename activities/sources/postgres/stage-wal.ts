@@ -53,6 +53,14 @@ export async function stageWal(storage: StorageBackend, trusted: TrustedKey[], s
 async function stageOne(storage: StorageBackend, trusted: TrustedKey[], source: string, name: string, identity: string, file: string): Promise<number> {
   const key = walKeys.object(source, name);
   const what = `WAL file ${name}`;
+  // Judged before a byte is decrypted: an untrusted file never reaches the staging directory.
+  const found = await readWalRecord(storage, trusted, source, name);
+  if (!('record' in found)) {
+    throw new LifeboatError('Untrusted', `${storage.location}: WAL file ${name} of ${source} is not trusted: ${'problem' in found ? found.problem : 'it has no signed record (catalog.trustedKeys)'}`,
+      'it is never replayed: restore to a point before it, or from another region; WAL archived before signing existed is trusted with "lifeboat catalog sign --trust-existing"');
+  }
+  const { record } = found;
+
   const running = startPipeline(decodeSteps(identity, what), 'pipe');
   const raw = new DigestStream();
   try {
@@ -65,12 +73,6 @@ async function stageOne(storage: StorageBackend, trusted: TrustedKey[], source: 
     if (error instanceof LifeboatError) throw error;
     throw new LifeboatError('Storage', `${storage.location}: cannot read ${key}: ${(error as Error).message}`, 'check the region\'s storage and retry');
   }
-  const found = await readWalRecord(storage, trusted, source, name);
-  if (!('record' in found)) {
-    throw new LifeboatError('Untrusted', `${storage.location}: WAL file ${name} of ${source} is not trusted: ${'problem' in found ? found.problem : 'it has no signed record (catalog.trustedKeys)'}`,
-      'it is never replayed: restore to a point before it, or from another region; WAL archived before signing existed is trusted with "lifeboat catalog sign --trust-existing"');
-  }
-  const { record } = found;
   if (!sameBytes(record, raw.digest())) {
     throw new LifeboatError('ChecksumMismatch', `${key} decrypts to ${raw.size} bytes (sha256 ${raw.digest().sha256.slice(0, 16)}…), its record says ${record.size} bytes (sha256 ${record.sha256.slice(0, 16)}…)`,
       'this region holds another file under that name: restore from another region, or to a point before it');
