@@ -1,5 +1,5 @@
 import { trusted } from './support/signing';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -144,6 +144,15 @@ describe('bad input gets a clear error and loses nothing', () => {
   it('restores with age, zstd and pg_restore alone: the break-glass path', async () => {
     const [entry] = await listBackups(storage, trusted, 'app-db');
     const { manifest } = await readManifest(storage, trusted, keys.manifest('app-db', entry!.manifest.id));
+    // The manifest's signature, checked by openssl with the trusted key line wrapped as PEM, as the README shows.
+    const manifestFile = join(fixture.dir, 'manifest.json');
+    writeFileSync(manifestFile, await readAll(await storage.get(keys.manifest('app-db', manifest.id))));
+    writeFileSync(`${manifestFile}.sig`, await readAll(await storage.get(`${keys.manifest('app-db', manifest.id)}.sig`)));
+    writeFileSync(join(fixture.dir, 'catalog.pub'), `-----BEGIN PUBLIC KEY-----\n${fixture.config.catalog.trustedKeys[0]}\n-----END PUBLIC KEY-----\n`);
+    const checked = await execa('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(fixture.dir, 'catalog.pub'), '-rawin', '-in', manifestFile, '-sigfile', `${manifestFile}.sig`]);
+    expect(checked.stdout).toContain('Signature Verified Successfully');
+    writeFileSync(manifestFile, `${readFileSync(manifestFile, 'utf8')} `);
+    expect((await execa('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(fixture.dir, 'catalog.pub'), '-rawin', '-in', manifestFile, '-sigfile', `${manifestFile}.sig`], { reject: false })).exitCode).toBe(1);
     const file = join(fixture.dir, 'downloaded.age');
     // Any S3 client would do; the bytes are what matters, so fetch them and check the manifest's hash.
     writeFileSync(file, await readAll(await storage.get(manifest.objects[0]!.key)));
