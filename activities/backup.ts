@@ -127,11 +127,16 @@ export function backupActivities(deps: Deps) {
       earlier: earlier.map(({ manifest }) => ({ id: manifest.id, parent: manifest.parent, finishedAt: manifest.finishedAt })),
       async loadState(id, name) {
         const identityFile = config.encryption.identityFile;
-        if (!identityFile || !readable(identityFile)) return undefined;
+        if (!identityFile || !readable(identityFile)) {
+          return { unavailable: 'the identity file is not readable on the backup worker, so the previous tar state could not be decrypted' };
+        }
         const { manifest } = await findBackup(storage, deps.trusted, source, id);
         const object = manifest.objects.find((o) => o.role === 'state' && o.key.endsWith(`/${name}.zst.age`));
-        if (!object) return undefined;
-        return decryptBuffer(await readAll(await storage.get(object.key)), identityFile, `${name} of backup ${id}`);
+        if (!object) return { unavailable: `backup ${id} has no ${name} state` };
+        const stored = await readAll(await storage.get(object.key));
+        // The state decides which files the increment skips: a replaced one could make backups silently miss changes.
+        if (digestOf(stored).sha256 !== object.sha256) return { unavailable: `${object.key} does not match its manifest's SHA-256` };
+        return { data: await decryptBuffer(stored, identityFile, `${name} of backup ${id}`) };
       },
     };
   }

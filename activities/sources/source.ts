@@ -30,8 +30,8 @@ export interface Snapshot {
 
 export interface SnapshotContext {
   backupId: string;
-  /** Loads an encrypted object of an earlier backup of this source, decrypted; undefined if impossible. */
-  loadState(backupId: string, name: string): Promise<Buffer | undefined>;
+  /** Loads an encrypted object of an earlier backup of this source, decrypted and checked against its manifest; or why it cannot. */
+  loadState(backupId: string, name: string): Promise<{ data: Buffer } | { unavailable: string }>;
   /** The earlier backups of this source in its region, oldest first. */
   earlier: Array<{ id: string; parent: string | null; finishedAt: string }>;
 }

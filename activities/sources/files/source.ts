@@ -34,9 +34,9 @@ export function filesSource(name: string, config: FilesSourceConfig): Source {
         // tar's state of the parent holds file names: it is stored encrypted, so an increment
         // needs the identity on this worker; without it, a full backup is the safe answer.
         const parentState = await context.loadState(decision.parent, STATE_NAME);
-        if (parentState) writeFileSync(state, parentState);
+        if ('data' in parentState) writeFileSync(state, parentState.data);
         else {
-          note = 'the identity file is not readable on the backup worker, so the previous tar state could not be decrypted: took a full backup';
+          note = `${parentState.unavailable}: took a full backup`;
           decision = { parent: null, level: 0, reason: note };
         }
       }
