@@ -10,7 +10,7 @@ import { createDeps } from '../activities/deps';
 import { preparePlan } from '../activities/failover/plan';
 import { putSigned } from '../activities/signed';
 import { readAll, type StorageBackend } from '../activities/storage/backend';
-import { keys, type Manifest, type PostgresPhysicalDescription } from '../lib/manifest';
+import { keys, type FilesDescription, type Manifest, type PostgresPhysicalDescription } from '../lib/manifest';
 import { walKeys } from '../lib/wal';
 import { stageWal } from '../activities/sources/postgres/stage-wal';
 import { signatureKey, signerFromPem, type Signer } from '../lib/signing';
@@ -129,6 +129,17 @@ describe('a bucket writer cannot get a forged backup restored, verified, failed 
     expect((JSON.parse(listed.stdout) as Array<{ id: string }>).map((row) => row.id)).toEqual([real.id]);
     for (const id of Object.values(forged)) expect(listed.stderr).toContain(`UNTRUSTED stockholm ${keys.manifest('docs', id)}`);
   });
+
+  it('takes a full backup, and says why, when the tar state an increment would build on was replaced in the bucket', async () => {
+    const state = real.objects.find((object) => object.role === 'state')!;
+    const { stdout } = await execa('sh', ['-c', 'printf "forged state" | zstd -q | age -r "$1"', 'sh', fixture.key.recipient], { encoding: 'buffer', stripFinalNewline: false });
+    await storage.remove(state.key);
+    await storage.put(state.key, Buffer.from(stdout));
+    const summary = await runBackup(harness.client, fixture.config, 'docs');
+    const made = (await listBackups(storage, trusted, 'docs')).find((entry) => entry.manifest.id === summary.backupId)!.manifest;
+    expect(made.parent).toBeNull();
+    expect((made.description as FilesDescription).incrementalNote).toBe(`${state.key} does not match its manifest's SHA-256: took a full backup`);
+  }, 120_000);
 });
 
 describe('archived WAL is replayed only with a record a trusted key signed', () => {
