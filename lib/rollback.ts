@@ -61,7 +61,7 @@ export function crossCheck({ runs, manifests, tombstones, heads }: CrossCheckInp
 
   const ordered = [...heads].sort((a, b) => a.sequence - b.sequence);
   const bucketSequence = ordered.at(-1)?.sequence ?? null;
-  const reported = runs.filter((run) => run.headSequence !== null).sort((a, b) => b.headSequence! - a.headSequence!);
+  const reported = runs.filter((run) => run.headSequence !== null).sort((a, b) => b.headSequence! - a.headSequence! || b.backupId.localeCompare(a.backupId));
   const highest = reported[0];
   if (highest && (bucketSequence === null || bucketSequence < highest.headSequence!)) {
     findings.push({ kind: 'head-backwards', temporalSequence: highest.headSequence!, bucketSequence, runId: highest.runId });
