@@ -6,6 +6,7 @@ import type { Deps } from './deps';
 import { withFailures } from './failures';
 import { restoreActivities } from './restore';
 import { retentionActivities } from './retention';
+import { rollbackActivities } from './rollback';
 import { syncActivities } from './sync';
 import { verifyActivities } from './verify';
 import { verifyRestoreActivities } from './verify-restore';
@@ -23,12 +24,15 @@ export function createActivities(deps: Deps) {
   const verifyRestore = verifyRestoreActivities(deps);
   const failover = failoverActivities(deps);
   const wal = walActivities(deps);
+  const rollback = rollbackActivities(deps);
   const sourceAttempts = deps.config.temporal.sourceAttempts;
   return {
     planBackup: withFailures(backup.planBackup),
     snapshotToStorage: withFailures(backup.snapshotToStorage, { sourceAttempts }),
     writeManifest: withFailures(backup.writeManifest),
     discardUnfinishedBackup: withFailures(backup.discardUnfinishedBackup),
+    writeHead: withFailures(rollback.writeHead),
+    checkRollback: withFailures(rollback.checkRollback),
     resolveBackup: withFailures(restore.resolveBackup),
     restoreBackupTo: withFailures(restore.restoreBackupTo, { sourceAttempts }),
     alertChannels: withFailures(alerts.alertChannels),

@@ -12,6 +12,8 @@ export type AlertKind =
   | 'retention-failed'
   /** A manifest, tombstone or record no trusted key signed (or not sane): never restored; someone may have forged it. */
   | 'untrusted'
+  /** Temporal saw a backup complete that the catalog lost, or the signed head records went backwards: someone deleted or rolled back the bucket. */
+  | 'catalog-rollback'
   | 'verify-failed'
   | 'wal-gap'
   | 'wal-ship-failed'

@@ -149,6 +149,24 @@ export interface Tombstone {
   reason: string;
 }
 
+export const HEAD_FORMAT = 'lifeboat-head/1';
+
+/**
+ * Written in the home region after each backup's manifest, numbered 1, 2, 3… per source and chained
+ * by hash. Temporal remembers each backup's sequence too (the run's result and memo), so a bucket
+ * rolled back to an older state, or stripped of its newest backups, disagrees with Temporal.
+ */
+export interface Head {
+  format: typeof HEAD_FORMAT;
+  source: string;
+  sequence: number;
+  backupId: string;
+  manifestSha256: string;
+  finishedAt: string;
+  /** SHA-256 of the bytes of head sequence - 1; null for the first. */
+  previousHeadSha256: string | null;
+}
+
 /** Layout in every region: <source>/<backup id>/manifest.json beside the backup's objects. */
 export const keys = {
   sourcePrefix: (source: string) => `${source}/`,
@@ -157,6 +175,10 @@ export const keys = {
   /** Left by retention in place of a deleted backup (see Tombstone). */
   tombstone: (source: string, id: string) => `${source}/${id}/deleted.json`,
   object: (source: string, id: string, name: string) => `${source}/${id}/${name}`,
+  /** Head records (see Head) sit outside `<source>/`, so retention and sync never take them for a backup. */
+  headPrefix: (source: string) => `_heads/${source}/`,
+  /** `_heads/<source>/000000000042.json`: zero-padded, so keys sort by sequence. */
+  head: (source: string, sequence: number) => `_heads/${source}/${String(sequence).padStart(12, '0')}.json`,
 };
 
 /**

@@ -1,6 +1,7 @@
 import {
   CancellationScope,
   defineQuery,
+  patched,
   proxyActivities,
   setHandler,
   upsertMemo,
@@ -33,6 +34,8 @@ export interface BackupSummary {
   contents: string;
   warnings: number;
   durationMs: number;
+  /** The signed head record's sequence (lib/manifest.ts Head): Temporal's own count of this source's backups. */
+  headSequence: number | null;
 }
 
 export type BackupPhase = 'planning' | 'snapshot' | 'manifest' | 'cleanup' | 'done' | 'failed';
@@ -60,6 +63,8 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
     const snapshot = await stream.snapshotToStorage({ source, backupId });
     phase = 'manifest';
     const manifest = await regional.writeManifest({ source, backupId, snapshot, workflow: { workflowId: info.workflowId, runId: info.runId } });
+    // Runs that started before head records existed replay without the new activity.
+    const head = patched('head-record') ? await regional.writeHead({ source, backupId }) : undefined;
     const summary: BackupSummary = {
       backupId,
       source,
@@ -72,8 +77,10 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
       contents: brief(manifest.description),
       warnings: manifest.description.kind === 'files' ? manifest.description.warningCount ?? manifest.description.warnings.length : 0,
       durationMs: Date.parse(snapshot.finishedAt) - Date.parse(snapshot.startedAt),
+      headSequence: head?.sequence ?? null,
     };
-    upsertMemo({ summary: `${source}: backup ${backupId}, ${summary.bytes} bytes stored in ${plan.region}` });
+    // The rollback check reads backupId and headSequence from the memo in visibility listings.
+    upsertMemo({ summary: `${source}: backup ${backupId}, ${summary.bytes} bytes stored in ${plan.region}`, backupId, headSequence: summary.headSequence });
     await startSyncAfterBackup(source, plan);
     await alertBackupDone({ source, region: plan.region, backupId, taskQueue: plan.taskQueue, bytes: summary.bytes, durationMs: summary.durationMs, contents: summary.contents });
     phase = 'done';

@@ -1,6 +1,7 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { alertTime, raiseAlert } from './alert';
+import { alertRollback } from './rollback-alert';
 import { alertUntrusted } from './untrusted-alert';
 import { shortCall } from './timeouts';
 
@@ -8,6 +9,8 @@ export interface ObjectivesResult {
   rpo: string | null;
   /** Sources whose newest backup (in any region) is older than the RPO, or that have none. */
   missed: string[];
+  /** Sources whose catalog disagrees with Temporal's completed backups or with its head records (catalog-rollback). */
+  rollback?: string[];
 }
 
 const catalogs = proxyActivities<Activities>(shortCall);
@@ -19,8 +22,14 @@ const catalogs = proxyActivities<Activities>(shortCall);
  */
 export async function checkObjectives(_input: Record<string, never> = {}): Promise<ObjectivesResult> {
   const report = await catalogs.newestBackups();
-  await alertUntrusted(report.sources.flatMap((s) => s.untrusted.map((item) => ({ source: s.source, ...item }))), alertTime());
-  if (report.rpoMs === null) return { rpo: null, missed: [] };
+  // Runs in flight when the rollback check was added replay without it.
+  const heads = patched('rollback-check') ? await catalogs.checkRollback() : [];
+  await alertUntrusted([
+    ...report.sources.flatMap((s) => s.untrusted.map((item) => ({ source: s.source, ...item }))),
+    ...heads.flatMap((h) => h.untrustedHeads.map((item) => ({ source: h.source, region: h.region, ...item }))),
+  ], alertTime());
+  const rollback = await alertRollback(heads, alertTime());
+  if (report.rpoMs === null) return { rpo: null, missed: [], rollback };
   const rpoMs = report.rpoMs;
   const now = Date.parse(alertTime());
   const missed = report.sources.filter((s) => !s.newest || now - Date.parse(s.newest.finishedAt) > rpoMs);
@@ -43,7 +52,7 @@ export async function checkObjectives(_input: Record<string, never> = {}): Promi
       at: alertTime(),
     });
   }));
-  return { rpo: `${rpoMs / 1000}s`, missed: missed.map((s) => s.source) };
+  return { rpo: `${rpoMs / 1000}s`, missed: missed.map((s) => s.source), rollback };
 }
 
 function hours(seconds: number): string {

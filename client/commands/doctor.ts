@@ -15,6 +15,7 @@ import { LifeboatError } from '../../lib/errors';
 import { archiveCommand } from '../../lib/wal';
 import { table, type Output } from '../output';
 import { connectClient } from '../temporal';
+import { rollbackDoctorLine } from './status-rollback';
 import { childEnvOptions } from '../../lib/child-env';
 
 interface Check {
@@ -124,6 +125,13 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
   }
   for (const [name, source] of Object.entries(config.sources)) {
     await run(`source ${name}`, () => probeSource(name, source));
+  }
+  // Temporal's completed backups against each catalog and its head records; with Temporal down the line above already fails.
+  const client = await connectClient(config).catch(() => undefined);
+  try {
+    for (const name of client ? Object.keys(config.sources) : []) await run(`catalog ${name}`, () => rollbackDoctorLine(client!, deps, name));
+  } finally {
+    await client?.connection.close();
   }
   // Only that each channel's URL and key can be read here: a doctor run must not page anyone.
   for (const [index, channel] of config.alerts.channels.entries()) {

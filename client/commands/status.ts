@@ -7,6 +7,7 @@ import type { Config } from '../../lib/config/schema';
 import { sourceKey } from '../../workflows/search-attributes';
 import { bytes, type Output } from '../output';
 import { age } from './ages';
+import { rollbackStatus, type RollbackStatus } from './status-rollback';
 import { verificationStatus, type RtoStatus, type VerifiedStatus } from './status-verified';
 import { restoreDuration } from './verified-text';
 
@@ -47,6 +48,8 @@ export interface SourceStatus {
   rto: RtoStatus;
   /** Sources that archive WAL: per region, the newest segment and its age, the real RPO of point-in-time recovery. */
   wal?: Record<string, WalNewest>;
+  /** Whether the catalog still holds every backup Temporal saw complete and its head records are not behind (CATALOG column). */
+  rollback?: RollbackStatus;
 }
 
 export interface WalNewest {
@@ -116,8 +119,9 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
       const lastFailure = client ? await lastFailureOf(client, source).catch(() => null) : null;
       const readable = Object.keys(config.regions).map(of).filter((entries) => Array.isArray(entries));
       const wal = sourceConfig.kind === 'postgres' && sourceConfig.wal ? await walNewest(deps, source, now) : undefined;
+      const rollback = await rollbackStatus(client, deps, source);
       return {
-        source, kind: sourceConfig.kind, region: sourceConfig.region, newest, rpo: { objectiveSeconds, status }, copies, lastFailure,
+        source, kind: sourceConfig.kind, region: sourceConfig.region, newest, rpo: { objectiveSeconds, status }, copies, lastFailure, rollback,
         ...verificationStatus(readable.flat(), config.objectives, now),
         ...(wal ? { wal } : {}),
       };
@@ -190,9 +194,10 @@ export function statusText(report: StatusReport, c: Colours = colours(false)): s
       verifiedCell(s.verified, c),
       rtoCell(s.rto, c),
       s.lastFailure ? [`${s.lastFailure.type} at ${s.lastFailure.closedAt?.replace(/\.\d+Z$/, 'Z') ?? '?'}`, c.warn] : ['-'],
+      !s.rollback ? ['-'] : s.rollback.status === 'ok' ? ['ok', c.good] : s.rollback.status === 'ROLLBACK' ? ['ROLLBACK', c.bad] : ['?', c.warn],
     ];
   });
-  const header: Cell[] = ['SOURCE', 'KIND', 'REGION', 'NEWEST', 'RPO', 'COPIES', 'SIZE', 'VERIFIED', 'RTO', 'LAST FAILURE'].map((text) => [text]);
+  const header: Cell[] = ['SOURCE', 'KIND', 'REGION', 'NEWEST', 'RPO', 'COPIES', 'SIZE', 'VERIFIED', 'RTO', 'LAST FAILURE', 'CATALOG'].map((text) => [text]);
   const all = [header, ...rows];
   // Widths from the plain text: colour codes take no room on the terminal.
   const widths = header.map((_, column) => Math.max(...all.map((row) => row[column]![0].length)));
@@ -201,6 +206,11 @@ export function statusText(report: StatusReport, c: Colours = colours(false)): s
     return paint ? paint(padded) : padded;
   }).join('  ').trimEnd());
   const archiving = report.sources.filter((s) => s.wal);
+  const rolledBack = report.sources.filter((s) => s.rollback?.status === 'ROLLBACK');
+  if (rolledBack.length > 0) {
+    lines.push('', c.bad('ROLLBACK (backups Temporal saw complete are gone, or the head records went backwards; "restore --latest" takes the newest left)'),
+      ...rolledBack.flatMap((s) => s.rollback!.problems.map((problem) => `  ${s.source}  ${problem}`)));
+  }
   if (archiving.length > 0) lines.push('', 'WAL (age of the newest archived segment per region: the real RPO of point-in-time recovery)', ...archiving.map((s) => walLine(s, c)));
   return lines.join('\n');
 }
