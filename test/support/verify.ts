@@ -18,6 +18,7 @@ export function runVerify(client: Client, config: Config, input: VerifyRestoreIn
 export async function verifyRecords(storage: StorageBackend, source: string, backupId: string): Promise<VerifyRecord[]> {
   const records: VerifyRecord[] = [];
   for await (const object of storage.list(`${source}/${backupId}/verify/`)) {
+    if (!object.key.endsWith('.json')) continue;
     records.push(JSON.parse((await readAll(await storage.get(object.key))).toString('utf8')) as VerifyRecord);
   }
   return records;
