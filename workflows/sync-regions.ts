@@ -141,8 +141,9 @@ async function syncRegion(
     }
     budget.left -= 1;
     try {
-      // Every object is tried even when one fails: a repair copies each absent object, and each
-      // object that holds other bytes is found and reported, not just the first.
+      // Every object is tried even when one fails: a repair copies each absent object beside one
+      // that holds other bytes (reported, the first per backup), and no copy is still running
+      // when a failed backup's partial copy is discarded.
       const verified = await allOrFirstFailure(backup.objects.map((object) => limit(async () => {
         if (down) throw new RegionDown(down);
         try {
