@@ -93,7 +93,9 @@ export async function alertOn(result: SyncResult): Promise<void> {
       kind: 'sync-failed' as const,
       severity: r.failed.some((f) => damage.has(f.type)) ? 'critical' as const : 'warning' as const,
       title: `${source}: ${r.failed.length} cop${r.failed.length === 1 ? 'y' : 'ies'} to ${r.region} failed (${r.failed[0]!.type})`,
-      text: `${r.failed[0]!.message}\nThe next sync retries; run "lifeboat sync --source ${source}" once ${r.region} is reachable.`,
+      text: `${r.failed[0]!.message}\n${r.failed.some((f) => f.type === 'AlreadyExists')
+        ? `Nothing was overwritten, and no retry will: find out who wrote the object in ${r.region} (docs/sync.md, "Sync never spreads damage").`
+        : `The next sync retries; run "lifeboat sync --source ${source}" once ${r.region} is reachable.`}`,
       source, region: r.region, at,
       details: { failed: r.failed.length, copied: r.copied.length, type: r.failed[0]!.type, home },
     }] : []),
