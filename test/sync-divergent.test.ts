@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps } from '../activities/deps';
 import { readAll } from '../activities/storage/backend';
 import { syncActivities } from '../activities/sync';
+import { syncText } from '../client/commands/sync';
 import { keys, type Manifest } from '../lib/manifest';
 import { signatureKey } from '../lib/signing';
 import { syncWorkflowId } from '../lib/workflow-ids';
@@ -164,7 +165,20 @@ describe('a sync that finds copies unlike the home region\'s', () => {
       expect.objectContaining({ backupId: d.backupId, type: 'AlreadyExists', message: expect.stringMatching(/refusing to overwrite .*files\.tar\.zst\.age: it holds other bytes \(14 bytes; the manifest says/) }),
     ]));
     expect(result.failed).toHaveLength(2);
-    expect(sink.received.find((alert) => alert.kind === 'sync-failed')).toMatchObject({ severity: 'critical', details: expect.objectContaining({ type: 'AlreadyExists' }) });
+    expect(sink.received.find((alert) => alert.kind === 'sync-failed')).toMatchObject({
+      severity: 'critical', text: expect.stringContaining('Nothing was overwritten'), details: expect.objectContaining({ type: 'AlreadyExists' }),
+    });
+  });
+
+  it('lifeboat sync prints the divergent copies after the failures, with each copy\'s verification', () => {
+    const text = syncText({ checkedAt: null, lagThresholdSeconds: 3600, sources: [{ source, home: 'stockholm', homeNewest: null, homeAgeSeconds: null, regions: [result] }] });
+    const lines = text.split('\n');
+    const from = lines.indexOf('divergent (left as they are):');
+    expect(from).toBeGreaterThan(lines.indexOf('failed:'));
+    expect(lines.slice(from + 1)).toEqual([
+      expect.stringMatching(new RegExp(`^  ${source} → gothenburg ${b.backupId}: its manifest there is not trusted: it has no signature; verified: stockholm passed, gothenburg untrusted \\(`)),
+      `  ${source} → gothenburg ${a.backupId}: ${result.divergent[1]!.reason}; verified: stockholm passed, gothenburg passed`,
+    ]);
   });
 
   it('never copies a home manifest that names another source\'s object or a WAL segment', async () => {
