@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
@@ -10,7 +9,9 @@ import type { Deps } from './deps';
 import type { Digest } from './pipeline/digest';
 import type { PutProgress, ResumeFrom } from './storage/backend';
 import { readAll } from './storage/backend';
+import { classify } from './sync-compare';
 import { copyVerified, digestStored, keepableParts } from './sync-copy';
+import { heldOtherBytes, ownPrefix, refuseForeignKey, sha256Of, writeOnce } from './sync-guards';
 
 export interface SyncPlan {
   sources: Array<{ source: string; kind: string; home: string; targets: string[] }>;
@@ -30,6 +31,19 @@ export interface BackupToCopy extends BackupRef {
   /** Hash of the home region's manifest bytes: the copy written at the destination must be these bytes. */
   manifestSha256: string;
   objects: StoredObject[];
+  /** The destination holds this very manifest but not every object whole: only absent objects are copied. */
+  repair: boolean;
+}
+
+/** A backup whose manifest at the destination is not the home region's: never overwritten, reported. */
+export interface DivergentCopy extends BackupRef {
+  homeManifestSha256: string;
+  /** SHA-256 of the manifest bytes the destination holds. */
+  manifestSha256: string;
+  /** Why it differs: other bytes (signed by which trusted key), or why it is not trusted. */
+  reason: string;
+  /** Whether a trusted key signed the destination's manifest (then that copy can be verified too). */
+  trusted: boolean;
 }
 
 export interface CompareInput {
@@ -43,10 +57,12 @@ export interface RegionComparison {
   checkedAt: string;
   homeNewest: BackupRef | null;
   homeOldest: BackupRef | null;
-  /** Backups whose manifest and every object (by size) the destination already holds. */
+  /** Backups whose manifest (the same bytes) and every object (by size) the destination already holds. */
   present: BackupRef[];
-  /** Backups with no manifest at the destination, or an object missing or of the wrong size. */
+  /** Backups with no manifest at the destination, or the same manifest with an object missing or of another size. */
   missing: BackupToCopy[];
+  /** Backups whose manifest at the destination differs from the home region's, or is not trusted. */
+  divergent: DivergentCopy[];
 }
 
 export interface CopyObjectInput {
@@ -101,37 +117,37 @@ export function syncActivities(deps: Deps) {
     };
   }
 
-  /** Reads both catalogs: what the destination lacks of the home region's backups of one source. */
+  /** Reads both catalogs: what the destination lacks of the home region's backups of one source, and where its copy differs. */
   async function compareRegions({ source, from, to }: CompareInput): Promise<RegionComparison> {
     const home = await listBackups(deps.storage(from), deps.trusted, source);
-    // One listing of the destination gives every manifest and object size there: no manifest
-    // needs reading, and no HEAD per object per backup.
-    const sizes = new Map<string, number>();
-    for await (const object of deps.storage(to).list(keys.sourcePrefix(source))) sizes.set(object.key, object.size);
-    const present: BackupRef[] = [];
-    const missing: BackupToCopy[] = [];
-    for (const { manifest, manifestSha256 } of home) {
-      const ref = { id: manifest.id, finishedAt: manifest.finishedAt };
-      // Retention pruned this backup here on purpose: copying it back would undo that every run.
-      if (sizes.has(keys.tombstone(source, manifest.id)) && !sizes.has(keys.manifest(source, manifest.id))) continue;
-      const whole = manifest.objects.every((object) => sizes.get(object.key) === object.size);
-      if (sizes.has(keys.manifest(source, manifest.id)) && whole) present.push(ref);
-      else missing.push({ ...ref, manifestSha256, objects: manifest.objects });
-    }
+    const classified = await classify(home, deps.storage(to), deps.trusted, source, from);
     const ref = (entry: (typeof home)[number] | undefined) => (entry ? { id: entry.manifest.id, finishedAt: entry.manifest.finishedAt } : null);
-    return { checkedAt: new Date().toISOString(), homeNewest: ref(home.at(-1)), homeOldest: ref(home[0]), present, missing };
+    return { checkedAt: new Date().toISOString(), homeNewest: ref(home.at(-1)), homeOldest: ref(home[0]), ...classified };
   }
 
   /**
    * Copies one object, verified against the manifest's SHA-256 as it streams. Heartbeats
    * { bytes, part, uploadId }; a retry after a crash resumes the dead attempt's multipart upload
    * after its whole leading parts (S3), or discards it and starts again (local, or nothing kept).
+   * An object already at the destination is never overwritten: the same bytes are kept, other
+   * bytes fail the copy with AlreadyExists. A key outside `<source>/<id>/` is refused (Untrusted).
    */
-  async function copyObject({ from, to, object }: CopyObjectInput): Promise<CopyObjectResult> {
+  async function copyObject({ source: name, backupId, from, to, object }: CopyObjectInput): Promise<CopyObjectResult> {
+    refuseForeignKey(name, backupId, object.key);
     const context = Context.current();
     const source = deps.storage(from);
     const destination = deps.storage(to);
     const previous = context.info.heartbeatDetails as CopyHeartbeat | undefined;
+
+    // Already there (an earlier attempt finished, a sync died before the manifest, or another copy): prove it by hash.
+    const stored = await destination.stat(object.key);
+    if (stored) {
+      if (previous?.uploadId) await destination.abortIncomplete({ key: object.key, uploadId: previous.uploadId });
+      if (stored.size !== object.size) throw heldOtherBytes(destination, object.key, `${stored.size} bytes; the manifest says ${object.size}`);
+      const digest = await digestStored(destination, object.key);
+      if (digest.sha256 !== object.sha256) throw heldOtherBytes(destination, object.key, `sha256 ${digest.sha256.slice(0, 16)}…; the manifest says ${object.sha256.slice(0, 16)}…`);
+      return { key: object.key, ...digest, copied: false, resumedFrom: 0 };
+    }
     // A dead attempt's upload: keep its whole leading parts and go on after them (S3), or discard it.
     let resume: ResumeFrom | undefined;
     if (previous?.uploadId) {
@@ -139,13 +155,6 @@ export function syncActivities(deps: Deps) {
       const parts = keepableParts(uploaded ?? [], object.size);
       if (parts.length > 0) resume = { uploadId: previous.uploadId, parts };
       else await destination.abortIncomplete({ key: object.key, uploadId: previous.uploadId });
-    }
-
-    // Already there in full (an earlier attempt finished, or a sync died before the manifest): prove it by hash.
-    const stored = resume ? undefined : await destination.stat(object.key);
-    if (stored?.size === object.size) {
-      const digest = await digestStored(destination, object.key);
-      if (digest.sha256 === object.sha256) return { key: object.key, ...digest, copied: false, resumedFrom: 0 };
     }
 
     let progress: CopyHeartbeat = { bytes: 0, part: 0, to, key: object.key };
@@ -161,11 +170,15 @@ export function syncActivities(deps: Deps) {
     }
   }
 
-  /** Writes the home region's manifest bytes, verbatim, last: from this moment the copy exists. */
+  /**
+   * Writes the home region's manifest bytes, verbatim, last: from this moment the copy exists. A
+   * destination that holds these bytes already (a repaired copy) keeps them; other bytes there are
+   * never overwritten (AlreadyExists), nor is any object outside `<source>/<id>/` accepted.
+   */
   async function publishManifest({ source, backupId, from, to, manifestSha256, verified }: PublishManifestInput): Promise<void> {
-    const key = keys.manifest(source, backupId);
+    const key = `${ownPrefix(source, backupId)}manifest.json`;
     const { bytes, verdict } = await readSigned(deps.storage(from), key, deps.trusted);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const sha256 = sha256Of(bytes);
     if (sha256 !== manifestSha256) {
       throw new LifeboatError('ChecksumMismatch', `${deps.storage(from).location}: ${key} changed while it was being copied (SHA-256 ${sha256}, was ${manifestSha256})`,
         'manifests are immutable: find out who rewrote it before trusting this backup');
@@ -174,6 +187,7 @@ export function syncActivities(deps: Deps) {
     if (!verdict.trusted) throw untrustedError(deps.storage(from), { key, reason: verdict.reason });
     const destination = deps.storage(to);
     for (const object of manifest.objects) {
+      refuseForeignKey(source, backupId, object.key);
       const proof = verified.find((digest) => digest.key === object.key);
       const stored = await destination.stat(object.key);
       if (proof?.sha256 !== object.sha256 || proof.size !== object.size || stored?.size !== object.size) {
@@ -184,14 +198,14 @@ export function syncActivities(deps: Deps) {
     // Uploads an attempt that died before its first heartbeat could not name are found by prefix.
     for await (const upload of destination.listIncomplete(keys.backupPrefix(source, backupId))) await destination.abortIncomplete(upload);
     // The signature travels with the bytes it signs, and goes first, as putSigned writes it.
-    await destination.put(signatureKey(key), await readAll(await deps.storage(from).get(signatureKey(key))));
-    await destination.put(key, bytes);
+    await writeOnce(destination, signatureKey(key), await readAll(await deps.storage(from).get(signatureKey(key))));
+    await writeOnce(destination, key, bytes);
   }
 
   /** Removes what a failed copy left at the destination (objects without a manifest, unfinished uploads). */
   async function discardPartialCopy({ source, backupId, to }: { source: string; backupId: string; to: string }): Promise<number> {
     const destination = deps.storage(to);
-    const prefix = keys.backupPrefix(source, backupId);
+    const prefix = ownPrefix(source, backupId);
     let removed = 0;
     for await (const upload of destination.listIncomplete(prefix)) {
       await destination.abortIncomplete(upload);

@@ -8,6 +8,8 @@ export type AlertKind =
   | 'rpo-missed'
   | 'sync-lag'
   | 'sync-failed'
+  /** A region holds a backup whose manifest differs from the home region's: never overwritten, both copies verified. */
+  | 'sync-divergent'
   | 'retention-blocked'
   | 'retention-failed'
   /** A manifest, tombstone or record no trusted key signed (or not sane): never restored; someone may have forged it. */

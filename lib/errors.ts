@@ -26,6 +26,8 @@ export const errorTypes = {
   UnsafeArchive: { exitCode: 18, retryable: false },
   /** A catalog object (manifest, tombstone, record) that no trusted key signed, or that is not sane: never restored. */
   Untrusted: { exitCode: 19, retryable: false },
+  /** Storage already holds other bytes under the key: nothing is ever overwritten. */
+  AlreadyExists: { exitCode: 20, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof errorTypes;

@@ -49,6 +49,19 @@ const tombstoneSchema = z.strictObject({
   reason: z.string(),
 });
 
+const segmentPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** One path segment as sources and backup ids are named: no "/", no "..", nothing empty. */
+export function isSegment(text: string): boolean {
+  return segmentPattern.test(text);
+}
+
+/** A data object directly under the backup's prefix: not its manifest, tombstone, a signature or anything deeper. */
+export function isOwnObjectKey(prefix: string, key: string): boolean {
+  const name = key.slice(prefix.length);
+  return key.startsWith(prefix) && isSegment(name) && name !== 'manifest.json' && name !== 'deleted.json' && !name.endsWith(SIGNATURE_SUFFIX);
+}
+
 /** `<source>/<id>/<file>` → its source and backup id; undefined for a key of another shape. */
 export function backupOfKey(key: string): { source: string; id: string } | undefined {
   const match = /^([^/]+)\/([^/]+)\/[^/]+$/.exec(key);
@@ -89,8 +102,7 @@ export function parseManifest(bytes: Buffer, key: string): { manifest: Manifest 
   }
   const prefix = keys.backupPrefix(manifest.source, manifest.id);
   for (const object of manifest.objects) {
-    const name = object.key.slice(prefix.length);
-    if (!object.key.startsWith(prefix) || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name === 'manifest.json' || name === 'deleted.json' || name.endsWith(SIGNATURE_SUFFIX)) {
+    if (!isOwnObjectKey(prefix, object.key)) {
       return { problem: `it names object ${object.key}, which is not a data object under its own prefix ${prefix}` };
     }
   }

@@ -21,7 +21,7 @@ export async function syncEverySource(plan: SyncPlan): Promise<SyncResult> {
     const failedWith = (type: string, message: string) => result.sources.push({
       source, home, homeNewest: null, homeAgeSeconds: null,
       regions: targets.map((region) => ({
-        region, copied: [], copiedBytes: 0, present: 0, newest: null, ageSeconds: null, lagSeconds: null, lagging: false,
+        region, copied: [], copiedBytes: 0, present: 0, divergent: [], newest: null, ageSeconds: null, lagSeconds: null, lagging: false,
         failed: [{ backupId: null, type, message }],
       })),
     });

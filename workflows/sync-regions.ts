@@ -12,12 +12,13 @@ import type { Activities } from '../activities';
 import type { BackupRef, BackupToCopy, SyncPlan } from '../activities/sync';
 import { bounded } from './bounded';
 import { surface } from './failures';
+import { verifyBothCopies, type DivergentReport } from './sync-divergent';
 import { syncEverySource } from './sync-every-source';
 import { alertOn, lagOf, secondsBetween, type RegionRun, type SyncFailure, type SyncResult } from './sync-report';
 import { regionKey, searchAttributes } from './search-attributes';
 import { shortCall, streaming } from './timeouts';
 
-export type { RegionSyncResult, SourceSyncResult, SyncFailure, SyncResult } from './sync-report';
+export type { CopyVerification, DivergentReport, RegionSyncResult, SourceSyncResult, SyncFailure, SyncResult } from './sync-report';
 
 export interface SyncRegionsInput {
   /** One source; every source in the config when absent. */
@@ -32,6 +33,8 @@ export interface CarriedRegion {
   copied: BackupRef[];
   copiedBytes: number;
   failed: SyncFailure[];
+  /** Absent in runs carried before sync compared manifests. */
+  divergent?: DivergentReport[];
 }
 
 // About 7 history events per backup copy: 500 keeps a run well under Temporal's 10,000-event warning.
@@ -74,7 +77,7 @@ export async function syncRegions(input: SyncRegionsInput = {}): Promise<SyncRes
   const regionRuns = sources.flatMap((s) => s.regions);
   if (regionRuns.some((r) => r.deferred)) {
     // The next run compares again, finds this run's copies present, and goes on with the rest.
-    const earlier = Object.fromEntries(regionRuns.map((r) => [r.region, { copied: r.copied, copiedBytes: r.copiedBytes, failed: r.failed }]));
+    const earlier = Object.fromEntries(regionRuns.map((r) => [r.region, { copied: r.copied, copiedBytes: r.copiedBytes, failed: r.failed, divergent: r.divergent }]));
     await continueAsNew<typeof syncRegions>({ source: input.source, copiesPerRun: input.copiesPerRun, earlier });
   }
 
@@ -96,7 +99,8 @@ export async function syncRegions(input: SyncRegionsInput = {}): Promise<SyncRes
 function summaryOf(result: SyncResult): string {
   const copied = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.copied.length, 0), 0);
   const failed = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.failed.length, 0), 0);
-  return `${copied} backup copies made, ${failed} failed`;
+  const divergent = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.divergent.length, 0), 0);
+  return `${copied} backup copies made, ${failed} failed${divergent > 0 ? `, ${divergent} divergent` : ''}`;
 }
 
 async function syncRegion(
@@ -107,14 +111,22 @@ async function syncRegion(
   // directory exists only on its machine) and it reads the home region over S3.
   const regional = proxyActivities<Activities>(regionCall(taskQueue));
   const copier = proxyActivities<Activities>(regionStream(taskQueue, plan.heartbeatTimeoutMs));
-  const run: RegionRun = { region, copied: [...(before?.copied ?? [])], copiedBytes: before?.copiedBytes ?? 0, failed: [...(before?.failed ?? [])] };
+  const run: RegionRun = {
+    region, copied: [...(before?.copied ?? [])], copiedBytes: before?.copiedBytes ?? 0, failed: [...(before?.failed ?? [])], divergent: [...(before?.divergent ?? [])],
+  };
   // A region an earlier run found unreachable, and backups that failed there, wait for the next sync.
   if (run.failed.some((f) => f.backupId === null || unreachable(f.type))) return run;
   const failedBefore = new Set(run.failed.map((f) => f.backupId));
   const copiedBefore = new Set(run.copied.map((b) => b.id));
+  const reportedBefore = new Set(run.divergent.map((d) => d.backupId));
   try {
     const comparison = await regional.compareRegions({ source, from: home, to: region });
-    run.comparison = { ...comparison, present: comparison.present.filter((b) => !copiedBefore.has(b.id)), missing: comparison.missing.filter((b) => !failedBefore.has(b.id)) };
+    run.comparison = {
+      ...comparison,
+      present: comparison.present.filter((b) => !copiedBefore.has(b.id)),
+      missing: comparison.missing.filter((b) => !failedBefore.has(b.id)),
+      divergent: comparison.divergent.filter((d) => !reportedBefore.has(d.id)),
+    };
   } catch (error) {
     run.failed.push({ backupId: null, ...failureOf(error) });
     return run;
@@ -129,7 +141,10 @@ async function syncRegion(
     }
     budget.left -= 1;
     try {
-      const verified = await Promise.all(backup.objects.map((object) => limit(async () => {
+      // Every object is tried even when one fails: a repair copies each absent object beside one
+      // that holds other bytes (reported, the first per backup), and no copy is still running
+      // when a failed backup's partial copy is discarded.
+      const verified = await allOrFirstFailure(backup.objects.map((object) => limit(async () => {
         if (down) throw new RegionDown(down);
         try {
           return await copier.copyObject({ source, backupId: backup.id, from: home, to: region, object });
@@ -154,12 +169,27 @@ async function syncRegion(
       run.failed.push({ ...failure, backupId: backup.id });
       // A region that answers gets no half copy (e.g. the objects that did pass their check);
       // one that does not is tidied by the next sync, which copies the same keys again.
-      if (!unreachable(failure.type)) await CancellationScope.nonCancellable(() => regional.discardPartialCopy({ source, backupId: backup.id, to: region })).catch(() => undefined);
+      // Other bytes already there stay as evidence, and so does what this copy proved beside them.
+      if (!unreachable(failure.type) && failure.type !== 'AlreadyExists') await CancellationScope.nonCancellable(() => regional.discardPartialCopy({ source, backupId: backup.id, to: region })).catch(() => undefined);
     }
   };
-  // Newest first: the most recent recovery point is what a disaster would need.
-  await Promise.all([...run.comparison.missing].reverse().map(copyBackup));
+  // Newest first: the most recent recovery point is what a disaster would need. A copy that
+  // differs is never overwritten: both copies are verified while the others are copied.
+  const [, divergent] = await Promise.all([
+    Promise.all([...run.comparison.missing].reverse().map(copyBackup)),
+    verifyBothCopies(source, home, region, run.comparison.divergent),
+  ]);
+  run.divergent.push(...divergent);
   return run;
+}
+
+async function allOrFirstFailure<T>(promises: Array<Promise<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown);
+  // The backup's own problem (other bytes there) before a region that went down behind it.
+  const first = failures.find((f) => !(f instanceof RegionDown)) ?? failures[0];
+  if (failures.length > 0) throw first;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
 function failureOf(error: unknown): { type: string; message: string } {

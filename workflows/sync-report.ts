@@ -1,6 +1,9 @@
 import type { BackupRef, RegionComparison, SyncPlan } from '../activities/sync';
 import type { Alert } from '../lib/alerts';
 import { raiseAlert } from './alert';
+import type { DivergentReport } from './sync-divergent';
+
+export type { CopyVerification, DivergentReport } from './sync-divergent';
 
 // What a sync reports: per source and region, what was copied, what failed, and the lag; and
 // the alerts that follow from it.
@@ -20,6 +23,8 @@ export interface RegionSyncResult {
   /** Backups the region already held whole. */
   present: number;
   failed: SyncFailure[];
+  /** Backups whose copy here differs from the home region's: left as they are, both copies verified. */
+  divergent: DivergentReport[];
   /** The newest backup the region holds after this run. */
   newest: BackupRef | null;
   /** Seconds since that backup finished. */
@@ -50,6 +55,7 @@ export interface RegionRun {
   copied: BackupRef[];
   copiedBytes: number;
   failed: SyncFailure[];
+  divergent: DivergentReport[];
   /** Backups left for the next run (this run's copy budget was spent). */
   deferred?: boolean;
 }
@@ -68,6 +74,7 @@ export function lagOf(run: RegionRun, plan: SyncPlan, checkedAt: string | null):
     copiedBytes: run.copiedBytes,
     present: run.comparison?.present.length ?? 0,
     failed: run.failed,
+    divergent: run.divergent,
     newest,
     ageSeconds: secondsBetween(newest?.finishedAt, checkedAt),
     lagSeconds,
@@ -75,18 +82,24 @@ export function lagOf(run: RegionRun, plan: SyncPlan, checkedAt: string | null):
   };
 }
 
-/** sync-failed for a region with failed copies, sync-lag for one further behind than the threshold. */
+// Failures that say the region's copy itself is wrong, not that it could not be reached.
+const damage = new Set(['ChecksumMismatch', 'AlreadyExists', 'Untrusted']);
+
+/** sync-failed for a region with failed copies, sync-divergent for copies unlike the home's, sync-lag for one further behind than the threshold. */
 export async function alertOn(result: SyncResult): Promise<void> {
   const at = result.checkedAt ?? new Date(0).toISOString();
   const alerts = result.sources.flatMap(({ source, home, regions }) => regions.flatMap((r): Alert[] => [
     ...(r.failed.length > 0 ? [{
       kind: 'sync-failed' as const,
-      severity: r.failed.some((f) => f.type === 'ChecksumMismatch') ? 'critical' as const : 'warning' as const,
+      severity: r.failed.some((f) => damage.has(f.type)) ? 'critical' as const : 'warning' as const,
       title: `${source}: ${r.failed.length} cop${r.failed.length === 1 ? 'y' : 'ies'} to ${r.region} failed (${r.failed[0]!.type})`,
-      text: `${r.failed[0]!.message}\nThe next sync retries; run "lifeboat sync --source ${source}" once ${r.region} is reachable.`,
+      text: `${r.failed[0]!.message}\n${r.failed.some((f) => f.type === 'AlreadyExists')
+        ? `Nothing was overwritten, and no retry will: find out who wrote the object in ${r.region} (docs/sync.md, "Sync never spreads damage").`
+        : `The next sync retries; run "lifeboat sync --source ${source}" once ${r.region} is reachable.`}`,
       source, region: r.region, at,
       details: { failed: r.failed.length, copied: r.copied.length, type: r.failed[0]!.type, home },
     }] : []),
+    ...(r.divergent.length > 0 ? [divergentAlert(source, home, r, at)] : []),
     ...(r.lagging ? [{
       kind: 'sync-lag' as const,
       severity: 'warning' as const,
@@ -97,6 +110,23 @@ export async function alertOn(result: SyncResult): Promise<void> {
     }] : []),
   ]));
   await Promise.all(alerts.map((alert) => raiseAlert(alert)));
+}
+
+function divergentAlert(source: string, home: string, r: RegionSyncResult, at: string): Alert {
+  const first = r.divergent[0]!;
+  const outcomes = first.verified.map((v) => `${v.region} ${v.outcome}`).join(', ') || 'not verified in this run';
+  return {
+    kind: 'sync-divergent',
+    severity: 'critical',
+    title: `${source}: ${r.divergent.length} backup${r.divergent.length === 1 ? '' : 's'} in ${r.region} differ${r.divergent.length === 1 ? 's' : ''} from ${home}`,
+    text: [`Backup ${first.backupId}: ${first.reason}. Verification: ${outcomes}.`,
+      'Nothing was overwritten. Someone or something wrote that copy: treat it as an incident, keep both copies, and restore only a copy whose verification passed (docs/sync.md, "A divergent copy").'].join('\n'),
+    source, region: r.region, at,
+    details: {
+      divergent: r.divergent.length, backupId: first.backupId, home,
+      homeVerified: first.verified[0]?.outcome ?? null, regionVerified: first.verified[1]?.outcome ?? null,
+    },
+  };
 }
 
 export function secondsBetween(earlier: string | null | undefined, later: string | null | undefined): number | null {

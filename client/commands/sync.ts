@@ -47,6 +47,8 @@ export async function syncCommand(client: Client, config: Config, options: { sou
   // The document is printed either way; the exit code says whether every copy was made.
   const failure = result.sources.flatMap((s) => s.regions.flatMap((r) => r.failed))[0];
   if (failure) process.exitCode = exitCodeFor(failure.type) === 1 ? errorExit : exitCodeFor(failure.type);
+  // A copy unlike the home region's was left alone, but the regions do not agree: not a success.
+  else if (result.sources.some((s) => s.regions.some((r) => r.divergent.length > 0))) process.exitCode = exitCodeFor('AlreadyExists');
 }
 
 const errorExit = exitCodeFor('Storage');
@@ -79,13 +81,18 @@ async function copiesInFlight(client: Client, handle: WorkflowHandle): Promise<C
 export function syncText(result: SyncResult): string {
   const rows = [['SOURCE', 'REGION', 'COPIED', 'PRESENT', 'FAILED', 'NEWEST', 'AGE', 'LAG', 'BYTES COPIED']];
   const failures: string[] = [];
+  const divergent: string[] = [];
   for (const s of result.sources) {
     rows.push([s.source, `${s.home} (home)`, '-', '-', '-', s.homeNewest?.id ?? 'none', age(s.homeAgeSeconds), '-', '-']);
     for (const r of s.regions) {
       rows.push([s.source, r.region, String(r.copied.length), String(r.present), String(r.failed.length),
         r.newest?.id ?? 'none', age(r.ageSeconds), `${age(r.lagSeconds)}${r.lagging ? ' LAGGING' : ''}`, bytes(r.copiedBytes)]);
       for (const f of r.failed) failures.push(`  ${s.source} → ${r.region}${f.backupId ? ` ${f.backupId}` : ''}: ${f.type}: ${f.message}`);
+      for (const d of r.divergent) {
+        const verified = d.verified.map((v) => `${v.region} ${v.outcome}${v.detail && v.outcome !== 'passed' ? ` (${v.detail})` : ''}`).join(', ') || 'not verified in this run';
+        divergent.push(`  ${s.source} → ${r.region} ${d.backupId}: ${d.reason}; verified: ${verified}`);
+      }
     }
   }
-  return [table(rows), ...(failures.length > 0 ? ['failed:', ...failures] : [])].join('\n');
+  return [table(rows), ...(failures.length > 0 ? ['failed:', ...failures] : []), ...(divergent.length > 0 ? ['divergent (left as they are):', ...divergent] : [])].join('\n');
 }
