@@ -18,7 +18,7 @@ import type { RetentionReport } from '../workflows/apply-retention';
 import { sourceKey } from '../workflows/search-attributes';
 import { DAY, expectedKept, stockholmOffset } from './support/calendar';
 import { makeFixture, type Fixture } from './support/fixture';
-import { failureOf, startHarness, type Harness } from './support/workers';
+import { startHarness, type Harness } from './support/workers';
 
 const servers = inject('servers');
 const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));

@@ -1,9 +1,10 @@
+import { plantManifest } from './support/signing';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps } from '../activities/deps';
 import { colours, statusText, type StatusReport } from '../client/commands/status';
-import { keys, MANIFEST_FORMAT } from '../lib/manifest';
+import { keys } from '../lib/manifest';
 import { makeFixture, type Fixture } from './support/fixture';
 import { extendFixture } from './support/sync';
 import { plantRecord, verifyRecord } from './support/verify-records';
@@ -22,10 +23,10 @@ describe('lifeboat status without Temporal and with a region it cannot read', ()
     const storage = createDeps(fixture.config).storage('stockholm');
     const key = keys.object('status-db', 'b1', 'dump');
     await storage.put(key, Buffer.from('twelve bytes'));
-    await storage.put(keys.manifest('status-db', 'b1'), Buffer.from(JSON.stringify({
-      format: MANIFEST_FORMAT, id: 'b1', source: 'status-db', kind: 'postgres', region: 'stockholm', startedAt: finishedAt, finishedAt,
+    await plantManifest(storage, {
+      id: 'b1', source: 'status-db', kind: 'postgres', region: 'stockholm', finishedAt,
       objects: [{ key, role: 'data', content: 'x', size: 12, sha256: '0'.repeat(64) }],
-    })));
+    });
   });
 
   afterAll(() => fixture?.cleanup());
@@ -77,10 +78,10 @@ describe('lifeboat status with verification records in storage', () => {
     for (const backup of [older, newer]) {
       const key = keys.object('verified-db', backup.id, 'dump');
       await storage.put(key, Buffer.from('twelve bytes'));
-      await storage.put(keys.manifest('verified-db', backup.id), Buffer.from(JSON.stringify({
-        format: MANIFEST_FORMAT, id: backup.id, source: 'verified-db', kind: 'postgres', region: 'stockholm', startedAt: backup.finishedAt, finishedAt: backup.finishedAt,
+      await plantManifest(storage, {
+        id: backup.id, source: 'verified-db', kind: 'postgres', region: 'stockholm', finishedAt: backup.finishedAt,
         objects: [{ key, role: 'data', content: 'x', size: 12, sha256: '0'.repeat(64) }],
-      })));
+      });
     }
     const record = { source: 'verified-db', region: 'stockholm', level: 'restore' } as const;
     await plantRecord(storage, verifyRecord({ ...record, backupId: older.id, outcome: 'passed', finishedAt: hoursAgo(2), restoreMs: 41_000 }));

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { putSigned } from '../../activities/signed';
 import type { StorageBackend } from '../../activities/storage/backend';
+import { keys, MANIFEST_FORMAT, type Manifest } from '../../lib/manifest';
 import { signerFromPem, trustedKeys, publicKeyLine } from '../../lib/signing';
 
 // One catalog signing key per test process: fixtures write it into their directory (0600, as the
@@ -24,4 +25,15 @@ export function catalogConfig(dir: string): { trustedKeys: string[]; signingKeyF
 /** A catalog object written as Lifeboat writes one: the JSON, signed by the test key. */
 export async function putSignedJson(storage: StorageBackend, key: string, value: unknown): Promise<void> {
   await putSigned(storage, key, Buffer.from(JSON.stringify(value)), testSigner);
+}
+
+/** A manifest planted by a test: the fields it cares about, the rest filled in as a backup would, signed. */
+export async function plantManifest(storage: StorageBackend, fields: Pick<Manifest, 'id' | 'source' | 'kind' | 'region' | 'finishedAt' | 'objects'> & Partial<Manifest>): Promise<void> {
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT, startedAt: fields.finishedAt, workflow: { workflowId: `planted-${fields.id}`, runId: 'planted' },
+    compression: { algorithm: 'zstd', level: 3 }, encryption: { algorithm: 'age-x25519', recipients: [] }, tools: {},
+    description: { kind: fields.kind } as Manifest['description'], parent: null, previousManifestSha256: null, retentionTags: [], restoreWith: 'planted',
+    ...fields,
+  };
+  await putSignedJson(storage, keys.manifest(manifest.source, manifest.id), manifest);
 }
