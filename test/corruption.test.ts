@@ -21,7 +21,8 @@ import { runVerify, verifyRecords } from './support/verify';
 import { failureOf, startHarness, type Harness } from './support/workers';
 
 // LIFEBOAT_CORRUPTION=full (npm run corruption) runs the whole campaign: three sizes, 20 flips
-// each. Without it, CI runs a slice: the small objects and a 10 MiB dump, a few flips each.
+// each. Without it, CI runs a slice: the small objects, a few flips each (test/restore-stream.test.ts
+// covers a damaged multi-MiB object in CI).
 const campaign = process.env.LIFEBOAT_CORRUPTION === 'full';
 const seed = Number(process.env.LIFEBOAT_CORRUPTION_SEED ?? Math.floor(Math.random() * 1e9));
 const servers = inject('servers');
@@ -37,7 +38,7 @@ interface Case {
 
 const cases: Case[] = campaign
   ? (['postgres', 'redis', 'files'] as const).flatMap((kind) => [1024, 10 * MiB, 200 * MiB].map((size) => ({ kind, size, flips: 20 })))
-  : [{ kind: 'postgres', size: 1024, flips: 2 }, { kind: 'redis', size: 1024, flips: 2 }, { kind: 'files', size: 1024, flips: 2 }, { kind: 'postgres', size: 10 * MiB, flips: 1 }];
+  : [{ kind: 'postgres', size: 1024, flips: 2 }, { kind: 'redis', size: 1024, flips: 2 }, { kind: 'files', size: 1024, flips: 2 }];
 const nameOf = (c: Case) => `${c.kind}-${c.size}`;
 // The campaign loads and backs up 600 MiB and reads it back hundreds of times.
 const timeout = campaign ? 60 * 60_000 : undefined;

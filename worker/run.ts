@@ -36,7 +36,7 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
       'start Temporal or set temporal.address / TEMPORAL_ADDRESS');
   }
   const activities = createActivities(createDeps(config, env));
-  const workflowBundle = await bundleInChildProcess();
+  const workflowBundle = await workflowCode(env);
   const workers = await Promise.all(regions.map((region) => Worker.create({
     connection,
     namespace: config.temporal.namespace,
@@ -50,6 +50,21 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
     done,
     shutdown: () => workers.forEach((worker) => worker.shutdown()),
   };
+}
+
+/**
+ * LIFEBOAT_WORKFLOW_BUNDLE names a bundle built beforehand by worker/bundle.ts (the test run builds
+ * one for all its workers: bundling costs seconds per start); without it, the workflows are bundled now.
+ */
+async function workflowCode(env: NodeJS.ProcessEnv): Promise<string> {
+  const prebuilt = env.LIFEBOAT_WORKFLOW_BUNDLE;
+  if (!prebuilt) return bundleInChildProcess();
+  try {
+    return await readFile(prebuilt, 'utf8');
+  } catch (error) {
+    throw new LifeboatError('Config', `LIFEBOAT_WORKFLOW_BUNDLE: cannot read ${prebuilt}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      'unset it (the worker then bundles its workflows itself) or build one with "npx tsx worker/bundle.ts FILE"');
+  }
 }
 
 /**

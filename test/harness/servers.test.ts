@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import {
   AbortMultipartUploadCommand,
@@ -143,5 +144,13 @@ describe('the test servers', () => {
 
   it('Redis answers PING', async () => {
     expect(await redisCommand(servers.redis.port, 'PING')).toBe('+PONG');
+  });
+});
+
+describe('the workflow bundle of the run', () => {
+  it('is built once by the global setup and named to every test process, so worker starts skip webpack', () => {
+    const bundle = process.env.LIFEBOAT_WORKFLOW_BUNDLE;
+    expect(bundle, 'LIFEBOAT_WORKFLOW_BUNDLE').toBeDefined();
+    expect(readFileSync(bundle!, 'utf8')).toContain('backupSource');
   });
 });
