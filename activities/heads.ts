@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LifeboatError } from '../lib/errors';
 import { parseHead, sequenceOfHeadKey } from '../lib/head-schema';
 import { HEAD_FORMAT, keys, type Head } from '../lib/manifest';
 import type { Signer, TrustedKey } from '../lib/signing';
@@ -60,10 +61,19 @@ export async function scanHeads(storage: StorageBackend, trusted: TrustedKey[], 
 export async function recordHead(storage: StorageBackend, trusted: TrustedKey[], signer: Signer, backup: Omit<Head, 'format' | 'sequence' | 'previousHeadSha256'>): Promise<Head> {
   const newest = (await scanHeads(storage, trusted, backup.source, 1)).heads.at(-1);
   if (newest?.head.backupId === backup.backupId) return newest.head;
+  // A key at the next sequence that is not a trusted head (a forger's) is never overwritten
+  // (storage is write-once): the head takes the next free sequence, and the gap shows in the check.
+  let sequence = (newest?.head.sequence ?? 0) + 1;
+  for (let taken = 0; await storage.stat(keys.head(backup.source, sequence)); taken += 1, sequence += 1) {
+    if (taken >= 100) {
+      throw new LifeboatError('Untrusted', `${storage.location}: the 100 head records after sequence ${sequence - 100} of ${backup.source} are all taken and none is trusted`,
+        'someone with write access to the bucket planted them: treat it as an incident; "lifeboat status" lists them as untrusted');
+    }
+  }
   const head: Head = {
     format: HEAD_FORMAT,
     source: backup.source,
-    sequence: (newest?.head.sequence ?? 0) + 1,
+    sequence,
     backupId: backup.backupId,
     manifestSha256: backup.manifestSha256,
     finishedAt: backup.finishedAt,
