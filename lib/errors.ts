@@ -24,6 +24,10 @@ export const errorTypes = {
   WorkerUnavailable: { exitCode: 17, retryable: false },
   /** A backup's archive would write outside its target, or holds what a restore never creates (device nodes): crafted or damaged. */
   UnsafeArchive: { exitCode: 18, retryable: false },
+  /** Storage already holds other bytes under the key: nothing is ever overwritten. */
+  AlreadyExists: { exitCode: 20, retryable: false },
+  /** S3 Object Lock (a retention period or a legal hold) protects the object: no retry frees it early. */
+  Locked: { exitCode: 21, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof errorTypes;
