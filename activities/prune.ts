@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
+import { LifeboatError } from '../lib/errors';
 import { keys, type Tombstone } from '../lib/manifest';
 import type { BackupRef } from '../lib/retention/plan';
 import { readManifest } from './catalog';
+import { heldReason } from './locks';
 import type { StorageBackend } from './storage/backend';
 import { readAll } from './storage/backend';
 import { recordPassed, verifyRecordOf } from './verify-records';
@@ -71,7 +73,13 @@ export async function scanRegion(storage: StorageBackend, source: string, onMani
 export async function deleteBackupCopy(storage: StorageBackend, source: string, id: string, reason = 'retention'): Promise<{ manifestRemoved: boolean; objects: number }> {
   const manifestKey = keys.manifest(source, id);
   const manifestRemoved = (await storage.stat(manifestKey)) !== undefined;
-  if (manifestRemoved) {
+  // A lock or a hold set after retention planned: refuse before anything changes, never retry into it.
+  const held = manifestRemoved ? await heldReason(storage, keys.backupPrefix(source, id), Date.now(), [keys.tombstone(source, id)]) : undefined;
+  if (held) {
+    throw new LifeboatError('Locked', `${storage.location}: backup ${source}/${id} is ${held}; nothing of it was deleted`, 'retention deletes it once the lock expires or the hold is released');
+  }
+  // Tombstones are write-once: a retry keeps the one its first attempt wrote.
+  if (manifestRemoved && !(await storage.stat(keys.tombstone(source, id)))) {
     // The tombstone goes first: a retry after a crash between the two still finds the manifest
     // and writes the same tombstone again.
     const bytes = await readAll(await storage.get(manifestKey));
@@ -100,6 +108,8 @@ export async function removeOrphan(storage: StorageBackend, source: string, id: 
   for await (const object of storage.list(prefix)) {
     if (object.key !== tombstone && now - object.modified.getTime() < graceMs) return { objects: 0, skipped: `${object.key} is younger than the grace period` };
   }
+  const held = await heldReason(storage, prefix, now, [tombstone]);
+  if (held) return { objects: 0, skipped: held };
   return { objects: await removePrefix(storage, prefix, [tombstone]) };
 }
 

@@ -51,8 +51,12 @@ sources:
 
   it('locks a source\'s backup and WAL objects by that region\'s rules, and nothing else', () => {
     const policy = regionLockPolicy(config, 'sto')!;
-    expect(days(policy('app/20261120T120000Z-abc/data.zst.age', at)!)).toBe(14);
+    expect(days(policy('app/20261120T120000Z-0123456789ab/data.zst.age', at)!)).toBe(14);
     expect(days(policy('_wal/app/000000010000000000000003.zst.age', at)!)).toBe(14);
+    // A verify record written three days later is locked until its backup's objects are, not beyond.
+    const later = new Date(at.getTime() + 3 * DAY);
+    expect(days(policy('app/20261120T120000Z-0123456789ab/verify/20261123T120000Z.json', later)!)).toBe(14);
+    expect(policy('app/20261101T120000Z-0123456789ab/deleted.json', at)).toBeUndefined();
     expect(policy('.lifeboat-doctor/1-2', at)).toBeUndefined();
     expect(regionLockPolicy(config, 'got')).toBeUndefined();
     expect(sourceOfKey('manifest.json')).toBeUndefined();

@@ -54,10 +54,19 @@ export function sourceOfKey(key: string): string | undefined {
   return parts[0] === '_wal' ? parts[1] : parts.length > 1 ? parts[0] : undefined;
 }
 
+/** When a backup started, from its id ("20261120T120000Z-0123456789ab"); undefined for anything else. */
+export function backupStart(id: string): Date | undefined {
+  const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-/.exec(id);
+  return match ? new Date(Date.UTC(+match[1]!, +match[2]! - 1, +match[3]!, +match[4]!, +match[5]!, +match[6]!)) : undefined;
+}
+
 /**
  * For a region with storage.objectLock: the retain-until date of a key written at `now`, from the
- * retention of the source the key belongs to. Keys of no configured source (doctor's write test,
- * the conditional-write probe) get no lock, so they can be removed.
+ * retention of the source the key belongs to. Every object of one backup (data, manifest,
+ * signatures, verify records) is locked until the same date, counted from the backup's start, so
+ * a verify record written later never holds its backup longer than the rules do; one written
+ * after that date (a tombstone) gets no lock. WAL is counted from its own write. Keys of no
+ * configured source (doctor's write test, the conditional-write probe) get no lock either.
  */
 export function regionLockPolicy(config: Config, region: string): ((key: string, now: Date) => Date | undefined) | undefined {
   const storage = config.regions[region]?.storage;
@@ -67,6 +76,10 @@ export function regionLockPolicy(config: Config, region: string): ((key: string,
     const source = sourceOfKey(key);
     const sourceConfig = source === undefined ? undefined : config.sources[source];
     if (!sourceConfig) return undefined;
-    return lockAtWrite(sourceConfig.retention ? rulesFor(sourceConfig.retention, region) : undefined, now, minimumMs);
+    const rules = sourceConfig.retention ? rulesFor(sourceConfig.retention, region) : undefined;
+    const started = key.startsWith('_wal/') ? undefined : backupStart(key.split('/')[1] ?? '');
+    const until = lockAtWrite(rules, started ?? now, minimumMs);
+    // S3 refuses a retain-until date in the past; a minute of margin for the request's way there.
+    return until.getTime() > now.getTime() + 60_000 ? until : undefined;
   };
 }
