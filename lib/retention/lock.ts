@@ -79,7 +79,7 @@ export function regionLockPolicy(config: Config, region: string): ((key: string,
     const rules = sourceConfig.retention ? rulesFor(sourceConfig.retention, region) : undefined;
     const started = key.startsWith('_wal/') ? undefined : backupStart(key.split('/')[1] ?? '');
     const until = lockAtWrite(rules, started ?? now, minimumMs);
-    // S3 refuses a retain-until date in the past; a minute of margin for the request's way there.
-    return until.getTime() > now.getTime() + 60_000 ? until : undefined;
+    // S3 refuses a retain-until date in the past; a second of margin for the request's way there.
+    return until.getTime() > now.getTime() + 1000 ? until : undefined;
   };
 }
