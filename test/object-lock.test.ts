@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps } from '../activities/deps';
+import { deleteBackupCopy } from '../activities/prune';
 import { readAll } from '../activities/storage/backend';
 import type { RestoreResult } from '../activities/restore';
 import { parseConfig } from '../lib/config/load';
@@ -128,6 +129,14 @@ describe('backups on a bucket with S3 Object Lock', () => {
     const held = region.kept.find((item) => item.id === backups[0]!.backupId)!;
     expect(held.reasons.join('; ')).toMatch(/^held by Object Lock until \S+ \(else: kept by no rule \(keepLast 1\)\)$/);
     expect(await createDeps(config).storage('stockholm').stat(keys.manifest('docs', backups[0]!.backupId))).toBeDefined();
+  });
+
+  it('refuses a deletion that races a lock with Locked, before anything of the backup changes', async () => {
+    const id = backups[0]!.backupId;
+    const storage = createDeps(config).storage('stockholm');
+    await expect(deleteBackupCopy(storage, 'docs', id)).rejects.toMatchObject({ type: 'Locked', retryable: false, message: expect.stringContaining('held by Object Lock until') });
+    expect(await storage.stat(keys.manifest('docs', id))).toBeDefined();
+    expect(await storage.stat(keys.tombstone('docs', id))).toBeUndefined();
   });
 
   it('verifies and restores a backup on the locked bucket', async () => {
