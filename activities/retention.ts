@@ -105,7 +105,7 @@ export function retentionActivities(deps: Deps) {
         }
       }
       if (held) plan = decide(input);
-      work.extendLocks.push(...lockExtensions(name, sourceConfig.retention, plan));
+      work.extendLocks.push(...lockExtensions(name, sourceConfig.retention, plan, Date.parse(now)));
       work.plans.push({ ...plan, kind: sourceConfig.kind, home: sourceConfig.region, wal: sourceConfig.kind === 'postgres' && sourceConfig.mode === 'physical' });
       for (const { region, orphans } of scans) {
         for (const orphan of orphans) work.orphans.push({ ...orphan, source: name, region, ...orphanAction(orphan, plan.blocked, Date.parse(now)) });
@@ -115,7 +115,7 @@ export function retentionActivities(deps: Deps) {
   }
 
   /** A kept backup whose tier holds it longer than the lock it was written with: its lock goes as far as that tier. */
-  function lockExtensions(source: string, retention: NonNullable<(typeof config.sources)[string]['retention']>, plan: SourcePlan): LockExtension[] {
+  function lockExtensions(source: string, retention: NonNullable<(typeof config.sources)[string]['retention']>, plan: SourcePlan, now: number): LockExtension[] {
     const extensions: LockExtension[] = [];
     for (const region of plan.regions) {
       const storage = config.regions[region.region]?.storage;
@@ -124,7 +124,8 @@ export function retentionActivities(deps: Deps) {
       for (const decision of region.decisions.filter((d) => d.action === 'keep')) {
         const until = lockForKeeper(rules, decision.finishedAt, decision.reasons);
         const written = lockAtWrite(rules, new Date(decision.finishedAt), parseDuration(storage.objectLock.minimum));
-        if (until && until.getTime() > written.getTime()) extensions.push({ source, region: region.region, id: decision.id, until: until.toISOString() });
+        // S3 refuses a retain-until date in the past: a tier whose time is up (calendar months outlast 28 days) has nothing to extend.
+        if (until && until.getTime() > Math.max(written.getTime(), now)) extensions.push({ source, region: region.region, id: decision.id, until: until.toISOString() });
       }
     }
     return extensions;

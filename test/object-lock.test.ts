@@ -5,11 +5,14 @@ import { fileURLToPath } from 'node:url';
 import {
   CreateBucketCommand, DeleteObjectCommand, GetObjectRetentionCommand, HeadObjectCommand, ListObjectVersionsCommand, PutObjectCommand, S3ServiceException, type S3Client,
 } from '@aws-sdk/client-s3';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { execa } from 'execa';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps } from '../activities/deps';
 import { deleteBackupCopy } from '../activities/prune';
+import { retentionActivities, type RetentionWork } from '../activities/retention';
+import { findBackup } from '../activities/catalog';
 import { readAll } from '../activities/storage/backend';
 import type { RestoreResult } from '../activities/restore';
 import { parseConfig } from '../lib/config/load';
@@ -176,6 +179,31 @@ describe('backups on a bucket with S3 Object Lock', () => {
     expect(await versionsUnder(keys.backupPrefix('docs', id))).toEqual([keys.tombstone('docs', id)]);
     expect(await versionsUnder(keys.backupPrefix('docs', backups[1]!.backupId))).toContain(keys.manifest('docs', backups[1]!.backupId));
   }, 60_000);
+
+  it('retention extends the lock of a backup a longer-lived tier keeps, to when that tier releases it', async () => {
+    // The same bucket under weekly rules: the newest backup is the week's keeper for 2 weeks.
+    const weekly = rewriteConfig(fixture, join(fixture.dir, 'weekly.yaml'), (doc) => {
+      delete doc.regions.gothenburg;
+      doc.regions.stockholm!.storage = { ...doc.regions.stockholm!.storage, bucket, objectLock: { mode: 'governance', minimum: `${MINIMUM_S}s` } };
+      doc.sources = { docs: { kind: 'files', region: 'stockholm', path: tree, maxIncrements: 0, retention: { daily: 1, weekly: 2 } } };
+    });
+    const activities = retentionActivities(createDeps(weekly));
+    const work = await new MockActivityEnvironment().run(activities.planRetention, { source: 'docs', dryRun: false, now: new Date().toISOString() }) as RetentionWork;
+    const newest = backups[1]!;
+    const { manifest } = await findBackup(createDeps(weekly).storage('stockholm'), 'docs', newest.backupId);
+    const until = new Date(Date.parse(manifest.finishedAt) + 14 * 86_400_000).toISOString();
+    expect(work.extendLocks).toEqual([{ source: 'docs', region: 'stockholm', id: newest.backupId, until }]);
+    const { objects } = await activities.extendLock(work.extendLocks[0]!);
+    const storage = createDeps(weekly).storage('stockholm');
+    const keysOfNewest: string[] = [];
+    for await (const object of storage.list(keys.backupPrefix('docs', newest.backupId))) keysOfNewest.push(object.key);
+    expect(objects).toBe(keysOfNewest.length);
+    for (const key of keysOfNewest) {
+      const { Retention } = await client.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: fullKey(key) }));
+      // S3 keeps the date to the second.
+      expect({ key, off: Math.abs(Retention!.RetainUntilDate!.getTime() - Date.parse(until)) < 1000 }).toEqual({ key, off: true });
+    }
+  });
 
   it('doctor passes the locked bucket, fails a bucket without Object Lock, and warns where no lock is configured', async () => {
     const doctorFile = join(fixture.dir, 'doctor.yaml');
