@@ -1,6 +1,7 @@
 import type { Config, SourceConfig } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
 import { checkedSigner, trustedKeys, type Signer, type TrustedKey } from '../lib/signing';
+import { regionLockPolicy } from '../lib/retention/lock';
 import type { Source } from './sources/source';
 import { filesSource } from './sources/files/source';
 import { physicalPostgresSource } from './sources/postgres/physical';
@@ -38,7 +39,7 @@ export function createDeps(config: Config, env: NodeJS.ProcessEnv = process.env)
       if (!regionConfig) throw new LifeboatError('Config', `no region "${region}" in the worker's config`, `regions are: ${Object.keys(config.regions).join(', ')}`);
       let storage = storages.get(region);
       if (!storage) {
-        storage = openStorage(regionConfig.storage, region, env);
+        storage = openStorage(regionConfig.storage, region, env, regionLockPolicy(config, region));
         storages.set(region, storage);
       }
       return storage;

@@ -47,6 +47,7 @@ export function createActivities(deps: Deps) {
     planRetention: withFailures(retention.planRetention),
     deleteBackup: withFailures(retention.deleteBackup),
     removeOrphanedData: withFailures(retention.removeOrphanedData),
+    extendLock: withFailures(retention.extendLock),
     planVerify: withFailures(verify.planVerify),
     pickBackupToVerify: withFailures(verify.pickBackupToVerify),
     verifyIntegrity: withFailures(verify.verifyIntegrity),

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import { LifeboatError } from '../lib/errors';
 import { keys, type Tombstone } from '../lib/manifest';
 import type { BackupRef } from '../lib/retention/plan';
 import { signatureKey, type Signer, type TrustedKey } from '../lib/signing';
 import { judgeManifest, type UntrustedItem } from './catalog';
+import { heldReason } from './locks';
 import { putSigned } from './signed';
 import type { StorageBackend } from './storage/backend';
 import { readAll } from './storage/backend';
@@ -84,6 +86,11 @@ export async function deleteBackupCopy(storage: StorageBackend, signer: Signer, 
   const manifestKey = keys.manifest(source, id);
   const manifestRemoved = (await storage.stat(manifestKey)) !== undefined;
   const tombstoneKey = keys.tombstone(source, id);
+  // A lock or a hold set after retention planned: refuse before anything changes, never retry into it.
+  const held = manifestRemoved ? await heldReason(storage, keys.backupPrefix(source, id), Date.now(), [tombstoneKey, signatureKey(tombstoneKey)]) : undefined;
+  if (held) {
+    throw new LifeboatError('Locked', `${storage.location}: backup ${source}/${id} is ${held}; nothing of it was deleted`, 'retention deletes it once the lock expires or the hold is released');
+  }
   if (manifestRemoved && !(await storage.stat(tombstoneKey))) {
     // The tombstone goes first: a retry after a crash between the two still finds the manifest,
     // and the tombstone written before (storage never overwrites it).
@@ -114,6 +121,8 @@ export async function removeOrphan(storage: StorageBackend, source: string, id: 
   for await (const object of storage.list(prefix)) {
     if (!kept.includes(object.key) && now - object.modified.getTime() < graceMs) return { objects: 0, skipped: `${object.key} is younger than the grace period` };
   }
+  const held = await heldReason(storage, prefix, now, kept);
+  if (held) return { objects: 0, skipped: held };
   return { objects: await removePrefix(storage, prefix, kept) };
 }
 

@@ -1,7 +1,11 @@
 import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
-import { planRetention as decide, type SourcePlan } from '../lib/retention/plan';
+import { keys } from '../lib/manifest';
+import { lockAtWrite, lockForKeeper } from '../lib/retention/lock';
+import { planRetention as decide, type PlanInput, type SourcePlan } from '../lib/retention/plan';
+import { rulesFor } from '../lib/retention/policy';
+import { extendBackupLock, heldReason } from './locks';
 import type { Deps } from './deps';
 import { countRetentionDeletion } from './metrics';
 import { deleteBackupCopy, removeOrphan, scanRegion, type Orphan } from './prune';
@@ -33,6 +37,12 @@ export interface RetentionWork {
   untrusted: Array<{ source: string; region: string; key: string; reason: string }>;
   /** Where each region's deletions run: that region's worker, which holds its storage credentials. */
   taskQueues: Record<string, string>;
+  /** Kept backups in regions with Object Lock whose tier keeps them longer than their lock: extended when not a dry run. */
+  extendLocks: LockExtension[];
+}
+
+export interface LockExtension extends CopyRef {
+  until: string;
 }
 
 export interface CopyRef {
@@ -57,6 +67,7 @@ export function retentionActivities(deps: Deps) {
       orphans: [],
       untrusted: [],
       taskQueues: Object.fromEntries(Object.keys(config.regions).map((region) => [region, `${config.temporal.taskQueuePrefix}${region}`])),
+      extendLocks: [],
     };
     for (const name of source !== undefined ? [source] : Object.keys(config.sources)) {
       const sourceConfig = config.sources[name]!;
@@ -73,7 +84,7 @@ export function retentionActivities(deps: Deps) {
         scans.push({ region, ...(await scanRegion(deps.storage(region), deps.trusted, name, () => Context.current().heartbeat({ source: name, region, manifests: ++manifests }))) });
       }
       const untrusted = scans.flatMap(({ region, untrusted: items }) => items.map((item) => ({ source: name, region, ...item })));
-      const plan = decide({
+      const input: PlanInput = {
         source: name,
         regions: scans.map(({ region, backups, verified }) => ({ region, backups, verified })),
         retention: sourceConfig.retention,
@@ -82,7 +93,24 @@ export function retentionActivities(deps: Deps) {
         minCopies: config.retention.minCopies,
         rpoMs: config.objectives ? parseDuration(config.objectives.rpo) : undefined,
         untrusted: untrusted.length > 0 ? `${untrusted.length} catalog object(s) are not trusted (${untrusted[0]!.region} ${untrusted[0]!.key}: ${untrusted[0]!.reason})` : undefined,
-      });
+      };
+      // Object Lock refuses early deletes: ask the storage about what the rules would delete, then plan around it.
+      let plan = decide(input);
+      let held = false;
+      for (const [index, region] of plan.regions.entries()) {
+        const storage = deps.storage(region.region);
+        const found: Record<string, string> = {};
+        for (const decision of region.decisions.filter((d) => d.action === 'delete')) {
+          const reason = await heldReason(storage, keys.backupPrefix(name, decision.id), Date.parse(now), [keys.tombstone(name, decision.id)]);
+          if (reason) found[decision.id] = reason;
+        }
+        if (Object.keys(found).length > 0) {
+          input.regions[index]!.held = found;
+          held = true;
+        }
+      }
+      if (held) plan = decide(input);
+      work.extendLocks.push(...lockExtensions(name, sourceConfig.retention, plan, Date.parse(now)));
       work.untrusted.push(...untrusted);
       work.plans.push({ ...plan, kind: sourceConfig.kind, home: sourceConfig.region, wal: sourceConfig.kind === 'postgres' && sourceConfig.mode === 'physical' });
       for (const { region, orphans } of scans) {
@@ -90,6 +118,23 @@ export function retentionActivities(deps: Deps) {
       }
     }
     return work;
+  }
+
+  /** A kept backup whose tier holds it longer than the lock it was written with: its lock goes as far as that tier. */
+  function lockExtensions(source: string, retention: NonNullable<(typeof config.sources)[string]['retention']>, plan: SourcePlan, now: number): LockExtension[] {
+    const extensions: LockExtension[] = [];
+    for (const region of plan.regions) {
+      const storage = config.regions[region.region]?.storage;
+      if (storage?.type !== 's3' || !storage.objectLock || plan.blocked) continue;
+      const rules = rulesFor(retention, region.region);
+      for (const decision of region.decisions.filter((d) => d.action === 'keep')) {
+        const until = lockForKeeper(rules, decision.finishedAt, decision.reasons);
+        const written = lockAtWrite(rules, new Date(decision.finishedAt), parseDuration(storage.objectLock.minimum));
+        // S3 refuses a retain-until date in the past: a tier whose time is up (calendar months outlast 28 days) has nothing to extend.
+        if (until && until.getTime() > Math.max(written.getTime(), now)) extensions.push({ source, region: region.region, id: decision.id, until: until.toISOString() });
+      }
+    }
+    return extensions;
   }
 
   function orphanAction(orphan: Orphan, blocked: string | null, now: number): Pick<OrphanPlan, 'action' | 'reason'> {
@@ -110,5 +155,10 @@ export function retentionActivities(deps: Deps) {
     return removeOrphan(deps.storage(region), source, id, Date.now(), graceMs);
   }
 
-  return { planRetention, deleteBackup, removeOrphanedData };
+  /** Runs on the region's own queue: every object of the backup locked until `until` (never shortened). */
+  async function extendLock({ source, region, id, until }: LockExtension): Promise<{ objects: number }> {
+    return { objects: await extendBackupLock(deps.storage(region), source, id, new Date(until)) };
+  }
+
+  return { planRetention, deleteBackup, removeOrphanedData, extendLock };
 }

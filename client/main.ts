@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { loadConfig } from '../lib/config/load';
 import { LifeboatError } from '../lib/errors';
 import { backupCommand } from './commands/backup';
+import { backupsHoldCommand } from './commands/backups-hold';
 import { backupsListCommand } from './commands/backups-list';
 import { catalogKeygenCommand, catalogSignCommand } from './commands/catalog';
 import { doctorCommand } from './commands/doctor';
@@ -49,11 +50,20 @@ program.command('backup <source>').description('start a backup of a source')
     }
   });
 
-program.command('backups').description('the catalog').command('list').description('list backups from every region\'s storage')
+const backups = program.command('backups').description('the catalog');
+backups.command('list').description('list backups from every region\'s storage')
   .option('--source <source>').option('--region <region>')
   .action(async (options: { source?: string; region?: string }) => {
     const { config, out } = setup();
     await backupsListCommand(config, options, out);
+  });
+backups.command('hold <id>').description('put an S3 Object Lock legal hold on every object of a backup (retention keeps it until released)')
+  .option('--source <source>', 'the backup\'s source (default: whichever has a backup of that id)')
+  .option('--region <region>', 'one region, or all', 'all')
+  .option('--release', 'clear the legal hold instead')
+  .action(async (id: string, options: { source?: string; region?: string; release?: boolean }) => {
+    const { config, out } = setup();
+    await backupsHoldCommand(config, id, options, out);
   });
 
 const catalog = program.command('catalog').description('the signed catalog: keys, and signing what older versions left unsigned');

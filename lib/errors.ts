@@ -28,6 +28,8 @@ export const errorTypes = {
   Untrusted: { exitCode: 19, retryable: false },
   /** Storage already holds other bytes under the key: nothing is ever overwritten. */
   AlreadyExists: { exitCode: 20, retryable: false },
+  /** S3 Object Lock (a retention period or a legal hold) protects the object: no retry frees it early. */
+  Locked: { exitCode: 21, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof errorTypes;

@@ -12,6 +12,7 @@ import { createSampleDatabase, pgUrl, tableFingerprints, withClient } from '../s
 import { ageKey, makeFixture, type Fixture } from './support/fixture';
 import { runBackup, runRestore } from './support/runs';
 import { failureOf, startHarness, type Harness } from './support/workers';
+import { replaceObject } from './support/tamper';
 
 const servers = inject('servers');
 const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
@@ -129,7 +130,7 @@ describe('bad input gets a clear error and loses nothing', () => {
     const original = await readAll(await storage.get(object.key));
     const tampered = Buffer.from(original);
     tampered[Math.floor(tampered.length / 2)]! ^= 0x01;
-    await storage.put(object.key, tampered);
+    await replaceObject(storage, object.key, tampered);
     try {
       const failure = await failureOf(runRestore(harness.client, fixture.config, { source: 'app-db', target: target('bad_input_tampered'), targetPasswordEnv: passwordEnv }));
       expect(failure.type).toBe('ChecksumMismatch');
@@ -137,7 +138,7 @@ describe('bad input gets a clear error and loses nothing', () => {
       expect(failure.message).toContain('does not match its manifest');
       expect(await databaseExists('bad_input_tampered')).toBe(false);
     } finally {
-      await storage.put(object.key, original);
+      await replaceObject(storage, object.key, original);
     }
   });
 

@@ -19,6 +19,7 @@ import { startReceiver, type Receiver } from './support/receiver';
 import { activityAttempts, runBackup } from './support/runs';
 import { runVerify, verifyRecords } from './support/verify';
 import { failureOf, startHarness, type Harness } from './support/workers';
+import { replaceObject } from './support/tamper';
 
 // LIFEBOAT_CORRUPTION=full (npm run corruption) runs the whole campaign: three sizes, 20 flips
 // each. Without it, CI runs a slice: the small objects, a few flips each (test/restore-stream.test.ts
@@ -111,14 +112,14 @@ describe(`a damaged object is named, in one attempt, by verify and by restore (s
       try {
         for (const corruption of corruptions(original.length, c.flips, seed)) {
           const started = Date.now();
-          await storage.put(object.key, corruption.mutate(original, other));
+          await replaceObject(storage, object.key, corruption.mutate(original, other));
           const verify = await verifyDetects(source, newest!, object.key, corruption.cause);
           const restore = await restoreDetects(c, source, newest!, object.key, corruption.cause);
           rows.push({ source: c.kind, size: original.length, corruption: corruption.name, verify, restore, ms: Date.now() - started });
           expect({ corruption: corruption.name, verify, restore }).toEqual({ corruption: corruption.name, verify: 'detected', restore: 'detected' });
         }
       } finally {
-        await storage.put(object.key, original);
+        await replaceObject(storage, object.key, original);
       }
       // The undamaged object still verifies: the checks above judged the damage, not the backup.
       const passed = await runVerify(harness.client, fixture.config, { source, region: 'stockholm', level: 'integrity', backupId: newest!.id });

@@ -10,15 +10,15 @@ import { archiveCommand } from '../lib/wal';
 const tsx = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url));
 const local = fileURLToPath(new URL('../activities/storage/local.ts', import.meta.url));
 
-/** The fsyncs and renames a command makes under `dir`, in order, as strace sees them. */
+/** The fsyncs and renames (and hard links, which the local driver puts objects in place with) a command makes under `dir`, in order, as strace sees them. */
 async function syncsAndRenames(dir: string, command: string, args: string[]): Promise<string[]> {
   const out = join(dir, 'strace.txt');
-  await execa('strace', ['-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2', '-o', out, command, ...args]);
+  await execa('strace', ['-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat', '-o', out, command, ...args]);
   const events: string[] = [];
   for (const line of readFileSync(out, 'utf8').split('\n')) {
     const sync = /(?:fsync|fdatasync)\(\d+<([^>]+)>\)\s+= 0/.exec(line);
     if (sync && sync[1]!.startsWith(dir)) events.push(`fsync ${sync[1]!.slice(dir.length) || '/'}`);
-    const rename = /rename(?:at2?)?\(.*?"([^"]+)".*?"([^"]+)".*= 0/.exec(line);
+    const rename = /(?:rename(?:at2?)?|\blink(?:at)?)\(.*?"([^"]+)".*?"([^"]+)".*= 0/.exec(line);
     if (rename && rename[2]!.startsWith(dir)) events.push(`rename ${rename[1]!.slice(rename[1]!.lastIndexOf('/') + 1)} -> ${rename[2]!.slice(dir.length)}`);
   }
   return events;
@@ -33,7 +33,7 @@ describe('what reaches the disk before Lifeboat or PostgreSQL counts it as store
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('the local storage driver fsyncs an object before its rename, then the directory that holds it, and every directory it created', async () => {
+  it('the local storage driver fsyncs an object before linking it into place, then the directory that holds it, and every directory it created', async () => {
     const root = join(dir, 'region');
     mkdirSync(root);
     const script = join(dir, 'put.mts');

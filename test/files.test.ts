@@ -12,6 +12,7 @@ import type { BackupSummary } from '../workflows/backup-source';
 import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup, runRestore } from './support/runs';
 import { failureOf, startHarness, type Harness } from './support/workers';
+import { replaceObject } from './support/tamper';
 
 const servers = inject('servers');
 
@@ -140,7 +141,7 @@ describe('a file-tree source with incremental backups', () => {
     const original = await readAll(await storage.get(middle.key));
     const damaged = Buffer.from(original);
     damaged[100]! ^= 0xff;
-    await storage.put(middle.key, damaged);
+    await replaceObject(storage, middle.key, damaged);
     const target = join(fixture.dir, 'restored-broken');
     try {
       const failure = await failureOf(runRestore(harness.client, fixture.config, { source: 'uploads', target }));
@@ -148,7 +149,7 @@ describe('a file-tree source with incremental backups', () => {
       expect(failure.message).toContain(`broken at ${manifests[2]!.id} (increment 2)`);
       expect(readdirSync(target)).toEqual([]);
     } finally {
-      await storage.put(middle.key, original);
+      await replaceObject(storage, middle.key, original);
     }
   });
 

@@ -13,6 +13,7 @@ import { LocalStorage } from '../activities/storage/local';
 import { LifeboatError } from '../lib/errors';
 import type { StoredObject } from '../lib/manifest';
 import { ageKey, type AgeKey } from './support/fixture';
+import { replaceObject } from './support/tamper';
 
 describe('reading a stored object through age and zstd', () => {
   let dir: string;
@@ -47,7 +48,7 @@ describe('reading a stored object through age and zstd', () => {
     const object = await store('big/flipped', bytes);
     const damaged = Buffer.from(bytes);
     damaged[Math.floor(damaged.length / 2)]! ^= 0x10;
-    await storage.put(object.key, damaged);
+    await replaceObject(storage, object.key, damaged);
     // Restoring into a consumer that reads everything: age stops half-way, the object is still read to its end.
     const error = await failure(new MockActivityEnvironment().run(restoreObject, storage, object, key.identityFile, 'backup test', { tool: 'cat', args: [], what: 'reading' }));
     expect(error).toBeInstanceOf(LifeboatError);

@@ -88,10 +88,43 @@ describe.each(drivers)('the %s storage driver', (_name, open) => {
     expect(leftovers).toEqual([]);
   });
 
-  it('replaces an object whole when the same key is written again', async () => {
+  it('never overwrites: other bytes under an existing key are refused by name and the stored object stays', async () => {
     await storage.put('again/k', Buffer.from('first'));
-    await storage.putStream('again/k', Readable.from([Buffer.from('second')]));
-    expect((await readAll(await storage.get('again/k'))).toString()).toBe('second');
+    const small = await storage.put('again/k', Buffer.from('other')).catch((e: unknown) => e);
+    expect(small).toMatchObject({ type: 'AlreadyExists', retryable: false });
+    expect((small as Error).message).toContain('again/k');
+    await expect(storage.putStream('again/k', Readable.from([Buffer.from('second')]))).rejects.toMatchObject({ type: 'AlreadyExists' });
+    const { stream } = randomStream(9 * 1024 * 1024);
+    await expect(storage.putStream('again/k', stream)).rejects.toMatchObject({ type: 'AlreadyExists' });
+    expect((await readAll(await storage.get('again/k'))).toString()).toBe('first');
+    const leftovers = [];
+    for await (const upload of storage.listIncomplete('again/')) leftovers.push(upload);
+    expect(leftovers).toEqual([]);
+  });
+
+  it('accepts a write of the very bytes already stored, as a retry does', async () => {
+    await storage.put('retry/small', Buffer.from('same'));
+    await storage.put('retry/small', Buffer.from('same'));
+    const data = randomBytes(9 * 1024 * 1024);
+    await storage.putStream('retry/big', Readable.from([data]));
+    expect(await storage.putStream('retry/big', Readable.from([data.subarray(0, 5_000_000), data.subarray(5_000_000)]))).toEqual({ size: data.length });
+    expect(sha(await readAll(await storage.get('retry/big')))).toBe(sha(data));
+    const keys: string[] = [];
+    for await (const object of storage.list('retry/')) keys.push(object.key);
+    expect(keys).toEqual(['retry/big', 'retry/small']);
+    const leftovers = [];
+    for await (const upload of storage.listIncomplete('retry/')) leftovers.push(upload);
+    expect(leftovers).toEqual([]);
+  });
+});
+
+describe('what each storage driver says it can do', () => {
+  it('a local directory has conditional writes but no versions and no Object Lock', async () => {
+    expect(await drivers[0]![1]().features()).toEqual({ versioning: false, objectLock: false, conditionalWrites: true });
+  });
+
+  it('a plain SeaweedFS bucket honours If-None-Match but has no versions and no Object Lock', async () => {
+    expect(await drivers[1]![1]().features()).toEqual({ versioning: false, objectLock: false, conditionalWrites: true });
   });
 });
 

@@ -18,6 +18,7 @@ import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup, runRestore } from './support/runs';
 import { extendFixture, incompleteIn, keysIn, startAlertSink, type AlertSink } from './support/sync';
 import { failureOf, startHarness, type Harness } from './support/workers';
+import { replaceObject } from './support/tamper';
 
 const servers = inject('servers');
 const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
@@ -141,7 +142,7 @@ describe('syncRegions across two S3 regions and a local directory', () => {
     const bytes = await readAll(await storage('stockholm').get(damaged.key));
     const middle = bytes.length >> 1;
     bytes[middle] = bytes[middle]! ^ 0xff;
-    await storage('stockholm').put(damaged.key, bytes);
+    await replaceObject(storage('stockholm'), damaged.key, bytes);
 
     const run = await cli(['--json', 'sync', '--source', 'sync-files', '--wait']);
     expect(run.exitCode).toBe(6);

@@ -19,6 +19,7 @@ import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup } from './support/runs';
 import { runVerify, verifyRecords } from './support/verify';
 import { failureOf, startHarness, type Harness } from './support/workers';
+import { replaceObject } from './support/tamper';
 
 const servers = inject('servers');
 const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
@@ -98,7 +99,7 @@ describe('verifyRestore at the restore level, and lifeboat verify', () => {
     const object = entry!.manifest.objects[0]!;
     const bytes = await readAll(await stockholm.get(object.key));
     bytes[bytes.length - 1]! ^= 0xff;
-    await stockholm.put(object.key, bytes);
+    await replaceObject(stockholm, object.key, bytes);
 
     const run = await cli(['--json', 'verify', 'notes', '--region', 'stockholm', '--wait']);
     expect(run.exitCode).toBe(14);

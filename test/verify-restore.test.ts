@@ -20,6 +20,7 @@ import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup } from './support/runs';
 import { processesIn, scratchDatabaseExists } from './support/scratch';
 import { startHarness, type Harness } from './support/workers';
+import { replaceObject } from './support/tamper';
 
 const servers = inject('servers');
 const pgServer = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
@@ -121,7 +122,7 @@ describe('the restore level of verification', () => {
     const object = entry!.manifest.objects[0]!;
     const bytes = await readAll(await storage.get(object.key));
     bytes[Math.floor(bytes.length / 2)] = bytes[Math.floor(bytes.length / 2)]! ^ 0x01;
-    await storage.put(object.key, bytes);
+    await replaceObject(storage, object.key, bytes);
     const id = scratchId();
     await expect(check('vr-cache-flipped', backups['vr-cache-flipped']!, id)).rejects.toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(object.key) });
     await expectNothingLeft(id);

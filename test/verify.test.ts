@@ -18,6 +18,7 @@ import { startReceiver, type Receiver } from './support/receiver';
 import { runBackup } from './support/runs';
 import { runVerify, verifyRecords } from './support/verify';
 import { failureOf, startHarness, type Harness } from './support/workers';
+import { replaceObject } from './support/tamper';
 
 const servers = inject('servers');
 const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
@@ -130,7 +131,7 @@ describe('verifyRestore at the integrity level', () => {
     const object = manifest.objects.find((o) => o.role === 'data')!;
     const bytes = await readAll(await stockholm.get(object.key));
     bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
-    await stockholm.put(object.key, bytes);
+    await replaceObject(stockholm, object.key, bytes);
 
     const failure = await failureOf(runVerify(harness.client, fixture.config, { source: 'flipped', region: 'stockholm', level: 'integrity' }));
     expect(failure.type).toBe('VerificationFailed');
@@ -153,7 +154,7 @@ describe('verifyRestore at the integrity level', () => {
   it('fails when an earlier manifest no longer hashes to what the next one chained to', async () => {
     const [first, second] = (await listBackups(stockholm, trusted, 'rechained')).map((e) => e.manifest);
     // Same content, one field changed: a valid manifest, but not the bytes the chain recorded.
-    await stockholm.put(keys.manifest('rechained', first!.id), Buffer.from(`${JSON.stringify({ ...first, retentionTags: ['tampered'] }, null, 2)}\n`));
+    await replaceObject(stockholm, keys.manifest('rechained', first!.id), Buffer.from(`${JSON.stringify({ ...first, retentionTags: ['tampered'] }, null, 2)}\n`));
 
     const failure = await failureOf(runVerify(harness.client, fixture.config, { source: 'rechained', region: 'stockholm', level: 'integrity' }));
     expect(failure.type).toBe('VerificationFailed');

@@ -29,6 +29,8 @@ export interface RegionRetentionReport {
   orphans: Array<OrphanPlan & { removed: number | null; skipped?: string }>;
   /** Physical sources: archived WAL no kept base backup needs (a dry run lists it); null for other sources. */
   wal: WalPruneReport | null;
+  /** Regions with Object Lock: kept backups whose lock was extended to when their tier releases them (objects null in a dry run). */
+  locks: Array<{ id: string; until: string; objects: number | null; error?: string }>;
 }
 
 export type WalPruneReport = WalPruneResult | { error: string };
@@ -77,7 +79,7 @@ export async function applyRetention(input: ApplyRetentionInput = {}): Promise<R
         details: { newestAt: plan.newestAt },
       });
     }
-    const report = work.dryRun ? reportOf(work, at, new Map(), new Map()) : await carryOut(work, at);
+    const report = work.dryRun ? reportOf(work, at, new Map(), new Map(), new Map()) : await carryOut(work, at);
     await pruneWalAfter(work, report);
     upsertMemo({ summary: summaryOf(report) });
     if (report.totals.failed > 0) {
@@ -107,6 +109,7 @@ type Outcome = { objects: number; skipped?: string } | { error: string };
 async function carryOut(work: RetentionWork, at: string): Promise<RetentionReport> {
   const deletions = new Map<string, Outcome>();
   const orphans = new Map<string, Outcome>();
+  const locks = new Map<string, Outcome>();
   const byRegion = new Map<string, Array<() => Promise<void>>>();
   const queue = (region: string, task: () => Promise<void>) => byRegion.set(region, [...(byRegion.get(region) ?? []), task]);
   for (const plan of work.plans) {
@@ -123,11 +126,15 @@ async function carryOut(work: RetentionWork, at: string): Promise<RetentionRepor
     const regional = proxyActivities<Activities>(onQueue(work.taskQueues[orphan.region]!));
     queue(orphan.region, async () => { orphans.set(keyOf(orphan), await outcome(regional.removeOrphanedData(orphan))); });
   }
+  for (const extension of work.extendLocks) {
+    const regional = proxyActivities<Activities>(onQueue(work.taskQueues[extension.region]!));
+    queue(extension.region, async () => { locks.set(keyOf(extension), await outcome(regional.extendLock(extension))); });
+  }
   // Regions in parallel, a few deletions at a time in each; one region down does not hold up the others.
   await Promise.all([...byRegion.values()].map(async (tasks) => {
     for (let i = 0; i < tasks.length; i += PER_REGION) await Promise.all(tasks.slice(i, i + PER_REGION).map((task) => task()));
   }));
-  return reportOf(work, at, deletions, orphans);
+  return reportOf(work, at, deletions, orphans, locks);
 }
 
 /**
@@ -167,13 +174,13 @@ async function outcome(call: Promise<{ objects: number; skipped?: string }>): Pr
 
 const keyOf = (ref: { source: string; region: string; id: string }) => `${ref.source}/${ref.region}/${ref.id}`;
 
-function reportOf(work: RetentionWork, at: string, deletions: Map<string, Outcome>, orphans: Map<string, Outcome>): RetentionReport {
+function reportOf(work: RetentionWork, at: string, deletions: Map<string, Outcome>, orphans: Map<string, Outcome>, locks: Map<string, Outcome>): RetentionReport {
   const sources: SourceRetentionReport[] = work.plans.map((plan) => ({
     source: plan.source,
     blocked: plan.blocked,
     newestAt: plan.newestAt,
     regions: plan.regions.map((region): RegionRetentionReport => {
-      const report: RegionRetentionReport = { region: region.region, rules: region.rules, kept: [], deleted: [], failed: [], orphans: [], wal: null };
+      const report: RegionRetentionReport = { region: region.region, rules: region.rules, kept: [], deleted: [], failed: [], orphans: [], wal: null, locks: [] };
       for (const { id, finishedAt, reasons, action } of region.decisions) {
         const item = { id, finishedAt, reasons };
         const result = deletions.get(keyOf({ source: plan.source, region: region.region, id }));
@@ -185,6 +192,10 @@ function reportOf(work: RetentionWork, at: string, deletions: Map<string, Outcom
         const result = orphans.get(keyOf(orphan));
         if (result && 'error' in result) return { ...orphan, removed: null, skipped: result.error };
         return { ...orphan, removed: result && !result.skipped ? result.objects : null, ...(result?.skipped ? { skipped: result.skipped } : {}) };
+      });
+      report.locks = work.extendLocks.filter((e) => e.source === plan.source && e.region === region.region).map(({ id, until }) => {
+        const result = locks.get(keyOf({ source: plan.source, region: region.region, id }));
+        return result && 'error' in result ? { id, until, objects: null, error: result.error } : { id, until, objects: result?.objects ?? null };
       });
       return report;
     }),

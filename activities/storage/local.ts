@@ -1,19 +1,23 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { LifeboatError } from '../../lib/errors';
-import type { IncompleteUpload, ObjectInfo, PutProgress, StorageBackend } from './backend';
+import { alreadyExists, digestStream, type IncompleteUpload, type ObjectInfo, type PutProgress, type StorageBackend, type StorageFeatures } from './backend';
 
-// A temp file beside its final name, renamed into place only once complete and fsynced, so a crash
-// leaves either the old object or the new one, never half of one.
+// A temp file beside its final name, linked into place only once complete and fsynced, so a crash
+// leaves either no object or the whole one, never half of one. link() fails when the name exists,
+// which makes every write write-once.
 const PARTIAL = '.partial-';
 
 export class LocalStorage implements StorageBackend {
   readonly location: string;
-  readonly features = { versioning: false, objectLock: false };
+
+  features(): Promise<StorageFeatures> {
+    return Promise.resolve({ versioning: false, objectLock: false, conditionalWrites: true });
+  }
 
   constructor(private readonly root: string, private readonly prefix = '') {
     this.location = join(root, prefix);
@@ -32,9 +36,11 @@ export class LocalStorage implements StorageBackend {
     await this.mkdirFor(final);
     let bytes = 0;
     let reported = 0;
+    const hash = createHash('sha256');
     const count = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         bytes += chunk.length;
+        hash.update(chunk);
         if (bytes - reported >= 8 * 1024 * 1024) {
           reported = bytes;
           onProgress?.({ bytes, part: 0 });
@@ -44,7 +50,7 @@ export class LocalStorage implements StorageBackend {
     });
     try {
       await pipeline(body, count, createWriteStream(temp));
-      await this.commit(temp, final);
+      await this.commit(key, temp, final, { size: bytes, sha256: hash.digest('hex') });
     } catch (error) {
       await rm(temp, { force: true });
       throw this.storageError(`write ${key}`, error);
@@ -64,7 +70,7 @@ export class LocalStorage implements StorageBackend {
       } finally {
         await handle.close();
       }
-      await this.commit(temp, final);
+      await this.commit(key, temp, final, { size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
     } catch (error) {
       await rm(temp, { force: true });
       throw this.storageError(`write ${key}`, error);
@@ -131,7 +137,7 @@ export class LocalStorage implements StorageBackend {
     try {
       const first = await mkdir(dirname(path), { recursive: true });
       // A new directory is durable only once the directory holding its name is synced; the
-      // deepest one is synced by commit(), after the rename.
+      // deepest one is synced by commit(), after the link.
       if (first !== undefined) {
         for (let dir = dirname(dirname(path)); ; dir = dirname(dir)) {
           await syncPath(dir);
@@ -143,10 +149,19 @@ export class LocalStorage implements StorageBackend {
     }
   }
 
-  private async commit(temp: string, final: string): Promise<void> {
+  /** Links the fsynced temp file into place unless the name exists; the same bytes there are a retry's and succeed. */
+  private async commit(key: string, temp: string, final: string, wrote: { size: number; sha256: string }): Promise<void> {
     await syncPath(temp);
-    await rename(temp, final);
-    // The rename is a change of the directory: until the directory is synced, a power cut may
+    try {
+      await link(temp, final);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const stored = await digestStream(createReadStream(final));
+      if (stored.size !== wrote.size || stored.sha256 !== wrote.sha256) throw alreadyExists(this.location, key, stored, wrote);
+    } finally {
+      await unlink(temp).catch(() => undefined);
+    }
+    // The link is a change of the directory: until the directory is synced, a power cut may
     // forget it, and the object (or the manifest that makes a backup exist) with it.
     await syncPath(dirname(final));
   }
@@ -168,3 +183,4 @@ async function syncPath(path: string): Promise<void> {
     await handle.close();
   }
 }
+

@@ -4,7 +4,8 @@ import type { StorageBackend } from './backend';
 import { LocalStorage } from './local';
 import { S3Storage } from './s3';
 
-export function openStorage(config: StorageConfig, region: string, env: NodeJS.ProcessEnv = process.env): StorageBackend {
+/** `lockUntil`: for a region with storage.objectLock, the retain-until date of a key written now (lib/retention/lock.ts). */
+export function openStorage(config: StorageConfig, region: string, env: NodeJS.ProcessEnv = process.env, lockUntil?: (key: string, now: Date) => Date | undefined): StorageBackend {
   if (config.type === 'local') return new LocalStorage(config.path, config.prefix);
   const what = `regions.${region}.storage`;
   const credentials = config.accessKeyIdEnv || config.secretAccessKeyEnv
@@ -20,5 +21,6 @@ export function openStorage(config: StorageConfig, region: string, env: NodeJS.P
     endpoint: config.endpoint,
     forcePathStyle: config.forcePathStyle,
     credentials,
+    objectLock: config.objectLock && lockUntil ? { mode: config.objectLock.mode === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE', retainUntil: lockUntil } : undefined,
   });
 }

@@ -1,22 +1,33 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  GetBucketVersioningCommand,
   GetObjectCommand,
+  GetObjectLegalHoldCommand,
+  GetObjectLockConfigurationCommand,
+  GetObjectRetentionCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
   PutObjectCommand,
+  PutObjectLegalHoldCommand,
+  PutObjectRetentionCommand,
   S3Client,
   S3ServiceException,
   UploadPartCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { LifeboatError } from '../../lib/errors';
-import type { IncompleteUpload, ObjectInfo, PutProgress, ResumeFrom, StorageBackend, UploadedPart } from './backend';
+import {
+  alreadyExists, digestStream,
+  type IncompleteUpload, type LockState, type ObjectInfo, type ObjectLocks, type PutProgress, type ResumeFrom, type StorageBackend, type StorageFeatures, type UploadedPart,
+} from './backend';
 import { chunksOf } from './chunks';
 import { partSize } from './part-size';
 
@@ -29,12 +40,18 @@ export interface S3Options {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Parts uploaded at once; memory is about (concurrency + 1) × part size. */
   concurrency?: number;
+  /** Object Lock for every write: the mode, and the retain-until date of a key written now. */
+  objectLock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; retainUntil(key: string, now: Date): Date | undefined };
 }
+
+/** Where the conditional-write probe writes, under the prefix: outside every source's keys. */
+const PROBE_KEY = '.lifeboat/conditional-write-probe';
 
 export class S3Storage implements StorageBackend {
   readonly location: string;
-  readonly features = { versioning: false, objectLock: false };
+  readonly locks: ObjectLocks;
   private readonly client: S3Client;
+  private probed?: Promise<StorageFeatures>;
 
   constructor(private readonly options: S3Options) {
     this.location = `s3://${options.bucket}/${options.prefix}`;
@@ -51,6 +68,88 @@ export class S3Storage implements StorageBackend {
       // request rate, so a throttled copy or upload slows down instead of failing.
       retryMode: 'adaptive',
     });
+    this.locks = {
+      state: (key) => this.lockState(key),
+      extend: (key, until) => this.extendLock(key, until),
+      legalHold: (key, on) => this.setLegalHold(key, on),
+    };
+  }
+
+  features(): Promise<StorageFeatures> {
+    // Probed once; a failed probe (server down) is tried again by the next caller.
+    this.probed ??= this.probe().catch((error: unknown) => {
+      this.probed = undefined;
+      throw error;
+    });
+    return this.probed;
+  }
+
+  private async probe(): Promise<StorageFeatures> {
+    const Bucket = this.options.bucket;
+    // Suspended versioning still keeps the versions written before: deleting must remove them too.
+    const { Status } = await this.call('read the versioning state of the bucket', () => this.client.send(new GetBucketVersioningCommand({ Bucket })));
+    let objectLock = false;
+    try {
+      const { ObjectLockConfiguration } = await this.client.send(new GetObjectLockConfigurationCommand({ Bucket }));
+      objectLock = ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled';
+    } catch (error) {
+      if (!isS3Error(error, 'ObjectLockConfigurationNotFoundError', 'NotImplemented')) throw this.storageError('read the Object Lock configuration of the bucket', error);
+    }
+    return { versioning: Status === 'Enabled' || Status === 'Suspended', objectLock, conditionalWrites: await this.probeConditionalWrites() };
+  }
+
+  /**
+   * Some S3-compatible servers ignore If-None-Match and overwrite: write a probe object twice
+   * and see whether the second write is refused. Once it exists, the first write already is.
+   */
+  private async probeConditionalWrites(): Promise<boolean> {
+    const put = () => this.client.send(new PutObjectCommand({ Bucket: this.options.bucket, Key: this.key(PROBE_KEY), Body: 'lifeboat conditional write probe\n', IfNoneMatch: '*' }));
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await put();
+      } catch (error) {
+        if (isS3Error(error, 'PreconditionFailed') || httpStatus(error) === 412) return true;
+        if (isS3Error(error, 'NotImplemented') || httpStatus(error) === 501) return false;
+        throw this.storageError('probe conditional writes', error);
+      }
+    }
+    return false;
+  }
+
+  /** Object Lock headers for a write of key, when the region asks for them; the bucket must have Object Lock. */
+  private async lockFor(key: string): Promise<{ ObjectLockMode?: 'GOVERNANCE' | 'COMPLIANCE'; ObjectLockRetainUntilDate?: Date }> {
+    const lock = this.options.objectLock;
+    const until = lock?.retainUntil(key, new Date());
+    if (!lock || !until) return {};
+    if (!(await this.features()).objectLock) {
+      throw new LifeboatError('Config', `${this.location}: the region's storage.objectLock is set, but bucket ${this.options.bucket} has no Object Lock`,
+        'Object Lock can only be enabled when a bucket is created: create one with "aws s3api create-bucket --object-lock-enabled-for-bucket" and point the region at it, or remove storage.objectLock');
+    }
+    return { ObjectLockMode: lock.mode, ObjectLockRetainUntilDate: until };
+  }
+
+  /**
+   * Sends a write that must not replace an existing object. Where the server honours If-None-Match
+   * the check is atomic; elsewhere a stat just before is the best there is. An existing object
+   * with the very bytes of this write is a retry's and counts as written.
+   */
+  private async writeOnce(key: string, wrote: (() => { size: number; sha256: string }) | undefined, send: (ifNoneMatch: '*' | undefined) => Promise<unknown>): Promise<'written' | 'found'> {
+    const { conditionalWrites } = await this.features();
+    if (!conditionalWrites && (await this.stat(key))) return this.sameBytesOrRefuse(key, wrote?.());
+    try {
+      await send(conditionalWrites ? '*' : undefined);
+      return 'written';
+    } catch (error) {
+      if (isS3Error(error, 'PreconditionFailed') || httpStatus(error) === 412) return this.sameBytesOrRefuse(key, wrote?.());
+      throw this.storageError(`write ${key}`, error);
+    }
+  }
+
+  private async sameBytesOrRefuse(key: string, wrote: { size: number; sha256: string } | undefined): Promise<'found'> {
+    const stored = await digestStream(await this.get(key));
+    // A resumed upload did not see its first parts go by: it cannot prove the stored bytes are its own.
+    if (!wrote || stored.size !== wrote.size || stored.sha256 !== wrote.sha256) throw alreadyExists(this.location, key, stored, wrote ?? { size: -1, sha256: 'unknown (resumed upload)' });
+    return 'found';
   }
 
   private key(key: string): string {
@@ -64,9 +163,10 @@ export class S3Storage implements StorageBackend {
     // below, so the event itself must not go unheard and crash the worker.
     body.on('error', () => undefined);
     // A resumed upload goes on after its stored parts; body holds only the bytes after them.
+    const lock = await this.lockFor(key);
     const { UploadId } = resume
       ? { UploadId: resume.uploadId }
-      : await this.call(`start upload of ${key}`, () => this.client.send(new CreateMultipartUploadCommand({ Bucket, Key })));
+      : await this.call(`start upload of ${key}`, () => this.client.send(new CreateMultipartUploadCommand({ Bucket, Key, ...lock })));
     if (!UploadId) throw new LifeboatError('Storage', `${this.location}: no upload id returned for ${key}`);
     const parts: CompletedPart[] = (resume?.parts ?? []).map((p) => ({ PartNumber: p.part, ETag: p.etag }));
     const skipped = parts.length;
@@ -74,12 +174,17 @@ export class S3Storage implements StorageBackend {
     let partNumber = skipped;
     onProgress?.({ bytes, part: partNumber, uploadId: UploadId });
     const inFlight = new Set<Promise<void>>();
+    // Only a whole stream gives the digest that tells a retry's write from another writer's.
+    const hash = resume ? undefined : createHash('sha256');
     try {
       for await (const data of chunksOf(body, (n) => partSize(n + skipped))) {
         partNumber += 1;
         const PartNumber = partNumber;
+        hash?.update(data);
+        // AWS wants Content-MD5 on every write to a bucket with Object Lock.
+        const ContentMD5 = lock.ObjectLockMode ? md5(data) : undefined;
         const upload = this.call(`upload part ${PartNumber} of ${key}`, () =>
-          this.client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: data, ContentLength: data.length })),
+          this.client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: data, ContentLength: data.length, ContentMD5 })),
         ).then(({ ETag }) => {
           parts[PartNumber - 1] = { ETag, PartNumber };
           bytes += data.length;
@@ -96,9 +201,12 @@ export class S3Storage implements StorageBackend {
         await this.put(key, Buffer.alloc(0));
         return { size: 0 };
       }
-      await this.call(`complete upload of ${key}`, () =>
-        this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } })),
+      const digest = hash?.digest('hex');
+      const outcome = await this.writeOnce(key, digest === undefined ? undefined : () => ({ size: bytes, sha256: digest }), (IfNoneMatch) =>
+        this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts }, IfNoneMatch })),
       );
+      // The key already held these bytes: this upload was not completed and is discarded.
+      if (outcome === 'found') await this.abortIncomplete({ key, uploadId: UploadId });
       return { size: bytes };
     } catch (error) {
       await Promise.allSettled(inFlight);
@@ -126,8 +234,10 @@ export class S3Storage implements StorageBackend {
   }
 
   async put(key: string, data: Buffer): Promise<void> {
-    await this.call(`write ${key}`, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.options.bucket, Key: this.key(key), Body: data, ContentLength: data.length })),
+    const lock = await this.lockFor(key);
+    const ContentMD5 = lock.ObjectLockMode ? md5(data) : undefined;
+    await this.writeOnce(key, () => ({ size: data.length, sha256: createHash('sha256').update(data).digest('hex') }), (IfNoneMatch) =>
+      this.client.send(new PutObjectCommand({ Bucket: this.options.bucket, Key: this.key(key), Body: data, ContentLength: data.length, ContentMD5, IfNoneMatch, ...lock })),
     );
   }
 
@@ -163,7 +273,77 @@ export class S3Storage implements StorageBackend {
   }
 
   async remove(key: string): Promise<void> {
-    await this.call(`remove ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.key(key) })));
+    const Bucket = this.options.bucket;
+    if (!(await this.features()).versioning) {
+      await this.call(`remove ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket, Key: this.key(key) })));
+      return;
+    }
+    // On a versioned bucket a plain delete only adds a delete marker: every version goes, one by one.
+    for (const VersionId of await this.versionsOf(key)) {
+      try {
+        await this.client.send(new DeleteObjectCommand({ Bucket, Key: this.key(key), VersionId }));
+      } catch (error) {
+        if (isS3Error(error, 'AccessDenied') || httpStatus(error) === 403) {
+          const state = await this.lockState(key, VersionId).catch(() => undefined);
+          if (state && (state.legalHold || (state.retainUntil && state.retainUntil.getTime() > Date.now()))) throw locked(this.location, key, state);
+        }
+        throw this.storageError(`remove version ${VersionId} of ${key}`, error);
+      }
+    }
+  }
+
+  /** Every version id and delete marker of exactly key. */
+  private async versionsOf(key: string): Promise<string[]> {
+    const found: string[] = [];
+    let KeyMarker: string | undefined;
+    let VersionIdMarker: string | undefined;
+    do {
+      const page = await this.call(`list the versions of ${key}`, () =>
+        this.client.send(new ListObjectVersionsCommand({ Bucket: this.options.bucket, Prefix: this.key(key), KeyMarker, VersionIdMarker })),
+      );
+      for (const version of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+        if (version.Key === this.key(key) && version.VersionId) found.push(version.VersionId);
+      }
+      const more = page.IsTruncated === true;
+      KeyMarker = more ? page.NextKeyMarker : undefined;
+      VersionIdMarker = more ? page.NextVersionIdMarker : undefined;
+    } while (KeyMarker);
+    return found;
+  }
+
+  private async lockState(key: string, VersionId?: string): Promise<LockState> {
+    const Bucket = this.options.bucket;
+    const Key = this.key(key);
+    let retainUntil: Date | undefined;
+    try {
+      const { Retention } = await this.client.send(new GetObjectRetentionCommand({ Bucket, Key, VersionId }));
+      retainUntil = Retention?.RetainUntilDate;
+    } catch (error) {
+      if (!isS3Error(error, 'NoSuchObjectLockConfiguration', 'ObjectLockConfigurationNotFoundError')) throw this.storageError(`read the retention of ${key}`, error);
+    }
+    let legalHold = false;
+    try {
+      const { LegalHold } = await this.client.send(new GetObjectLegalHoldCommand({ Bucket, Key, VersionId }));
+      legalHold = LegalHold?.Status === 'ON';
+    } catch (error) {
+      if (!isS3Error(error, 'NoSuchObjectLockConfiguration', 'NoSuchObjectLegalHold', 'ObjectLockConfigurationNotFoundError')) throw this.storageError(`read the legal hold of ${key}`, error);
+    }
+    return { retainUntil, legalHold };
+  }
+
+  private async extendLock(key: string, until: Date): Promise<void> {
+    const current = await this.lockState(key);
+    if (current.retainUntil && current.retainUntil.getTime() >= until.getTime()) return;
+    const Mode = this.options.objectLock?.mode ?? 'GOVERNANCE';
+    await this.call(`extend the retention of ${key}`, () =>
+      this.client.send(new PutObjectRetentionCommand({ Bucket: this.options.bucket, Key: this.key(key), Retention: { Mode, RetainUntilDate: until } })),
+    );
+  }
+
+  private async setLegalHold(key: string, on: boolean): Promise<void> {
+    await this.call(`${on ? 'set' : 'clear'} the legal hold of ${key}`, () =>
+      this.client.send(new PutObjectLegalHoldCommand({ Bucket: this.options.bucket, Key: this.key(key), LegalHold: { Status: on ? 'ON' : 'OFF' } })),
+    );
   }
 
   async *listIncomplete(prefix: string): AsyncIterable<IncompleteUpload> {
@@ -212,6 +392,30 @@ export class S3Storage implements StorageBackend {
     return new LifeboatError(auth ? 'Config' : 'Storage', `${this.location}: cannot ${what}: ${code}`,
       auth ? 'check the access key and secret named in the region\'s storage config' : 'check that the S3 endpoint is reachable and the bucket exists', { cause: error });
   }
+}
+
+function isS3Error(error: unknown, ...names: string[]): boolean {
+  return error instanceof S3ServiceException && names.includes(error.name);
+}
+
+function httpStatus(error: unknown): number | undefined {
+  return error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
+}
+
+const md5 = (data: Buffer) => createHash('md5').update(data).digest('base64');
+
+/** The Locked error of an object that Object Lock keeps. */
+export function locked(location: string, key: string, state: LockState): LifeboatError {
+  return new LifeboatError('Locked', `${location}: ${key} is ${heldBy(state)}; the server refuses to delete it`,
+    'nothing to do: retention deletes it once the lock expires; release a legal hold with "lifeboat backups hold <id> --release"');
+}
+
+/** "held by legal hold", "held by Object Lock until 2026-12-05T10:00:00.000Z" */
+export function heldBy(state: LockState): string {
+  const parts: string[] = [];
+  if (state.legalHold) parts.push('held by legal hold');
+  if (state.retainUntil) parts.push(`held by Object Lock until ${state.retainUntil.toISOString()}`);
+  return parts.join(', ');
 }
 
 function isNotFound(error: unknown): boolean {

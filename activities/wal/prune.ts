@@ -1,3 +1,4 @@
+import { LifeboatError } from '../../lib/errors';
 import { isPhysical, keys, type PostgresPhysicalDescription } from '../../lib/manifest';
 import { parseWalName, walKeys } from '../../lib/wal';
 import { readManifest } from '../catalog';
@@ -36,10 +37,18 @@ export async function planWalPrune(storage: StorageBackend, trusted: TrustedKey[
   return { keepFrom: oldest.startWalFile, files: files.sort() };
 }
 
+/** Oldest first; stops at the first file S3 Object Lock still protects (the newer ones were locked later still). */
 export async function deleteWalFiles(storage: StorageBackend, source: string, files: string[]): Promise<number> {
+  let deleted = 0;
   for (const name of files) {
-    await storage.remove(walKeys.object(source, name));
-    await storage.remove(walKeys.record(source, name));
+    try {
+      await storage.remove(walKeys.object(source, name));
+      await storage.remove(walKeys.record(source, name));
+    } catch (error) {
+      if (error instanceof LifeboatError && error.type === 'Locked') break;
+      throw error;
+    }
+    deleted += 1;
   }
-  return files.length;
+  return deleted;
 }

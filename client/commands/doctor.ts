@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { createDeps } from '../../activities/deps';
+import type { StorageBackend } from '../../activities/storage/backend';
 import { identityFile as checkedIdentityFile } from '../../activities/restore-stream';
 import { checkedSigner, trustedKeys } from '../../lib/signing';
 import { channelLabel, channelSecrets } from '../../activities/notify/channel';
@@ -21,6 +22,8 @@ import { childEnvOptions } from '../../lib/child-env';
 interface Check {
   check: string;
   ok: boolean;
+  /** Works, but leaves a risk the operator should know of. */
+  warn?: boolean;
   detail: string;
 }
 
@@ -75,6 +78,21 @@ async function physicalReadiness(client: Awaited<ReturnType<typeof connect>>, sp
   return `wal_level ${level}, archive_mode ${archive}, replication allowed${unsynced}`;
 }
 
+/** A region with storage.objectLock needs a bucket with Object Lock and versioning; one without is deletable by its writers. */
+async function objectLockCheck(config: Config, region: string, storage: StorageBackend): Promise<string | { warn: string }> {
+  const wanted = config.regions[region]!.storage;
+  const features = await storage.features();
+  const overwrite = features.conditionalWrites ? '' : '; the server ignores If-None-Match, so write-once rests on a check before each write';
+  if (wanted.type !== 's3' || !wanted.objectLock) {
+    return { warn: `no storage.objectLock: anyone with the bucket's write credentials can delete backups${features.objectLock ? ' (the bucket has Object Lock: set regions.' + region + '.storage.objectLock to use it)' : ''}${overwrite}` };
+  }
+  const create = 'Object Lock can only be enabled when a bucket is created: aws s3api create-bucket --bucket NAME --object-lock-enabled-for-bucket (it turns versioning on), then point the region at it';
+  if (!features.objectLock) throw new LifeboatError('Config', `bucket ${wanted.bucket} has no Object Lock, but regions.${region}.storage.objectLock is set`, create);
+  if (!features.versioning) throw new LifeboatError('Config', `bucket ${wanted.bucket} has Object Lock but versioning is not enabled`, `aws s3api put-bucket-versioning --bucket ${wanted.bucket} --versioning-configuration Status=Enabled`);
+  const text = `Object Lock and versioning enabled; objects locked in ${wanted.objectLock.mode} mode, at least ${wanted.objectLock.minimum}`;
+  return overwrite ? { warn: text + overwrite } : text;
+}
+
 /** Everything a worker on this machine needs, each checked for real. Non-zero exit if any fails. */
 /** A worker that signs with a key the readers do not trust writes backups nobody will restore: caught here, and at worker start. */
 function signingKeyReadiness(config: Config): string {
@@ -86,9 +104,10 @@ function signingKeyReadiness(config: Config): string {
 
 export async function doctorCommand(config: Config, configPath: string, out: Output): Promise<void> {
   const checks: Check[] = [{ check: 'config', ok: true, detail: configPath }];
-  const run = async (check: string, probe: () => Promise<string>) => {
+  const run = async (check: string, probe: () => Promise<string | { warn: string }>) => {
     try {
-      checks.push({ check, ok: true, detail: await probe() });
+      const detail = await probe();
+      checks.push(typeof detail === 'string' ? { check, ok: true, detail } : { check, ok: true, warn: true, detail: detail.warn });
     } catch (error) {
       const hint = error instanceof LifeboatError && error.hint ? ` (${error.hint})` : '';
       checks.push({ check, ok: false, detail: `${(error as Error).message.split('\n')[0]}${hint}` });
@@ -122,6 +141,7 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
       await storage.remove(probe);
       return `${storage.location} writable`;
     });
+    if (config.regions[region]!.storage.type === 's3') await run(`immutability ${region}`, () => objectLockCheck(config, region, deps.storage(region)));
   }
   for (const [name, source] of Object.entries(config.sources)) {
     await run(`source ${name}`, () => probeSource(name, source));
@@ -157,7 +177,7 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
     checks.push({ check: 'identity file', ok: true, detail: 'not set: this machine can back up but not restore' });
   }
   const failed = checks.filter((c) => !c.ok);
-  out.result({ ok: failed.length === 0, checks }, table([['CHECK', 'OK', 'DETAIL'], ...checks.map((c) => [c.check, c.ok ? 'ok' : 'FAIL', c.detail])]));
+  out.result({ ok: failed.length === 0, checks }, table([['CHECK', 'OK', 'DETAIL'], ...checks.map((c) => [c.check, c.ok ? (c.warn ? 'WARN' : 'ok') : 'FAIL', c.detail])]));
   if (failed.length > 0) {
     throw new LifeboatError(failed.some((c) => c.check.startsWith('tool')) ? 'MissingTool' : 'Config', `${failed.length} check${failed.length > 1 ? 's' : ''} failed: ${failed.map((c) => c.check).join(', ')}`, 'fix the items marked FAIL above');
   }

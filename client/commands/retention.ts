@@ -72,6 +72,10 @@ export function describeReport(report: RetentionReport): string {
         lines.push(`    ${'orphan'.padEnd(12)}  ${orphan.id}  ${orphan.objects} object(s) without a manifest, newest ${orphan.newest}: ${done}`);
       }
       if (region.wal) lines.push(`    ${'wal'.padEnd(12)}  ${walLine(region.wal, goes)}`);
+      for (const lock of region.locks) {
+        const done = lock.error ? `FAILED: ${lock.error}` : lock.objects === null ? 'would extend' : `extended on ${lock.objects} object(s)`;
+        lines.push(`    ${'lock'.padEnd(12)}  ${lock.id}  Object Lock until ${lock.until} (its tier keeps it that long): ${done}`);
+      }
     }
   }
   if (report.unmanaged.length > 0) lines.push('', `no retention rules, never pruned: ${report.unmanaged.join(', ')}`);

@@ -30,6 +30,14 @@ const s3Storage = z.strictObject({
   prefix: z.string().default(''),
   accessKeyIdEnv: envName.optional(),
   secretAccessKeyEnv: envName.optional(),
+  /**
+   * S3 Object Lock on every object written: retained until retention may delete it (at least
+   * `minimum`). The bucket must have been created with Object Lock (and so versioning).
+   */
+  objectLock: z.strictObject({
+    mode: z.enum(['governance', 'compliance']),
+    minimum: duration.default('7d'),
+  }).optional(),
 });
 
 const localStorage = z.strictObject({
@@ -458,6 +466,7 @@ export type PostgresSourceConfig = Extract<SourceConfig, { kind: 'postgres' }>;
 export type RedisSourceConfig = Extract<SourceConfig, { kind: 'redis' }>;
 export type FilesSourceConfig = Extract<SourceConfig, { kind: 'files' }>;
 export type StorageConfig = Config['regions'][string]['storage'];
+export type ObjectLockConfig = NonNullable<Extract<StorageConfig, { type: 's3' }>['objectLock']>;
 export type SourceKind = SourceConfig['kind'];
 export type ScheduleConfig = NonNullable<SourceConfig['schedule']>;
 export type RetentionConfig = NonNullable<SourceConfig['retention']>;

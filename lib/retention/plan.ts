@@ -18,6 +18,8 @@ export interface RegionCatalog {
   backups: BackupRef[];
   /** Ids with a passed verify record in this region. */
   verified: string[];
+  /** Ids whose objects S3 Object Lock protects now, and why ("held by legal hold"): never asked to be deleted. */
+  held?: Record<string, string>;
 }
 
 export interface PlanInput {
@@ -113,6 +115,9 @@ export function planRetention(input: PlanInput): SourcePlan {
         const reasons = region.keep.get(backup.id) ?? [];
         if (blocked) return { id: backup.id, finishedAt: backup.finishedAt, action: 'keep', reasons: [...reasons, `${interlock}${reasons.length === 0 ? ` (else: ${region.drop.get(backup.id)})` : ''}`] };
         if (reasons.length > 0) return { id: backup.id, finishedAt: backup.finishedAt, action: 'keep', reasons };
+        // A lock is not a reason to keep other copies or parents: it only stops this deletion.
+        const held = region.catalog.held?.[backup.id];
+        if (held) return { id: backup.id, finishedAt: backup.finishedAt, action: 'keep', reasons: [`${held} (else: ${region.drop.get(backup.id)})`] };
         return { id: backup.id, finishedAt: backup.finishedAt, action: 'delete', reasons: [region.drop.get(backup.id)!] };
       }),
     })),
