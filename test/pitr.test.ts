@@ -1,4 +1,5 @@
-import { trusted } from './support/signing';
+import { signatureKey } from '../lib/signing';
+import { putSignedJson, trusted } from './support/signing';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -193,7 +194,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     await storage.put(key, data);
     // Finished a moment before the real one: never the newest, chosen only by name.
     const copy = { ...manifest, id, finishedAt: new Date(Date.parse(manifest.finishedAt) - 1).toISOString(), objects: [{ ...manifest.objects[0]!, key, ...digestOf(data) }] };
-    await storage.put(keys.manifest('pitr-db', id), Buffer.from(JSON.stringify(copy)));
+    await putSignedJson(storage, keys.manifest('pitr-db', id), copy);
 
     const [port] = await freePorts(1);
     const dataDir = join(dir, 'tampered');
@@ -210,8 +211,11 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     const id = `${base.backupId}-mismatch`;
     // The bytes decrypt and extract cleanly; only the SHA-256 (known at the end of the stream) tells.
     const flipped = manifest.objects[0]!.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
-    const copy = { ...manifest, id, finishedAt: new Date(Date.parse(manifest.finishedAt) - 2).toISOString(), objects: [{ ...manifest.objects[0]!, sha256: flipped }] };
-    await storage.put(keys.manifest('pitr-db', id), Buffer.from(JSON.stringify(copy)));
+    // The same bytes under the copy's own prefix (a manifest may only name its own objects), signed as Lifeboat would.
+    const key = keys.object('pitr-db', id, 'base.tar.zst.age');
+    await storage.put(key, await readAll(await storage.get(manifest.objects[0]!.key)));
+    const copy = { ...manifest, id, finishedAt: new Date(Date.parse(manifest.finishedAt) - 2).toISOString(), objects: [{ ...manifest.objects[0]!, key, sha256: flipped }] };
+    await putSignedJson(storage, keys.manifest('pitr-db', id), copy);
 
     const [port] = await freePorts(1);
     const dataDir = join(dir, 'mismatch');
@@ -222,7 +226,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
       .then(() => undefined, (e: unknown) => e)
       .finally(() => watcher.close());
     expect(error).toBeInstanceOf(LifeboatError);
-    expect(error).toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${manifest.objects[0]!.key}: stored object does not match its manifest`) });
+    expect(error).toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${keys.object('pitr-db', id, 'base.tar.zst.age')}: stored object does not match its manifest`) });
     expect(written).toEqual([]);
     expect(readdirSync(dataDir)).toEqual([]);
     expect(existsSync(workDirOf(dataDir))).toBe(false);
@@ -235,8 +239,20 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     expect(await walFiles(storage, 'pitr-db')).toContain(name);
     const recordKey = walKeys.record('pitr-db', name);
     const original = await readAll(await storage.get(recordKey));
+    const originalSignature = await readAll(await storage.get(signatureKey(recordKey)));
     const record = JSON.parse(original.toString()) as { sha256: string };
-    await storage.put(recordKey, Buffer.from(JSON.stringify({ ...record, sha256: record.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0')) })));
+    // A record of other bytes, signed by the trusted key: what another cluster archiving under this name would leave.
+    const replaceRecord = async (bytes: Buffer, signature?: Buffer) => {
+      await storage.remove(signatureKey(recordKey));
+      await storage.remove(recordKey);
+      if (signature) {
+        await storage.put(signatureKey(recordKey), signature);
+        await storage.put(recordKey, bytes);
+      } else {
+        await putSignedJson(storage, recordKey, JSON.parse(bytes.toString()));
+      }
+    };
+    await replaceRecord(Buffer.from(JSON.stringify({ ...record, sha256: record.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0')) })));
     try {
       const [port] = await freePorts(1);
       const dataDir = join(dir, 'wal-mismatch');
@@ -246,7 +262,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
       expect(existsSync(dataDir)).toBe(false);
       expect(existsSync(workDirOf(dataDir))).toBe(false);
     } finally {
-      await storage.put(recordKey, original);
+      await replaceRecord(original, originalSignature);
     }
   });
 

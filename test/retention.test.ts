@@ -155,7 +155,8 @@ describe('applyRetention on the real Temporal server and S3 regions', () => {
     expect(shop.regions.find((r) => r.region === 'gothenburg')!.kept.find((k) => k.id === verified.id)!.reasons).toEqual(['minCopies 2: else only 1 copy (stockholm)']);
     expect(report.unmanaged).toEqual(['untouched']);
     expect(report.totals.failed).toBe(0);
-  });
+    // About 750 signed deletions (manifest, tombstone and its signature each) across two regions.
+  }, 300_000);
 
   it('removes data that a crashed backup left without a manifest', async () => {
     expect(await keysIn(storage('stockholm'), `shop/${orphanId}/`)).toEqual([]);
