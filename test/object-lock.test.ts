@@ -176,8 +176,8 @@ describe('backups on a bucket with S3 Object Lock', () => {
     expect(release.exitCode, release.stderr).toBe(0);
     const report = await applyRetention();
     expect(report.totals).toMatchObject({ deleted: 1, failed: 0 });
-    // A delete marker would free nothing: only the tombstone retention writes is left.
-    expect(await versionsUnder(keys.backupPrefix('docs', id))).toEqual([keys.tombstone('docs', id)]);
+    // A delete marker would free nothing: only the tombstone retention writes (and its signature) is left.
+    expect((await versionsUnder(keys.backupPrefix('docs', id))).sort()).toEqual([keys.tombstone('docs', id), `${keys.tombstone('docs', id)}.sig`]);
     expect(await versionsUnder(keys.backupPrefix('docs', backups[1]!.backupId))).toContain(keys.manifest('docs', backups[1]!.backupId));
   }, 60_000);
 
