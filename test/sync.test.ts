@@ -191,7 +191,7 @@ describe('syncRegions across two S3 regions and a local directory', () => {
     const text = await cli(['status']);
     expect(text.exitCode).toBe(0);
     expect(text.stdout).not.toContain('\x1b[');
-    expect(text.stdout.split('\n')[0]).toMatch(/^SOURCE +KIND +REGION +NEWEST +RPO +COPIES +SIZE +VERIFIED +RTO +LAST FAILURE$/);
+    expect(text.stdout.split('\n')[0]).toMatch(/^SOURCE +KIND +REGION +NEWEST +RPO +COPIES +SIZE +VERIFIED +RTO +LAST FAILURE +CATALOG$/);
     expect(text.stdout).toMatch(/sync-db +postgres +stockholm +\S+ ago +OK +stockholm 1, gothenburg 1, malmo 1 /);
     expect(text.stdout).toMatch(new RegExp(`sync-broken +postgres +stockholm +never +NEVER +.* ${failure.type} at `));
   }, 120_000);
