@@ -136,7 +136,7 @@ describe('applyRetention on the real Temporal server and S3 regions', () => {
     expect(stockholm.kept.find((k) => k.id === daily.at(-1)!.id)!.reasons).toContain('newest');
     expect(stockholm.orphans).toMatchObject([{ id: orphanId, action: 'remove', removed: null }]);
     expect(await keysIn(storage('stockholm'), '')).toEqual(before);
-  });
+  }, 300_000);
 
   it('prunes thirteen months of daily backups to exactly the GFS set in every region', async () => {
     const report = await applyRetention({});
