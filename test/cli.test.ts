@@ -42,7 +42,7 @@ describe('the lifeboat CLI', () => {
     expect(result.stderr).toMatch(/MiB uploaded, part \d+, [\d.]+ MiB\/s/);
     expect(result.stdout).toMatch(/backup \S+ of slow-db \(postgres\) stored in stockholm/);
     expect(result.stdout).toMatch(/sha256 +[0-9a-f]{64}/);
-  }, 120_000);
+  }, 300_000);
 
   it('prints exactly one JSON document on stdout with --json', async () => {
     const result = await cli(['--json', 'backup', 'app-db', '--wait']);
@@ -60,7 +60,7 @@ describe('the lifeboat CLI', () => {
     expect(second.exitCode).toBe(10);
     expect(second.stderr).toMatch(/a backup of slow-db is already running/);
     expect((await first).exitCode).toBe(0);
-  }, 120_000);
+  }, 300_000);
 
   it('lists the catalog from storage, as a table and as JSON', async () => {
     const text = await cli(['backups', 'list', '--source', 'app-db']);
@@ -95,7 +95,7 @@ describe('the lifeboat CLI', () => {
     });
     expect(scheduled).toEqual({ outcome: 'skipped', reason: 'a backup of slow-db was already running', runningWorkflowId: backupWorkflowId(prefix, 'slow-db') });
     expect((await manual).exitCode).toBe(0);
-  }, 120_000);
+  }, 300_000);
 
   it('restores the latest backup into a new database that equals the source', async () => {
     const result = await cli(['restore', 'app-db', '--latest', '--to', pgUrl(pg, 'cli_restored'), '--to-password-env', passwordEnv]);
