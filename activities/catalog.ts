@@ -38,19 +38,28 @@ export async function judgeManifest(storage: StorageBackend, trusted: TrustedKey
 
 const byFinish = (a: CatalogEntry, b: CatalogEntry) => a.manifest.finishedAt.localeCompare(b.manifest.finishedAt) || a.manifest.id.localeCompare(b.manifest.id);
 
+/** Reads at most 16 objects at once: enough to hide the round trips, few enough for any endpoint. */
+export async function inBatches<T, R>(items: T[], read: (item: T) => Promise<R>, size = 16): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += size) results.push(...await Promise.all(items.slice(i, i + size).map(read)));
+  return results;
+}
+
+/** The manifest keys of one source (or all sources) in one region, in key (= start time) order. */
+async function manifestKeysIn(storage: StorageBackend, source?: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const object of storage.list(source ? keys.sourcePrefix(source) : '')) {
+    if (object.key.endsWith('/manifest.json')) found.push(object.key);
+  }
+  return found;
+}
+
 /** Every manifest of one source (or all sources) in one region: the trusted ones oldest first, and the rest with why. */
 export async function scanCatalog(storage: StorageBackend, trusted: TrustedKey[], source?: string): Promise<CatalogScan> {
-  const manifestKeys: string[] = [];
-  for await (const object of storage.list(source ? keys.sourcePrefix(source) : '')) {
-    if (object.key.endsWith('/manifest.json')) manifestKeys.push(object.key);
-  }
   const scan: CatalogScan = { entries: [], untrusted: [] };
-  // A few reads at once: a catalog of thousands of backups is otherwise one round trip after another.
-  for (let i = 0; i < manifestKeys.length; i += 16) {
-    for (const judged of await Promise.all(manifestKeys.slice(i, i + 16).map((key) => judgeManifest(storage, trusted, key)))) {
-      if ('entry' in judged) scan.entries.push(judged.entry);
-      else scan.untrusted.push(judged.untrusted);
-    }
+  for (const judged of await inBatches(await manifestKeysIn(storage, source), (key) => judgeManifest(storage, trusted, key))) {
+    if ('entry' in judged) scan.entries.push(judged.entry);
+    else scan.untrusted.push(judged.untrusted);
   }
   // Ids sort by start second only; the finish time (ms) orders backups taken within one second.
   scan.entries.sort(byFinish);
@@ -79,12 +88,8 @@ export function untrustedError(storage: StorageBackend, item: UntrustedItem): Li
  * start time, so usually one manifest is read. Untrusted ones passed on the way are returned too.
  */
 export async function newestTrusted(storage: StorageBackend, trusted: TrustedKey[], source: string): Promise<{ entry: CatalogEntry | undefined; untrusted: UntrustedItem[] }> {
-  const manifestKeys: string[] = [];
-  for await (const object of storage.list(keys.sourcePrefix(source))) {
-    if (object.key.endsWith('/manifest.json')) manifestKeys.push(object.key);
-  }
   const untrusted: UntrustedItem[] = [];
-  for (const key of manifestKeys.sort().reverse()) {
+  for (const key of (await manifestKeysIn(storage, source)).sort().reverse()) {
     const judged = await judgeManifest(storage, trusted, key);
     if ('entry' in judged) return { entry: judged.entry, untrusted };
     untrusted.push(judged.untrusted);

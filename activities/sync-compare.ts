@@ -1,7 +1,7 @@
 import { keys } from '../lib/manifest';
 import { parseManifest } from '../lib/manifest-schema';
 import type { TrustedKey } from '../lib/signing';
-import type { CatalogEntry } from './catalog';
+import { inBatches, type CatalogEntry } from './catalog';
 import { readSigned } from './signed';
 import type { StorageBackend } from './storage/backend';
 import type { BackupRef, BackupToCopy, DivergentCopy } from './sync';
@@ -29,9 +29,7 @@ export async function classify(home: CatalogEntry[], destination: StorageBackend
   for await (const object of destination.list(keys.sourcePrefix(source))) sizes.set(object.key, object.size);
   const held = home.map((entry) => keys.manifest(source, entry.manifest.id)).filter((key) => sizes.has(key));
   const there = new Map<string, CopyThere>();
-  for (let i = 0; i < held.length; i += 16) {
-    await Promise.all(held.slice(i, i + 16).map(async (key) => there.set(key, await readCopy(destination, trusted, key))));
-  }
+  await inBatches(held, async (key) => there.set(key, await readCopy(destination, trusted, key)));
 
   const result: Classified = { present: [], missing: [], divergent: [] };
   for (const { manifest, manifestSha256 } of home) {

@@ -1,7 +1,7 @@
 import { keys } from '../lib/manifest';
 import type { VerifyLevel, VerifyRecord } from '../lib/verify';
 import type { TrustedKey } from '../lib/signing';
-import { judgeManifest, type CatalogEntry, type UntrustedItem } from './catalog';
+import { inBatches, judgeManifest, type CatalogEntry, type UntrustedItem } from './catalog';
 import { readSigned } from './signed';
 import type { StorageBackend } from './storage/backend';
 
@@ -89,11 +89,4 @@ export const sortRecords = (records: VerifyRecord[]) => [...records].sort((a, b)
 
 export function summarize(record: VerifyRecord | undefined): VerifiedSummary | null {
   return record ? { level: record.level, outcome: record.outcome, at: record.finishedAt, restoreMs: record.restoreMs } : null;
-}
-
-/** Reads at most 16 objects at once: enough to hide the round trips, few enough for any endpoint. */
-async function inBatches<T, R>(items: T[], read: (item: T) => Promise<R>, size = 16): Promise<R[]> {
-  const results: R[] = [];
-  for (let i = 0; i < items.length; i += size) results.push(...await Promise.all(items.slice(i, i + size).map(read)));
-  return results;
 }

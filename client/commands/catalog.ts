@@ -59,7 +59,8 @@ function problemOf(kind: Kind, key: string, bytes: Buffer): string | undefined {
   }
 }
 
-async function trustExistingIn(storage: StorageBackend, region: string, prefixes: string[], trusted: TrustedKey[], signer: Signer, dryRun: boolean): Promise<TrustExistingRow[]> {
+/** signer undefined: a dry run, which only lists. */
+async function trustExistingIn(storage: StorageBackend, region: string, prefixes: string[], trusted: TrustedKey[], signer: Signer | undefined): Promise<TrustExistingRow[]> {
   const rows: TrustExistingRow[] = [];
   for (const prefix of prefixes) {
     const found = new Set<string>();
@@ -79,8 +80,8 @@ async function trustExistingIn(storage: StorageBackend, region: string, prefixes
         rows.push({ region, key, action: 'refused', detail: `${kind}: ${problem}` });
         continue;
       }
-      if (!dryRun) await storage.put(signatureKey(key), signer.sign(bytes));
-      rows.push({ region, key, action: dryRun ? 'would sign' : 'signed', detail: kind });
+      if (signer) await storage.put(signatureKey(key), signer.sign(bytes));
+      rows.push({ region, key, action: signer ? 'signed' : 'would sign', detail: kind });
     }
   }
   return rows;
@@ -104,7 +105,7 @@ export async function catalogSignCommand(config: Config, options: { trustExistin
   const prefixes = sources.flatMap((source) => [`${source}/`, `_wal/${source}/`]);
   const rows: TrustExistingRow[] = [];
   for (const region of options.region ? [options.region] : Object.keys(config.regions)) {
-    rows.push(...await trustExistingIn(deps.storage(region), region, prefixes, deps.trusted, signer ?? { keyId: '', publicKey: '', sign: () => Buffer.alloc(0) }, Boolean(options.dryRun)));
+    rows.push(...await trustExistingIn(deps.storage(region), region, prefixes, deps.trusted, signer));
   }
   const refused = rows.filter((row) => row.action === 'refused');
   const text = rows.length === 0 ? 'nothing unsigned: every catalog object is signed' : table([['REGION', 'KEY', 'ACTION', 'DETAIL'], ...rows.map((r) => [r.region, r.key, r.action, r.detail])]);
