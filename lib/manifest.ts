@@ -193,12 +193,15 @@ export function backupIdFor(startTime: Date, runId: string): string {
 
 /** One phrase for summaries and listings: "12 tables", "2,345 keys", "1,200 files (increment 2)". */
 export function brief(description: SourceDescription): string {
+  // The schema checks only the kind: a manifest from another Lifeboat version may describe its
+  // contents differently, and a listing must not fail on it.
+  const count = (n: unknown, noun: string) => (typeof n === 'number' ? `${n} ${noun}${n === 1 ? '' : 's'}` : `? ${noun}s`);
   switch (description.kind) {
     case 'postgres':
-      return 'mode' in description ? `base backup of ${description.databases.length} database${description.databases.length === 1 ? '' : 's'}` : `${description.tables.length} tables`;
+      return 'mode' in description ? `base backup of ${count(description.databases?.length, 'database')}` : count(description.tables?.length, 'table');
     case 'redis':
-      return `${description.rdbKeys} keys`;
+      return count(description.rdbKeys, 'key');
     case 'files':
-      return `${description.files} files${description.level > 0 ? ` (increment ${description.level})` : ' (full)'}`;
+      return `${count(description.files, 'file')}${description.level > 0 ? ` (increment ${description.level})` : ' (full)'}`;
   }
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../lib/config/load';
 import { lockAtWrite, lockForKeeper, regionLockPolicy, sourceOfKey } from '../lib/retention/lock';
 import { planRetention } from '../lib/retention/plan';
+import { testPublicKey } from './support/signing';
 
 const DAY = 86_400_000;
 const at = new Date('2026-11-20T12:00:00.000Z');
@@ -45,6 +46,7 @@ regions:
   sto: { storage: { type: s3, bucket: locked, objectLock: { mode: compliance, minimum: 2d } } }
   got: { storage: { type: s3, bucket: plain } }
 encryption: { recipients: [age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs7lxqgf] }
+catalog: { trustedKeys: [${testPublicKey}] }
 sources:
   app: { kind: redis, region: sto, url: redis://127.0.0.1:6379, retention: { daily: 5, regions: { sto: { weekly: 2 } } } }
 `, 'lifeboat.yaml');

@@ -1,10 +1,9 @@
-import { putSignedJson } from './support/signing';
-import { trusted } from './support/signing';
+import { plantManifest, trusted } from './support/signing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
 import type { StorageBackend } from '../activities/storage/backend';
-import { keys, MANIFEST_FORMAT, type Manifest } from '../lib/manifest';
+import { keys } from '../lib/manifest';
 import type { RetentionReport } from '../workflows/apply-retention';
 import { DAY } from './support/calendar';
 import { makeFixture, type Fixture } from './support/fixture';
@@ -18,12 +17,7 @@ const regions = ['stockholm', 'gothenburg'];
 async function plant(storage: StorageBackend, region: string, id: string, finishedAt: string): Promise<void> {
   const key = keys.object('kept', id, 'dump.rdb.zst.age');
   await storage.put(key, Buffer.from('data'));
-  const manifest: Partial<Manifest> = {
-    format: MANIFEST_FORMAT, id, source: 'kept', kind: 'redis', region, startedAt: finishedAt, finishedAt, parent: null, previousManifestSha256: null,
-    workflow: { workflowId: `planted-${id}`, runId: id }, objects: [{ key, role: 'data', content: 'planted', size: 4, sha256: '0'.repeat(64) }],
-    compression: { algorithm: 'zstd', level: 3 }, encryption: { algorithm: 'age-x25519', recipients: [] }, tools: {}, retentionTags: [], restoreWith: 'planted',
-  };
-  await putSignedJson(storage, keys.manifest('kept', id), manifest);
+  await plantManifest(storage, { id, source: 'kept', kind: 'redis', region, finishedAt, objects: [{ key, role: 'data', content: 'planted', size: 4, sha256: '0'.repeat(64) }] });
 }
 
 describe('applyRetention after failed verifications, on the real Temporal server and S3 regions', () => {

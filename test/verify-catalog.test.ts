@@ -5,8 +5,9 @@ import { createDeps } from '../activities/deps';
 import { verifyRecordKey } from '../activities/verify-records';
 import type { CatalogRow } from '../client/commands/backups-list';
 import { verifiedText } from '../client/commands/verified-text';
-import { keys, MANIFEST_FORMAT } from '../lib/manifest';
+import { keys } from '../lib/manifest';
 import { makeFixture, type Fixture } from './support/fixture';
+import { plantManifest } from './support/signing';
 import { plantRecord, verifyRecord } from './support/verify-records';
 
 const servers = inject('servers');
@@ -25,10 +26,10 @@ describe('backups list with verification records in storage', () => {
         const finishedAt = hoursAgo(10 - i);
         const key = keys.object('listed-db', id, 'dump');
         await storage(region).put(key, Buffer.from('twelve bytes'));
-        await storage(region).put(keys.manifest('listed-db', id), Buffer.from(JSON.stringify({
-          format: MANIFEST_FORMAT, id, source: 'listed-db', kind: 'postgres', region: 'stockholm', startedAt: finishedAt, finishedAt, parent: null,
-          objects: [{ key, role: 'data', content: 'x', size: 12, sha256: '0'.repeat(64) }], description: { kind: 'postgres', tables: [] },
-        })));
+        await plantManifest(storage(region), {
+          id, source: 'listed-db', kind: 'postgres', region: 'stockholm', finishedAt,
+          objects: [{ key, role: 'data', content: 'x', size: 12, sha256: '0'.repeat(64) }],
+        });
       }
     }
     const base = { source: 'listed-db' } as const;

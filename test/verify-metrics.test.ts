@@ -7,8 +7,9 @@ import { createDeps } from '../activities/deps';
 import type { StorageBackend } from '../activities/storage/backend';
 import { parseConfig } from '../lib/config/load';
 import type { Config } from '../lib/config/schema';
-import { keys, MANIFEST_FORMAT } from '../lib/manifest';
+import { keys } from '../lib/manifest';
 import { catalogGauges, type CatalogGauges } from '../worker/metrics/catalog';
+import { plantManifest, testPublicKey } from './support/signing';
 import { plantRecord, verifyRecord } from './support/verify-records';
 
 // The verification gauges come from the records in the catalogs, like the backup gauges come
@@ -28,10 +29,10 @@ describe('the verification gauges read from the catalogs', () => {
   async function plantBackup(region: string, id: string, hour: number): Promise<void> {
     const key = keys.object('app-db', id, 'dump');
     await storage(region).put(key, Buffer.from('data'));
-    await storage(region).put(keys.manifest('app-db', id), Buffer.from(JSON.stringify({
-      format: MANIFEST_FORMAT, id, source: 'app-db', kind: 'postgres', region, startedAt: at(hour), finishedAt: at(hour), parent: null,
+    await plantManifest(storage(region), {
+      id, source: 'app-db', kind: 'postgres', region, finishedAt: at(hour),
       objects: [{ key, role: 'data', content: 'x', size: 4, sha256: '0'.repeat(64) }],
-    })));
+    });
   }
 
   beforeAll(async () => {
@@ -41,7 +42,7 @@ regions:
   stockholm: { storage: { type: local, path: ${join(dir, 'sto')} } }
   malmo: { storage: { type: local, path: ${join(dir, 'mal')} } }
 encryption: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p] }
-catalog: { trustedKeys: [MCowBQYDK2VwAyEAFG/YD/PCU6ibMaIW4yUreQbD7pURy+K18RbgMe289C4=] }
+catalog: { trustedKeys: [${testPublicKey}] }
 sources:
   app-db: { kind: postgres, region: stockholm, url: "postgres://app@127.0.0.1:5432/app", verify: { restore: { cron: "0 4 * * 0" } } }
   cache: { kind: redis, region: stockholm, url: "redis://127.0.0.1:6379" }
