@@ -13,6 +13,8 @@ export async function workerCommand(config: Config, regions: string[], out: Outp
   // One line per event, so worker logs read well in journald and in `kubectl logs`.
   Runtime.install({
     logger: new DefaultLogger(levels.includes(wanted) ? wanted : 'INFO', ({ level, message, meta }) => {
+      // The heavy and host queues run activities only, by design (worker/shape.ts): not worth a warning at every start.
+      if (message === 'No workflows registered, not polling for workflow tasks') return;
       const fields = meta ? Object.entries(meta).map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`).join(' ') : '';
       process.stderr.write(`${new Date().toISOString()} ${level} ${message}${fields ? ` ${fields}` : ''}\n`);
     }),

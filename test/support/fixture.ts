@@ -74,6 +74,8 @@ export async function makeFixture(servers: Servers, sources: (ctx: SourceContext
     compression: { level: 3 },
     // Off unless a test asks: worker processes of concurrent test runs would all want port 9464.
     metrics: { port: 0 },
+    // A test's workers stop at its end; an activity still running there need not hold them 5 minutes.
+    worker: { shutdownGrace: '3s' },
     sources: sources(ctx),
     ...extra,
   };
