@@ -4,6 +4,7 @@ import { backupActivities } from './backup';
 import { failoverActivities } from './failover';
 import type { Deps } from './deps';
 import { withFailures } from './failures';
+import { hostQueueActivities } from './host-queue';
 import { restoreActivities } from './restore';
 import { retentionActivities } from './retention';
 import { rollbackActivities } from './rollback';
@@ -25,9 +26,11 @@ export function createActivities(deps: Deps) {
   const failover = failoverActivities(deps);
   const wal = walActivities(deps);
   const rollback = rollbackActivities(deps);
+  const host = hostQueueActivities(deps.config);
   const sourceAttempts = deps.config.temporal.sourceAttempts;
   return {
     planBackup: withFailures(backup.planBackup),
+    hostTaskQueue: withFailures(host.hostTaskQueue),
     snapshotToStorage: withFailures(backup.snapshotToStorage, { sourceAttempts }),
     writeManifest: withFailures(backup.writeManifest),
     discardUnfinishedBackup: withFailures(backup.discardUnfinishedBackup),

@@ -1,14 +1,21 @@
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
+import { describeConnection, temporalConnectionOptions } from '../lib/temporal-connection';
+import { searchAttributeGuard } from './search-attribute-guard';
 
 export async function connectClient(config: Config): Promise<Client> {
+  const options = temporalConnectionOptions(config.temporal);
   try {
-    const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' });
-    return new Client({ connection, namespace: config.temporal.namespace });
+    const connection = await Connection.connect({ ...options, connectTimeout: '5s' });
+    return new Client({
+      connection,
+      namespace: config.temporal.namespace,
+      interceptors: searchAttributeGuard(connection, config.temporal.namespace),
+    });
   } catch (error) {
-    throw new LifeboatError('TemporalUnreachable', `cannot connect to Temporal at ${config.temporal.address}: ${(error as Error).message}`,
-      'start Temporal (or the demo), or set temporal.address / TEMPORAL_ADDRESS');
+    throw new LifeboatError('TemporalUnreachable', `cannot connect to Temporal at ${describeConnection(options)}: ${(error as Error).message}`,
+      'start Temporal (or the demo), or set temporal.address / TEMPORAL_ADDRESS (and temporal.tls / apiKeyEnv for a secured one)');
   }
 }
 

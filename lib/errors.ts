@@ -30,6 +30,8 @@ export const errorTypes = {
   AlreadyExists: { exitCode: 20, retryable: false },
   /** S3 Object Lock (a retention period or a legal hold) protects the object: no retry frees it early. */
   Locked: { exitCode: 21, retryable: false },
+  /** The Temporal namespace lacks Lifeboat's search attributes: no run can start until they are registered. */
+  SearchAttributesMissing: { exitCode: 22, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof errorTypes;

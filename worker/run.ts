@@ -10,12 +10,17 @@ import type { Config } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
 import { childEnvOptions } from '../lib/child-env';
 import { packageRoot } from '../lib/package-root';
+import { registerSearchAttributes, type Registration } from '../lib/search-attribute-registry';
+import { describeConnection, temporalConnectionOptions } from '../lib/temporal-connection';
+import { queueShapes } from './shape';
 
 export const workflowsPath = join(packageRoot(), 'workflows', 'index.ts');
 const bundleScript = join(packageRoot(), 'worker', 'bundle.ts');
 
 export interface RunningWorkers {
   taskQueues: string[];
+  /** What the worker registered at start, or why it could not (then no run can start: the command says what to run). */
+  searchAttributes: Registration;
   /** Resolves when every worker has stopped (after shutdown() or a signal). */
   done: Promise<void>;
   shutdown(): void;
@@ -28,25 +33,29 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
       throw new LifeboatError('Usage', `no region "${region}" in the config`, `regions are: ${Object.keys(config.regions).join(', ')}`);
     }
   }
+  const options = temporalConnectionOptions(config.temporal, env);
   let connection: NativeConnection;
   try {
-    connection = await NativeConnection.connect({ address: config.temporal.address });
+    connection = await NativeConnection.connect(options);
   } catch (error) {
-    throw new LifeboatError('TemporalUnreachable', `cannot connect to Temporal at ${config.temporal.address}: ${(error as Error).message}`,
-      'start Temporal or set temporal.address / TEMPORAL_ADDRESS');
+    throw new LifeboatError('TemporalUnreachable', `cannot connect to Temporal at ${describeConnection(options)}: ${(error as Error).message}`,
+      'start Temporal or set temporal.address / TEMPORAL_ADDRESS (and temporal.tls / apiKeyEnv for a secured one)');
   }
+  const searchAttributes = await registerSearchAttributes(connection.operatorService, config.temporal.namespace);
   const activities = createActivities(createDeps(config, env));
   const workflowBundle = await workflowCode(env);
-  const workers = await Promise.all(regions.map((region) => Worker.create({
+  const shapes = regions.flatMap((region) => queueShapes(config, `${config.temporal.taskQueuePrefix}${region}`));
+  const workers = await Promise.all(shapes.map(({ workflows, ...shape }) => Worker.create({
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: `${config.temporal.taskQueuePrefix}${region}`,
-    workflowBundle: { code: workflowBundle },
+    ...shape,
+    ...(workflows ? { workflowBundle: { code: workflowBundle } } : {}),
     activities,
   })));
   const done = Promise.all(workers.map((worker) => worker.run())).then(() => connection.close());
   return {
-    taskQueues: regions.map((region) => `${config.temporal.taskQueuePrefix}${region}`),
+    taskQueues: shapes.map((shape) => shape.taskQueue),
+    searchAttributes,
     done,
     shutdown: () => workers.forEach((worker) => worker.shutdown()),
   };

@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, condition, proxyActivities, setHandler, TimeoutFailure, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, condition, patched, proxyActivities, setHandler, TimeoutFailure, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { FailoverSettings, RestoredSource } from '../activities/failover';
@@ -88,8 +88,10 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3 },
   });
   // A worker killed mid-restore: the heartbeat times out, the next attempt clears this run's half-done target and starts over.
-  const restorer = proxyActivities<Activities>({ ...streaming(queue, settings.heartbeatTimeoutMs), retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 } });
-  const cleaner = proxyActivities<Activities>({ ...shortCall, taskQueue: queue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour' });
+  // Restore, verify and teardown share one machine of the target region (its own queue, chosen when the restore starts).
+  let hostQueue = queue;
+  const restorer = () => proxyActivities<Activities>({ ...streaming(queue, settings.heartbeatTimeoutMs), taskQueue: hostQueue, retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 } });
+  const cleaner = () => proxyActivities<Activities>({ ...shortCall, taskQueue: hostQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour' });
 
   const preflight = async (): Promise<FailoverPlan> => {
     try {
@@ -206,7 +208,7 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
   const tornDown: string[] = [];
   const tearDown = async (compensating: boolean): Promise<void> => {
     progress.begin('teardown', `removing what this run restored in ${input.targetRegion}`);
-    const results = await Promise.allSettled(plan.sources.map((s) => cleaner.failoverTeardown({ runKey, source: s.source, targetRegion: input.targetRegion })));
+    const results = await Promise.allSettled(plan.sources.map((s) => cleaner().failoverTeardown({ runKey, source: s.source, targetRegion: input.targetRegion })));
     const lines: string[] = [];
     results.forEach((result, index) => {
       const source = plan.sources[index]!.source;
@@ -240,13 +242,20 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
   }
 
   // 4. Restore
+  if (patched('lifeboat-host-queue')) {
+    try {
+      hostQueue = await regional.hostTaskQueue();
+    } catch (error) {
+      await fail('restore', asFailed(error));
+    }
+  }
   restoreStarted = true;
   progress.begin('restore', `${plan.sources.length} source(s) in parallel on ${input.targetRegion}'s worker`);
   const restored = new Map<string, RestoredSource>();
   const restores = await Promise.allSettled(plan.sources.map(async (s) => {
     progress.source('restore', s.source, 'running', `backup ${s.backupId} → ${s.target}`);
     try {
-      const result = await restorer.failoverRestore({ runKey, source: s.source, targetRegion: input.targetRegion, backupId: s.backupId, recoveryTarget: s.recoveryTarget });
+      const result = await restorer().failoverRestore({ runKey, source: s.source, targetRegion: input.targetRegion, backupId: s.backupId, recoveryTarget: s.recoveryTarget });
       restored.set(s.source, result);
       progress.source('restore', s.source, 'done', `${result.detail} (${duration(result.restoreMs)})`);
     } catch (error) {
@@ -265,7 +274,7 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
   const verifies = await Promise.allSettled(plan.sources.map(async (s) => {
     progress.source('verify', s.source, 'running', '');
     try {
-      const checks = await restorer.failoverVerify({ runKey, source: s.source, targetRegion: input.targetRegion, backupId: s.backupId });
+      const checks = await restorer().failoverVerify({ runKey, source: s.source, targetRegion: input.targetRegion, backupId: s.backupId });
       const bad = checks.filter((c) => !c.ok);
       checked.set(s.source, { passed: checks.length - bad.length, total: checks.length });
       if (bad.length > 0) {

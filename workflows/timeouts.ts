@@ -1,4 +1,5 @@
-import type { ActivityOptions } from '@temporalio/workflow';
+import { patched, type ActivityOptions } from '@temporalio/workflow';
+import { heavyQueue } from '../lib/task-queues';
 
 // Named presets, so each call site says what kind of work it starts rather than repeating numbers.
 export const shortCall: ActivityOptions = {
@@ -8,7 +9,8 @@ export const shortCall: ActivityOptions = {
 
 export function streaming(taskQueue: string, heartbeatTimeoutMs: number): ActivityOptions {
   return {
-    taskQueue,
+    // A few at a time per machine (worker.heavySlots); runs started before the heavy queues keep their queue.
+    taskQueue: patched('lifeboat-heavy-queue') ? heavyQueue(taskQueue) : taskQueue,
     // A backup of a large database may run for many hours; the heartbeat is what detects a dead worker.
     startToCloseTimeout: '48 hours',
     heartbeatTimeout: heartbeatTimeoutMs,

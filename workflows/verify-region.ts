@@ -1,4 +1,4 @@
-import { ActivityFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, CancellationScope, isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { VerifyPlan } from '../activities/verify';
 import type { CheckOutcome, RestoreLevelResult, VerifyLevel, VerifyRecord } from '../lib/verify';
@@ -37,8 +37,9 @@ export async function verifyInRegion(job: RegionJob): Promise<RegionVerifyResult
   const regional = proxyActivities<Activities>({ ...shortCall, taskQueue, scheduleToStartTimeout: '1 hour' });
   const stream = proxyActivities<Activities>(streaming(taskQueue, plan.heartbeatTimeoutMs));
   // A restore that fails half-way is not retried blindly, as in restoreBackup; the cleanup always is.
-  const scratch = proxyActivities<Activities>({ ...streaming(taskQueue, plan.heartbeatTimeoutMs), retry: { maximumAttempts: 3, initialInterval: '5s' } });
-  const cleaner = proxyActivities<Activities>({ ...shortCall, taskQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour' });
+  // Both run on the machine that holds the scratch copy (its own queue, asked for just before).
+  const scratch = (hostQueue: string) => proxyActivities<Activities>({ ...streaming(taskQueue, plan.heartbeatTimeoutMs), taskQueue: hostQueue, retry: { maximumAttempts: 3, initialInterval: '5s' } });
+  const cleaner = (hostQueue: string) => proxyActivities<Activities>({ ...shortCall, taskQueue: hostQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour' });
   const info = workflowInfo();
   // Once per run and region, from the workflow's clock: a retried write lands on the same key.
   const startedAt = alertTime();
@@ -60,9 +61,10 @@ export async function verifyInRegion(job: RegionJob): Promise<RegionVerifyResult
   if (level === 'restore' && checks.every((c) => c.ok)) {
     // The run and the region name the scratch target, so a retried restore and the cleanup find the same one.
     const scratchId = `v${info.runId.replace(/-/g, '').slice(-12)}-${region}`;
+    const hostQueue = patched('lifeboat-host-queue') ? await regional.hostTaskQueue() : taskQueue;
     try {
       job.progress.step = 'restore';
-      restore = await scratch.restoreLevelCheck({ source, region, backupId, scratchId });
+      restore = await scratch(hostQueue).restoreLevelCheck({ source, region, backupId, scratchId });
       checks = [...checks, ...restore.checks];
     } catch (error) {
       // A backup that cannot be restored failed its verification: recorded and alerted like a failed check.
@@ -71,7 +73,7 @@ export async function verifyInRegion(job: RegionJob): Promise<RegionVerifyResult
     } finally {
       job.progress.step = 'cleanup';
       // Also after a failure or a cancellation of the run: no scratch database, directory or process stays.
-      await CancellationScope.nonCancellable(() => cleaner.cleanupScratch({ source, region, scratchId }));
+      await CancellationScope.nonCancellable(() => cleaner(hostQueue).cleanupScratch({ source, region, scratchId }));
     }
   }
   return record(job, regional, { startedAt, timestamp, backupId, checks, restore, bytes: integrity.bytes, tools: { ...integrity.tools, ...restore?.tools } });

@@ -16,6 +16,8 @@ import { LifeboatError } from '../../lib/errors';
 import { archiveCommand } from '../../lib/wal';
 import { table, type Output } from '../output';
 import { connectClient } from '../temporal';
+import { missingSearchAttributes, searchAttributesMissing } from '../../lib/search-attribute-registry';
+import { searchAttributeNames } from '../../workflows/search-attributes';
 import { rollbackDoctorLine } from './status-rollback';
 import { childEnvOptions } from '../../lib/child-env';
 
@@ -128,6 +130,16 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
     try {
       await client.workflowService.describeNamespace({ namespace: config.temporal.namespace });
       return `namespace ${config.temporal.namespace} reachable`;
+    } finally {
+      await client.connection.close();
+    }
+  });
+  await run('temporal search attributes', async () => {
+    const client = await connectClient(config);
+    try {
+      const missing = await missingSearchAttributes(client.connection.operatorService, config.temporal.namespace);
+      if (missing.length > 0) throw searchAttributesMissing(config.temporal.namespace, missing);
+      return `${searchAttributeNames.join(', ')} registered in ${config.temporal.namespace}`;
     } finally {
       await client.connection.close();
     }

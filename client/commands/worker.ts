@@ -13,6 +13,8 @@ export async function workerCommand(config: Config, regions: string[], out: Outp
   // One line per event, so worker logs read well in journald and in `kubectl logs`.
   Runtime.install({
     logger: new DefaultLogger(levels.includes(wanted) ? wanted : 'INFO', ({ level, message, meta }) => {
+      // The heavy and host queues run activities only, by design (worker/shape.ts): not worth a warning at every start.
+      if (message === 'No workflows registered, not polling for workflow tasks') return;
       const fields = meta ? Object.entries(meta).map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`).join(' ') : '';
       process.stderr.write(`${new Date().toISOString()} ${level} ${message}${fields ? ` ${fields}` : ''}\n`);
     }),
@@ -25,8 +27,16 @@ export async function workerCommand(config: Config, regions: string[], out: Outp
   const chosen = regions.length > 0 ? regions : Object.keys(config.regions);
   try {
     const workers = await startWorkers(config, chosen);
-    out.note(`lifeboat worker polling ${workers.taskQueues.join(', ')} on ${config.temporal.address} (Ctrl-C stops it)${metrics ? `; metrics at ${metrics.url}` : ''}`);
+    const registration = workers.searchAttributes;
+    if ('refused' in registration) out.note(`lifeboat worker: WARNING: ${registration.refused.message}\nhint: ${registration.refused.hint}`);
+    else if (registration.registered.length > 0) out.note(`lifeboat worker: registered search attributes ${registration.registered.join(', ')} in namespace ${config.temporal.namespace}`);
+    out.note(`lifeboat worker polling ${workers.taskQueues.join(', ')} on ${config.temporal.address} (SIGTERM or Ctrl-C stops it; running activities get ${config.worker.shutdownGrace} to finish)${metrics ? `; metrics at ${metrics.url}` : ''}`);
+    // The SDK's own handler (Runtime shutdownSignals) stops polling and waits for the grace time; this says so in the log.
+    const stopping = (signal: string) => out.note(`lifeboat worker: ${signal}: taking no new tasks; running activities get up to ${config.worker.shutdownGrace} to finish, then are cancelled and resume from their last checkpoint elsewhere`);
+    process.once('SIGTERM', () => stopping('SIGTERM'));
+    process.once('SIGINT', () => stopping('SIGINT'));
     await workers.done;
+    out.note('lifeboat worker: stopped');
   } finally {
     await metrics?.close();
   }

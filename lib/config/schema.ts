@@ -285,6 +285,27 @@ const failover = z.strictObject({
 
 const source = z.discriminatedUnion('kind', [postgresSource, redisSource, filesSource]);
 
+const temporalTls = z.strictObject({
+  /** PEM CA that signed the server's certificate; omit for a publicly trusted one (Temporal Cloud). */
+  serverCaFile: z.string().min(1).optional(),
+  /** mTLS: the client certificate and its key, both PEM files. */
+  clientCertFile: z.string().min(1).optional(),
+  clientKeyFile: z.string().min(1).optional(),
+  /** The name the server's certificate must carry, when it is not the host in `address`. */
+  serverName: z.string().min(1).optional(),
+}).refine((t) => !t.clientCertFile === !t.clientKeyFile, { message: 'clientCertFile and clientKeyFile together (mTLS needs both)', path: ['clientKeyFile'] });
+
+const workerShape = z.strictObject({
+  /** Streaming activities (backup, restore, copy, verify restore) run at once per region, each a pipeline of processes and buffered parts. */
+  heavySlots: z.int().min(1).max(64).default(2),
+  /** Short activities (catalog reads, plans, alerts, cleanup) run at once per region. */
+  lightSlots: z.int().min(1).max(200).default(20),
+  /** On SIGTERM: how long running activities may go on before they are cancelled (they then stop at a checkpoint and resume on another worker). */
+  shutdownGrace: duration.default('5m'),
+  /** Names this machine's own task queue (steps that need its files); two processes with one hostId must share a filesystem. */
+  hostId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a host name of letters, digits, dots, dashes and underscores').optional(),
+}).prefault({});
+
 export const configSchema = z
   .strictObject({
     temporal: z
@@ -295,8 +316,16 @@ export const configSchema = z
         heartbeatTimeout: duration.default('30s'),
         /** Attempts before an unreachable source fails the backup for good. */
         sourceAttempts: z.int().min(1).max(100).default(5),
+        /** TLS to the frontend: `true` with the system's CAs, or files (lib/temporal-connection.ts); TEMPORAL_TLS_* override. */
+        tls: z.union([z.boolean(), temporalTls]).optional(),
+        /** Temporal Cloud API key, by reference like every secret; TEMPORAL_API_KEY overrides. */
+        apiKeyEnv: envName.optional(),
+        apiKeyFile: z.string().optional(),
       })
+      .refine((t) => !(t.apiKeyEnv && t.apiKeyFile), { message: 'apiKeyEnv or apiKeyFile, not both', path: ['apiKeyFile'] })
       .prefault({}),
+    /** How each worker process shares its machine (worker/shape.ts). */
+    worker: workerShape,
     primaryRegion: name,
     regions: z.record(name, z.strictObject({ storage, verify: verifyTarget.optional(), failover: regionFailover.optional() })).refine((r) => Object.keys(r).length > 0, 'at least one region'),
     encryption: z.strictObject({

@@ -37,11 +37,20 @@ export async function checkTemporal(address: string, namespace: string): Promise
   }
 }
 
+async function checkNamespace(address: string, namespace: string): Promise<void> {
+  const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+  try {
+    await connection.withDeadline(Date.now() + 5_000, () => connection.workflowService.describeNamespace({ namespace }));
+  } finally {
+    await connection.close();
+  }
+}
+
 /**
  * `temporal server start-dev` (in-memory) with the UI on. Started by hand rather than through
  * @temporalio/testing, whose launcher gives the server only 5 s to come up.
  */
-export async function startTemporal(opts: { dir: string; port?: number; uiPort?: number; log?: Log }): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
+export async function startTemporal(opts: { dir: string; port?: number; uiPort?: number; log?: Log; searchAttributes?: boolean }): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
   let ports: [number, number] = opts.port && opts.uiPort ? [opts.port, opts.uiPort] : ((await freePorts(2)) as [number, number]);
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -56,18 +65,20 @@ export async function startTemporal(opts: { dir: string; port?: number; uiPort?:
   }
 }
 
-async function startTemporalOn(opts: { dir: string; log?: Log }, port: number, uiPort: number): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
+async function startTemporalOn(opts: { dir: string; log?: Log; searchAttributes?: boolean }, port: number, uiPort: number): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
   const temporalBin = findBinary('temporal');
   const dir = path.resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
   const namespace = 'default';
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error', '--namespace', namespace];
-  for (const name of LIFEBOAT_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${name}=Keyword`);
+  // searchAttributes: false is a fresh server as a new user starts it (test/search-attributes.test.ts).
+  const registered = opts.searchAttributes ?? true;
+  if (registered) for (const name of LIFEBOAT_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${name}=Keyword`);
   const proc = spawnServer('temporal', temporalBin, args, { logFile: path.join(dir, 'temporal.log'), cwd: dir });
   const stop = supervise(proc.pid, opts.log);
   const address = `127.0.0.1:${port}`;
   try {
-    await waitHealthy(proc, () => checkTemporal(address, namespace), 60_000);
+    await waitHealthy(proc, () => (registered ? checkTemporal(address, namespace) : checkNamespace(address, namespace)), 60_000);
   } catch (e) {
     await stop().catch(() => undefined);
     throw e;

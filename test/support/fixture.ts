@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { parseConfig } from '../../lib/config/load';
 import type { Config } from '../../lib/config/schema';
 import type { Servers } from '../harness/servers';
@@ -74,6 +74,8 @@ export async function makeFixture(servers: Servers, sources: (ctx: SourceContext
     compression: { level: 3 },
     // Off unless a test asks: worker processes of concurrent test runs would all want port 9464.
     metrics: { port: 0 },
+    // A test's workers stop at its end; an activity still running there need not hold them 5 minutes.
+    worker: { shutdownGrace: '3s' },
     sources: sources(ctx),
     ...extra,
   };
@@ -89,4 +91,13 @@ export async function makeFixture(servers: Servers, sources: (ctx: SourceContext
     prefix,
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** The fixture's config with some top-level sections merged over (e.g. `{ temporal: {...} }`), as a file for the CLI and an object for in-process workers. */
+export function configVariant(fixture: Fixture, name: string, patch: Record<string, Record<string, unknown>>): { file: string; config: Config } {
+  const document = parse(readFileSync(fixture.configFile, 'utf8')) as Record<string, Record<string, unknown>>;
+  for (const [key, value] of Object.entries(patch)) document[key] = { ...document[key], ...value };
+  const file = join(fixture.dir, `${name}.yaml`);
+  writeFileSync(file, stringify(document));
+  return { file, config: parseConfig(readFileSync(file, 'utf8'), file) };
 }

@@ -5,6 +5,7 @@ import { inspect } from 'node:util';
 import type { Config } from '../../lib/config/schema';
 import { serversOfRun, workerLog } from './secret-scan';
 import { startWorkers, type RunningWorkers } from '../../worker/run';
+import { temporalConnectionOptions } from '../../lib/temporal-connection';
 
 export interface Harness {
   client: Client;
@@ -30,7 +31,7 @@ export async function startHarness(config: Config): Promise<Harness> {
     runtimeInstalled = true;
   }
   const workers = await startWorkers(config, Object.keys(config.regions));
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
   const client = new Client({ connection, namespace: config.temporal.namespace });
   return {
     client,

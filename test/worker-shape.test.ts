@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { heavyQueue, hostQueue } from '../lib/task-queues';
+import { startWorkers, type RunningWorkers } from '../worker/run';
+import { configVariant, makeFixture, type Fixture } from './support/fixture';
+import { activityAttempts, runBackup } from './support/runs';
+import { startWorkerProcess } from './support/worker-process';
+import { startHarness, type Harness } from './support/workers';
+
+const servers = inject('servers');
+
+interface ActivityRun { type: string; queue: string; identity: string; startedMs: number; closedMs: number }
+
+/** Each activity of a run: where it was scheduled, who started it, and when it ran. */
+async function activityRuns(handle: Pick<WorkflowHandle, 'fetchHistory'>): Promise<ActivityRun[]> {
+  const runs = new Map<string, ActivityRun>();
+  const ms = (time: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(time?.seconds ?? 0) * 1000 + Math.floor((time?.nanos ?? 0) / 1e6);
+  for (const event of (await handle.fetchHistory()).events ?? []) {
+    const id = String(event.eventId);
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    if (scheduled) runs.set(id, { type: scheduled.activityType?.name ?? '', queue: scheduled.taskQueue?.name ?? '', identity: '', startedMs: 0, closedMs: 0 });
+    const started = event.activityTaskStartedEventAttributes;
+    if (started) Object.assign(runs.get(String(started.scheduledEventId))!, { identity: started.identity ?? '', startedMs: ms(event.eventTime) });
+    const closed = event.activityTaskCompletedEventAttributes ?? event.activityTaskFailedEventAttributes;
+    if (closed) runs.get(String(closed.scheduledEventId))!.closedMs = ms(event.eventTime);
+  }
+  return [...runs.values()];
+}
+
+describe('the worker shape', () => {
+  let fixture: Fixture;
+  let trees: string;
+  const queue = () => `${fixture.config.temporal.taskQueuePrefix}stockholm`;
+
+  beforeAll(async () => {
+    trees = mkdtempSync(join(tmpdir(), 'lifeboat-shape-'));
+    for (const name of ['small', 'big-a', 'big-b']) mkdirSync(join(trees, name));
+    writeFileSync(join(trees, 'small', 'note.txt'), 'restored, checked and cleaned up on one machine\n');
+    // Incompressible, at zstd level 12 on one thread: each backup of these takes a couple of seconds.
+    for (const name of ['big-a', 'big-b']) writeFileSync(join(trees, name, 'noise.bin'), randomBytes(24 * 1024 * 1024));
+    fixture = await makeFixture(servers, () => ({
+      small: { kind: 'files', region: 'stockholm', path: join(trees, 'small') },
+      'big-a': { kind: 'files', region: 'stockholm', path: join(trees, 'big-a') },
+      'big-b': { kind: 'files', region: 'stockholm', path: join(trees, 'big-b') },
+    }), { sync: { afterBackup: false }, compression: { level: 12, threads: 1 } }, { verify: { target: { scratchDir: join(trees, 'scratch') } } });
+    mkdirSync(join(trees, 'scratch'));
+  });
+
+  afterAll(() => {
+    fixture?.cleanup();
+    rmSync(trees, { recursive: true, force: true });
+  });
+
+  it('runs a verify restore\'s restore, checks and cleanup on one host\'s queue when two workers serve the region', async () => {
+    const alpha = configVariant(fixture, 'alpha', { worker: { hostId: 'alpha' } });
+    const beta = configVariant(fixture, 'beta', { worker: { hostId: 'beta' } });
+    const harness = await startHarness(alpha.config);
+    let second: RunningWorkers | undefined;
+    try {
+      second = await startWorkers(beta.config, ['stockholm']);
+      await runBackup(harness.client, fixture.config, 'small');
+      const runs: ActivityRun[][] = [];
+      // Two runs, so that whichever worker answers, each run's host steps stay together.
+      for (let n = 0; n < 2; n += 1) {
+        const handle = await harness.client.workflow.start('verifyRestore', { args: [{ source: 'small', region: 'stockholm', level: 'restore' }], workflowId: `test-shape-verify-${fixture.prefix}${n}`, taskQueue: queue() });
+        expect(await handle.result()).toMatchObject({ outcome: 'passed' });
+        runs.push(await activityRuns(handle));
+      }
+      for (const run of runs) {
+        const hostSteps = run.filter((a) => ['restoreLevelCheck', 'cleanupScratch'].includes(a.type));
+        expect(hostSteps.map((a) => a.type).sort()).toEqual(['cleanupScratch', 'restoreLevelCheck']);
+        const host = hostSteps[0]!.queue.endsWith('.host.alpha') ? 'alpha' : 'beta';
+        for (const step of hostSteps) {
+          expect(step.queue).toBe(hostQueue(queue(), host));
+          expect(step.identity).toBe(`${step.identity.split('@')[0]}@${host}`);
+        }
+        expect(run.find((a) => a.type === 'verifyIntegrity')!.queue).toBe(heavyQueue(queue()));
+      }
+    } finally {
+      second?.shutdown();
+      await second?.done;
+      await harness.close();
+    }
+  }, 120_000);
+
+  it('runs at most worker.heavySlots streaming activities at once, on the region\'s heavy queue', async () => {
+    const one = configVariant(fixture, 'one-heavy-slot', { worker: { heavySlots: 1 } });
+    const harness = await startHarness(one.config);
+    try {
+      const handles = await Promise.all(['big-a', 'big-b'].map((source) =>
+        harness.client.workflow.start('backupSource', { args: [{ source }], workflowId: `test-shape-heavy-${source}-${fixture.prefix}`, taskQueue: queue() })));
+      await Promise.all(handles.map((handle) => handle.result()));
+      const snapshots = (await Promise.all(handles.map(activityRuns))).map((run) => run.find((a) => a.type === 'snapshotToStorage')!);
+      for (const snapshot of snapshots) expect(snapshot.queue).toBe(heavyQueue(queue()));
+      const [first, second] = snapshots.sort((a, b) => a.startedMs - b.startedMs);
+      // One slot: the second snapshot starts only once the first has finished.
+      expect(second!.startedMs).toBeGreaterThanOrEqual(first!.closedMs);
+    } finally {
+      await harness.close();
+    }
+  }, 120_000);
+
+  it('lets a running backup finish on SIGTERM within worker.shutdownGrace instead of killing it', async () => {
+    const graceful = configVariant(fixture, 'graceful', { worker: { shutdownGrace: '60s' } });
+    const worker = startWorkerProcess(graceful.file, fixture.env, ['--region', 'stockholm']);
+    let harness: Harness | undefined;
+    const connection = await Connection.connect({ address: servers.temporal.address });
+    try {
+      // Only the worker process serves the queue until its SIGTERM.
+      const handle = await new Client({ connection }).workflow.start('backupSource', { args: [{ source: 'big-a' }], workflowId: `test-shape-grace-${fixture.prefix}`, taskQueue: queue() });
+      await expect.poll(async () => (await activityRuns(handle)).some((a) => a.type === 'snapshotToStorage' && a.identity !== ''), { timeout: 60_000, interval: 100 }).toBe(true);
+      await worker.stop();
+      expect(worker.output()).toMatch(/SIGTERM: taking no new tasks; running activities get up to 60s to finish/);
+      // The rest of the run (the manifest) on a new worker, as after a deploy.
+      harness = await startHarness(fixture.config);
+      await handle.result();
+      expect(await activityAttempts(handle, 'snapshotToStorage')).toEqual([1]);
+      await connection.close();
+    } finally {
+      await worker.stop();
+      await harness?.close();
+      await connection.close();
+    }
+  }, 180_000);
+});

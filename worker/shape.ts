@@ -1,0 +1,35 @@
+import type { WorkerOptions } from '@temporalio/worker';
+import { hostIdOf } from '../activities/host-queue';
+import type { Config } from '../lib/config/schema';
+import { parseDuration } from '../lib/config/duration';
+import { heavyQueue, hostQueue } from '../lib/task-queues';
+
+/** What differs between a region's three workers in one process; connection, activities and bundle are shared. */
+export type QueueShape = Pick<WorkerOptions, 'taskQueue' | 'maxConcurrentActivityTaskExecutions' | 'shutdownGraceTime' | 'shutdownForceTime' | 'identity'> & {
+  /** Only the region queue runs workflows; the others only activities. */
+  workflows: boolean;
+};
+
+/**
+ * Per region: the region queue (workflows and light activities, lightSlots at once), its heavy
+ * queue (streaming activities, heavySlots at once: each holds a pipeline of processes and up to
+ * a few upload parts in memory) and this machine's own queue (host-affine steps, heavySlots at once).
+ * On shutdown, running activities get shutdownGrace to finish; then they are cancelled, and being
+ * heartbeated, resume from their last checkpoint on the next worker.
+ */
+export function queueShapes(config: Config, regionQueue: string): QueueShape[] {
+  const { heavySlots, lightSlots, shutdownGrace } = config.worker;
+  const graceMs = parseDuration(shutdownGrace);
+  const hostId = hostIdOf(config);
+  const common = {
+    shutdownGraceTime: graceMs,
+    // A tool that ignores the cancellation must not keep a stopping worker alive for ever.
+    shutdownForceTime: graceMs + 30_000,
+    identity: `${process.pid}@${hostId}`,
+  };
+  return [
+    { ...common, taskQueue: regionQueue, workflows: true, maxConcurrentActivityTaskExecutions: lightSlots },
+    { ...common, taskQueue: heavyQueue(regionQueue), workflows: false, maxConcurrentActivityTaskExecutions: heavySlots },
+    { ...common, taskQueue: hostQueue(regionQueue, hostId), workflows: false, maxConcurrentActivityTaskExecutions: heavySlots },
+  ];
+}
