@@ -1,11 +1,12 @@
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
+import { dataConverterOf } from '../lib/codec/data-converter';
 
 export async function connectClient(config: Config): Promise<Client> {
   try {
     const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' });
-    return new Client({ connection, namespace: config.temporal.namespace });
+    return new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverterOf(config) });
   } catch (error) {
     throw new LifeboatError('TemporalUnreachable', `cannot connect to Temporal at ${config.temporal.address}: ${(error as Error).message}`,
       'start Temporal (or the demo), or set temporal.address / TEMPORAL_ADDRESS');

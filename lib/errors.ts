@@ -30,6 +30,8 @@ export const errorTypes = {
   AlreadyExists: { exitCode: 20, retryable: false },
   /** S3 Object Lock (a retention period or a legal hold) protects the object: no retry frees it early. */
   Locked: { exitCode: 21, retryable: false },
+  /** A payload encrypted with a codec key this process lacks, or that does not decrypt with the key of that id. */
+  PayloadKey: { exitCode: 22, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof errorTypes;

@@ -10,6 +10,7 @@ import { createDeps } from '../activities/deps';
 import type { Config } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
 import { childEnvOptions } from '../lib/child-env';
+import { dataConverterOf } from '../lib/codec/data-converter';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 const bundleScript = fileURLToPath(new URL('./bundle.ts', import.meta.url));
@@ -28,6 +29,7 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
       throw new LifeboatError('Usage', `no region "${region}" in the config`, `regions are: ${Object.keys(config.regions).join(', ')}`);
     }
   }
+  const dataConverter = dataConverterOf(config, env);
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect({ address: config.temporal.address });
@@ -43,6 +45,7 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
     taskQueue: `${config.temporal.taskQueuePrefix}${region}`,
     workflowBundle: { code: workflowBundle },
     activities,
+    dataConverter,
   })));
   const done = Promise.all(workers.map((worker) => worker.run())).then(() => connection.close());
   return {

@@ -3,6 +3,7 @@ import { durationPattern } from './duration';
 import { policyProblem } from '../retention/policy';
 import { secretQueryKeys } from '../redact';
 import { safePathRule, unsafePathProblem } from '../safe-path';
+import { codecConfig } from './codec-schema';
 
 // The YAML shape of DESIGN.md. Every object is strict: an unknown key is an error, because a
 // misspelt `retention` that is silently ignored keeps backups forever or not at all.
@@ -295,6 +296,8 @@ export const configSchema = z
         heartbeatTimeout: duration.default('30s'),
         /** Attempts before an unreachable source fails the backup for good. */
         sourceAttempts: z.int().min(1).max(100).default(5),
+        /** Payload encryption (lib/codec): keys by reference, and the codec server for the UI and CLI. */
+        codec: codecConfig.optional(),
       })
       .prefault({}),
     primaryRegion: name,

@@ -5,6 +5,7 @@ import { inspect } from 'node:util';
 import type { Config } from '../../lib/config/schema';
 import { serversOfRun, workerLog } from './secret-scan';
 import { startWorkers, type RunningWorkers } from '../../worker/run';
+import { dataConverterOf } from '../../lib/codec/data-converter';
 
 export interface Harness {
   client: Client;
@@ -31,7 +32,7 @@ export async function startHarness(config: Config): Promise<Harness> {
   }
   const workers = await startWorkers(config, Object.keys(config.regions));
   const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverterOf(config) });
   return {
     client,
     workers,
