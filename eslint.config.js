@@ -16,6 +16,12 @@ export default tseslint.config(
     },
   },
   {
+    // CommonJS that Temporal loads by path (lib/codec/failure-converter.cjs): linted without type information.
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', parserOptions: { projectService: false } },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Workflow code is replayed: it must be deterministic and must not touch the machine.
     files: ['workflows/**/*.ts'],
     rules: {

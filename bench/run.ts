@@ -29,6 +29,7 @@ import { restorePart } from './restore-part';
 import { generateDatabase, generateTree, generateWarmupTree, type Generated } from './generate';
 import { nodeMemory, ownProcessGroup, Sampler, waitQuiet, type WindowReport } from './procs';
 import { printReport, target, writeResults, type CaseResult, type FilesResults, type PostgresResults, type Results } from './report';
+import { dataConverterOf } from '../lib/codec/data-converter';
 
 const MiB = 2 ** 20;
 const DATABASE = 'bench';
@@ -147,7 +148,7 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
 
   const connection = await Connection.connect({ address: servers.temporal.address });
   cleanups.push(() => connection.close());
-  const client = new Client({ connection, namespace: servers.temporal.namespace });
+  const client = new Client({ connection, namespace: servers.temporal.namespace, dataConverter: dataConverterOf(fixture.config) });
 
   const groups = new Map<number, string>([
     [servers.temporal.pid, 'temporal'],

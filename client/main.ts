@@ -5,6 +5,7 @@ import { backupCommand } from './commands/backup';
 import { backupsHoldCommand } from './commands/backups-hold';
 import { backupsListCommand } from './commands/backups-list';
 import { catalogKeygenCommand, catalogSignCommand } from './commands/catalog';
+import { codecServerCommand } from './commands/codec-server';
 import { doctorCommand } from './commands/doctor';
 import { failoverAbortCommand, failoverApproveCommand, failoverStartCommand, failoverStatusCommand } from './commands/failover';
 import { restoreCommand } from './commands/restore';
@@ -48,6 +49,14 @@ program.command('backup <source>').description('start a backup of a source')
     } finally {
       await client.connection.close();
     }
+  });
+
+program.command('codec-server').description('serve /encode and /decode for the Temporal UI and CLI (--codec-endpoint) with the temporal.codec keys')
+  .option('--host <host>', 'address to listen on (default temporal.codec.server.host)')
+  .option('--port <port>', 'port to listen on (default temporal.codec.server.port)', (value) => Number(value))
+  .action(async (options: { host?: string; port?: number }) => {
+    const { config, out } = setup();
+    await codecServerCommand(config, options, out);
   });
 
 const backups = program.command('backups').description('the catalog');

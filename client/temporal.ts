@@ -3,6 +3,7 @@ import type { Config } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
 import { describeConnection, temporalConnectionOptions } from '../lib/temporal-connection';
 import { searchAttributeGuard } from './search-attribute-guard';
+import { dataConverterOf } from '../lib/codec/data-converter';
 
 export async function connectClient(config: Config): Promise<Client> {
   const options = temporalConnectionOptions(config.temporal);
@@ -11,6 +12,7 @@ export async function connectClient(config: Config): Promise<Client> {
     return new Client({
       connection,
       namespace: config.temporal.namespace,
+      dataConverter: dataConverterOf(config),
       interceptors: searchAttributeGuard(connection, config.temporal.namespace),
     });
   } catch (error) {

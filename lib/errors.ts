@@ -32,6 +32,8 @@ export const errorTypes = {
   Locked: { exitCode: 21, retryable: false },
   /** The Temporal namespace lacks Lifeboat's search attributes: no run can start until they are registered. */
   SearchAttributesMissing: { exitCode: 22, retryable: false },
+  /** A payload encrypted with a codec key this process lacks, or that does not decrypt with the key of that id. */
+  PayloadKey: { exitCode: 23, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof errorTypes;

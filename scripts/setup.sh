@@ -6,8 +6,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# strace: test/durability-fsync.test.ts watches the fsyncs; openssl: test/postgres-tls.test.ts makes certificates.
-APT_PACKAGES=(postgresql-15 postgresql-contrib redis-server redis-tools zstd age prometheus strace openssl)
+# strace: test/durability-fsync.test.ts watches the fsyncs; openssl: test/postgres-tls.test.ts makes certificates;
+# chromium: test/codec-history.test.ts opens the Temporal UI headless to see payloads decoded.
+APT_PACKAGES=(postgresql-15 postgresql-contrib redis-server redis-tools zstd age prometheus strace openssl chromium)
 PG_BIN=/usr/lib/postgresql/15/bin
 
 say() { printf 'setup: %s\n' "$*"; }

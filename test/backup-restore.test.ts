@@ -9,6 +9,7 @@ import { createSampleDatabase, tableFingerprints, withClient } from '../scripts/
 import { makeFixture, type Fixture } from './support/fixture';
 import { historyText } from './support/secret-scan';
 import { startHarness, type Harness } from './support/workers';
+import { decrypted } from './support/codec';
 
 const servers = inject('servers');
 const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
@@ -74,7 +75,7 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
     const histories: string[] = [];
     for await (const run of harness.client.workflow.list({ query: `TaskQueue = '${fixture.config.temporal.taskQueuePrefix}stockholm'` })) {
       // historyText decodes payload bytes; JSON.stringify would write them as base64, hiding any secret.
-      histories.push(historyText(await harness.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory()));
+      histories.push(historyText(await decrypted(harness.client, await harness.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory())));
     }
     expect(histories.length).toBeGreaterThanOrEqual(2);
     const storage = createDeps(fixture.config).storage('stockholm');

@@ -10,6 +10,7 @@ import { backUpAndSync, expectNothingLeft, databaseExists, hookLines, makeFailov
 import { startReceiver, type Receiver } from './support/receiver';
 import { failureOf } from './support/workers';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
+import { dataConverterOf } from '../lib/codec/data-converter';
 
 const servers = inject('servers');
 
@@ -36,7 +37,7 @@ describe('failover and the target region\'s worker', () => {
     });
     stockholm = await startWorkers(world.fixture.config, ['stockholm']);
     connection = await Connection.connect({ address: servers.temporal.address });
-    client = new Client({ connection, namespace: servers.temporal.namespace });
+    client = new Client({ connection, namespace: servers.temporal.namespace, dataConverter: dataConverterOf(world.fixture.config) });
     gothenburg = startGothenburg();
     await backUpAndSync(client, world);
   }, 300_000);

@@ -14,6 +14,7 @@ import { runBackup } from './support/runs';
 import { startReceiver, type Receiver } from './support/receiver';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
 import { failureOf } from './support/workers';
+import { dataConverterOf } from '../lib/codec/data-converter';
 
 const servers = inject('servers');
 
@@ -77,7 +78,7 @@ describe('the worker\'s /metrics endpoint', () => {
     });
     worker = startWorkerProcess(fixture.configFile, fixture.env);
     connection = await Connection.connect({ address: fixture.config.temporal.address });
-    client = new Client({ connection, namespace: fixture.config.temporal.namespace });
+    client = new Client({ connection, namespace: fixture.config.temporal.namespace, dataConverter: dataConverterOf(fixture.config) });
     const first = await scrapeUntil(url, (text) => text.includes('lifeboat_catalog_up'), 90_000);
     expect(first, worker.output()).toContain('lifeboat_catalog_up');
   });

@@ -11,6 +11,7 @@ import { applySchedules, describeOrUndefined, ownedScheduleIds, type ApplyReport
 import { parseConfig } from '../lib/config/load';
 import type { Config } from '../lib/config/schema';
 import { makeFixture, type Fixture } from './support/fixture';
+import { dataConverterOf } from '../lib/codec/data-converter';
 
 const servers = inject('servers');
 const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
@@ -50,7 +51,7 @@ describe('schedules from the config', () => {
     prefix = fixture.config.temporal.taskQueuePrefix;
     foreignPrefix = `other-${prefix}`;
     connection = await Connection.connect({ address: servers.temporal.address });
-    client = new Client({ connection, namespace: servers.temporal.namespace });
+    client = new Client({ connection, namespace: servers.temporal.namespace, dataConverter: dataConverterOf(fixture.config) });
   });
 
   afterAll(async () => {

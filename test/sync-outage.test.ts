@@ -1,6 +1,6 @@
 import { trusted } from './support/signing';
 import { join } from 'node:path';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { fromRawPayload } from '../client/raw-payload';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
@@ -78,10 +78,9 @@ describe('a region stopped in the middle of a sync', () => {
     // Stop uppsala as a crash would, the moment a copy to it has started.
     await expect.poll(async () => {
       const description = await handle.describe();
-      return (description.raw.pendingActivities ?? []).some((activity) => {
-        const payload = activity.heartbeatDetails?.payloads?.[0];
-        return payload !== undefined && defaultPayloadConverter.fromPayload<CopyHeartbeat>(payload).to === 'uppsala';
-      });
+      const payloads = (description.raw.pendingActivities ?? []).flatMap((activity) => activity.heartbeatDetails?.payloads?.slice(0, 1) ?? []);
+      const beats = await Promise.all(payloads.map((payload) => fromRawPayload<CopyHeartbeat>(harness.client.workflow, payload)));
+      return beats.some((beat) => beat.to === 'uppsala');
     }, { timeout: 120_000, interval: 50 }).toBe(true);
     process.kill(-uppsala!.s3.pid, 'SIGKILL');
     await uppsala!.stop();

@@ -10,6 +10,7 @@ import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup } from './support/runs';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
 import { activityAttempts } from './support/runs';
+import { dataConverterOf } from '../lib/codec/data-converter';
 
 const servers = inject('servers');
 const pgServer = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
@@ -38,7 +39,7 @@ describe('a worker killed during a restore-level verification', () => {
       verify: { target: { scratchDir, postgres: { url: `postgres://${servers.postgres.user}@127.0.0.1:${servers.postgres.port}/postgres`, passwordEnv } } },
     });
     fixture.env[passwordEnv] = servers.postgres.password;
-    client = new Client({ connection: await Connection.connect({ address: servers.temporal.address }), namespace: servers.temporal.namespace });
+    client = new Client({ connection: await Connection.connect({ address: servers.temporal.address }), namespace: servers.temporal.namespace, dataConverter: dataConverterOf(fixture.config) });
   }, 120_000);
 
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { trusted } from './support/signing';
 import { createHash } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { fromRawPayload } from '../client/raw-payload';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { SnapshotHeartbeat } from '../activities/backup';
 import { listBackups } from '../activities/catalog';
@@ -11,6 +11,7 @@ import { startBackup } from '../client/commands/backup';
 import { createNoiseDatabase } from '../scripts/sample-db';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
+import { dataConverterOf } from '../lib/codec/data-converter';
 
 const servers = inject('servers');
 const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
@@ -26,7 +27,7 @@ describe('a worker killed in the middle of a multipart upload', () => {
     await createNoiseDatabase(pg, 'crash_src', 80000);
     fixture = await makeFixture(servers, (ctx) => ({ 'crash-db': ctx.postgres('crash_src') }), { compression: { level: 12, threads: 1 } });
     storage = createDeps(fixture.config).storage('stockholm');
-    client = new Client({ connection: await Connection.connect({ address: servers.temporal.address }) });
+    client = new Client({ connection: await Connection.connect({ address: servers.temporal.address }), dataConverter: dataConverterOf(fixture.config) });
   });
 
   afterAll(async () => {
@@ -44,7 +45,7 @@ describe('a worker killed in the middle of a multipart upload', () => {
     await expect.poll(async () => {
       const description = await handle.describe();
       const payload = description.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
-      beat = payload ? defaultPayloadConverter.fromPayload<SnapshotHeartbeat>(payload) : undefined;
+      beat = payload ? await fromRawPayload<SnapshotHeartbeat>(client.workflow, payload) : undefined;
       return beat?.part ?? 0;
     }, { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(2);
     first.crash();

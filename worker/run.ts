@@ -13,6 +13,7 @@ import { packageRoot } from '../lib/package-root';
 import { registerSearchAttributes, type Registration } from '../lib/search-attribute-registry';
 import { describeConnection, temporalConnectionOptions } from '../lib/temporal-connection';
 import { queueShapes } from './shape';
+import { dataConverterOf } from '../lib/codec/data-converter';
 
 export const workflowsPath = join(packageRoot(), 'workflows', 'index.ts');
 const bundleScript = join(packageRoot(), 'worker', 'bundle.ts');
@@ -34,6 +35,7 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
     }
   }
   const options = temporalConnectionOptions(config.temporal, env);
+  const dataConverter = dataConverterOf(config, env);
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect(options);
@@ -51,6 +53,7 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
     ...shape,
     ...(workflows ? { workflowBundle: { code: workflowBundle } } : {}),
     activities,
+    dataConverter,
   })));
   const done = Promise.all(workers.map((worker) => worker.run())).then(() => connection.close());
   return {

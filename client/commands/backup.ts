@@ -1,5 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { fromRawPayload } from '../raw-payload';
 import type { SnapshotHeartbeat } from '../../activities/backup';
 import type { Config } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
@@ -83,7 +83,7 @@ async function currentProgress(handle: WorkflowHandle): Promise<SnapshotHeartbea
   const description = await handle.describe();
   for (const activity of description.raw.pendingActivities ?? []) {
     const payload = activity.heartbeatDetails?.payloads?.[0];
-    if (payload) return defaultPayloadConverter.fromPayload<SnapshotHeartbeat>(payload);
+    if (payload) return await fromRawPayload<SnapshotHeartbeat>(handle.client, payload);
   }
   return undefined;
 }

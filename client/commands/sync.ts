@@ -1,5 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { fromRawPayload } from '../raw-payload';
 import type { CopyHeartbeat } from '../../activities/sync';
 import type { Config } from '../../lib/config/schema';
 import { exitCodeFor, LifeboatError } from '../../lib/errors';
@@ -70,12 +70,10 @@ async function copiesInFlight(client: Client, handle: WorkflowHandle): Promise<C
   const parent = await handle.describe();
   const children = await Promise.all((parent.raw.pendingChildren ?? []).filter((c) => c.workflowId)
     .map((c) => client.workflow.getHandle(c.workflowId!, c.runId ?? undefined).describe()));
-  return [parent, ...children].flatMap((run) => (run.raw.pendingActivities ?? [])
+  const payloads = [parent, ...children].flatMap((run) => (run.raw.pendingActivities ?? [])
     .filter((activity) => activity.activityType?.name === 'copyObject')
-    .flatMap((activity) => {
-      const payload = activity.heartbeatDetails?.payloads?.[0];
-      return payload ? [defaultPayloadConverter.fromPayload<CopyHeartbeat>(payload)] : [];
-    }));
+    .flatMap((activity) => activity.heartbeatDetails?.payloads?.slice(0, 1) ?? []));
+  return await Promise.all(payloads.map((payload) => fromRawPayload<CopyHeartbeat>(client.workflow, payload)));
 }
 
 export function syncText(result: SyncResult): string {

@@ -3,6 +3,7 @@ import { durationPattern } from './duration';
 import { policyProblem } from '../retention/policy';
 import { secretQueryKeys } from '../redact';
 import { safePathRule, unsafePathProblem } from '../safe-path';
+import { codecConfig } from './codec-schema';
 
 // The YAML shape of DESIGN.md. Every object is strict: an unknown key is an error, because a
 // misspelt `retention` that is silently ignored keeps backups forever or not at all.
@@ -321,6 +322,8 @@ export const configSchema = z
         /** Temporal Cloud API key, by reference like every secret; TEMPORAL_API_KEY overrides. */
         apiKeyEnv: envName.optional(),
         apiKeyFile: z.string().optional(),
+        /** Payload encryption (lib/codec): keys by reference, and the codec server for the UI and CLI. */
+        codec: codecConfig.optional(),
       })
       .refine((t) => !(t.apiKeyEnv && t.apiKeyFile), { message: 'apiKeyEnv or apiKeyFile, not both', path: ['apiKeyFile'] })
       .prefault({}),

@@ -38,13 +38,15 @@ export async function startServers(opts: { regions?: string[]; workDir?: string;
   const unregisterDir = ownsWorkDir ? registerDir(workDir) : () => false;
 
   // All ports in one call so no two servers can be handed the same one.
-  const ports = await freePorts(2 + regions.length * SEAWEED_PORT_COUNT + 2);
+  const ports = await freePorts(2 + regions.length * SEAWEED_PORT_COUNT + 2 + 1);
   const take = (n: number) => ports.splice(0, n);
   const [temporalPort, uiPort] = take(2) as [number, number];
   const [pgPort, redisPort] = take(2) as [number, number];
+  // Nothing listens there until a test starts `lifeboat codec-server` on it for the UI.
+  const [codecPort] = take(1) as [number];
 
   const dir = (name: string) => path.join(workDir, name);
-  const temporal = startTemporal({ dir: dir('temporal'), port: temporalPort, uiPort, log });
+  const temporal = startTemporal({ dir: dir('temporal'), port: temporalPort, uiPort, codecPort, log });
   const postgres = startPostgres({ dir: dir('postgres'), port: pgPort, log });
   const redis = startRedis({ dir: dir('redis'), port: redisPort, log });
   const s3 = regions.map((region) => startSeaweedS3({ region, dir: dir(`s3-${region}`), ports: take(SEAWEED_PORT_COUNT), log }));

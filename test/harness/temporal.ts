@@ -18,6 +18,8 @@ export interface TemporalInfo {
   address: string;
   namespace: string;
   uiUrl: string;
+  /** Where the UI sends payloads to decode (--ui-codec-endpoint): a codec server a test starts there. */
+  codecEndpoint?: string;
   pid: number;
 }
 
@@ -50,7 +52,7 @@ async function checkNamespace(address: string, namespace: string): Promise<void>
  * `temporal server start-dev` (in-memory) with the UI on. Started by hand rather than through
  * @temporalio/testing, whose launcher gives the server only 5 s to come up.
  */
-export async function startTemporal(opts: { dir: string; port?: number; uiPort?: number; log?: Log; searchAttributes?: boolean }): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
+export async function startTemporal(opts: { dir: string; port?: number; uiPort?: number; log?: Log; codecPort?: number; searchAttributes?: boolean }): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
   let ports: [number, number] = opts.port && opts.uiPort ? [opts.port, opts.uiPort] : ((await freePorts(2)) as [number, number]);
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -65,7 +67,7 @@ export async function startTemporal(opts: { dir: string; port?: number; uiPort?:
   }
 }
 
-async function startTemporalOn(opts: { dir: string; log?: Log; searchAttributes?: boolean }, port: number, uiPort: number): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
+async function startTemporalOn(opts: { dir: string; log?: Log; codecPort?: number; searchAttributes?: boolean }, port: number, uiPort: number): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
   const temporalBin = findBinary('temporal');
   const dir = path.resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
@@ -74,6 +76,8 @@ async function startTemporalOn(opts: { dir: string; log?: Log; searchAttributes?
   // searchAttributes: false is a fresh server as a new user starts it (test/search-attributes.test.ts).
   const registered = opts.searchAttributes ?? true;
   if (registered) for (const name of LIFEBOAT_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${name}=Keyword`);
+  const codecEndpoint = opts.codecPort ? `http://127.0.0.1:${opts.codecPort}` : undefined;
+  if (codecEndpoint) args.push('--ui-codec-endpoint', codecEndpoint);
   const proc = spawnServer('temporal', temporalBin, args, { logFile: path.join(dir, 'temporal.log'), cwd: dir });
   const stop = supervise(proc.pid, opts.log);
   const address = `127.0.0.1:${port}`;
@@ -83,5 +87,5 @@ async function startTemporalOn(opts: { dir: string; log?: Log; searchAttributes?
     await stop().catch(() => undefined);
     throw e;
   }
-  return { temporal: { address, namespace, uiUrl: `http://127.0.0.1:${uiPort}`, pid: proc.pid }, stop };
+  return { temporal: { address, namespace, uiUrl: `http://127.0.0.1:${uiPort}`, codecEndpoint, pid: proc.pid }, stop };
 }

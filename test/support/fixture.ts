@@ -8,6 +8,7 @@ import { parseConfig } from '../../lib/config/load';
 import type { Config } from '../../lib/config/schema';
 import type { Servers } from '../harness/servers';
 import { catalogConfig } from './signing';
+import { testCodecConfig } from './codec';
 
 export interface AgeKey {
   identityFile: string;
@@ -66,7 +67,7 @@ export async function makeFixture(servers: Servers, sources: (ctx: SourceContext
     regions[region] = { storage: { type: 's3', endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, forcePathStyle: true, prefix, accessKeyIdEnv: id, secretAccessKeyEnv: secret }, ...regionExtra };
   }
   const document = {
-    temporal: { address: servers.temporal.address, namespace: servers.temporal.namespace, taskQueuePrefix: `lifeboat-${tag}-`, heartbeatTimeout: '5s', sourceAttempts: 2 },
+    temporal: { address: servers.temporal.address, namespace: servers.temporal.namespace, taskQueuePrefix: `lifeboat-${tag}-`, heartbeatTimeout: '5s', sourceAttempts: 2, codec: testCodecConfig(servers) },
     primaryRegion: 'stockholm',
     regions,
     encryption: { recipients: [key.recipient], identityFile: key.identityFile },

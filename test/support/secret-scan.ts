@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import { execa } from 'execa';
 import { inject } from 'vitest';
 import { s3Client } from '../harness/seaweedfs';
+import { codecKeyOf, decrypted } from './codec';
 import type { Servers } from '../harness/servers';
 
 // The secret scan (issue 11): every secret the test run knows, looked for in everything the run
@@ -42,6 +43,7 @@ export function knownSecrets(servers: Servers): KnownSecret[] {
     { label: 'age identity', pattern: /AGE-SECRET-KEY-1[0-9A-Z]{20,}/ },
     // Every catalog signing key by its form (PKCS#8 PEM): each test process makes its own.
     { label: 'catalog signing key', pattern: /-----BEGIN PRIVATE KEY-----/ },
+    { label: 'payload codec key', value: codecKeyOf(servers) },
   ];
   if (existsSync(registryOf(servers))) {
     for (const line of readFileSync(registryOf(servers), 'utf8').split('\n').filter(Boolean)) secrets.push(JSON.parse(line) as KnownSecret);
@@ -75,18 +77,18 @@ function plain(value: unknown): unknown {
   return value;
 }
 
-/** The history of every workflow execution in the namespace, and every schedule's action. */
+/** The history of every workflow execution in the namespace, and every schedule's action, decrypted: the codec hides nothing from whoever holds its key. */
 export async function scanTemporal(client: Client, secrets: KnownSecret[]): Promise<{ executions: number; findings: Finding[] }> {
   const findings: Finding[] = [];
   let executions = 0;
   for await (const run of client.workflow.list()) {
     executions += 1;
-    const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+    const history = await decrypted(client, await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory());
     findings.push(...scanText(`history of ${run.workflowId} (${run.type})`, historyText(history), secrets));
   }
   for await (const schedule of client.schedule.list()) {
     const described = await client.schedule.getHandle(schedule.scheduleId).describe();
-    findings.push(...scanText(`schedule ${schedule.scheduleId}`, historyText(described.raw), secrets));
+    findings.push(...scanText(`schedule ${schedule.scheduleId}`, historyText(await decrypted(client, described.raw)), secrets));
   }
   return { executions, findings };
 }

@@ -6,6 +6,7 @@ import type { Config } from '../../lib/config/schema';
 import { serversOfRun, workerLog } from './secret-scan';
 import { startWorkers, type RunningWorkers } from '../../worker/run';
 import { temporalConnectionOptions } from '../../lib/temporal-connection';
+import { dataConverterOf } from '../../lib/codec/data-converter';
 
 export interface Harness {
   client: Client;
@@ -32,7 +33,7 @@ export async function startHarness(config: Config): Promise<Harness> {
   }
   const workers = await startWorkers(config, Object.keys(config.regions));
   const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverterOf(config) });
   return {
     client,
     workers,
