@@ -6,6 +6,7 @@ import { keys, MANIFEST_FORMAT, type Manifest, type SourceDescription, type Stor
 import { findBackup, listBackups } from './catalog';
 import { putSigned } from './signed';
 import type { Deps } from './deps';
+import { advance, stallTimeoutMs, watched } from './progress';
 import { decryptBuffer, encryptBuffer } from './pipeline/buffers';
 import { snapshotStream } from './pipeline/compose';
 import { DigestStream, digestOf } from './pipeline/digest';
@@ -66,7 +67,13 @@ export function backupActivities(deps: Deps) {
   }
 
   /** Streams source → zstd → age → SHA-256 → storage, heartbeating { bytes, part, uploadId }. */
-  async function snapshotToStorage({ source, backupId }: SnapshotInput): Promise<SnapshotResult> {
+  async function snapshotToStorage(input: SnapshotInput): Promise<SnapshotResult> {
+    // From the first line: discarding an earlier attempt, reading the catalog and walking a files
+    // tree all come before the first byte, and each can outlast a heartbeat timeout on a large source.
+    return watched({ step: `backup of ${input.source}`, stallMs: stallTimeoutMs(config), details: { phase: 'preparing', bytes: 0, part: 0 } }, () => snapshotWatched(input));
+  }
+
+  async function snapshotWatched({ source, backupId }: SnapshotInput): Promise<SnapshotResult> {
     const context = Context.current();
     const { config: sourceConfig, driver } = deps.source(source);
     const storage = deps.storage(sourceConfig.region);
@@ -79,23 +86,20 @@ export function backupActivities(deps: Deps) {
     }
     // Otherwise the encrypted stream cannot be resumed byte for byte (age draws a new file key every
     // run), so discard whatever an earlier attempt left and start the upload again.
+    advance({ phase: 'discarding what an earlier attempt left' });
     await discardIncomplete(source, backupId);
 
     const startedAt = new Date().toISOString();
+    advance({ phase: 'starting the snapshot' });
     const snapshot = await driver.snapshot(await snapshotContext(source, backupId));
-    let progress: PutProgress = { bytes: 0, part: 0 };
-    const beat = setInterval(() => context.heartbeat(progress), Math.max(1000, parseDuration(config.temporal.heartbeatTimeout) / 3));
+    advance({ phase: 'streaming' });
     const stream = snapshotStream(snapshot, encodeSteps(config.compression, config.encryption.recipients, `backup of ${source}`));
-    const onCancel = () => stream.kill();
-    context.cancellationSignal.addEventListener('abort', onCancel);
     try {
       const digest = new DigestStream(stream.finished);
-      const upload = storage.putStream(key, stream.output.pipe(digest), (update) => {
-        progress = update;
-        context.heartbeat(progress);
-      });
+      const upload = storage.putStream(key, stream.output.pipe(digest), (update) => advance({ ...update }));
       // Whichever fails first wins: a dead tool must not leave the upload waiting for bytes.
       const [, warnings] = await Promise.all([upload, stream.finished]);
+      advance({ phase: 'describing' });
       const data: StoredObject = { key, role: 'data', content: driver.content, ...digest.digest() };
       const extras = await storeExtras(source, backupId, (await snapshot.extras?.()) ?? []);
       const description = await snapshot.describe({ raw: stream.raw(), warnings, checks: stream.checks() });
@@ -107,14 +111,12 @@ export function backupActivities(deps: Deps) {
         startedAt,
         finishedAt: new Date().toISOString(),
       };
-      context.heartbeat({ ...progress, done: result } satisfies SnapshotHeartbeat);
+      advance({ phase: 'done', done: result } satisfies Partial<SnapshotHeartbeat> & { phase: string });
       return result;
     } catch (error) {
       stream.kill();
       throw error;
     } finally {
-      clearInterval(beat);
-      context.cancellationSignal.removeEventListener('abort', onCancel);
       await snapshot.release();
     }
   }

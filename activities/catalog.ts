@@ -3,6 +3,7 @@ import { LifeboatError } from '../lib/errors';
 import { keys, type Manifest, type Tombstone } from '../lib/manifest';
 import { parseManifest, parseTombstone } from '../lib/manifest-schema';
 import type { TrustedKey } from '../lib/signing';
+import { advance } from './progress';
 import { readSigned } from './signed';
 import type { StorageBackend } from './storage/backend';
 
@@ -48,8 +49,11 @@ export async function inBatches<T, R>(items: T[], read: (item: T) => Promise<R>,
 /** The manifest keys of one source (or all sources) in one region, in key (= start time) order. */
 async function manifestKeysIn(storage: StorageBackend, source?: string): Promise<string[]> {
   const found: string[] = [];
+  let listed = 0;
   for await (const object of storage.list(source ? keys.sourcePrefix(source) : '')) {
     if (object.key.endsWith('/manifest.json')) found.push(object.key);
+    // A large catalog is long to list and to read: each object is progress for the activity's watchdog.
+    advance({ listed: ++listed });
   }
   return found;
 }
@@ -57,7 +61,13 @@ async function manifestKeysIn(storage: StorageBackend, source?: string): Promise
 /** Every manifest of one source (or all sources) in one region: the trusted ones oldest first, and the rest with why. */
 export async function scanCatalog(storage: StorageBackend, trusted: TrustedKey[], source?: string): Promise<CatalogScan> {
   const scan: CatalogScan = { entries: [], untrusted: [] };
-  for (const judged of await inBatches(await manifestKeysIn(storage, source), (key) => judgeManifest(storage, trusted, key))) {
+  let read = 0;
+  const judge = async (key: string) => {
+    const judged = await judgeManifest(storage, trusted, key);
+    advance({ manifests: ++read });
+    return judged;
+  };
+  for (const judged of await inBatches(await manifestKeysIn(storage, source), judge)) {
     if ('entry' in judged) scan.entries.push(judged.entry);
     else scan.untrusted.push(judged.untrusted);
   }

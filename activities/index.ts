@@ -5,6 +5,7 @@ import { failoverActivities } from './failover';
 import type { Deps } from './deps';
 import { withFailures } from './failures';
 import { hostQueueActivities } from './host-queue';
+import { stallTimeoutMs, watchedActivity } from './progress';
 import { restoreActivities } from './restore';
 import { retentionActivities } from './retention';
 import { rollbackActivities } from './rollback';
@@ -28,33 +29,36 @@ export function createActivities(deps: Deps) {
   const rollback = rollbackActivities(deps);
   const host = hostQueueActivities(deps.config);
   const sourceAttempts = deps.config.temporal.sourceAttempts;
+  // Catalog scans, deletes and manifest writes grow with the catalog: they heartbeat from their first line (item 11).
+  const stallMs = stallTimeoutMs(deps.config);
+  const long = <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) => watchedActivity(name, stallMs, fn);
   return {
     planBackup: withFailures(backup.planBackup),
     hostTaskQueue: withFailures(host.hostTaskQueue),
     snapshotToStorage: withFailures(backup.snapshotToStorage, { sourceAttempts }),
-    writeManifest: withFailures(backup.writeManifest),
-    discardUnfinishedBackup: withFailures(backup.discardUnfinishedBackup),
-    writeHead: withFailures(rollback.writeHead),
-    checkRollback: withFailures(rollback.checkRollback),
-    resolveBackup: withFailures(restore.resolveBackup),
+    writeManifest: withFailures(long('writeManifest', backup.writeManifest)),
+    discardUnfinishedBackup: withFailures(long('discardUnfinishedBackup', backup.discardUnfinishedBackup)),
+    writeHead: withFailures(long('writeHead', rollback.writeHead)),
+    checkRollback: withFailures(long('checkRollback', rollback.checkRollback)),
+    resolveBackup: withFailures(long('resolveBackup', restore.resolveBackup)),
     restoreBackupTo: withFailures(restore.restoreBackupTo, { sourceAttempts }),
     alertChannels: withFailures(alerts.alertChannels),
     sendAlert: withFailures(alerts.sendAlert),
-    assessBackup: withFailures(alertChecks.assessBackup),
-    newestBackups: withFailures(alertChecks.newestBackups),
+    assessBackup: withFailures(long('assessBackup', alertChecks.assessBackup)),
+    newestBackups: withFailures(long('newestBackups', alertChecks.newestBackups)),
     planSync: withFailures(sync.planSync),
-    compareRegions: withFailures(sync.compareRegions),
+    compareRegions: withFailures(long('compareRegions', sync.compareRegions)),
     copyObject: withFailures(sync.copyObject),
-    publishManifest: withFailures(sync.publishManifest),
-    discardPartialCopy: withFailures(sync.discardPartialCopy),
-    planRetention: withFailures(retention.planRetention),
-    deleteBackup: withFailures(retention.deleteBackup),
-    removeOrphanedData: withFailures(retention.removeOrphanedData),
-    extendLock: withFailures(retention.extendLock),
+    publishManifest: withFailures(long('publishManifest', sync.publishManifest)),
+    discardPartialCopy: withFailures(long('discardPartialCopy', sync.discardPartialCopy)),
+    planRetention: withFailures(long('planRetention', retention.planRetention)),
+    deleteBackup: withFailures(long('deleteBackup', retention.deleteBackup)),
+    removeOrphanedData: withFailures(long('removeOrphanedData', retention.removeOrphanedData)),
+    extendLock: withFailures(long('extendLock', retention.extendLock)),
     planVerify: withFailures(verify.planVerify),
-    pickBackupToVerify: withFailures(verify.pickBackupToVerify),
+    pickBackupToVerify: withFailures(long('pickBackupToVerify', verify.pickBackupToVerify)),
     verifyIntegrity: withFailures(verify.verifyIntegrity),
-    writeVerifyRecord: withFailures(verify.writeVerifyRecord),
+    writeVerifyRecord: withFailures(long('writeVerifyRecord', verify.writeVerifyRecord)),
     restoreLevelCheck: withFailures(verifyRestore.restoreLevelCheck),
     cleanupScratch: withFailures(verifyRestore.cleanupScratch),
     failoverSettings: withFailures(failover.failoverSettings),
@@ -65,8 +69,8 @@ export function createActivities(deps: Deps) {
     runFailoverHook: withFailures(failover.runFailoverHook),
     planWal: withFailures(wal.planWal),
     shipWalFiles: withFailures(wal.shipWalFiles),
-    walRegionStatus: withFailures(wal.walRegionStatus),
-    pruneWal: withFailures(wal.pruneWal),
+    walRegionStatus: withFailures(long('walRegionStatus', wal.walRegionStatus)),
+    pruneWal: withFailures(long('pruneWal', wal.pruneWal)),
   };
 }
 

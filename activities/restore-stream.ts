@@ -7,6 +7,7 @@ import { VerifyingStream, type Digest } from './pipeline/digest';
 import { FeedSink } from './pipeline/feed';
 import { decodeSteps } from './pipeline/encode';
 import { lastLines, startPipeline, type Step } from './pipeline/processes';
+import { advance, stopSignal, watched } from './progress';
 import type { StorageBackend } from './storage/backend';
 
 export function identityFile(configured: string | undefined): string {
@@ -50,37 +51,39 @@ export async function restoreObject(storage: StorageBackend, object: StoredObjec
  * never the EPIPE that a tool which stopped reading leaves behind.
  */
 async function streamThrough(storage: StorageBackend, object: StoredObject, steps: Step[]): Promise<string[]> {
-  const context = Context.current();
-  const running = startPipeline(steps, 'pipe');
-  running.output.resume();
-  const abort = new AbortController();
-  const onCancel = () => {
-    abort.abort(context.cancellationSignal.reason);
-    running.kill();
-  };
-  context.cancellationSignal.addEventListener('abort', onCancel);
-  let bytes = 0;
-  // From the first line, and often enough for the shortest heartbeat timeout a config allows; the SDK throttles what it sends.
-  const beat = setInterval(() => context.heartbeat({ key: object.key, bytes }), 1000);
-  context.heartbeat({ key: object.key, bytes });
-  try {
-    let mismatch: LifeboatError | undefined;
-    const verifier = new VerifyingStream(object, (actual) => (mismatch = mismatchError(object, actual)));
-    verifier.on('data', (chunk: Buffer) => { bytes += chunk.length; });
-    const feeding = pipe(await storage.get(object.key), verifier, new FeedSink(running.input!), { signal: abort.signal });
-    const [fed, ran] = await Promise.allSettled([feeding, running.finished]);
-    if (mismatch) {
-      const also = ran.status === 'rejected' ? `; the tools also refused it: ${describe(ran.reason)}` : '';
-      throw new LifeboatError(mismatch.type, `${mismatch.message}${also}`, mismatch.hint, { cause: mismatch });
+  const consumer = steps.at(-1)!;
+  // Names the tool that reads the bytes: "pg_restore into … made no progress" says what hung.
+  return watched({ step: consumer.what, details: { key: object.key, bytes: 0 } }, async () => {
+    const context = Context.current();
+    const running = startPipeline(steps, 'pipe');
+    running.output.resume();
+    const abort = new AbortController();
+    const stop = stopSignal() ?? context.cancellationSignal;
+    const onStop = () => {
+      abort.abort(stop.reason);
+      running.kill();
+    };
+    stop.addEventListener('abort', onStop);
+    let bytes = 0;
+    try {
+      let mismatch: LifeboatError | undefined;
+      const verifier = new VerifyingStream(object, (actual) => (mismatch = mismatchError(object, actual)));
+      // Bytes taken by the tools are the progress: a tool that stops reading (a lock, a full disk) stalls them.
+      verifier.on('data', (chunk: Buffer) => advance({ key: object.key, bytes: (bytes += chunk.length) }));
+      const feeding = pipe(await storage.get(object.key), verifier, new FeedSink(running.input!), { signal: abort.signal });
+      const [fed, ran] = await Promise.allSettled([feeding, running.finished]);
+      if (mismatch) {
+        const also = ran.status === 'rejected' ? `; the tools also refused it: ${describe(ran.reason)}` : '';
+        throw new LifeboatError(mismatch.type, `${mismatch.message}${also}`, mismatch.hint, { cause: mismatch });
+      }
+      if (fed.status === 'rejected') throw fed.reason;
+      // The bytes are exactly what the manifest recorded, so a tool's failure is its own cause.
+      if (ran.status === 'rejected') throw ran.reason;
+      return ran.value;
+    } finally {
+      stop.removeEventListener('abort', onStop);
     }
-    if (fed.status === 'rejected') throw fed.reason;
-    // The bytes are exactly what the manifest recorded, so a tool's failure is its own cause.
-    if (ran.status === 'rejected') throw ran.reason;
-    return ran.value;
-  } finally {
-    clearInterval(beat);
-    context.cancellationSignal.removeEventListener('abort', onCancel);
-  }
+  });
 }
 
 function mismatchError(object: StoredObject, actual: Digest): LifeboatError {

@@ -1,12 +1,12 @@
 import { isAbsolute } from 'node:path';
 import { Context } from '@temporalio/activity';
-import { parseDuration } from '../lib/config/duration';
 import { requireEnv } from '../lib/config/secrets';
 import { LifeboatError } from '../lib/errors';
 import { checkTargetPasswordEnv, checkTargetUrl } from '../lib/restore-target';
 import { isPhysical, type StoredObject } from '../lib/manifest';
 import { findBackup } from './catalog';
 import type { Deps } from './deps';
+import { advance, stallTimeoutMs, watched } from './progress';
 import { identityFile } from './restore-stream';
 import { restoreFiles } from './sources/files/restore';
 import { redact } from './sources/postgres/connect';
@@ -60,13 +60,7 @@ export function restoreActivities(deps: Deps) {
   async function restoreBackupTo(input: RestoreInput): Promise<RestoreResult> {
     // The whole restore beats, not only its streams: creating the target and counting the rows
     // of a large database afterwards take longer than a heartbeat timeout too.
-    const context = Context.current();
-    const beat = setInterval(() => context.heartbeat(), Math.max(500, parseDuration(deps.config.temporal.heartbeatTimeout) / 5));
-    try {
-      return await restoreWithin(input);
-    } finally {
-      clearInterval(beat);
-    }
+    return watched({ step: `restore of ${input.source}`, stallMs: stallTimeoutMs(deps.config), details: { phase: 'reading the manifest' } }, () => restoreWithin(input));
   }
 
   async function restoreWithin(input: RestoreInput): Promise<RestoreResult> {
@@ -117,7 +111,7 @@ export function restoreActivities(deps: Deps) {
       owner: `restore:${context.info.workflowExecution?.workflowId ?? context.info.activityId}`,
       backupId: input.backupId,
       trusted: deps.trusted,
-      onPhase: (phase) => context.heartbeat({ phase }),
+      onPhase: (phase) => advance({ phase }),
     });
     const { manifest } = await findBackup(storage, deps.trusted, input.source, pitr.baseBackupId);
     return {

@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
 import { keys } from '../lib/manifest';
@@ -7,6 +6,7 @@ import { planRetention as decide, type PlanInput, type SourcePlan } from '../lib
 import { rulesFor } from '../lib/retention/policy';
 import { extendBackupLock, heldReason } from './locks';
 import type { Deps } from './deps';
+import { advance } from './progress';
 import { countRetentionDeletion } from './metrics';
 import { deleteBackupCopy, removeOrphan, scanRegion, type Orphan } from './prune';
 
@@ -81,7 +81,7 @@ export function retentionActivities(deps: Deps) {
       for (const region of regions) {
         let manifests = 0;
         // Heartbeats are throttled by the SDK; a long history is read without the activity looking dead.
-        scans.push({ region, ...(await scanRegion(deps.storage(region), deps.trusted, name, () => Context.current().heartbeat({ source: name, region, manifests: ++manifests }))) });
+        scans.push({ region, ...(await scanRegion(deps.storage(region), deps.trusted, name, () => advance({ source: name, region, manifests: ++manifests }))) });
       }
       const untrusted = scans.flatMap(({ region, untrusted: items }) => items.map((item) => ({ source: name, region, ...item })));
       const input: PlanInput = {

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { LifeboatError } from '../lib/errors';
 import type { StoredObject } from '../lib/manifest';
 import { VerifyingStream, type Digest } from './pipeline/digest';
+import { advance } from './progress';
 import type { PutProgress, ResumeFrom, StorageBackend, UploadedPart } from './storage/backend';
 import { chunksOf } from './storage/chunks';
 import { partSize } from './storage/part-size';
@@ -72,6 +73,7 @@ async function prefixMatches(from: StorageBackend, object: StoredObject, parts: 
     if (createHash('md5').update(data).digest('hex') !== md5Of(parts[index]!.etag)) return false;
     hash.update(data);
     index += 1;
+    advance({ partsChecked: index });
   }
   return index === parts.length;
 }
@@ -89,6 +91,7 @@ export async function digestStored(storage: StorageBackend, key: string): Promis
   for await (const chunk of await storage.get(key)) {
     hash.update(chunk as Buffer);
     size += (chunk as Buffer).length;
+    advance({ hashed: size });
   }
   return { sha256: hash.digest('hex'), size };
 }

@@ -6,6 +6,7 @@ import { listBackups, readManifest, untrustedError } from './catalog';
 import { readSigned } from './signed';
 import { signatureKey } from '../lib/signing';
 import type { Deps } from './deps';
+import { advance, stallTimeoutMs, stopSignal, watched } from './progress';
 import type { Digest } from './pipeline/digest';
 import type { PutProgress, ResumeFrom } from './storage/backend';
 import { readAll } from './storage/backend';
@@ -132,18 +133,27 @@ export function syncActivities(deps: Deps) {
    * An object already at the destination is never overwritten: the same bytes are kept, other
    * bytes fail the copy with AlreadyExists. A key outside `<source>/<id>/` is refused (Untrusted).
    */
-  async function copyObject({ source: name, backupId, from, to, object }: CopyObjectInput): Promise<CopyObjectResult> {
+  async function copyObject(input: CopyObjectInput): Promise<CopyObjectResult> {
+    const context = Context.current();
+    const previous = context.info.heartbeatDetails as CopyHeartbeat | undefined;
+    // The first heartbeat keeps the upload a dead attempt left: if this one dies before deciding, the next still finds it.
+    const details = { bytes: 0, part: 0, ...previous, to: input.to, key: input.object.key, phase: 'checking the destination' };
+    // From the first line: re-hashing an object the destination already holds takes as long as copying it.
+    return watched({ step: `copy of ${input.object.key} to ${input.to}`, stallMs: stallTimeoutMs(config), details }, () => copyWatched(input, previous));
+  }
+
+  async function copyWatched({ source: name, backupId, from, to, object }: CopyObjectInput, previous: CopyHeartbeat | undefined): Promise<CopyObjectResult> {
     refuseForeignKey(name, backupId, object.key);
     const context = Context.current();
     const source = deps.storage(from);
     const destination = deps.storage(to);
-    const previous = context.info.heartbeatDetails as CopyHeartbeat | undefined;
 
     // Already there (an earlier attempt finished, a sync died before the manifest, or another copy): prove it by hash.
     const stored = await destination.stat(object.key);
     if (stored) {
       if (previous?.uploadId) await destination.abortIncomplete({ key: object.key, uploadId: previous.uploadId });
       if (stored.size !== object.size) throw heldOtherBytes(destination, object.key, `${stored.size} bytes; the manifest says ${object.size}`);
+      advance({ phase: 'hashing the copy already there', uploadId: undefined });
       const digest = await digestStored(destination, object.key);
       if (digest.sha256 !== object.sha256) throw heldOtherBytes(destination, object.key, `sha256 ${digest.sha256.slice(0, 16)}…; the manifest says ${object.sha256.slice(0, 16)}…`);
       return { key: object.key, ...digest, copied: false, resumedFrom: 0 };
@@ -157,17 +167,9 @@ export function syncActivities(deps: Deps) {
       else await destination.abortIncomplete({ key: object.key, uploadId: previous.uploadId });
     }
 
-    let progress: CopyHeartbeat = { bytes: 0, part: 0, to, key: object.key };
-    const beat = setInterval(() => context.heartbeat(progress), Math.max(1000, parseDuration(config.temporal.heartbeatTimeout) / 3));
-    try {
-      const digest = await copyVerified(source, destination, object, (update) => {
-        progress = { ...update, to, key: object.key };
-        context.heartbeat(progress);
-      }, context.cancellationSignal, resume);
-      return { key: object.key, ...digest, copied: true };
-    } finally {
-      clearInterval(beat);
-    }
+    advance({ phase: 'copying' });
+    const digest = await copyVerified(source, destination, object, (update) => advance({ ...update }), stopSignal() ?? context.cancellationSignal, resume);
+    return { key: object.key, ...digest, copied: true };
   }
 
   /**

@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
@@ -8,6 +8,8 @@ import { isPhysical, type FilesDescription, type Manifest, type RedisDescription
 import type { CheckOutcome, RestoreLevelResult } from '../lib/verify';
 import { findBackup } from './catalog';
 import type { Deps } from './deps';
+import { advance, stallTimeoutMs, watched } from './progress';
+import { removeTree } from './remove-tree';
 import { identityFile } from './restore-stream';
 import { chainOf, restoreFiles } from './sources/files/restore';
 import { databaseName, redact } from './sources/postgres/connect';
@@ -56,10 +58,15 @@ export function verifyRestoreActivities(deps: Deps) {
     const pid = await killScratchRedis(directory);
     if (pid !== undefined) removed.push(`redis-server (pid ${pid})`);
     if (existsSync(directory)) {
-      rmSync(directory, { recursive: true, force: true });
+      await removeTree(directory);
       removed.push(`directory ${directory}`);
     }
     return { removed };
+  }
+
+  /** Removes whatever the scratch id names, heartbeating: a restored tree can take minutes to delete. */
+  async function cleanupScratchActivity(input: CleanupScratchInput): Promise<{ removed: string[] }> {
+    return watched({ step: `scratch cleanup of ${input.source}`, stallMs: stallTimeoutMs(deps.config), details: { phase: 'cleanup' } }, () => cleanupScratch(input));
   }
 
   /**
@@ -67,18 +74,23 @@ export function verifyRestoreActivities(deps: Deps) {
    * infrastructure errors throw (and are retried). The scratch target is gone when this returns.
    */
   async function restoreLevelCheck(input: RestoreLevelInput): Promise<RestoreLevelResult> {
+    // From the first line to the return, the cleanup included: removing a restored tree takes time too.
+    return watched({ step: `restore check of ${input.source}`, stallMs: stallTimeoutMs(deps.config), details: { phase: 'preparing' } }, () => restoreAndCheck(input));
+  }
+
+  async function restoreAndCheck(input: RestoreLevelInput): Promise<RestoreLevelResult> {
     const context = Context.current();
-    let phase = 'preparing';
-    const beat = setInterval(() => context.heartbeat({ phase }), 1000);
+    const phase = (text: string) => advance({ phase: text });
     try {
       const storage = deps.storage(input.region);
       const { manifest } = await findBackup(storage, deps.trusted, input.source, input.backupId);
       const identity = identityFile(deps.config.encryption.identityFile);
       // A retried attempt starts from nothing: whatever a crashed attempt left is removed first.
+      phase('removing what an earlier attempt left');
       await cleanupScratch(input);
       const directory = scratchDirectory(deps.config, input.region, input.scratchId);
       const started = Date.now();
-      phase = 'restoring';
+      phase('restoring');
       let restored: Restored;
       let bytes = manifest.objects.filter((o) => o.role === 'data').reduce((sum, o) => sum + o.size, 0);
       switch (manifest.kind) {
@@ -86,7 +98,7 @@ export function verifyRestoreActivities(deps: Deps) {
           if (isPhysical(manifest.description)) {
             restored = await restorePhysicalScratch({
               storage, trusted: deps.trusted, manifest, identity, directory, scratchId: input.scratchId, checks: checksOf(input.source),
-              database: sourceDatabase(deps.source(input.source).config), onPhase: (text) => { phase = text; },
+              database: sourceDatabase(deps.source(input.source).config), onPhase: phase,
             });
             break;
           }
@@ -113,12 +125,12 @@ export function verifyRestoreActivities(deps: Deps) {
         }
       }
       const restoreMs = Date.now() - started;
-      phase = 'checking';
+      phase('checking');
       const checks = [...restored.checks, ...await restored.check()];
       const tools = { ...restored.tools, ...await versions(...restoreTools[manifest.kind], ['age', '--version'], ['zstd', '--version']) };
       return { checks, restoreMs, bytes, tools };
     } finally {
-      clearInterval(beat);
+      phase('cleaning up');
       // Belt and braces: the workflow calls cleanupScratch too, and its failure is reported there.
       await cleanupScratch(input).catch((error: unknown) => context.log.warn('scratch cleanup after the restore check failed; the workflow\'s cleanupScratch retries it', { error: String(error) }));
     }
@@ -145,7 +157,7 @@ export function verifyRestoreActivities(deps: Deps) {
     };
   }
 
-  return { restoreLevelCheck, cleanupScratch };
+  return { restoreLevelCheck, cleanupScratch: cleanupScratchActivity };
 }
 
 /** Versions recorded with the result; redis-server reports its own over INFO. */

@@ -1,10 +1,10 @@
-import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
 import type { VerifyRecord } from '../lib/verify';
 import { listBackups, readManifest } from './catalog';
 import { keys } from '../lib/manifest';
 import type { Deps } from './deps';
+import { stallTimeoutMs, watched } from './progress';
 import { identityFile } from './restore-stream';
 import { checkIntegrity, type IntegrityResult } from './verify-integrity';
 import { verifyRecordKey } from './verify-records';
@@ -73,14 +73,9 @@ export function verifyActivities(deps: Deps) {
 
   /** Level 1: hashes, sizes, decryption, decompression and the manifest chain; damage is reported, not thrown. */
   async function verifyIntegrity(input: { source: string; region: string; backupId: string }): Promise<IntegrityResult> {
-    // Each object's stream beats only every 5 s; a long chain of small objects must beat too.
-    const context = Context.current();
-    const beat = setInterval(() => context.heartbeat({ backupId: input.backupId }), 1000);
-    try {
-      return await checkIntegrity(deps.storage(input.region), deps.trusted, input.source, input.backupId, identityFile(deps.config.encryption.identityFile));
-    } finally {
-      clearInterval(beat);
-    }
+    // From the first line to the return; each object's stream reports its bytes, a long chain of small ones its count.
+    return watched({ step: `integrity check of ${input.source} backup ${input.backupId}`, stallMs: stallTimeoutMs(deps.config), details: { backupId: input.backupId } },
+      () => checkIntegrity(deps.storage(input.region), deps.trusted, input.source, input.backupId, identityFile(deps.config.encryption.identityFile)));
   }
 
   /** One signed record per run and region: the key carries the workflow's timestamp, so a retry writes the same bytes again. */

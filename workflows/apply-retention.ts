@@ -7,7 +7,7 @@ import { raiseAlert } from './alert';
 import { alertUntrusted } from './untrusted-alert';
 import { surface } from './failures';
 import { searchAttributes, sourceKey } from './search-attributes';
-import { shortCall } from './timeouts';
+import { catalogScan, shortCall } from './timeouts';
 
 export interface ApplyRetentionInput {
   /** One source; every source with retention rules when absent. */
@@ -159,7 +159,7 @@ async function pruneWalAfter(work: RetentionWork, report: RetentionReport): Prom
 
 function onQueue(taskQueue: string): ActivityOptions {
   // A region whose worker is down for an hour fails its deletions (reported) instead of holding the run.
-  return { ...shortCall, taskQueue, scheduleToStartTimeout: '1 hour' };
+  return { ...catalogScan(), taskQueue, scheduleToStartTimeout: '1 hour' };
 }
 
 async function outcome(call: Promise<{ objects: number; skipped?: string }>): Promise<Outcome> {

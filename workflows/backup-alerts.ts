@@ -1,7 +1,7 @@
 import { ActivityFailure, ApplicationFailure, isCancellation, log, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { alertTime, raiseAlert } from './alert';
-import { shortCall } from './timeouts';
+import { catalogScan, shortCall } from './timeouts';
 
 // What backupSource tells operators. Neither function throws: an alert must never turn a good
 // backup into a failed one, nor hide the failure it reports.
@@ -38,7 +38,7 @@ export async function alertBackupDone(done: BackupDone): Promise<void> {
   const { source, region, backupId } = done;
   let assessment;
   try {
-    assessment = await proxyActivities<Activities>({ ...shortCall, taskQueue: done.taskQueue, retry: { ...shortCall.retry, maximumAttempts: 3 } })
+    assessment = await proxyActivities<Activities>({ ...catalogScan(), taskQueue: done.taskQueue, retry: { ...shortCall.retry, maximumAttempts: 3 } })
       .assessBackup({ source, backupId });
   } catch (error) {
     log.warn('backup alerts skipped: cannot assess the new backup', { source, backupId, error: failureMessage(error) });

@@ -14,7 +14,7 @@ import { alertBackupDone, alertBackupFailed } from './backup-alerts';
 import { surface } from './failures';
 import { searchAttributes } from './search-attributes';
 import { startSyncAfterBackup } from './sync-after-backup';
-import { shortCall, streaming } from './timeouts';
+import { catalogScan, shortCall, streaming } from './timeouts';
 
 export interface BackupSourceInput {
   source: string;
@@ -55,7 +55,8 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
     throw surface(error);
   });
   upsertSearchAttributes(searchAttributes({ source, region: plan.region, kind: plan.kind }));
-  const regional = proxyActivities<Activities>({ ...shortCall, taskQueue: plan.taskQueue });
+  // writeManifest reads the source's catalog (the chain), discardUnfinishedBackup lists the backup: both heartbeat.
+  const regional = proxyActivities<Activities>({ ...catalogScan(plan.heartbeatTimeoutMs), taskQueue: plan.taskQueue });
   const stream = proxyActivities<Activities>(streaming(plan.taskQueue, plan.heartbeatTimeoutMs));
 
   try {

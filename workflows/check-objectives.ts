@@ -3,7 +3,7 @@ import type { Activities } from '../activities';
 import { alertTime, raiseAlert } from './alert';
 import { alertRollback } from './rollback-alert';
 import { alertUntrusted } from './untrusted-alert';
-import { shortCall } from './timeouts';
+import { catalogScan } from './timeouts';
 
 export interface ObjectivesResult {
   rpo: string | null;
@@ -13,7 +13,8 @@ export interface ObjectivesResult {
   rollback?: string[];
 }
 
-const catalogs = proxyActivities<Activities>(shortCall);
+// Every source's catalog in every region: heartbeats per manifest read.
+const catalogs = proxyActivities<Activities>(catalogScan());
 
 /**
  * Raises 'rpo-missed' for every source with no backup younger than objectives.rpo in any

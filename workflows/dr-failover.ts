@@ -7,7 +7,7 @@ import { alertTime, raiseAlert } from './alert';
 import { abortUpdate, approveUpdate, duration, failoverStatusQuery, FailoverProgress } from './failover-status';
 import { surface } from './failures';
 import { searchAttributes } from './search-attributes';
-import { shortCall, streaming } from './timeouts';
+import { failoverStream, shortCall } from './timeouts';
 
 export { abortUpdate, approveUpdate, failoverStatusQuery } from './failover-status';
 
@@ -85,13 +85,24 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
     // Nobody picks the task up within this time: the target region's worker is not running.
     scheduleToStartTimeout: settings.workerTimeoutMs,
     startToCloseTimeout: '10 minutes',
+    // Preflight reads the region's catalog: it heartbeats, so a dead worker is noticed sooner than 10 minutes.
+    heartbeatTimeout: settings.heartbeatTimeoutMs,
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3 },
   });
   // A worker killed mid-restore: the heartbeat times out, the next attempt clears this run's half-done target and starts over.
   // Restore, verify and teardown share one machine of the target region (its own queue, chosen when the restore starts).
   let hostQueue = queue;
-  const restorer = () => proxyActivities<Activities>({ ...streaming(queue, settings.heartbeatTimeoutMs), taskQueue: hostQueue, retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 } });
-  const cleaner = () => proxyActivities<Activities>({ ...shortCall, taskQueue: hostQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour' });
+  // A hung restore fails its attempt when its progress stops (temporal.stallTimeout); all attempts together end with the RTO.
+  const restorer = () => proxyActivities<Activities>({ ...failoverStream(queue, settings.heartbeatTimeoutMs, settings.objectives?.rtoMs), taskQueue: hostQueue });
+  const beyondRto = (error: unknown): unknown => {
+    if (!(error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType !== TimeoutType.HEARTBEAT && settings.objectives)) return error;
+    return ApplicationFailure.create({
+      type: 'Timeout', nonRetryable: true,
+      message: `did not finish within the recovery time objective (objectives.rto ${duration(settings.objectives.rtoMs)}), all attempts together`,
+      details: ['find out what made it slow (the worker\'s log, the target), then start the failover again; raise objectives.rto if it is too tight for this data'],
+    });
+  };
+  const cleaner = () => proxyActivities<Activities>({ ...shortCall, taskQueue: hostQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour', heartbeatTimeout: settings.heartbeatTimeoutMs });
 
   const preflight = async (): Promise<FailoverPlan> => {
     try {
@@ -255,7 +266,8 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
   const restores = await Promise.allSettled(plan.sources.map(async (s) => {
     progress.source('restore', s.source, 'running', `backup ${s.backupId} → ${s.target}`);
     try {
-      const result = await restorer().failoverRestore({ runKey, source: s.source, targetRegion: input.targetRegion, backupId: s.backupId, recoveryTarget: s.recoveryTarget });
+      const result = await restorer().failoverRestore({ runKey, source: s.source, targetRegion: input.targetRegion, backupId: s.backupId, recoveryTarget: s.recoveryTarget })
+        .catch((error: unknown) => { throw beyondRto(error); });
       restored.set(s.source, result);
       progress.source('restore', s.source, 'done', `${result.detail} (${duration(result.restoreMs)})`);
     } catch (error) {
@@ -274,7 +286,12 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
   const verifies = await Promise.allSettled(plan.sources.map(async (s) => {
     progress.source('verify', s.source, 'running', '');
     try {
-      const checks = await restorer().failoverVerify({ runKey, source: s.source, targetRegion: input.targetRegion, backupId: s.backupId });
+      const checks = await restorer().failoverVerify({ runKey, source: s.source, targetRegion: input.targetRegion, backupId: s.backupId })
+        .catch((error: unknown) => {
+          const failure = beyondRto(error);
+          if (failure !== error) progress.source('verify', s.source, 'failed', asFailed(failure).message);
+          throw failure;
+        });
       const bad = checks.filter((c) => !c.ok);
       checked.set(s.source, { passed: checks.length - bad.length, total: checks.length });
       if (bad.length > 0) {

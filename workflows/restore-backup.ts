@@ -3,7 +3,7 @@ import type { Activities } from '../activities';
 import type { RestoreInput, RestoreResult } from '../activities/restore';
 import { surface } from './failures';
 import { searchAttributes } from './search-attributes';
-import { shortCall, streaming } from './timeouts';
+import { catalogScan, shortCall, streaming } from './timeouts';
 
 /** backupId may be "latest"; the workflow resolves it before the restore starts. */
 export type RestoreBackupInput = RestoreInput;
@@ -13,7 +13,7 @@ export async function restoreBackup(input: RestoreBackupInput): Promise<RestoreR
   const plan = await proxyActivities<Activities>(shortCall).planBackup(input.source).catch((error: unknown) => { throw surface(error); });
   const taskQueue = `${plan.taskQueuePrefix}${input.region}`;
   upsertSearchAttributes(searchAttributes({ source: input.source, region: input.region, kind: plan.kind }));
-  const regional = proxyActivities<Activities>({ ...shortCall, taskQueue });
+  const regional = proxyActivities<Activities>({ ...catalogScan(plan.heartbeatTimeoutMs), taskQueue });
   // Restores are not retried blindly: a restore that failed half-way needs an operator's look.
   const stream = proxyActivities<Activities>({ ...streaming(taskQueue, plan.heartbeatTimeoutMs), retry: { maximumAttempts: 3, initialInterval: '5s' } });
   try {

@@ -16,7 +16,7 @@ import { verifyBothCopies, type DivergentReport } from './sync-divergent';
 import { syncEverySource } from './sync-every-source';
 import { alertOn, lagOf, secondsBetween, type RegionRun, type SyncFailure, type SyncResult } from './sync-report';
 import { regionKey, searchAttributes } from './search-attributes';
-import { shortCall, streaming } from './timeouts';
+import { catalogScan, shortCall, streaming } from './timeouts';
 
 export type { CopyVerification, DivergentReport, RegionSyncResult, SourceSyncResult, SyncFailure, SyncResult } from './sync-report';
 
@@ -46,9 +46,9 @@ const local = proxyActivities<Activities>(shortCall);
 // the other regions goes on. A worker of the region may be down too: its queue waits 10 minutes.
 const regionRetry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 };
 
-function regionCall(taskQueue: string): ActivityOptions {
-  // Reading a long catalog over a slow link can take more than shortCall's minute.
-  return { ...shortCall, taskQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '10 minutes', retry: regionRetry };
+function regionCall(taskQueue: string, heartbeatTimeoutMs: number): ActivityOptions {
+  // Reading a long catalog over a slow link can take long: it heartbeats per manifest read.
+  return { ...catalogScan(heartbeatTimeoutMs), taskQueue, scheduleToStartTimeout: '10 minutes', retry: regionRetry };
 }
 
 function regionStream(taskQueue: string, heartbeatTimeoutMs: number): ActivityOptions {
@@ -109,7 +109,7 @@ async function syncRegion(
   const taskQueue = `${plan.taskQueuePrefix}${region}`;
   // The destination's worker does the copying: it is the one that can surely write there (a local
   // directory exists only on its machine) and it reads the home region over S3.
-  const regional = proxyActivities<Activities>(regionCall(taskQueue));
+  const regional = proxyActivities<Activities>(regionCall(taskQueue, plan.heartbeatTimeoutMs));
   const copier = proxyActivities<Activities>(regionStream(taskQueue, plan.heartbeatTimeoutMs));
   const run: RegionRun = {
     region, copied: [...(before?.copied ?? [])], copiedBytes: before?.copiedBytes ?? 0, failed: [...(before?.failed ?? [])], divergent: [...(before?.divergent ?? [])],

@@ -19,3 +19,21 @@ export function streaming(taskQueue: string, heartbeatTimeoutMs: number): Activi
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
   };
 }
+
+/**
+ * Reads or rewrites a region's catalog (scans, manifests, deletes): as long as the catalog is large,
+ * so it heartbeats from its first line (activities/progress.ts) and gets an hour rather than a minute.
+ */
+export function catalogScan(heartbeatTimeout: number | string = '1 minute'): ActivityOptions {
+  return { ...shortCall, startToCloseTimeout: '1 hour', heartbeatTimeout };
+}
+
+/**
+ * A failover's restore and verify: progress-checked like any stream, and bounded by the recovery
+ * time objective, all attempts together, because a restore still running past the RTO has missed it
+ * and the operator must hear so rather than wait for 48 hours of retries.
+ */
+export function failoverStream(taskQueue: string, heartbeatTimeoutMs: number, rtoMs: number | undefined): ActivityOptions {
+  const base: ActivityOptions = { ...streaming(taskQueue, heartbeatTimeoutMs), retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 } };
+  return rtoMs === undefined ? base : { ...base, scheduleToCloseTimeout: rtoMs, startToCloseTimeout: rtoMs };
+}

@@ -3,7 +3,7 @@ import type { Activities } from '../activities';
 import type { VerifyPlan } from '../activities/verify';
 import type { CheckOutcome, RestoreLevelResult, VerifyLevel, VerifyRecord } from '../lib/verify';
 import { alertTime, raiseAlert } from './alert';
-import { shortCall, streaming } from './timeouts';
+import { catalogScan, shortCall, streaming } from './timeouts';
 
 export type VerifyStep = 'waiting' | 'picking' | 'integrity' | 'restore' | 'cleanup' | 'record' | 'done';
 
@@ -34,12 +34,12 @@ export interface RegionJob {
 export async function verifyInRegion(job: RegionJob): Promise<RegionVerifyResult> {
   const { source, region, level, plan } = job;
   const taskQueue = `${plan.taskQueuePrefix}${region}`;
-  const regional = proxyActivities<Activities>({ ...shortCall, taskQueue, scheduleToStartTimeout: '1 hour' });
+  const regional = proxyActivities<Activities>({ ...catalogScan(plan.heartbeatTimeoutMs), taskQueue, scheduleToStartTimeout: '1 hour' });
   const stream = proxyActivities<Activities>(streaming(taskQueue, plan.heartbeatTimeoutMs));
   // A restore that fails half-way is not retried blindly, as in restoreBackup; the cleanup always is.
   // Both run on the machine that holds the scratch copy (its own queue, asked for just before).
   const scratch = (hostQueue: string) => proxyActivities<Activities>({ ...streaming(taskQueue, plan.heartbeatTimeoutMs), taskQueue: hostQueue, retry: { maximumAttempts: 3, initialInterval: '5s' } });
-  const cleaner = (hostQueue: string) => proxyActivities<Activities>({ ...shortCall, taskQueue: hostQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour' });
+  const cleaner = (hostQueue: string) => proxyActivities<Activities>({ ...shortCall, taskQueue: hostQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour', heartbeatTimeout: plan.heartbeatTimeoutMs });
   const info = workflowInfo();
   // Once per run and region, from the workflow's clock: a retried write lands on the same key.
   const startedAt = alertTime();

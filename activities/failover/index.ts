@@ -1,7 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Context } from '@temporalio/activity';
 import { parseDuration } from '../../lib/config/duration';
 import { LifeboatError } from '../../lib/errors';
 import type { FailoverPlan, FailoverSourceKind, HookRun } from '../../lib/failover';
@@ -9,6 +8,8 @@ import type { FilesDescription, RedisDescription } from '../../lib/manifest';
 import type { CheckOutcome } from '../../lib/verify';
 import { findBackup } from '../catalog';
 import type { Deps } from '../deps';
+import { advance, stallTimeoutMs, watched } from '../progress';
+import { removeTree } from '../remove-tree';
 import { identityFile } from '../restore-stream';
 import { databaseName } from '../sources/postgres/connect';
 import { info, keyspace } from '../sources/redis/cli';
@@ -108,7 +109,8 @@ export function failoverActivities(deps: Deps) {
 
   /** On the target region's worker: its catalog, its view of the WAL; that it runs at all is the liveness check. */
   async function failoverPreflight(input: PreflightInput): Promise<FailoverPlan> {
-    return preparePlan(config, deps.storage(input.targetRegion), deps.trusted, input);
+    return watched({ step: `failover preflight in ${input.targetRegion}`, stallMs: stallTimeoutMs(config), details: { phase: 'reading the catalog' } },
+      () => preparePlan(config, deps.storage(input.targetRegion), deps.trusted, input));
   }
 
   async function runOf(input: FailoverSourceInput) {
@@ -123,9 +125,8 @@ export function failoverActivities(deps: Deps) {
 
   /** Restores one source into its target; a retry after a crash clears this run's half-done attempt and starts over. */
   async function failoverRestore(input: FailoverSourceInput): Promise<RestoredSource> {
-    const context = Context.current();
-    const beat = setInterval(() => context.heartbeat({ source: input.source }), 1000);
-    try {
+    // Progress, not a timer: bytes fed to the tools, phases, the replayed LSN; a hung restore fails its attempt (Stalled).
+    return watched({ step: `failover restore of ${input.source}`, stallMs: stallTimeoutMs(config), details: { source: input.source, phase: 'reading the manifest' } }, async () => {
       const run = await runOf(input);
       const started = Date.now();
       let detail: string;
@@ -136,23 +137,19 @@ export function failoverActivities(deps: Deps) {
         case 'files': detail = await restoreFilesTarget(run); break;
         case 'postgres-physical': {
           const physical = await restorePhysical(run.storage, run.trusted, run.manifest, run.identity, run.target, run.marker, input.recoveryTarget,
-            (phase) => context.heartbeat({ source: input.source, phase }));
+            (phase) => advance({ phase }));
           detail = physical.detail;
           recoveryPoint = physical.recoveredTo;
           break;
         }
       }
       return { source: input.source, kind: run.kind, backupId: input.backupId, recoveryPoint, target: describeTarget(run.kind, run.target), detail, restoreMs: Date.now() - started };
-    } finally {
-      clearInterval(beat);
-    }
+    });
   }
 
   /** verifyRestore's checks, on the restored target itself. Failed checks are results, not errors. */
   async function failoverVerify(input: FailoverSourceInput): Promise<CheckOutcome[]> {
-    const context = Context.current();
-    const beat = setInterval(() => context.heartbeat({ source: input.source }), 1000);
-    try {
+    return watched({ step: `failover verify of ${input.source}`, stallMs: stallTimeoutMs(config), details: { source: input.source, phase: 'checking' } }, async () => {
       const run = await runOf(input);
       const checks = config.sources[input.source]!.verify?.checks ?? [];
       switch (run.kind) {
@@ -161,7 +158,7 @@ export function failoverActivities(deps: Deps) {
           try {
             return await checkPostgres({ storage: run.storage, manifest: run.manifest, identity: run.identity, scratch: pgOf(input), directory }, checks);
           } finally {
-            rmSync(directory, { recursive: true, force: true });
+            await removeTree(directory);
           }
         }
         case 'redis': {
@@ -177,16 +174,15 @@ export function failoverActivities(deps: Deps) {
           return await checkPhysical(run.manifest, run.target, sourceConfig.kind === 'postgres' ? databaseName(sourceConfig.url) : 'postgres', checks);
         }
       }
-    } finally {
-      clearInterval(beat);
-    }
+    });
   }
 
   /** Removes what this run restored for one source (and nothing else). Safe to repeat. */
   async function failoverTeardown(input: Omit<FailoverSourceInput, 'backupId'>): Promise<{ source: string; removed: string[] }> {
     const target = targetOf(config, input.targetRegion, input.source);
     const kind = failoverKind(config.sources[input.source]!);
-    const removed = await teardownTarget(kind, target, markerText(input.runKey, input.source), () => pgOf({ ...input, backupId: '' }));
+    const removed = await watched({ step: `failover teardown of ${input.source}`, stallMs: stallTimeoutMs(config), details: { source: input.source } },
+      () => teardownTarget(kind, target, markerText(input.runKey, input.source), () => pgOf({ ...input, backupId: '' })));
     return { source: input.source, removed };
   }
 

@@ -14,6 +14,7 @@ import { restoreRedis } from '../sources/redis/restore';
 import type { TrustedKey } from '../../lib/signing';
 import type { StorageBackend } from '../storage/backend';
 import { portInUse } from '../ports';
+import { removeTree } from '../remove-tree';
 import { killRedisServer } from '../verify/redis-server';
 import { databaseMarker, hasMarker, markDatabase, markerFile, writeMarker } from './markers';
 import { teardownPhysical } from './physical';
@@ -91,7 +92,7 @@ export async function restoreRedisTarget(run: TargetRun, env: NodeJS.ProcessEnv)
   const port = run.target.port!;
   await claimDirectory(directory, run.marker, async () => {
     await stopRedis(directory, port);
-    emptyDirectory(directory);
+    await emptyDirectory(directory);
   });
   if (await portInUse(port)) {
     throw new LifeboatError('TargetNotEmpty', `port ${port} of the redis failover target is taken by another process`, `stop what listens on 127.0.0.1:${port}, or change the target's port`);
@@ -106,8 +107,8 @@ export function redisPassword(target: FailoverTargetConfig, env: NodeJS.ProcessE
   return readSecret(target, 'the redis failover target', env);
 }
 
-function emptyDirectory(directory: string): void {
-  for (const entry of readdirSync(directory)) rmSync(join(directory, entry), { recursive: true, force: true });
+async function emptyDirectory(directory: string): Promise<void> {
+  await removeTree(directory, { keepRoot: true });
 }
 
 
@@ -140,7 +141,7 @@ export async function teardownTarget(kind: FailoverSourceKind, target: FailoverT
       if (!hasMarker(directory, marker)) break;
       const pid = await stopRedis(directory, target.port!);
       if (pid !== undefined) removed.push(`redis-server on port ${target.port} (pid ${pid}) stopped`);
-      rmSync(directory, { recursive: true, force: true });
+      await removeTree(directory);
       rmSync(markerFile(directory), { force: true });
       removed.push(`directory ${directory} removed`);
       break;
@@ -148,7 +149,7 @@ export async function teardownTarget(kind: FailoverSourceKind, target: FailoverT
     case 'files': {
       const directory = target.directory!;
       if (!hasMarker(directory, marker)) break;
-      rmSync(directory, { recursive: true, force: true });
+      await removeTree(directory);
       rmSync(markerFile(directory), { force: true });
       removed.push(`directory ${directory} removed`);
       break;

@@ -3,6 +3,7 @@ import { execa, type ResultPromise } from 'execa';
 import { LifeboatError } from '../../lib/errors';
 import { childEnvOptions } from '../../lib/child-env';
 import { redactUrls } from '../../lib/redact';
+import { stopSignal } from '../progress';
 import { StderrCollector } from './stderr';
 
 export interface Step {
@@ -96,6 +97,12 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
     });
   }
   finished.catch(() => undefined);
+  // A stalled or cancelled activity stops its tools rather than leaving them hung behind a failed attempt.
+  const stop = stopSignal();
+  if (stop) {
+    stop.addEventListener('abort', kill);
+    void finished.finally(() => stop.removeEventListener('abort', kill)).catch(() => undefined);
+  }
   return { output: previous!, input: input === 'pipe' ? children[0]!.stdin! : undefined, finished, kill };
 }
 

@@ -1,8 +1,8 @@
-import { Context } from '@temporalio/activity';
 import { parseDuration } from '../../lib/config/duration';
 import type { WalConfig } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
 import type { Deps } from '../deps';
+import { advance, stallTimeoutMs, watched } from '../progress';
 import { deleteWalFiles, planWalPrune, type WalPrunePlan } from './prune';
 import { walRegionState, type WalRegionState } from './region-state';
 import { shipSpool, type ShipHeartbeat, type ShipResult } from './ship';
@@ -60,18 +60,10 @@ export function walActivities(deps: Deps) {
   /** One round of the shipper, on the source region's queue: the spool is on that machine. */
   async function shipWalFiles({ source }: { source: string }): Promise<ShipResult> {
     walConfigOf(deps, source);
-    const context = Context.current();
-    let progress: ShipHeartbeat = { file: '', done: 0, of: 0 };
     // Per file, and between files too: one upload to a slow region may outlast the heartbeat timeout.
-    const beat = setInterval(() => context.heartbeat(progress), Math.max(1000, parseDuration(config.temporal.heartbeatTimeout) / 3));
-    try {
-      return await shipSpool(config, source, deps, (next) => {
-        progress = next;
-        context.heartbeat(next);
-      });
-    } finally {
-      clearInterval(beat);
-    }
+    const first: ShipHeartbeat = { file: '', done: 0, of: 0 };
+    return watched({ step: `WAL shipping of ${source}`, stallMs: stallTimeoutMs(config), details: { ...first } },
+      () => shipSpool(config, source, deps, (next) => advance({ ...next })));
   }
 
   /** On the region's own queue, which holds its storage credentials. */

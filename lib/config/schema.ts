@@ -315,6 +315,8 @@ export const configSchema = z
         namespace: z.string().default('default'),
         taskQueuePrefix: z.string().default('lifeboat-'),
         heartbeatTimeout: duration.default('30s'),
+        /** A long activity whose progress (bytes, phase, LSN, files) did not advance for this long fails its attempt (retryably, type Stalled). */
+        stallTimeout: duration.default('15m'),
         /** Attempts before an unreachable source fails the backup for good. */
         sourceAttempts: z.int().min(1).max(100).default(5),
         /** TLS to the frontend: `true` with the system's CAs, or files (lib/temporal-connection.ts); TEMPORAL_TLS_* override. */

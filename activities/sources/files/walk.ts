@@ -1,5 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { advance } from '../../progress';
 
 export interface TreeCounts {
   files: number;
@@ -24,6 +25,7 @@ const everything: Selection = { isExcluded: () => false, isIncluded: () => true 
  */
 export async function walkTree(root: string, selection: Selection = everything): Promise<TreeCounts & { excluded: string[] }> {
   const counts = { files: 0, directories: 0, symlinks: 0, bytes: 0, excluded: [] as string[] };
+  let walked = 0;
   /** Returns whether anything below `relative` is kept. */
   async function visit(relative: string): Promise<boolean> {
     let entries: string[];
@@ -43,6 +45,8 @@ export async function walkTree(root: string, selection: Selection = everything):
       }
       const info = await lstat(join(root, child)).catch(() => undefined);
       if (!info) continue;
+      // Progress for the activity's watchdog: a walk of millions of entries is long, never silent.
+      advance({ walked: ++walked });
       if (info.isDirectory()) {
         const mark = counts.excluded.length;
         if (await visit(child) || selection.isIncluded(child)) {

@@ -1,6 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Context } from '@temporalio/activity';
 import { LifeboatError } from '../../../lib/errors';
 import { checkRecoveryTarget } from '../../../lib/recovery-target';
 import { requireSafePath } from '../../../lib/safe-path';
@@ -10,6 +9,8 @@ import type { TrustedKey } from '../../../lib/signing';
 import type { StorageBackend } from '../../storage/backend';
 import { majorOf } from './binaries';
 import { portInUse } from '../../ports';
+import { advance, watched } from '../../progress';
+import { removeTree } from '../../remove-tree';
 import { clusterUser, postmasterPid, restartCluster, stopCluster } from './cluster';
 import { removeDataDir, restoreCluster, socketDirOf, workDirOf, type RecoveredCluster } from './restore-cluster';
 
@@ -68,21 +69,14 @@ export async function restorePointInTime(storage: StorageBackend, source: string
 export async function restoreOwned(storage: StorageBackend, source: string, identity: string, target: ClusterTarget,
   recovery: RecoveryTarget & { wal: 'archive' | 'none' }, options: { owner: string; trusted: TrustedKey[]; backupId?: string; onPhase?: (phase: string) => void },
   afterRecovery?: (cluster: RecoveredCluster) => Promise<PitrResult['checks']>): Promise<PitrResult> {
-  // Heartbeats all the way through, also in steps that report no progress (pg_verifybackup, recovery).
-  const context = Context.current();
-  let phase = 'starting';
-  const beat = setInterval(() => context.heartbeat({ phase }), 1000);
-  try {
-    return await restoreSteps(storage, source, identity, target, recovery, {
-      ...options,
-      onPhase: (text) => {
-        phase = text;
-        options.onPhase?.(text);
-      },
-    }, afterRecovery);
-  } finally {
-    clearInterval(beat);
-  }
+  // Progress all the way through, also in steps that report no bytes (pg_verifybackup, recovery): phases and the replayed LSN.
+  return watched({ step: `point-in-time restore of ${source}`, details: { phase: 'starting' } }, () => restoreSteps(storage, source, identity, target, recovery, {
+    ...options,
+    onPhase: (text) => {
+      advance({ phase: text });
+      options.onPhase?.(text);
+    },
+  }, afterRecovery));
 }
 
 async function restoreSteps(storage: StorageBackend, source: string, identity: string, target: ClusterTarget,
@@ -146,7 +140,7 @@ async function restoreSteps(storage: StorageBackend, source: string, identity: s
       checks: [...cluster.checks, ...later],
     };
     // The staged WAL is replayed: only the marker, the socket and the log stay beside the cluster.
-    rmSync(join(workDirOf(target.dataDir), 'wal'), { recursive: true, force: true });
+    await removeTree(join(workDirOf(target.dataDir), 'wal'));
     writeMarker(target, { ...marker, status: 'done', result });
     return result;
   } catch (error) {
@@ -197,9 +191,9 @@ export function lsnValue(lsn: string): bigint {
 
 async function wipe(target: ClusterTarget, user: string, marker: RestoreMarker): Promise<void> {
   await stopCluster(target.dataDir, user, majorOf(marker.serverVersion));
-  removeDataDir(target.dataDir, marker.dataDirExisted);
-  rmSync(socketDirOf(target.dataDir), { recursive: true, force: true });
-  rmSync(workDirOf(target.dataDir), { recursive: true, force: true });
+  await removeDataDir(target.dataDir, marker.dataDirExisted);
+  await removeTree(socketDirOf(target.dataDir));
+  await removeTree(workDirOf(target.dataDir));
 }
 
 /** Stops and deletes a cluster this owner restored, with its staging; anything else is left alone. Idempotent. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,6 +9,7 @@ import { LifeboatError } from '../../../lib/errors';
 import { checkRecoveryTarget } from '../../../lib/recovery-target';
 import { requireSafePath } from '../../../lib/safe-path';
 import type { Manifest, PostgresPhysicalDescription } from '../../../lib/manifest';
+import { removeTree } from '../../remove-tree';
 import { restoreObject, verifyObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
 import { majorOf, pgBinary } from './binaries';
@@ -209,11 +210,6 @@ function recoveryFailed(plan: ClusterPlan, logFile: string, lastError: string): 
 }
 
 /** Removes a data directory Lifeboat filled: the directory itself, or only its contents when it existed before. */
-export function removeDataDir(dataDir: string, keepDirectory: boolean): void {
-  if (!existsSync(dataDir)) return;
-  if (!keepDirectory) {
-    rmSync(dataDir, { recursive: true, force: true });
-    return;
-  }
-  for (const entry of readdirSync(dataDir)) rmSync(join(dataDir, entry), { recursive: true, force: true });
+export async function removeDataDir(dataDir: string, keepDirectory: boolean): Promise<void> {
+  await removeTree(dataDir, { keepRoot: keepDirectory });
 }
