@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, condition, proxyActivities, setHandler, TimeoutFailure, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, condition, patched, proxyActivities, setHandler, TimeoutFailure, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { FailoverSettings, RestoredSource } from '../activities/failover';
@@ -7,7 +7,7 @@ import { alertTime, raiseAlert } from './alert';
 import { abortUpdate, approveUpdate, duration, failoverStatusQuery, FailoverProgress } from './failover-status';
 import { surface } from './failures';
 import { searchAttributes } from './search-attributes';
-import { shortCall, streaming } from './timeouts';
+import { shortCall, stopsBeforeNextStep, streaming } from './timeouts';
 
 export { abortUpdate, approveUpdate, failoverStatusQuery } from './failover-status';
 
@@ -63,9 +63,14 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
     },
   });
 
-  const failedAlert = (title: string, text: string[], details: Record<string, string | number | boolean | null> = {}) => raiseAlert({
+  // Runs from before cancellations waited for restores and hooks replay without the change.
+  const waits = patched('cancellation-waits');
+  const stops = waits ? stopsBeforeNextStep : {};
+  const alertNow = (step: () => Promise<void>) => (waits ? CancellationScope.nonCancellable(step) : step());
+  // Also after a cancellation of the run: its scope is cancelled, but the failure must still reach someone.
+  const failedAlert = (title: string, text: string[], details: Record<string, string | number | boolean | null> = {}) => alertNow(() => raiseAlert({
     kind: 'failover-failed', severity: input.drill ? 'warning' : 'critical', region: input.targetRegion, at: alertTime(), title, text: text.join('\n'), details: { drill: input.drill, ...details },
-  });
+  }));
 
   // Settings: config facts without secrets, read by the worker that runs this workflow.
   status.state = 'preflight';
@@ -88,7 +93,8 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3 },
   });
   // A worker killed mid-restore: the heartbeat times out, the next attempt clears this run's half-done target and starts over.
-  const restorer = proxyActivities<Activities>({ ...streaming(queue, settings.heartbeatTimeoutMs), retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 } });
+  // Cancelled, a restore must have stopped before the teardown removes its target.
+  const restorer = proxyActivities<Activities>({ ...streaming(queue, settings.heartbeatTimeoutMs), retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 }, ...stops });
   const cleaner = proxyActivities<Activities>({ ...shortCall, taskQueue: queue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour' });
 
   const preflight = async (): Promise<FailoverPlan> => {
@@ -165,6 +171,8 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
     taskQueue: queue, startToCloseTimeout: (settings.hooks[hook]?.timeoutMs ?? 300_000) + 60_000, scheduleToStartTimeout: '1 hour',
     // Exactly once: a fence or cut-over is not safe to repeat behind the operator's back.
     retry: { maximumAttempts: 1 },
+    // A cut-over hook still running when the undo hook starts would race it.
+    ...stops,
   });
   const runHook = async (hook: HookRun['hook']): Promise<HookRun> => {
     let run: HookRun;

@@ -17,3 +17,10 @@ export function streaming(taskQueue: string, heartbeatTimeoutMs: number): Activi
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
   };
 }
+
+/**
+ * For an activity whose cancellation a later step depends on (discard after a snapshot, cleanup
+ * after a scratch restore, teardown after a failover restore): the workflow goes on only once the
+ * activity has stopped. The activity learns of the cancellation from its heartbeat's answer.
+ */
+export const stopsBeforeNextStep: Pick<ActivityOptions, 'cancellationType'> = { cancellationType: 'WAIT_CANCELLATION_COMPLETED' };

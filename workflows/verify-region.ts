@@ -1,9 +1,9 @@
-import { ActivityFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, CancellationScope, isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { VerifyPlan } from '../activities/verify';
 import type { CheckOutcome, RestoreLevelResult, VerifyLevel, VerifyRecord } from '../lib/verify';
 import { alertTime, raiseAlert } from './alert';
-import { shortCall, streaming } from './timeouts';
+import { shortCall, stopsBeforeNextStep, streaming } from './timeouts';
 
 export type VerifyStep = 'waiting' | 'picking' | 'integrity' | 'restore' | 'cleanup' | 'record' | 'done';
 
@@ -37,7 +37,9 @@ export async function verifyInRegion(job: RegionJob): Promise<RegionVerifyResult
   const regional = proxyActivities<Activities>({ ...shortCall, taskQueue, scheduleToStartTimeout: '1 hour' });
   const stream = proxyActivities<Activities>(streaming(taskQueue, plan.heartbeatTimeoutMs));
   // A restore that fails half-way is not retried blindly, as in restoreBackup; the cleanup always is.
-  const scratch = proxyActivities<Activities>({ ...streaming(taskQueue, plan.heartbeatTimeoutMs), retry: { maximumAttempts: 3, initialInterval: '5s' } });
+  // Cancelled, it must have stopped before cleanupScratch removes its target (runs from before replay without).
+  const waits = patched('cancellation-waits') ? stopsBeforeNextStep : {};
+  const scratch = proxyActivities<Activities>({ ...streaming(taskQueue, plan.heartbeatTimeoutMs), retry: { maximumAttempts: 3, initialInterval: '5s' }, ...waits });
   const cleaner = proxyActivities<Activities>({ ...shortCall, taskQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour' });
   const info = workflowInfo();
   // Once per run and region, from the workflow's clock: a retried write lands on the same key.
