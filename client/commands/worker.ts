@@ -26,6 +26,8 @@ export async function workerCommand(config: Config, regions: string[], out: Outp
   try {
     const workers = await startWorkers(config, chosen);
     out.note(`lifeboat worker polling ${workers.taskQueues.join(', ')} on ${config.temporal.address} (Ctrl-C stops it)${metrics ? `; metrics at ${metrics.url}` : ''}`);
+    const version = workers.version;
+    if (version) out.note(`deployment ${version.deploymentName}, build ${version.buildId}: new runs reach it once it is current ("temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}", README "Upgrades")`);
     await workers.done;
   } finally {
     await metrics?.close();

@@ -295,6 +295,8 @@ export const configSchema = z
         heartbeatTimeout: duration.default('30s'),
         /** Attempts before an unreachable source fails the backup for good. */
         sourceAttempts: z.int().min(1).max(100).default(5),
+        /** Worker Deployment Versioning (README "Upgrades"): the deployment's name; the build id is the workflow bundle's hash or LIFEBOAT_BUILD_ID. */
+        deployment: z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-"') }).optional(),
       })
       .prefault({}),
     primaryRegion: name,
