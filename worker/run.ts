@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { execa } from 'execa';
 import { createActivities } from '../activities';
 import { createDeps } from '../activities/deps';
@@ -25,6 +26,8 @@ export interface RunningWorkers {
   /** Resolves when every worker has stopped (after shutdown() or a signal). */
   done: Promise<void>;
   shutdown(): void;
+  /** With temporal.deployment: this worker's Worker Deployment Version. */
+  version?: { deploymentName: string; buildId: string };
 }
 
 /** One worker per region queue, sharing one connection, one workflow bundle and one set of clients. */
@@ -46,6 +49,7 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
   const searchAttributes = await registerSearchAttributes(connection.operatorService, config.temporal.namespace);
   const activities = createActivities(createDeps(config, env));
   const workflowBundle = await workflowCode(env);
+  const versioning = deploymentOptions(config, workflowBundle, env);
   const shapes = regions.flatMap((region) => queueShapes(config, `${config.temporal.taskQueuePrefix}${region}`));
   const workers = await Promise.all(shapes.map(({ workflows, ...shape }) => Worker.create({
     connection,
@@ -54,6 +58,7 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
     ...(workflows ? { workflowBundle: { code: workflowBundle } } : {}),
     activities,
     dataConverter,
+    ...versioning,
   })));
   const done = Promise.all(workers.map((worker) => worker.run())).then(() => connection.close());
   return {
@@ -61,7 +66,21 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
     searchAttributes,
     done,
     shutdown: () => workers.forEach((worker) => worker.shutdown()),
+    version: versioning.workerDeploymentOptions?.version,
   };
+}
+
+/**
+ * With temporal.deployment, this worker is one build of a Worker Deployment: runs are pinned to the
+ * build that started them (shipWal auto-upgrades, workflows/versioning.ts). The build id names the
+ * workflow code itself unless LIFEBOAT_BUILD_ID says otherwise, so a deploy that changes only
+ * activities keeps its build and one that changes workflows gets a new one.
+ */
+export function deploymentOptions(config: Config, bundle: string, env: NodeJS.ProcessEnv): Pick<WorkerOptions, 'workerDeploymentOptions'> {
+  const deployment = config.temporal.deployment;
+  if (!deployment) return {};
+  const buildId = env.LIFEBOAT_BUILD_ID || `wf-${createHash('sha256').update(bundle).digest('hex').slice(0, 12)}`;
+  return { workerDeploymentOptions: { version: { deploymentName: deployment.name, buildId }, useWorkerVersioning: true, defaultVersioningBehavior: 'PINNED' } };
 }
 
 /**

@@ -23,6 +23,23 @@ export async function alertBackupFailed(source: string, region: string | undefin
   });
 }
 
+/**
+ * A cancelled backup leaves the source without the backup its schedule planned: an operator who
+ * cancelled knows, whoever is on call may not. A warning, sent after the cleanup.
+ */
+export async function alertBackupCancelled(source: string, region: string | undefined, during: string): Promise<void> {
+  await raiseAlert({
+    kind: 'backup-failed',
+    severity: 'warning',
+    title: `${source}: backup cancelled (during ${during})`,
+    text: `The run was cancelled before its manifest was written; what it had uploaded is removed, so the catalog is as it was.\nThe source's newest backup is older than planned: run "lifeboat backup ${source}" when the cause of the cancellation is dealt with.`,
+    source,
+    region,
+    details: { failureType: 'Cancelled', phase: during },
+    at: alertTime(),
+  });
+}
+
 export interface BackupDone {
   source: string;
   region: string;

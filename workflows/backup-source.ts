@@ -1,6 +1,8 @@
 import {
   CancellationScope,
+  CancelledFailure,
   defineQuery,
+  isCancellation,
   patched,
   proxyActivities,
   setHandler,
@@ -10,11 +12,11 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { backupIdFor, brief } from '../lib/manifest';
-import { alertBackupDone, alertBackupFailed } from './backup-alerts';
+import { alertBackupCancelled, alertBackupDone, alertBackupFailed } from './backup-alerts';
 import { surface } from './failures';
 import { searchAttributes } from './search-attributes';
 import { startSyncAfterBackup } from './sync-after-backup';
-import { catalogScan, shortCall, streaming } from './timeouts';
+import { catalogScan, shortCall, stopsBeforeNextStep, streaming } from './timeouts';
 
 export interface BackupSourceInput {
   source: string;
@@ -50,22 +52,32 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
   const backupId = backupIdFor(info.startTime, info.runId);
   setHandler(backupPhaseQuery, () => ({ phase, backupId }));
 
+  // Runs that started before cancellations waited for the snapshot replay without the change.
+  const waits = patched('cancellation-waits');
+  // After the commit point (the manifest) a cancellation is too late: the run completes the backup.
+  const committed = <T>(step: () => Promise<T>): Promise<T> => (waits ? CancellationScope.nonCancellable(step) : step());
+  const failed = (region: string | undefined, error: unknown, during: BackupPhase) => CancellationScope.nonCancellable(() => (waits && isCancellation(error)
+    ? alertBackupCancelled(source, region, during)
+    : alertBackupFailed(source, region, error)));
   const plan = await local.planBackup(source).catch(async (error: unknown) => {
-    await alertBackupFailed(source, undefined, error);
+    await failed(undefined, error, phase);
     throw surface(error);
   });
   upsertSearchAttributes(searchAttributes({ source, region: plan.region, kind: plan.kind }));
   // writeManifest reads the source's catalog (the chain), discardUnfinishedBackup lists the backup: both heartbeat.
   const regional = proxyActivities<Activities>({ ...catalogScan(plan.heartbeatTimeoutMs), taskQueue: plan.taskQueue });
-  const stream = proxyActivities<Activities>(streaming(plan.taskQueue, plan.heartbeatTimeoutMs));
+  // A cancelled snapshot must have stopped writing before discardUnfinishedBackup lists what it left.
+  const stream = proxyActivities<Activities>({ ...streaming(plan.taskQueue, plan.heartbeatTimeoutMs), ...(waits ? stopsBeforeNextStep : {}) });
 
   try {
     phase = 'snapshot';
     const snapshot = await stream.snapshotToStorage({ source, backupId });
+    // A cancellation that came with the snapshot's last bytes still discards it.
+    if (waits && CancellationScope.current().consideredCancelled) throw new CancelledFailure('the backup was cancelled before its manifest was written');
     phase = 'manifest';
-    const manifest = await regional.writeManifest({ source, backupId, snapshot, workflow: { workflowId: info.workflowId, runId: info.runId } });
+    const manifest = await committed(() => regional.writeManifest({ source, backupId, snapshot, workflow: { workflowId: info.workflowId, runId: info.runId } }));
     // Runs that started before head records existed replay without the new activity.
-    const head = patched('head-record') ? await regional.writeHead({ source, backupId }) : undefined;
+    const head = patched('head-record') ? await committed(() => regional.writeHead({ source, backupId })) : undefined;
     const summary: BackupSummary = {
       backupId,
       source,
@@ -82,16 +94,17 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
     };
     // The rollback check reads backupId and headSequence from the memo in visibility listings.
     upsertMemo({ summary: `${source}: backup ${backupId}, ${summary.bytes} bytes stored in ${plan.region}`, backupId, headSequence: summary.headSequence });
-    await startSyncAfterBackup(source, plan);
-    await alertBackupDone({ source, region: plan.region, backupId, taskQueue: plan.taskQueue, bytes: summary.bytes, durationMs: summary.durationMs, contents: summary.contents });
+    await committed(() => startSyncAfterBackup(source, plan));
+    await committed(() => alertBackupDone({ source, region: plan.region, backupId, taskQueue: plan.taskQueue, bytes: summary.bytes, durationMs: summary.durationMs, contents: summary.contents }));
     phase = 'done';
     return summary;
   } catch (error) {
+    const during = phase;
     phase = 'cleanup';
     // Also when the run is cancelled: never leave half an upload or data without a manifest behind.
     await CancellationScope.nonCancellable(() => regional.discardUnfinishedBackup({ source, backupId }));
     phase = 'failed';
-    await CancellationScope.nonCancellable(() => alertBackupFailed(source, plan.region, error));
+    await failed(plan.region, error, during);
     throw surface(error);
   }
 }

@@ -7,7 +7,7 @@ import { alertTime, raiseAlert } from './alert';
 import { abortUpdate, approveUpdate, duration, failoverStatusQuery, FailoverProgress } from './failover-status';
 import { surface } from './failures';
 import { searchAttributes } from './search-attributes';
-import { failoverStream, shortCall } from './timeouts';
+import { failoverStream, shortCall, stopsBeforeNextStep } from './timeouts';
 
 export { abortUpdate, approveUpdate, failoverStatusQuery } from './failover-status';
 
@@ -63,9 +63,14 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
     },
   });
 
-  const failedAlert = (title: string, text: string[], details: Record<string, string | number | boolean | null> = {}) => raiseAlert({
+  // Runs from before cancellations waited for restores and hooks replay without the change.
+  const waits = patched('cancellation-waits');
+  const stops = waits ? stopsBeforeNextStep : {};
+  const alertNow = (step: () => Promise<void>) => (waits ? CancellationScope.nonCancellable(step) : step());
+  // Also after a cancellation of the run: its scope is cancelled, but the failure must still reach someone.
+  const failedAlert = (title: string, text: string[], details: Record<string, string | number | boolean | null> = {}) => alertNow(() => raiseAlert({
     kind: 'failover-failed', severity: input.drill ? 'warning' : 'critical', region: input.targetRegion, at: alertTime(), title, text: text.join('\n'), details: { drill: input.drill, ...details },
-  });
+  }));
 
   // Settings: config facts without secrets, read by the worker that runs this workflow.
   status.state = 'preflight';
@@ -92,8 +97,9 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
   // A worker killed mid-restore: the heartbeat times out, the next attempt clears this run's half-done target and starts over.
   // Restore, verify and teardown share one machine of the target region (its own queue, chosen when the restore starts).
   let hostQueue = queue;
+  // Cancelled, a restore must have stopped before the teardown removes its target.
   // A hung restore fails its attempt when its progress stops (temporal.stallTimeout); all attempts together end with the RTO.
-  const restorer = () => proxyActivities<Activities>({ ...failoverStream(queue, settings.heartbeatTimeoutMs, settings.objectives?.rtoMs), taskQueue: hostQueue });
+  const restorer = () => proxyActivities<Activities>({ ...failoverStream(queue, settings.heartbeatTimeoutMs, settings.objectives?.rtoMs), taskQueue: hostQueue, ...stops });
   const beyondRto = (error: unknown): unknown => {
     if (!(error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType !== TimeoutType.HEARTBEAT && settings.objectives)) return error;
     return ApplicationFailure.create({
@@ -178,6 +184,8 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
     taskQueue: queue, startToCloseTimeout: (settings.hooks[hook]?.timeoutMs ?? 300_000) + 60_000, scheduleToStartTimeout: '1 hour',
     // Exactly once: a fence or cut-over is not safe to repeat behind the operator's back.
     retry: { maximumAttempts: 1 },
+    // A cut-over hook still running when the undo hook starts would race it.
+    ...stops,
   });
   const runHook = async (hook: HookRun['hook']): Promise<HookRun> => {
     let run: HookRun;

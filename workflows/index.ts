@@ -9,3 +9,4 @@ export { verifyRestore } from './verify-restore';
 export { drFailover } from './dr-failover';
 export { scheduledDrill } from './scheduled-drill';
 export { shipWal } from './ship-wal';
+import './versioning';

@@ -1,6 +1,7 @@
 import { TimeoutType } from '@temporalio/common';
-import { ActivityFailure, continueAsNew, defineQuery, isCancellation, proxyActivities, setHandler, sleep, TimeoutFailure, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityFailure, continueAsNew, defineQuery, isCancellation, patched, proxyActivities, setHandler, sleep, TimeoutFailure, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { WalPlan } from '../activities/wal';
 import type { WalRegionState } from '../activities/wal/region-state';
 import type { ShipResult } from '../activities/wal/ship';
 import { alertTime, raiseAlert } from './alert';
@@ -55,7 +56,7 @@ export async function shipWal({ source, carried, last }: ShipWalInput): Promise<
   const state: WalAlertState = carried ?? { failing: false, gaps: [], rounds: 0 };
   let status: WalStatus | null = last ?? null;
   setHandler(walStatusQuery, () => status);
-  const plan = await local.planWal({ source });
+  const plan = await planOrWait(source, state, (failed) => { status = failed; });
   const shipper = proxyActivities<Activities>({
     taskQueue: plan.taskQueue,
     startToCloseTimeout: '1 hour',
@@ -93,6 +94,50 @@ export async function shipWal({ source, carried, last }: ShipWalInput): Promise<
   return continueAsNew<typeof shipWal>({ source, carried: state, last: status });
 }
 
+/** The wait after a failed plan: 5 s, doubling, at most 5 minutes; a run continues as new after this many failures. */
+const planRetry = { firstMs: 5_000, maxMs: 300_000, perRun: 50 };
+
+/**
+ * A shipper that cannot plan (a worker whose config lacks the source or its wal block, a bad
+ * duration) must not stop for good: archive_command keeps filling the spool meanwhile. It alerts
+ * once per failure streak, shows the failure in walStatus, and tries again with backoff.
+ */
+async function planOrWait(source: string, state: WalAlertState, report: (status: WalStatus) => void): Promise<WalPlan> {
+  let latest: WalStatus | null = null;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await local.planWal({ source });
+    } catch (error) {
+      // Runs from before the retry replay their failure as it was.
+      if (isCancellation(error) || !patched('plan-wal-retry')) throw error;
+      const at = alertTime();
+      const shipError = failureOf(error);
+      latest = { source, at, rounds: state.rounds, ship: null, shipError, regions: [], alerts: { ...state, gaps: [...state.gaps] } };
+      report(latest);
+      if (!state.failing) {
+        state.failing = true;
+        await raiseAlert({
+          kind: 'wal-ship-failed', severity: 'critical', source, at,
+          title: `${source}: WAL shipping stopped, the shipper cannot plan (${shipError.type})`,
+          text: [
+            `${shipError.type}: ${shipError.message}`,
+            `${shipError.hint ? `Hint: ${shipError.hint}\n` : ''}Nothing leaves the spool until the worker can plan; archive_command keeps filling it. The shipper (workflow ${workflowInfo().workflowId}) tries again with backoff (up to every ${planRetry.maxMs / 60_000} minutes) and sends no more alerts until shipping succeeds again.`,
+          ].join('\n'),
+          details: { type: shipError.type, attempt },
+        });
+      }
+      if (attempt + 1 >= planRetry.perRun) return continueAsNew<typeof shipWal>({ source, carried: state, last: latest });
+      await sleep(Math.min(planRetry.maxMs, planRetry.firstMs * 2 ** attempt));
+    }
+  }
+}
+
+function failureOf(error: unknown): NonNullable<WalStatus['shipError']> {
+  const failure = surface(error) as { type?: string; name?: string; message: string; details?: unknown[] };
+  const hint = failure.details?.[0];
+  return { type: failure.type ?? (failure.name === 'TimeoutFailure' ? 'Timeout' : 'Error'), message: failure.message, hint: typeof hint === 'string' ? hint : null };
+}
+
 function shipFailure(error: unknown, region: string): NonNullable<WalStatus['shipError']> {
   if (error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === TimeoutType.SCHEDULE_TO_START) {
     return {
@@ -100,9 +145,7 @@ function shipFailure(error: unknown, region: string): NonNullable<WalStatus['shi
       hint: `start "lifeboat worker --region ${region}" on the machine with the spool; the files wait there meanwhile`,
     };
   }
-  const failure = surface(error) as { type?: string; name?: string; message: string; details?: unknown[] };
-  const hint = failure.details?.[0];
-  return { type: failure.type ?? (failure.name === 'TimeoutFailure' ? 'Timeout' : 'Error'), message: failure.message, hint: typeof hint === 'string' ? hint : null };
+  return failureOf(error);
 }
 
 /** One wal-ship-failed alert per failure streak: the first failing round alerts, the next full success ends the streak. */

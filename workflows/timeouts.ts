@@ -37,3 +37,10 @@ export function failoverStream(taskQueue: string, heartbeatTimeoutMs: number, rt
   const base: ActivityOptions = { ...streaming(taskQueue, heartbeatTimeoutMs), retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 } };
   return rtoMs === undefined ? base : { ...base, scheduleToCloseTimeout: rtoMs, startToCloseTimeout: rtoMs };
 }
+
+/**
+ * For an activity whose cancellation a later step depends on (discard after a snapshot, cleanup
+ * after a scratch restore, teardown after a failover restore): the workflow goes on only once the
+ * activity has stopped. The activity learns of the cancellation from its heartbeat's answer.
+ */
+export const stopsBeforeNextStep: Pick<ActivityOptions, 'cancellationType'> = { cancellationType: 'WAIT_CANCELLATION_COMPLETED' };

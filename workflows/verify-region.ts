@@ -3,7 +3,7 @@ import type { Activities } from '../activities';
 import type { VerifyPlan } from '../activities/verify';
 import type { CheckOutcome, RestoreLevelResult, VerifyLevel, VerifyRecord } from '../lib/verify';
 import { alertTime, raiseAlert } from './alert';
-import { catalogScan, shortCall, streaming } from './timeouts';
+import { catalogScan, shortCall, stopsBeforeNextStep, streaming } from './timeouts';
 
 export type VerifyStep = 'waiting' | 'picking' | 'integrity' | 'restore' | 'cleanup' | 'record' | 'done';
 
@@ -38,7 +38,9 @@ export async function verifyInRegion(job: RegionJob): Promise<RegionVerifyResult
   const stream = proxyActivities<Activities>(streaming(taskQueue, plan.heartbeatTimeoutMs));
   // A restore that fails half-way is not retried blindly, as in restoreBackup; the cleanup always is.
   // Both run on the machine that holds the scratch copy (its own queue, asked for just before).
-  const scratch = (hostQueue: string) => proxyActivities<Activities>({ ...streaming(taskQueue, plan.heartbeatTimeoutMs), taskQueue: hostQueue, retry: { maximumAttempts: 3, initialInterval: '5s' } });
+  // Cancelled, it must have stopped before cleanupScratch removes its target (runs from before replay without).
+  const waits = patched('cancellation-waits') ? stopsBeforeNextStep : {};
+  const scratch = (hostQueue: string) => proxyActivities<Activities>({ ...streaming(taskQueue, plan.heartbeatTimeoutMs), taskQueue: hostQueue, retry: { maximumAttempts: 3, initialInterval: '5s' }, ...waits });
   const cleaner = (hostQueue: string) => proxyActivities<Activities>({ ...shortCall, taskQueue: hostQueue, startToCloseTimeout: '10 minutes', scheduleToStartTimeout: '1 hour', heartbeatTimeout: plan.heartbeatTimeoutMs });
   const info = workflowInfo();
   // Once per run and region, from the workflow's clock: a retried write lands on the same key.

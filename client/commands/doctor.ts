@@ -14,6 +14,7 @@ import { walkTree } from '../../activities/sources/files/walk';
 import { readSecret } from '../../lib/config/secrets';
 import { LifeboatError } from '../../lib/errors';
 import { archiveCommand } from '../../lib/wal';
+import { shipperDoctorLine, walSources } from './wal';
 import { table, type Output } from '../output';
 import { connectClient } from '../temporal';
 import { missingSearchAttributes, searchAttributesMissing } from '../../lib/search-attribute-registry';
@@ -162,6 +163,7 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
   const client = await connectClient(config).catch(() => undefined);
   try {
     for (const name of client ? Object.keys(config.sources) : []) await run(`catalog ${name}`, () => rollbackDoctorLine(client!, deps, name));
+    for (const name of client ? walSources(config) : []) await run(`wal shipper ${name}`, () => shipperDoctorLine(client!, config, name));
   } finally {
     await client?.connection.close();
   }

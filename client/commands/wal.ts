@@ -2,6 +2,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { createDeps } from '../../activities/deps';
 import { walRegionState, type WalRegionState } from '../../activities/wal/region-state';
 import type { Config } from '../../lib/config/schema';
+import { LifeboatError } from '../../lib/errors';
 import { walShipperWorkflowId } from '../../lib/workflow-ids';
 import { walStatusQuery, type shipWal, type WalStatus } from '../../workflows/ship-wal';
 import { searchAttributes } from '../../workflows/search-attributes';
@@ -64,6 +65,25 @@ async function runningRunId(client: Client, workflowId: string): Promise<string 
     if (error instanceof WorkflowNotFoundError) return undefined;
     throw error;
   }
+}
+
+/**
+ * For doctor: a source that archives WAL needs its shipper running, or the spool only grows and
+ * point-in-time recovery ends where shipping stopped. A shipper that runs but failed its last round warns.
+ */
+export async function shipperDoctorLine(client: Client, config: Config, source: string): Promise<string | { warn: string }> {
+  const workflowId = walShipperWorkflowId(config.temporal.taskQueuePrefix, source);
+  if (!(await runningRunId(client, workflowId))) {
+    throw new LifeboatError('Config', `the WAL shipper of ${source} (workflow ${workflowId}) is not running: WAL stays in the spool and point-in-time recovery ends where shipping stopped`,
+      'run "lifeboat schedules apply" (or "lifeboat wal start") to start it again');
+  }
+  // A query needs a worker of the shipper's queue; without one it would wait.
+  const round = await Promise.race([
+    client.workflow.getHandle(workflowId).query(walStatusQuery).catch(() => null),
+    new Promise<null>((resolve) => setTimeout(() => resolve(null), 5_000).unref()),
+  ]);
+  if (round?.shipError) return { warn: `running, but its last round (${round.at}) failed: ${round.shipError.type}: ${round.shipError.message}` };
+  return round ? `running, last round ${round.at}` : 'running (no round finished yet, or its worker does not answer)';
 }
 
 export async function walStartCommand(client: Client, config: Config, source: string | undefined, out: Output): Promise<void> {

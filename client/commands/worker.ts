@@ -35,6 +35,8 @@ export async function workerCommand(config: Config, regions: string[], out: Outp
     const stopping = (signal: string) => out.note(`lifeboat worker: ${signal}: taking no new tasks; running activities get up to ${config.worker.shutdownGrace} to finish, then are cancelled and resume from their last checkpoint elsewhere`);
     process.once('SIGTERM', () => stopping('SIGTERM'));
     process.once('SIGINT', () => stopping('SIGINT'));
+    const version = workers.version;
+    if (version) out.note(`deployment ${version.deploymentName}, build ${version.buildId}: new runs reach it once it is current ("temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}", README "Upgrades")`);
     await workers.done;
     out.note('lifeboat worker: stopped');
   } finally {

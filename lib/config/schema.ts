@@ -326,6 +326,8 @@ export const configSchema = z
         apiKeyFile: z.string().optional(),
         /** Payload encryption (lib/codec): keys by reference, and the codec server for the UI and CLI. */
         codec: codecConfig.optional(),
+        /** Worker Deployment Versioning (README "Upgrades"): the deployment's name; the build id is the workflow bundle's hash or LIFEBOAT_BUILD_ID. */
+        deployment: z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-"') }).optional(),
       })
       .refine((t) => !(t.apiKeyEnv && t.apiKeyFile), { message: 'apiKeyEnv or apiKeyFile, not both', path: ['apiKeyFile'] })
       .prefault({}),

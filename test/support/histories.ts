@@ -1,0 +1,74 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Client, HistoryAndWorkflowId } from '@temporalio/client';
+import { historyFromJSON, historyToJSON, type History } from '@temporalio/common/lib/proto-utils';
+import { Worker, type ReplayResult } from '@temporalio/worker';
+
+// Replay (issue 13, item 5): every history a test run produced, and the histories earlier versions
+// committed in test/histories/, run against today's workflow bundle. A change to workflow code that
+// alters the commands of a running workflow without patched() fails here, before a worker ships it.
+
+export const committedDir = fileURLToPath(new URL('../histories', import.meta.url));
+const indexFile = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+/** The workflow types the worker bundles (workflows/index.ts): histories of anything else are not ours to replay. */
+export function bundledTypes(): string[] {
+  return [...readFileSync(indexFile, 'utf8').matchAll(/^export \{ (\w+) \}/gm)].map((match) => match[1]!);
+}
+
+export interface RunHistory extends HistoryAndWorkflowId {
+  history: History;
+  type: string;
+  status: string;
+  events: number;
+}
+
+/** Every execution of a bundled workflow type in the namespace, with its history. */
+export async function* historiesOfRun(client: Client): AsyncGenerator<RunHistory> {
+  const types = new Set(bundledTypes());
+  for await (const run of client.workflow.list()) {
+    if (!types.has(run.type)) continue;
+    const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+    yield { workflowId: run.workflowId, history, type: run.type, status: run.status.name, events: history.events?.length ?? 0 };
+  }
+}
+
+/** Replays each history against the bundle; the results of those that failed, whatever the reason. */
+export async function replayFailures(bundle: string, histories: AsyncIterable<HistoryAndWorkflowId> | Iterable<HistoryAndWorkflowId>): Promise<{ replayed: number; failed: ReplayResult[] }> {
+  const failed: ReplayResult[] = [];
+  let replayed = 0;
+  for await (const result of Worker.runReplayHistories({ workflowBundle: { code: bundle } }, histories)) {
+    replayed += 1;
+    if (result.error) failed.push(result);
+  }
+  return { replayed, failed };
+}
+
+/** test/histories/<type>[-n].json, as the record script wrote them. */
+export function committedHistories(): Array<HistoryAndWorkflowId & { file: string }> {
+  if (!existsSync(committedDir)) return [];
+  return readdirSync(committedDir).filter((name) => name.endsWith('.json')).sort().map((file) => {
+    const stored = JSON.parse(readFileSync(join(committedDir, file), 'utf8')) as { workflowId: string; history: unknown };
+    return { file, workflowId: stored.workflowId, history: historyFromJSON(stored.history) };
+  });
+}
+
+/**
+ * Picks one history per workflow type (the one with the most events that still fits `maxEvents`:
+ * the most code paths in a file small enough to commit) and writes it to `dir`. Returns the types written.
+ */
+export function recordHistories(dir: string, histories: RunHistory[], maxEvents = 1500): string[] {
+  mkdirSync(dir, { recursive: true });
+  const best = new Map<string, RunHistory>();
+  for (const run of histories) {
+    if (run.events > maxEvents) continue;
+    const current = best.get(run.type);
+    if (!current || run.events > current.events) best.set(run.type, run);
+  }
+  for (const [type, run] of best) {
+    const history = JSON.parse(historyToJSON(run.history)) as unknown;
+    writeFileSync(join(dir, `${type}.json`), `${JSON.stringify({ workflowId: run.workflowId, type, status: run.status, history }, null, 1)}\n`);
+  }
+  return [...best.keys()].sort();
+}

@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { bundledTypes, committedHistories, historiesOfRun, recordHistories, replayFailures, type RunHistory } from './support/histories';
+
+// Runs after every other test file (test/harness/sequencer.ts), so it replays what the whole run
+// produced. LIFEBOAT_RECORD_HISTORIES=DIR also writes one history per workflow type to DIR
+// (scripts/record-histories.sh commits them to test/histories/).
+
+const servers = inject('servers');
+
+describe('replay of workflow histories against today\'s workflow code', () => {
+  let connection: Connection;
+  let client: Client;
+  const bundle = readFileSync(process.env.LIFEBOAT_WORKFLOW_BUNDLE!, 'utf8');
+  const failures = (failed: Array<{ workflowId: string; error?: Error }>) => failed.map((f) => `${f.workflowId}: ${f.error?.name}: ${f.error?.message.split('\n')[0]}`);
+
+  beforeAll(async () => {
+    connection = await Connection.connect({ address: servers.temporal.address });
+    client = new Client({ connection, namespace: servers.temporal.namespace });
+  });
+
+  afterAll(async () => {
+    await connection?.close();
+  });
+
+  it('replays every history of a bundled workflow that this test run produced, without a nondeterminism error', async () => {
+    const runs: RunHistory[] = [];
+    for await (const run of historiesOfRun(client)) runs.push(run);
+    const { replayed, failed } = await replayFailures(bundle, runs);
+    const types = new Set(runs.map((r) => r.type));
+    console.log(`replay: ${replayed} histories of ${types.size} workflow types (${[...types].sort().join(', ')}); ${failed.length} failed`);
+    expect(failures(failed)).toEqual([]);
+    expect(replayed).toBe(runs.length);
+    const record = process.env.LIFEBOAT_RECORD_HISTORIES;
+    if (record) console.log(`recorded histories of ${recordHistories(record, runs).join(', ')} in ${record}`);
+  }, 600_000);
+
+  it('replays the histories earlier versions committed in test/histories, one per workflow type', async () => {
+    const committed = committedHistories();
+    // Every type the worker runs has a history from an earlier version: a new workflow type needs one recorded.
+    expect(new Set(committed.map((c) => c.file.replace(/(-\d+)?\.json$/, '')))).toEqual(new Set(bundledTypes()));
+    const { replayed, failed } = await replayFailures(bundle, committed);
+    expect(failures(failed)).toEqual([]);
+    expect(replayed).toBe(committed.length);
+  }, 300_000);
+});
