@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { durationPattern } from './duration';
-import { policyProblem } from '../retention/policy';
+import { policyProblem } from '../retention/rule-names';
 import { secretQueryKeys } from '../redact';
 import { safePathRule, unsafePathProblem } from '../safe-path';
 
