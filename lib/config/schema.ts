@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { durationPattern } from './duration';
+import { ANY_REGION } from '../any-region-queue';
 import { policyProblem } from '../retention/rule-names';
 import { secretQueryKeys } from '../redact';
 import { safePathRule, unsafePathProblem } from '../safe-path';
@@ -298,7 +299,8 @@ export const configSchema = z
       })
       .prefault({}),
     primaryRegion: name,
-    regions: z.record(name, z.strictObject({ storage, verify: verifyTarget.optional(), failover: regionFailover.optional() })).refine((r) => Object.keys(r).length > 0, 'at least one region'),
+    regions: z.record(name, z.strictObject({ storage, verify: verifyTarget.optional(), failover: regionFailover.optional() })).refine((r) => Object.keys(r).length > 0, 'at least one region')
+      .refine((r) => !(ANY_REGION in r), `no region named "${ANY_REGION}": its queue is the one every region's worker polls`),
     encryption: z.strictObject({
       recipients: z.array(ageRecipient).min(1),
       identityFile: z.string().optional(),
