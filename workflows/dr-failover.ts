@@ -38,7 +38,7 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
   }
 }
 
-/** Where the run's pins are released: set once preflight may have written them. */
+/** Where the run's pins are released: set once a preflight has returned (and so may have written them). */
 interface PinsToRelease { queue?: string; workerTimeoutMs?: number; sources?: string[] }
 
 async function runFailover(input: FailoverInput, pins: PinsToRelease): Promise<FailoverResult> {
@@ -99,7 +99,6 @@ async function runFailover(input: FailoverInput, pins: PinsToRelease): Promise<F
   upsertMemo({ summary: `${what} of ${settings.sources.join(', ')} to ${input.targetRegion}: preflight` });
 
   const queue = `${settings.taskQueuePrefix}${input.targetRegion}`;
-  Object.assign(pins, { queue, workerTimeoutMs: settings.workerTimeoutMs, sources: settings.sources });
   const regional = proxyActivities<Activities>({
     taskQueue: queue,
     // Nobody picks the task up within this time: the target region's worker is not running.
@@ -133,6 +132,8 @@ async function runFailover(input: FailoverInput, pins: PinsToRelease): Promise<F
   } catch (error) {
     return failEarly(progress, 'preflight', asFailed(error), failedAlert, what, input);
   }
+  // Only a preflight that returned may have pinned anything.
+  Object.assign(pins, { queue, workerTimeoutMs: settings.workerTimeoutMs, sources: settings.sources });
   progress.end('preflight', 'done', planLine(status.plan));
 
   // 2. Approval
