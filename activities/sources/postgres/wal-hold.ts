@@ -13,6 +13,9 @@ import { LifeboatError } from '../../../lib/errors';
 export async function holdWal(client: pg.Client, source: string): Promise<string> {
   // Slot names: lower-case letters, digits and underscores; unique per attempt.
   const slot = `lifeboat_basebackup_${randomBytes(6).toString('hex')}`;
+  // An idle session the server ends would take the slot with it. First, since any error in the
+  // session after the slot exists releases it; PostgreSQL before 14 has no such setting.
+  await client.query('set idle_session_timeout = 0').catch(() => undefined);
   try {
     await client.query('select pg_create_physical_replication_slot($1, true, true)', [slot]);
   } catch (error) {
