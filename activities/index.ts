@@ -63,6 +63,7 @@ export function createActivities(deps: Deps) {
     cleanupScratch: withFailures(verifyRestore.cleanupScratch),
     failoverSettings: withFailures(failover.failoverSettings),
     failoverPreflight: withFailures(failover.failoverPreflight),
+    failoverUnpin: withFailures(failover.failoverUnpin),
     failoverRestore: withFailures(failover.failoverRestore),
     failoverVerify: withFailures(failover.failoverVerify),
     failoverTeardown: withFailures(failover.failoverTeardown),

@@ -5,6 +5,7 @@ import { lockAtWrite, lockForKeeper } from '../lib/retention/lock';
 import { planRetention as decide, type PlanInput, type SourcePlan } from '../lib/retention/plan';
 import { rulesFor } from '../lib/retention/policy';
 import { extendBackupLock, heldReason } from './locks';
+import { activePins } from './pins';
 import type { Deps } from './deps';
 import { advance } from './progress';
 import { countRetentionDeletion } from './metrics';
@@ -84,9 +85,10 @@ export function retentionActivities(deps: Deps) {
         scans.push({ region, ...(await scanRegion(deps.storage(region), deps.trusted, name, () => advance({ source: name, region, manifests: ++manifests }))) });
       }
       const untrusted = scans.flatMap(({ region, untrusted: items }) => items.map((item) => ({ source: name, region, ...item })));
+      const pins = await Promise.all(scans.map(({ region }) => activePins(deps.storage(region), name, Date.parse(now))));
       const input: PlanInput = {
         source: name,
-        regions: scans.map(({ region, backups, verified }) => ({ region, backups, verified })),
+        regions: scans.map(({ region, backups, verified }, index) => ({ region, backups, verified, ...(pins[index]!.size > 0 ? { pinned: Object.fromEntries(pins[index]!) } : {}) })),
         retention: sourceConfig.retention,
         timezone: config.retention.timezone,
         now,
@@ -146,7 +148,11 @@ export function retentionActivities(deps: Deps) {
 
   /** Runs on the region's own queue: manifest first, then the data. */
   async function deleteBackup({ source, region, id }: CopyRef): Promise<{ objects: number }> {
-    const result = await deleteBackupCopy(deps.storage(region), deps.signer(), source, id);
+    const storage = deps.storage(region);
+    // A failover may have planned this backup since retention read the pins: refuse before anything changes.
+    const pinned = (await activePins(storage, source, Date.now())).get(id);
+    if (pinned) throw new LifeboatError('Locked', `${storage.location}: backup ${source}/${id} is ${pinned}; nothing of it was deleted`, 'retention deletes it once the failover has ended');
+    const result = await deleteBackupCopy(storage, deps.signer(), source, id);
     if (result.manifestRemoved) countRetentionDeletion(source, region);
     return { objects: result.objects };
   }

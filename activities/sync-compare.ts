@@ -4,7 +4,7 @@ import type { TrustedKey } from '../lib/signing';
 import { inBatches, type CatalogEntry } from './catalog';
 import { readSigned } from './signed';
 import type { StorageBackend } from './storage/backend';
-import type { BackupRef, BackupToCopy, DivergentCopy } from './sync';
+import type { BackupRef, BackupToCopy, DivergentCopy } from './sync-types';
 import { sha256Of } from './sync-guards';
 
 export interface Classified {

@@ -11,6 +11,7 @@ import type { Digest } from './pipeline/digest';
 import type { PutProgress, ResumeFrom } from './storage/backend';
 import { readAll } from './storage/backend';
 import { classify } from './sync-compare';
+import type { BackupRef, BackupToCopy, DivergentCopy } from './sync-types';
 import { copyVerified, digestStored, keepableParts } from './sync-copy';
 import { heldOtherBytes, ownPrefix, refuseForeignKey, sha256Of, writeOnce } from './sync-guards';
 
@@ -23,29 +24,8 @@ export interface SyncPlan {
   heartbeatTimeoutMs: number;
 }
 
-export interface BackupRef {
-  id: string;
-  finishedAt: string;
-}
-
-export interface BackupToCopy extends BackupRef {
-  /** Hash of the home region's manifest bytes: the copy written at the destination must be these bytes. */
-  manifestSha256: string;
-  objects: StoredObject[];
-  /** The destination holds this very manifest but not every object whole: only absent objects are copied. */
-  repair: boolean;
-}
-
-/** A backup whose manifest at the destination is not the home region's: never overwritten, reported. */
-export interface DivergentCopy extends BackupRef {
-  homeManifestSha256: string;
-  /** SHA-256 of the manifest bytes the destination holds. */
-  manifestSha256: string;
-  /** Why it differs: other bytes (signed by which trusted key), or why it is not trusted. */
-  reason: string;
-  /** Whether a trusted key signed the destination's manifest (then that copy can be verified too). */
-  trusted: boolean;
-}
+// In their own file so that sync-compare.ts, which sync.ts calls, need not import sync.ts for them.
+export type { BackupRef, BackupToCopy, DivergentCopy } from './sync-types';
 
 export interface CompareInput {
   source: string;

@@ -46,7 +46,7 @@ describe('the schedules a config asks for', () => {
     expect(cache).toMatchObject({ timezone: 'UTC', jitterMs: undefined, overlap: 'SKIP', catchupWindowMs: 3_600_000, taskQueue: 'lifeboat-stockholm' });
   });
 
-  it('adds sync, retention and objectives schedules on the primary region\'s queue, under the configured prefix', () => {
+  it('adds sync, retention and objectives schedules on the queue every region\'s worker polls, under the configured prefix', () => {
     const extra = `
 temporal: { taskQueuePrefix: lb-eu- }
 objectives: { rpo: 6h, rto: 4h }
@@ -57,9 +57,9 @@ retention: { schedule: { cron: "0 4 * * *", timezone: Europe/Stockholm } }
     expect(schedules.map((s) => [s.id, s.workflowType, s.taskQueue, s.cron, s.timezone])).toEqual([
       ['lb-eu-backup-app-db', 'scheduledBackup', 'lb-eu-malmo', '0 */6 * * *', 'Europe/Stockholm'],
       ['lb-eu-backup-cache', 'scheduledBackup', 'lb-eu-stockholm', '30 2 * * *', 'UTC'],
-      ['lb-eu-sync', 'syncRegions', 'lb-eu-stockholm', '15 * * * *', 'UTC'],
-      ['lb-eu-retention', 'applyRetention', 'lb-eu-stockholm', '0 4 * * *', 'Europe/Stockholm'],
-      ['lb-eu-check-objectives', 'checkObjectives', 'lb-eu-stockholm', '*/15 * * * *', 'UTC'],
+      ['lb-eu-sync', 'syncRegions', 'lb-eu-any-region', '15 * * * *', 'UTC'],
+      ['lb-eu-retention', 'applyRetention', 'lb-eu-any-region', '0 4 * * *', 'Europe/Stockholm'],
+      ['lb-eu-check-objectives', 'checkObjectives', 'lb-eu-any-region', '*/15 * * * *', 'UTC'],
     ]);
     expect(schedules.slice(2).every((s) => s.searchAttributes === undefined && JSON.stringify(s.args) === '[{}]')).toBe(true);
   });

@@ -85,7 +85,7 @@ describe('schedules from the config', () => {
     expect((backup.action.typedSearchAttributes as TypedSearchAttributes).getAll().map((pair) => [pair.key.name, pair.value])).toEqual(
       expect.arrayContaining([['LifeboatSource', 'cache'], ['LifeboatRegion', 'gothenburg'], ['LifeboatKind', 'redis']]));
     const retention = (await describeOrUndefined(client, id('retention')))!;
-    expect(retention.action).toMatchObject({ workflowType: 'applyRetention', taskQueue: `${prefix}stockholm`, args: [{}] });
+    expect(retention.action).toMatchObject({ workflowType: 'applyRetention', taskQueue: `${prefix}any-region`, args: [{}] });
     expect(retention.policies).toMatchObject({ overlap: 'BUFFER_ONE', catchupWindow: 3 * 3_600_000 });
     expect(JSON.stringify([backup.action, backup.memo, retention.action])).not.toMatch(/PG_PASSWORD|postgres:\/\/|redis:\/\//);
   });

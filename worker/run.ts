@@ -7,6 +7,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { execa } from 'execa';
 import { createActivities } from '../activities';
 import { createDeps } from '../activities/deps';
+import { anyRegionQueue } from '../lib/any-region-queue';
 import type { Config } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
 import { childEnvOptions } from '../lib/child-env';
@@ -60,9 +61,13 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
     dataConverter,
     ...versioning,
   })));
+  // Every worker process also serves the any-region queue: work about every region runs while any region is up.
+  workers.push(await Worker.create({
+    connection, namespace: config.temporal.namespace, taskQueue: anyRegionQueue(config.temporal.taskQueuePrefix), workflowBundle: { code: workflowBundle }, activities, dataConverter, ...versioning,
+  }));
   const done = Promise.all(workers.map((worker) => worker.run())).then(() => connection.close());
   return {
-    taskQueues: shapes.map((shape) => shape.taskQueue),
+    taskQueues: [...shapes.map((shape) => shape.taskQueue), anyRegionQueue(config.temporal.taskQueuePrefix)],
     searchAttributes,
     done,
     shutdown: () => workers.forEach((worker) => worker.shutdown()),

@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, condition, patched, proxyActivities, setHandler, TimeoutFailure, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, condition, log, patched, proxyActivities, setHandler, TimeoutFailure, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { FailoverSettings, RestoredSource } from '../activities/failover';
@@ -23,6 +23,25 @@ interface Failed { type: string; message: string; hint: string }
  * what is left; a drill never runs the fence or cut-over hooks and always tears down.
  */
 export async function drFailover(input: FailoverInput): Promise<FailoverResult> {
+  const pins: PinsToRelease = {};
+  try {
+    return await runFailover(input, pins);
+  } finally {
+    // Preflight pinned the plan's backups against retention; whatever the outcome, they are retention's again.
+    // A run that cannot reach the target's worker leaves its pins to expire (failoverPreflight's PIN_MARGIN_MS).
+    if (pins.queue && patched('failover-unpins-its-plan')) {
+      const unpinner = proxyActivities<Activities>({ ...shortCall, taskQueue: pins.queue, scheduleToStartTimeout: pins.workerTimeoutMs });
+      await CancellationScope.nonCancellable(() => unpinner.failoverUnpin({ targetRegion: input.targetRegion, sources: pins.sources ?? [] })).catch((error: unknown) => {
+        log.warn('the failover could not unpin its backups; the pins expire by themselves', { error: String(error) });
+      });
+    }
+  }
+}
+
+/** Where the run's pins are released: set once a preflight has returned (and so may have written them). */
+interface PinsToRelease { queue?: string; workerTimeoutMs?: number; sources?: string[] }
+
+async function runFailover(input: FailoverInput, pins: PinsToRelease): Promise<FailoverResult> {
   const info = workflowInfo();
   const startedAt = alertTime();
   const startMs = Date.parse(startedAt);
@@ -132,6 +151,8 @@ export async function drFailover(input: FailoverInput): Promise<FailoverResult> 
   } catch (error) {
     return failEarly(progress, 'preflight', asFailed(error), failedAlert, what, input);
   }
+  // Only a preflight that returned may have pinned anything.
+  Object.assign(pins, { queue, workerTimeoutMs: settings.workerTimeoutMs, sources: settings.sources });
   progress.end('preflight', 'done', planLine(status.plan));
 
   // 2. Approval

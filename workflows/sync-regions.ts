@@ -61,7 +61,7 @@ export async function syncRegions(input: SyncRegionsInput = {}): Promise<SyncRes
   const only = plan.sources[0];
   if (input.source === undefined || !only) {
     upsertSearchAttributes([{ key: regionKey, value: plan.primaryRegion }]);
-    const every = await syncEverySource(plan);
+    const every = await syncEverySource(plan, syncRegions);
     upsertMemo({ summary: `sync of every source: ${summaryOf(every)}` });
     return every;
   }

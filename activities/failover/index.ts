@@ -1,12 +1,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
 import { parseDuration } from '../../lib/config/duration';
 import { LifeboatError } from '../../lib/errors';
 import type { FailoverPlan, FailoverSourceKind, HookRun } from '../../lib/failover';
 import type { FilesDescription, RedisDescription } from '../../lib/manifest';
 import type { CheckOutcome } from '../../lib/verify';
 import { findBackup } from '../catalog';
+import { pinPlan, unpinRun } from '../pins';
 import type { Deps } from '../deps';
 import { advance, stallTimeoutMs, watched } from '../progress';
 import { removeTree } from '../remove-tree';
@@ -65,6 +67,9 @@ export interface RestoredSource {
 
 export type HookInput = HookContext;
 
+/** How long past the approval deadline a pin outlives a run that never unpinned (killed, terminated): restores take hours, not days. */
+const PIN_MARGIN_MS = 2 * 86_400_000;
+
 export function failoverActivities(deps: Deps) {
   const { config } = deps;
 
@@ -109,8 +114,26 @@ export function failoverActivities(deps: Deps) {
 
   /** On the target region's worker: its catalog, its view of the WAL; that it runs at all is the liveness check. */
   async function failoverPreflight(input: PreflightInput): Promise<FailoverPlan> {
-    return watched({ step: `failover preflight in ${input.targetRegion}`, stallMs: stallTimeoutMs(config), details: { phase: 'reading the catalog' } },
-      () => preparePlan(config, deps.storage(input.targetRegion), deps.trusted, input));
+    const storage = deps.storage(input.targetRegion);
+    const plan = await watched({ step: `failover preflight in ${input.targetRegion}`, stallMs: stallTimeoutMs(config), details: { phase: 'reading the catalog' } },
+      () => preparePlan(config, storage, deps.trusted, input));
+    // Retention must not delete what the plan restores while the run waits for approval and restores.
+    const owner = Context.current().info.workflowExecution;
+    const untilMs = Date.now() + parseDuration(config.failover?.approval.deadline ?? '4h') + PIN_MARGIN_MS;
+    try {
+      if (!owner) throw new Error('no workflow run to pin for');
+      await pinPlan(storage, plan, owner, untilMs);
+    } catch (error) {
+      const line = `not pinned against retention (${(error as Error).message}): a retention run before the restore could delete backup `;
+      for (const source of plan.sources) source.warnings.push(`${line}${source.backupId}`);
+    }
+    return plan;
+  }
+
+  /** At the end of the run, whatever the outcome: its backups are retention's again. */
+  async function failoverUnpin(input: { targetRegion: string; sources: string[] }): Promise<{ removed: number }> {
+    const owner = Context.current().info.workflowExecution;
+    return { removed: owner ? await unpinRun(deps.storage(input.targetRegion), input.sources, owner.runId) : 0 };
   }
 
   async function runOf(input: FailoverSourceInput) {
@@ -192,6 +215,6 @@ export function failoverActivities(deps: Deps) {
     return runHook(hook, input, deps.env);
   }
 
-  return { failoverSettings, failoverPreflight, failoverRestore, failoverVerify, failoverTeardown, runFailoverHook };
+  return { failoverSettings, failoverPreflight, failoverUnpin, failoverRestore, failoverVerify, failoverTeardown, runFailoverHook };
 }
 

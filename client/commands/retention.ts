@@ -1,11 +1,12 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import { anyRegionQueue } from '../../lib/any-region-queue';
 import type { Config } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
 import { retentionWorkflowId } from '../../lib/workflow-ids';
 import type { applyRetention, RetentionReport, WalPruneReport } from '../../workflows/apply-retention';
 import { failureToError } from '../failure';
 import { type Output, usage } from '../output';
-import { taskQueueOf, uiLink } from '../temporal';
+import { uiLink } from '../temporal';
 
 export interface RetentionApplyOptions {
   source?: string;
@@ -24,8 +25,8 @@ export async function retentionApplyCommand(client: Client, config: Config, opti
       args: [{ source: options.source, dryRun: options.dryRun }],
       workflowId,
       workflowIdConflictPolicy: 'FAIL',
-      // The plan reads every region's catalog; the primary's worker runs it, each region's worker deletes its own copies.
-      taskQueue: taskQueueOf(config, config.primaryRegion),
+      // The plan reads every region's catalog on any region's worker; each region's worker deletes its own copies.
+      taskQueue: anyRegionQueue(config.temporal.taskQueuePrefix),
       memo: { summary: `retention${options.source ? ` of ${options.source}` : ''}${options.dryRun ? ' (dry run)' : ''}` },
       staticSummary: `Retention${options.source ? ` of ${options.source}` : ' of every source'}${options.dryRun ? ' (dry run)' : ''}`,
     });

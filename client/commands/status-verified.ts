@@ -2,7 +2,7 @@ import type { VerifiedEntry } from '../../activities/verify-catalog';
 import { parseDuration } from '../../lib/config/duration';
 import type { Config } from '../../lib/config/schema';
 import type { VerifyLevel } from '../../lib/verify';
-import type { RpoStatus } from './status';
+import { rpoStatus, type RpoStatus } from './rpo-status';
 
 // What verification proved about a source, against the objectives. A backup counts as verified
 // when any level passed for it in any region (the same rule as retention's interlock); only a
@@ -39,7 +39,7 @@ export function verificationStatus(entries: VerifiedEntry[], objectives: Config[
     : null;
   const verified: VerifiedStatus = {
     newest,
-    status: rpoSeconds === null ? 'NO-OBJECTIVE' : !newest ? 'NEVER' : newest.ageSeconds <= rpoSeconds ? 'OK' : 'LATE',
+    status: rpoStatus(rpoSeconds, newest?.ageSeconds ?? null),
   };
 
   const restores = passed.filter((p) => p.record.level === 'restore' && p.record.restoreMs !== null)

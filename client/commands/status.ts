@@ -8,10 +8,9 @@ import { sourceKey } from '../../workflows/search-attributes';
 import { bytes, type Output } from '../output';
 import { age } from './ages';
 import { rollbackStatus, type RollbackStatus } from './status-rollback';
+import { rpoStatus, type RpoStatus } from './rpo-status';
 import { verificationStatus, type RtoStatus, type VerifiedStatus } from './status-verified';
 import { restoreDuration } from './verified-text';
-
-export type RpoStatus = 'OK' | 'LATE' | 'NEVER' | 'NO-OBJECTIVE';
 
 export interface RegionCopies {
   /** Backups of the source in this region; null when its catalog could not be read. */
@@ -104,7 +103,7 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
           }
         : null;
       const objectiveSeconds = config.objectives ? parseDuration(config.objectives.rpo) / 1000 : null;
-      const status: RpoStatus = objectiveSeconds === null ? 'NO-OBJECTIVE' : !newest ? 'NEVER' : newest.ageSeconds <= objectiveSeconds ? 'OK' : 'LATE';
+      const status = rpoStatus(objectiveSeconds, newest?.ageSeconds ?? null);
       const copies = Object.fromEntries(Object.keys(config.regions).map((region): [string, RegionCopies] => {
         const entries = of(region);
         if (!Array.isArray(entries)) return [region, { backups: null, newest: null, hasNewest: false, lagSeconds: null, error: entries?.message ?? 'not read' }];

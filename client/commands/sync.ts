@@ -1,6 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { fromRawPayload } from '../raw-payload';
 import type { CopyHeartbeat } from '../../activities/sync';
+import { anyRegionQueue } from '../../lib/any-region-queue';
 import type { Config } from '../../lib/config/schema';
 import { exitCodeFor, LifeboatError } from '../../lib/errors';
 import { regionKey, searchAttributes } from '../../workflows/search-attributes';
@@ -23,8 +24,8 @@ export async function syncCommand(client: Client, config: Config, options: { sou
       args: [{ source }],
       workflowId,
       workflowIdConflictPolicy: 'FAIL',
-      // The primary region's worker plans; each copy runs on its destination region's queue.
-      taskQueue: taskQueueOf(config, sourceConfig?.region ?? config.primaryRegion),
+      // One source: its region's worker plans; every source: any region's worker. Each copy runs on its destination region's queue.
+      taskQueue: sourceConfig ? taskQueueOf(config, sourceConfig.region) : anyRegionQueue(config.temporal.taskQueuePrefix),
       typedSearchAttributes: sourceConfig
         ? searchAttributes({ source: source!, region: sourceConfig.region, kind: sourceConfig.kind })
         : [{ key: regionKey, value: config.primaryRegion }],

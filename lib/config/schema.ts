@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { durationPattern } from './duration';
-import { policyProblem } from '../retention/policy';
+import { ANY_REGION } from '../any-region-queue';
+import { policyProblem } from '../retention/rule-names';
 import { secretQueryKeys } from '../redact';
 import { safePathRule, unsafePathProblem } from '../safe-path';
 import { codecConfig } from './codec-schema';
@@ -334,7 +335,8 @@ export const configSchema = z
     /** How each worker process shares its machine (worker/shape.ts). */
     worker: workerShape,
     primaryRegion: name,
-    regions: z.record(name, z.strictObject({ storage, verify: verifyTarget.optional(), failover: regionFailover.optional() })).refine((r) => Object.keys(r).length > 0, 'at least one region'),
+    regions: z.record(name, z.strictObject({ storage, verify: verifyTarget.optional(), failover: regionFailover.optional() })).refine((r) => Object.keys(r).length > 0, 'at least one region')
+      .refine((r) => !(ANY_REGION in r), `no region named "${ANY_REGION}": its queue is the one every region's worker polls`),
     encryption: z.strictObject({
       recipients: z.array(ageRecipient).min(1),
       identityFile: z.string().optional(),

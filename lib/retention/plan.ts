@@ -20,6 +20,8 @@ export interface RegionCatalog {
   verified: string[];
   /** Ids whose objects S3 Object Lock protects now, and why ("held by legal hold"): never asked to be deleted. */
   held?: Record<string, string>;
+  /** Ids a running failover plans to restore from this region, and whose pin says so (lib/pins.ts): kept with their parents. */
+  pinned?: Record<string, string>;
 }
 
 export interface PlanInput {
@@ -82,6 +84,10 @@ export function planRetention(input: PlanInput): SourcePlan {
     const verified = new Set(region.catalog.verified);
     const newestVerified = region.backups.filter((backup) => verified.has(backup.id)).at(-1);
     if (newestVerified) addReason(region.keep, newestVerified.id, 'newest verified');
+    // A reason like any rule's, unlike a lock: the increments it builds on must stay restorable too.
+    for (const [id, reason] of Object.entries(region.catalog.pinned ?? {})) {
+      if (region.backups.some((backup) => backup.id === id)) addReason(region.keep, id, reason);
+    }
   }
 
   // Keeping a parent can never take a copy away and keeping a copy can add a parent: repeat until

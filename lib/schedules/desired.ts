@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parseDuration } from '../config/duration';
 import type { Config, ScheduleConfig } from '../config/schema';
+import { anyRegionQueue } from '../any-region-queue';
 import { failoverWorkflowId } from '../workflow-ids';
 
 // What Temporal Schedules the config asks for, as plain data: no client, no server. The client
@@ -46,7 +47,8 @@ const objectivesCheck: ScheduleConfig = { cron: '*/15 * * * *', timezone: 'UTC',
 
 export function desiredSchedules(config: Config): DesiredSchedule[] {
   const prefix = config.temporal.taskQueuePrefix;
-  const primary = `${prefix}${config.primaryRegion}`;
+  // Not the primary region's queue: these must go on when that region is lost.
+  const anyRegion = anyRegionQueue(prefix);
   const schedules: DesiredSchedule[] = [];
   for (const [source, src] of Object.entries(config.sources).sort(([a], [b]) => a.localeCompare(b))) {
     if (!src.schedule) continue;
@@ -66,19 +68,19 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
   }
   if (config.sync.schedule) {
     schedules.push(build(config.sync.schedule, {
-      id: `${prefix}sync`, kind: 'sync', configKey: 'sync.schedule', workflowType: 'syncRegions', args: [{}], taskQueue: primary,
+      id: `${prefix}sync`, kind: 'sync', configKey: 'sync.schedule', workflowType: 'syncRegions', args: [{}], taskQueue: anyRegion,
       searchAttributes: undefined, summary: 'copy missing backups to every region',
     }));
   }
   if (config.retention.schedule) {
     schedules.push(build(config.retention.schedule, {
-      id: `${prefix}retention`, kind: 'retention', configKey: 'retention.schedule', workflowType: 'applyRetention', args: [{}], taskQueue: primary,
+      id: `${prefix}retention`, kind: 'retention', configKey: 'retention.schedule', workflowType: 'applyRetention', args: [{}], taskQueue: anyRegion,
       searchAttributes: undefined, summary: 'apply the retention rules in every region',
     }));
   }
   if (config.objectives) {
     schedules.push(build(objectivesCheck, {
-      id: `${prefix}check-objectives`, kind: 'check-objectives', configKey: 'objectives', workflowType: 'checkObjectives', args: [{}], taskQueue: primary,
+      id: `${prefix}check-objectives`, kind: 'check-objectives', configKey: 'objectives', workflowType: 'checkObjectives', args: [{}], taskQueue: anyRegion,
       searchAttributes: undefined, summary: `alert when a source has no successful backup within ${config.objectives.rpo}`,
     }));
   }

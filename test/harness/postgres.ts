@@ -24,6 +24,8 @@ export interface StartPostgresOptions {
   password?: string;
   /** Extra postgresql.conf settings, e.g. { wal_level: 'replica', archive_mode: 'on' }. */
   settings?: Record<string, string | number>;
+  /** Extra initdb arguments, e.g. ['--wal-segsize=1'] for WAL that fills and recycles in seconds. */
+  initdbArgs?: string[];
   log?: Log;
 }
 
@@ -79,7 +81,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<{ postg
     for (const p of [dir, pwfile, logFile]) chownSync(p, uid, gid);
   }
 
-  await run(...asClusterOwner(bin('initdb'), ['-D', dataDir, '-U', user, `--pwfile=${pwfile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync']));
+  await run(...asClusterOwner(bin('initdb'), ['-D', dataDir, '-U', user, `--pwfile=${pwfile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync', ...(opts.initdbArgs ?? [])]));
   rmSync(pwfile);
 
   const settings: Record<string, string | number> = {

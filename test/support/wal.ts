@@ -57,12 +57,17 @@ export interface Switch {
   port: number;
   up(): void;
   down(): void;
+  /** Stops forwarding the server's bytes on the first connection that has received `bytes` of them, until release(); resolves then. */
+  holdAfter(bytes: number): Promise<void>;
+  release(): void;
   close(): Promise<void>;
 }
 
 export async function startSwitch(target: { host: string; port: number }): Promise<Switch> {
   let isUp = true;
   const open = new Set<Socket>();
+  let hold: { bytes: number; reached: () => void } | undefined;
+  const held: Array<() => void> = [];
   const server: Server = createServer((client) => {
     if (!isUp) {
       client.destroy();
@@ -81,12 +86,27 @@ export async function startSwitch(target: { host: string; port: number }): Promi
     upstream.connect(target.port, target.host, () => {
       client.pipe(upstream);
       upstream.pipe(client);
+      let received = 0;
+      upstream.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (!hold || received < hold.bytes) return;
+        // The server's sends block once the socket buffers fill: a client that stopped reading.
+        upstream.unpipe(client);
+        upstream.pause();
+        held.push(() => upstream.pipe(client));
+        hold.reached();
+        hold = undefined;
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
     up: () => { isUp = true; },
+    holdAfter: (bytes) => new Promise<void>((reached) => { hold = { bytes, reached }; }),
+    release: () => {
+      for (const resume of held.splice(0)) resume();
+    },
     down: () => {
       isUp = false;
       for (const socket of open) socket.destroy();

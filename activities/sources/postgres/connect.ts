@@ -48,6 +48,8 @@ async function connectWith(target: PgTarget, ssl: TlsPlan['ssl']): Promise<pg.Cl
     password: target.password,
     connectionTimeoutMillis: 10_000,
     application_name: 'lifeboat',
+    // A physical snapshot's session holds its WAL slot for the whole backup: an idle-killing firewall must not end it.
+    keepAlive: true,
     // The name verify-full checks the certificate against (an IP literal is checked against the IP SANs).
     ssl: ssl === false ? false : { ...ssl, servername: host && !/^[\d.]+$|:/.test(host) ? host : undefined },
   });

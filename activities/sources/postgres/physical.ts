@@ -7,13 +7,15 @@ import { toolVersion } from '../../pipeline/versions';
 import type { Snapshot, Source } from '../source';
 import { classifyToolStderr, connect } from './connect';
 import { tarCapture, type TarFindings } from './tar-capture';
+import { holdWal, walRemovedError } from './wal-hold';
 
 export const BASE_BACKUP_FILE = 'base.tar.zst.age';
 
 /**
  * `mode: physical`: the whole cluster with pg_basebackup, one tar on stdout (-Ft -D -), carrying the
- * WAL from its start to its end (-X fetch) and, since PostgreSQL 13, its backup_manifest. The tar's
- * headers are read as it passes, for backup_label (start LSN, timeline) and the manifest (end LSN).
+ * WAL from its start to its end (-X fetch, held by a temporary slot: wal-hold.ts) and, since PostgreSQL 13,
+ * its backup_manifest. The tar's headers are read as it passes, for backup_label (start LSN, timeline)
+ * and the manifest (end LSN).
  */
 export function physicalPostgresSource(name: string, config: PostgresSourceConfig, env: NodeJS.ProcessEnv): Source {
   return {
@@ -38,6 +40,8 @@ export function physicalPostgresSource(name: string, config: PostgresSourceConfi
       let facts: Awaited<ReturnType<typeof clusterFacts>>;
       try {
         facts = await clusterFacts(client);
+        // Before pg_basebackup starts, on the session that stays open until release().
+        await holdWal(client, name);
       } catch (error) {
         await release();
         throw error;
@@ -66,6 +70,8 @@ export function physicalPostgresSource(name: string, config: PostgresSourceConfi
 export function classifyBaseBackup(url: string, name: string) {
   const generic = classifyToolStderr(url, `pg_basebackup of ${name}`);
   return (stderr: string): LifeboatError | undefined => {
+    const walRemoved = walRemovedError(stderr, name);
+    if (walRemoved) return walRemoved;
     if (/no pg_hba\.conf entry for replication connection/i.test(stderr)) {
       return new LifeboatError('Config', `pg_basebackup of ${name}: the server refuses replication connections from this worker: ${stderr.trim().split('\n')[0]}`,
         'add a "host replication USER WORKER-ADDRESS/32 scram-sha-256" line to pg_hba.conf and reload (docs/pitr.md)');
