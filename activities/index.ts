@@ -8,6 +8,7 @@ import { restoreActivities } from './restore';
 import { retentionActivities } from './retention';
 import { rollbackActivities } from './rollback';
 import { syncActivities } from './sync';
+import { syncPlanActivities } from './sync-plan';
 import { verifyActivities } from './verify';
 import { verifyRestoreActivities } from './verify-restore';
 import { walActivities } from './wal';
@@ -19,6 +20,7 @@ export function createActivities(deps: Deps) {
   const alerts = alertActivities(deps);
   const alertChecks = alertCheckActivities(deps);
   const sync = syncActivities(deps);
+  const syncPlan = syncPlanActivities(deps);
   const retention = retentionActivities(deps);
   const verify = verifyActivities(deps);
   const verifyRestore = verifyRestoreActivities(deps);
@@ -41,6 +43,9 @@ export function createActivities(deps: Deps) {
     newestBackups: withFailures(alertChecks.newestBackups),
     planSync: withFailures(sync.planSync),
     compareRegions: withFailures(sync.compareRegions),
+    planRegionCopies: withFailures(syncPlan.planRegionCopies),
+    readCopyPage: withFailures(syncPlan.readCopyPage),
+    discardCopyPlan: withFailures(syncPlan.discardCopyPlan),
     copyObject: withFailures(sync.copyObject),
     publishManifest: withFailures(sync.publishManifest),
     discardPartialCopy: withFailures(sync.discardPartialCopy),
