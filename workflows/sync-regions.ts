@@ -51,8 +51,8 @@ export interface CarriedRegion {
 /** Where a sync stores its plan in the destination: beside `_wal/` and `_heads/`, never taken for a source. */
 const syncPlanKey = (source: string, runId: string, region: string) => `_sync/${source}/${runId}-${region}.json`;
 
-/** Backups a page of a stored plan holds: about 300 bytes each in the history. */
-const pageSize = 100;
+/** Backups a page of a stored plan holds: 300 to 500 bytes each in the history. */
+const pageSize = 50;
 
 // About 7 history events per backup copy: 500 keeps a run well under Temporal's 10,000-event warning.
 const defaultCopiesPerRun = 500;
