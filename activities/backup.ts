@@ -2,7 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
-import { keys, MANIFEST_FORMAT, type Manifest, type SourceDescription, type StoredObject } from '../lib/manifest';
+import { brief, keys, MANIFEST_FORMAT, warningsOf, type Manifest, type SourceDescription, type StoredObject } from '../lib/manifest';
 import { findBackup, listBackups } from './catalog';
 import { putSigned } from './signed';
 import type { Deps } from './deps';
@@ -15,6 +15,9 @@ import { toolVersion } from './pipeline/versions';
 import type { SnapshotContext } from './sources/source';
 import type { PutProgress } from './storage/backend';
 import { readAll } from './storage/backend';
+
+/** Beside the backup's objects: the snapshot's description, which writeManifest copies into the manifest. */
+const DESCRIPTION_FILE = 'description.json';
 
 export interface BackupPlan {
   kind: string;
@@ -35,10 +38,28 @@ export interface SnapshotInput {
 export interface SnapshotResult {
   objects: StoredObject[];
   parent: string | null;
-  description: SourceDescription;
+  /** Only in results recorded before descriptions were stored (a history being replayed); see descriptionKey. */
+  description?: SourceDescription;
+  /**
+   * Where the snapshot's description (every table, every tar warning: it grows with the source) was
+   * stored beside the backup, and the SHA-256 of its bytes: the history holds the key, never the list.
+   */
+  descriptionKey?: string;
+  descriptionSha256?: string;
+  /** What the workflow's summary needs of the description: "20000 tables", and tar's warning count. */
+  contents?: string;
+  warnings?: number;
   tools: Record<string, string>;
   startedAt: string;
   finishedAt: string;
+}
+
+/** What writeManifest returns: counts and keys, not the manifest (whose description grows with the source). */
+export interface ManifestWritten {
+  key: string;
+  parent: string | null;
+  contents: string;
+  warnings: number;
 }
 
 /** What the snapshot activity heartbeats; a retried attempt reads it back. */
@@ -103,10 +124,13 @@ export function backupActivities(deps: Deps) {
       const data: StoredObject = { key, role: 'data', content: driver.content, ...digest.digest() };
       const extras = await storeExtras(source, backupId, (await snapshot.extras?.()) ?? []);
       const description = await snapshot.describe({ raw: stream.raw(), warnings, checks: stream.checks() });
+      const stored = await storeDescription(source, backupId, description);
       const result: SnapshotResult = {
         objects: [data, ...extras],
         parent: snapshot.parent,
-        description,
+        ...stored,
+        contents: brief(description),
+        warnings: warningsOf(description),
         tools: await collectTools(driver.toolVersions()),
         startedAt,
         finishedAt: new Date().toISOString(),
@@ -155,13 +179,37 @@ export function backupActivities(deps: Deps) {
     return stored;
   }
 
+  async function storeDescription(source: string, backupId: string, description: SourceDescription): Promise<Pick<SnapshotResult, 'descriptionKey' | 'descriptionSha256'>> {
+    const storage = deps.storage(deps.source(source).config.region);
+    const bytes = Buffer.from(JSON.stringify(description));
+    const key = keys.object(source, backupId, DESCRIPTION_FILE);
+    await storage.put(key, bytes);
+    return { descriptionKey: key, descriptionSha256: digestOf(bytes).sha256 };
+  }
+
+  /** The description the snapshot stored, checked against the hash its result carried. */
+  async function loadDescription(source: string, backupId: string, snapshot: SnapshotResult): Promise<SourceDescription> {
+    if (snapshot.description) return snapshot.description;
+    const key = snapshot.descriptionKey ?? '';
+    if (key !== keys.object(source, backupId, DESCRIPTION_FILE)) {
+      throw new LifeboatError('VerificationFailed', `refusing to write the manifest of ${source}/${backupId}: its description is not at ${keys.object(source, backupId, DESCRIPTION_FILE)} (${key || 'no key'})`,
+        'this is a bug: report it');
+    }
+    const bytes = await readAll(await deps.storage(deps.source(source).config.region).get(key));
+    if (digestOf(bytes).sha256 !== snapshot.descriptionSha256) {
+      throw new LifeboatError('VerificationFailed', `refusing to write the manifest of ${source}/${backupId}: ${key} does not match the SHA-256 the snapshot recorded`,
+        'someone or something rewrote it in the bucket: start a new backup, and find out who can write there');
+    }
+    return JSON.parse(bytes.toString('utf8')) as SourceDescription;
+  }
+
   async function collectTools(sourceTools: Promise<Record<string, string>>): Promise<Record<string, string>> {
     const [own, zstd, age] = await Promise.all([sourceTools, toolVersion('zstd'), toolVersion('age')]);
     return { ...own, zstd, age };
   }
 
   /** Writes manifest.json last: from this moment the backup exists. Idempotent for one backup id. */
-  async function writeManifest({ source, backupId, snapshot, workflow }: ManifestInput): Promise<Manifest> {
+  async function writeManifest({ source, backupId, snapshot, workflow }: ManifestInput): Promise<ManifestWritten> {
     const { config: sourceConfig, driver } = deps.source(source);
     const storage = deps.storage(sourceConfig.region);
     for (const object of snapshot.objects) {
@@ -171,6 +219,7 @@ export function backupActivities(deps: Deps) {
           'start a new backup');
       }
     }
+    const description = await loadDescription(source, backupId, snapshot);
     const all = await listBackups(storage, deps.trusted, source);
     const existing = all.find((entry) => entry.manifest.id === backupId);
     if (existing && existing.manifest.workflow.runId !== workflow.runId) {
@@ -191,14 +240,14 @@ export function backupActivities(deps: Deps) {
       compression: { algorithm: 'zstd', level: config.compression.level },
       encryption: { algorithm: 'age-x25519', recipients: config.encryption.recipients },
       tools: snapshot.tools,
-      description: snapshot.description,
+      description,
       parent: snapshot.parent,
       previousManifestSha256: previous?.manifestSha256 ?? null,
       retentionTags: [],
       restoreWith: driver.restoreWith(driver.fileName),
     };
     await putSigned(storage, keys.manifest(source, backupId), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), deps.signer());
-    return manifest;
+    return { key: keys.manifest(source, backupId), parent: manifest.parent, contents: brief(description), warnings: warningsOf(description) };
   }
 
   /** Removes what a failed backup left: unfinished uploads, and data that never got a manifest. */

@@ -10,6 +10,7 @@ import { restoreActivities } from './restore';
 import { retentionActivities } from './retention';
 import { rollbackActivities } from './rollback';
 import { syncActivities } from './sync';
+import { syncPlanActivities } from './sync-plan';
 import { verifyActivities } from './verify';
 import { verifyRestoreActivities } from './verify-restore';
 import { walActivities } from './wal';
@@ -21,6 +22,7 @@ export function createActivities(deps: Deps) {
   const alerts = alertActivities(deps);
   const alertChecks = alertCheckActivities(deps);
   const sync = syncActivities(deps);
+  const syncPlan = syncPlanActivities(deps);
   const retention = retentionActivities(deps);
   const verify = verifyActivities(deps);
   const verifyRestore = verifyRestoreActivities(deps);
@@ -48,6 +50,9 @@ export function createActivities(deps: Deps) {
     newestBackups: withFailures(long('newestBackups', alertChecks.newestBackups)),
     planSync: withFailures(sync.planSync),
     compareRegions: withFailures(long('compareRegions', sync.compareRegions)),
+    planRegionCopies: withFailures(long('planRegionCopies', syncPlan.planRegionCopies)),
+    readCopyPage: withFailures(syncPlan.readCopyPage),
+    discardCopyPlan: withFailures(syncPlan.discardCopyPlan),
     copyObject: withFailures(sync.copyObject),
     publishManifest: withFailures(long('publishManifest', sync.publishManifest)),
     discardPartialCopy: withFailures(long('discardPartialCopy', sync.discardPartialCopy)),

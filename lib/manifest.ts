@@ -191,6 +191,11 @@ export function backupIdFor(startTime: Date, runId: string): string {
   return `${stamp}-${runId.replace(/-/g, '').slice(-12)}`;
 }
 
+/** How many warning lines tar printed (files); 0 for other kinds. */
+export function warningsOf(description: SourceDescription): number {
+  return description.kind === 'files' ? description.warningCount ?? description.warnings.length : 0;
+}
+
 /** One phrase for summaries and listings: "12 tables", "2,345 keys", "1,200 files (increment 2)". */
 export function brief(description: SourceDescription): string {
   // The schema checks only the kind: a manifest from another Lifeboat version may describe its

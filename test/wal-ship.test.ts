@@ -345,18 +345,18 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     }) as Promise<RetentionReport>;
 
     const dry = await run(true);
-    expect(dry.sources[0]!.regions.find((r) => r.region === 'stockholm')!.wal).toEqual({ keepFrom: kept.startWalFile, files: unneeded, deleted: null });
+    expect(dry.sources[0]!.regions.find((r) => r.region === 'stockholm')!.wal).toEqual({ keepFrom: kept.startWalFile, files: unneeded, count: unneeded.length, last: unneeded.at(-1), deleted: null });
     expect(await archived(stockholm, source)).toEqual(before);
 
     const real = await run(false);
     const report = real.sources[0]!.regions.find((r) => r.region === 'stockholm')!;
     expect(report.deleted.map((d) => d.id)).toEqual([firstBase.id]);
-    expect(report.wal).toEqual({ keepFrom: kept.startWalFile, files: unneeded, deleted: unneeded.length });
+    expect(report.wal).toEqual({ keepFrom: kept.startWalFile, files: unneeded, count: unneeded.length, last: unneeded.at(-1), deleted: unneeded.length });
     expect(await archived(stockholm, source)).toEqual(before.filter((name) => !unneeded.includes(name)));
     expect(await archived(stockholm, source)).toContain('00000001.history');
     // gothenburg's base backup starts at the first segment there: nothing before it. uppsala has none: nothing goes.
     expect(real.sources[0]!.regions.find((r) => r.region === 'gothenburg')!.wal).toMatchObject({ files: [], deleted: 0 });
-    expect(real.sources[0]!.regions.find((r) => r.region === 'uppsala')!.wal).toEqual({ keepFrom: null, files: [], deleted: 0 });
+    expect(real.sources[0]!.regions.find((r) => r.region === 'uppsala')!.wal).toEqual({ keepFrom: null, files: [], count: 0, last: null, deleted: 0 });
     expect(await archived(storage('gothenburg'), source)).toEqual(gothenburgBefore);
     expect(await archived(storage('uppsala'), source)).toEqual(uppsalaBefore);
 

@@ -146,7 +146,8 @@ async function pruneWalAfter(work: RetentionWork, report: RetentionReport): Prom
     const sourceReport = report.sources.find((s) => s.source === plan.source)!;
     return sourceReport.regions.map(async (region) => {
       const keep = [...region.kept, ...region.failed].map((item) => item.id);
-      const regional = proxyActivities<Activities>(onQueue(work.taskQueues[region.region]!));
+      // Listing and deleting an archive of 100,000 files takes minutes; the activity heartbeats.
+      const regional = proxyActivities<Activities>({ ...onQueue(work.taskQueues[region.region]!), startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes' });
       try {
         region.wal = await regional.pruneWal({ source: plan.source, region: region.region, keep, dryRun: work.dryRun });
       } catch (error) {

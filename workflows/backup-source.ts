@@ -11,7 +11,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { backupIdFor, brief } from '../lib/manifest';
+import type { ManifestWritten } from '../activities/backup';
+import { backupIdFor, brief, warningsOf, type Manifest } from '../lib/manifest';
 import { alertBackupCancelled, alertBackupDone, alertBackupFailed } from './backup-alerts';
 import { surface } from './failures';
 import { searchAttributes } from './search-attributes';
@@ -75,7 +76,7 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
     // A cancellation that came with the snapshot's last bytes still discards it.
     if (waits && CancellationScope.current().consideredCancelled) throw new CancelledFailure('the backup was cancelled before its manifest was written');
     phase = 'manifest';
-    const manifest = await committed(() => regional.writeManifest({ source, backupId, snapshot, workflow: { workflowId: info.workflowId, runId: info.runId } }));
+    const manifest: ManifestWritten | Manifest = await committed(() => regional.writeManifest({ source, backupId, snapshot, workflow: { workflowId: info.workflowId, runId: info.runId } }));
     // Runs that started before head records existed replay without the new activity.
     const head = patched('head-record') ? await committed(() => regional.writeHead({ source, backupId })) : undefined;
     const summary: BackupSummary = {
@@ -87,8 +88,9 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
       bytes: snapshot.objects[0]!.size,
       sha256: snapshot.objects[0]!.sha256,
       parent: manifest.parent,
-      contents: brief(manifest.description),
-      warnings: manifest.description.kind === 'files' ? manifest.description.warningCount ?? manifest.description.warnings.length : 0,
+      // Histories recorded before writeManifest returned counts hold the whole manifest.
+      contents: isWhole(manifest) ? brief(manifest.description) : manifest.contents,
+      warnings: isWhole(manifest) ? warningsOf(manifest.description) : manifest.warnings,
       durationMs: Date.parse(snapshot.finishedAt) - Date.parse(snapshot.startedAt),
       headSequence: head?.sequence ?? null,
     };
@@ -107,4 +109,8 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
     await failed(plan.region, error, during);
     throw surface(error);
   }
+}
+
+function isWhole(written: ManifestWritten | Manifest): written is Manifest {
+  return 'description' in written;
 }

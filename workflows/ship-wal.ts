@@ -90,6 +90,10 @@ export async function shipWal({ source, carried, last }: ShipWalInput): Promise<
     state.rounds += 1;
     status = { source, at, rounds: state.rounds, ship, shipError, regions, alerts: { ...state, gaps: [...state.gaps] } };
     await sleep(plan.intervalMs);
+    // Temporal suggests a new run before the history grows too long, whatever wal.roundsPerRun says
+    // (up to 10,000 rounds of a dozen events each would pass its 51,200-event limit). Runs from
+    // before this check replay without it.
+    if (workflowInfo().continueAsNewSuggested && patched('ship-wal-suggested')) break;
   }
   return continueAsNew<typeof shipWal>({ source, carried: state, last: status });
 }
@@ -158,7 +162,7 @@ async function alertShipping(source: string, home: string, ship: ShipResult | nu
   if (state.failing) return;
   state.failing = true;
   const regions = [...new Set(failures.map((f) => f.region))];
-  const waiting = ship ? ship.waiting.length : null;
+  const waiting = ship ? ship.counts?.waiting ?? ship.waiting.length : null;
   await raiseAlert({
     kind: 'wal-ship-failed', severity: 'critical', source, region: regions.join(','), at,
     title: shipError ? `${source}: WAL shipping failed (${shipError.type})` : `${source}: WAL not shipped to ${regions.join(', ')}`,

@@ -24,8 +24,8 @@ export async function syncEverySource(plan: SyncPlan, sourceSync: SourceSync): P
     const failedWith = (type: string, message: string) => result.sources.push({
       source, home, homeNewest: null, homeAgeSeconds: null,
       regions: targets.map((region) => ({
-        region, copied: [], copiedBytes: 0, present: 0, divergent: [], newest: null, ageSeconds: null, lagSeconds: null, lagging: false,
-        failed: [{ backupId: null, type, message }],
+        region, copied: [], copiedCount: 0, copiedBytes: 0, present: 0, divergent: [], divergentCount: 0, newest: null, ageSeconds: null, lagSeconds: null, lagging: false,
+        failed: [{ backupId: null, type, message }], failedCount: 1,
       })),
     });
     const child = await startSourceSync(sourceSync, plan.taskQueuePrefix, source, home, kind);

@@ -3,9 +3,11 @@ import {
   ApplicationFailure,
   CancellationScope,
   continueAsNew,
+  patched,
   proxyActivities,
   upsertMemo,
   upsertSearchAttributes,
+  workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -14,7 +16,7 @@ import { bounded } from './bounded';
 import { surface } from './failures';
 import { verifyBothCopies, type DivergentReport } from './sync-divergent';
 import { syncEverySource } from './sync-every-source';
-import { alertOn, lagOf, secondsBetween, type RegionRun, type SyncFailure, type SyncResult } from './sync-report';
+import { alertOn, lagOf, LISTED, noteCopied, noteDivergent, noteFailed, secondsBetween, type RegionRun, type SyncFailure, type SyncResult } from './sync-report';
 import { regionKey, searchAttributes } from './search-attributes';
 import { catalogScan, shortCall, streaming } from './timeouts';
 
@@ -29,13 +31,28 @@ export interface SyncRegionsInput {
   earlier?: Record<string, CarriedRegion>;
 }
 
+/**
+ * Lists hold the first LISTED items and counts count them all; runs carried before counts were
+ * (no copiedCount) listed every item. `plan`: the stored plan and how far this sync got through it.
+ */
 export interface CarriedRegion {
   copied: BackupRef[];
+  copiedCount?: number;
+  newestCopied?: BackupRef | null;
   copiedBytes: number;
   failed: SyncFailure[];
+  failedCount?: number;
   /** Absent in runs carried before sync compared manifests. */
   divergent?: DivergentReport[];
+  divergentCount?: number;
+  plan?: RegionRun['plan'];
 }
+
+/** Where a sync stores its plan in the destination: beside `_wal/` and `_heads/`, never taken for a source. */
+const syncPlanKey = (source: string, runId: string, region: string) => `_sync/${source}/${runId}-${region}.json`;
+
+/** Backups a page of a stored plan holds: 300 to 500 bytes each in the history. */
+const pageSize = 50;
 
 // About 7 history events per backup copy: 500 keeps a run well under Temporal's 10,000-event warning.
 const defaultCopiesPerRun = 500;
@@ -77,17 +94,22 @@ export async function syncRegions(input: SyncRegionsInput = {}): Promise<SyncRes
   const regionRuns = sources.flatMap((s) => s.regions);
   if (regionRuns.some((r) => r.deferred)) {
     // The next run compares again, finds this run's copies present, and goes on with the rest.
-    const earlier = Object.fromEntries(regionRuns.map((r) => [r.region, { copied: r.copied, copiedBytes: r.copiedBytes, failed: r.failed, divergent: r.divergent }]));
+    const earlier = Object.fromEntries(regionRuns.map((r): [string, CarriedRegion] => [r.region, {
+      copied: r.copied, copiedCount: r.copiedCount, newestCopied: r.newestCopied, copiedBytes: r.copiedBytes,
+      failed: r.failed, failedCount: r.failedCount, divergent: r.divergent, divergentCount: r.divergentCount, plan: r.plan,
+    }]));
     await continueAsNew<typeof syncRegions>({ source: input.source, copiesPerRun: input.copiesPerRun, earlier });
   }
+  // The last run is done with the stored plans; one left behind (a bucket that locks it) is harmless.
+  await Promise.all(regionRuns.filter((r) => r.plan).map((r) => proxyActivities<Activities>(regionCall(`${plan.taskQueuePrefix}${r.region}`, plan.heartbeatTimeoutMs))
+    .discardCopyPlan({ to: r.region, key: r.plan!.key }).catch(() => undefined)));
 
-  const comparisons = sources.flatMap((s) => s.regions.map((r) => r.comparison)).filter((c) => c !== undefined);
-  const checkedAt = comparisons.map((c) => c.checkedAt).sort().at(-1) ?? null;
+  const checkedAt = regionRuns.map((r) => r.comparison?.checkedAt ?? r.plan?.summary.checkedAt).filter((c) => c !== undefined).sort().at(-1) ?? null;
   const result: SyncResult = {
     checkedAt,
     lagThresholdSeconds: plan.lagThresholdMs / 1000,
     sources: sources.map(({ source, home, regions }) => {
-      const homeNewest = regions.find((r) => r.comparison)?.comparison?.homeNewest ?? null;
+      const homeNewest = regions.map((r) => r.comparison?.homeNewest ?? r.plan?.summary.homeNewest).find((n) => n !== undefined) ?? null;
       return { source, home, homeNewest, homeAgeSeconds: secondsBetween(homeNewest?.finishedAt, checkedAt), regions: regions.map((r) => lagOf(r, plan, checkedAt)) };
     }),
   };
@@ -97,9 +119,9 @@ export async function syncRegions(input: SyncRegionsInput = {}): Promise<SyncRes
 }
 
 function summaryOf(result: SyncResult): string {
-  const copied = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.copied.length, 0), 0);
-  const failed = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.failed.length, 0), 0);
-  const divergent = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.divergent.length, 0), 0);
+  const copied = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.copiedCount, 0), 0);
+  const failed = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.failedCount, 0), 0);
+  const divergent = result.sources.reduce((n, s) => n + s.regions.reduce((m, r) => m + r.divergentCount, 0), 0);
   return `${copied} backup copies made, ${failed} failed${divergent > 0 ? `, ${divergent} divergent` : ''}`;
 }
 
@@ -112,34 +134,23 @@ async function syncRegion(
   const regional = proxyActivities<Activities>(regionCall(taskQueue, plan.heartbeatTimeoutMs));
   const copier = proxyActivities<Activities>(regionStream(taskQueue, plan.heartbeatTimeoutMs));
   const run: RegionRun = {
-    region, copied: [...(before?.copied ?? [])], copiedBytes: before?.copiedBytes ?? 0, failed: [...(before?.failed ?? [])], divergent: [...(before?.divergent ?? [])],
+    region,
+    copied: [...(before?.copied ?? [])].slice(0, LISTED),
+    copiedCount: before?.copiedCount ?? before?.copied.length ?? 0,
+    newestCopied: before?.newestCopied ?? [...(before?.copied ?? [])].sort((a, b) => a.finishedAt.localeCompare(b.finishedAt)).at(-1) ?? null,
+    copiedBytes: before?.copiedBytes ?? 0,
+    failed: [...(before?.failed ?? [])].slice(0, LISTED),
+    failedCount: before?.failedCount ?? before?.failed.length ?? 0,
+    divergent: [...(before?.divergent ?? [])].slice(0, LISTED),
+    divergentCount: before?.divergentCount ?? before?.divergent?.length ?? 0,
+    plan: before?.plan,
   };
   // A region an earlier run found unreachable, and backups that failed there, wait for the next sync.
   if (run.failed.some((f) => f.backupId === null || unreachable(f.type))) return run;
-  const failedBefore = new Set(run.failed.map((f) => f.backupId));
-  const copiedBefore = new Set(run.copied.map((b) => b.id));
-  const reportedBefore = new Set(run.divergent.map((d) => d.backupId));
-  try {
-    const comparison = await regional.compareRegions({ source, from: home, to: region });
-    run.comparison = {
-      ...comparison,
-      present: comparison.present.filter((b) => !copiedBefore.has(b.id)),
-      missing: comparison.missing.filter((b) => !failedBefore.has(b.id)),
-      divergent: comparison.divergent.filter((d) => !reportedBefore.has(d.id)),
-    };
-  } catch (error) {
-    run.failed.push({ backupId: null, ...failureOf(error) });
-    return run;
-  }
   // Once the region has failed for a reason retrying did not fix, the rest fail fast with it
   // instead of each waiting out its own retries.
   let down: SyncFailure | undefined;
   const copyBackup = async (backup: BackupToCopy) => {
-    if (budget.left <= 0) {
-      run.deferred = true;
-      return;
-    }
-    budget.left -= 1;
     try {
       // Every object is tried even when one fails: a repair copies each absent object beside one
       // that holds other bytes (reported, the first per backup), and no copy is still running
@@ -159,27 +170,108 @@ async function syncRegion(
         source, backupId: backup.id, from: home, to: region, manifestSha256: backup.manifestSha256,
         verified: verified.map(({ key, sha256, size }) => ({ key, sha256, size })),
       });
-      run.copied.push({ id: backup.id, finishedAt: backup.finishedAt });
+      noteCopied(run, { id: backup.id, finishedAt: backup.finishedAt });
       run.copiedBytes += verified.filter((v) => v.copied).reduce((sum, v) => sum + v.size, 0);
     } catch (error) {
       const failure = error instanceof RegionDown
         ? { ...error.failure, message: `not tried: an earlier copy to ${region} failed (${error.failure.message})` }
         : { backupId: backup.id, ...failureOf(error) };
       if (!(error instanceof RegionDown) && unreachable(failure.type)) down ??= failure;
-      run.failed.push({ ...failure, backupId: backup.id });
+      noteFailed(run, { ...failure, backupId: backup.id });
       // A region that answers gets no half copy (e.g. the objects that did pass their check);
       // one that does not is tidied by the next sync, which copies the same keys again.
       // Other bytes already there stay as evidence, and so does what this copy proved beside them.
       if (!unreachable(failure.type) && failure.type !== 'AlreadyExists') await CancellationScope.nonCancellable(() => regional.discardPartialCopy({ source, backupId: backup.id, to: region })).catch(() => undefined);
     }
   };
+  // Runs from before stored plans replay comparing whole catalogs; a run carried with a plan goes on with it.
+  if (run.plan || patched('sync-stored-plan')) return copyByPages(run, { source, home, region, regional, budget, copyBackup, down: () => down });
+
+  const failedBefore = new Set(run.failed.map((f) => f.backupId));
+  const copiedBefore = new Set(run.copied.map((b) => b.id));
+  const reportedBefore = new Set(run.divergent.map((d) => d.backupId));
+  try {
+    const comparison = await regional.compareRegions({ source, from: home, to: region });
+    run.comparison = {
+      ...comparison,
+      present: comparison.present.filter((b) => !copiedBefore.has(b.id)),
+      missing: comparison.missing.filter((b) => !failedBefore.has(b.id)),
+      divergent: comparison.divergent.filter((d) => !reportedBefore.has(d.id)),
+    };
+  } catch (error) {
+    noteFailed(run, { backupId: null, ...failureOf(error) });
+    return run;
+  }
+  const withinBudget = async (backup: BackupToCopy) => {
+    if (budget.left <= 0) {
+      run.deferred = true;
+      return;
+    }
+    budget.left -= 1;
+    await copyBackup(backup);
+  };
   // Newest first: the most recent recovery point is what a disaster would need. A copy that
   // differs is never overwritten: both copies are verified while the others are copied.
   const [, divergent] = await Promise.all([
-    Promise.all([...run.comparison.missing].reverse().map(copyBackup)),
+    Promise.all([...run.comparison.missing].reverse().map(withinBudget)),
     verifyBothCopies(source, home, region, run.comparison.divergent),
   ]);
-  run.divergent.push(...divergent);
+  noteDivergent(run, divergent);
+  return run;
+}
+
+interface PageContext {
+  source: string;
+  home: string;
+  region: string;
+  regional: ReturnType<typeof proxyActivities<Activities>>;
+  budget: { left: number };
+  copyBackup: (backup: BackupToCopy) => Promise<void>;
+  down: () => SyncFailure | undefined;
+}
+
+/**
+ * The first run compares the catalogs once and stores the plan in the destination (its key in the
+ * history); each run then copies page after page of it, newest first, until its budget is spent or
+ * Temporal suggests a new run, and hands the offset on. The history holds pages, never the catalog.
+ */
+async function copyByPages(run: RegionRun, { source, home, region, regional, budget, copyBackup, down }: PageContext): Promise<RegionRun> {
+  let page: BackupToCopy[] | undefined;
+  let divergent: Promise<DivergentReport[]> = Promise.resolve([]);
+  if (!run.plan) {
+    const key = syncPlanKey(source, workflowInfo().runId, region);
+    try {
+      const planned = await regional.planRegionCopies({ source, from: home, to: region, key, pageSize });
+      run.plan = { key, offset: 0, summary: planned.summary };
+      page = planned.firstPage;
+      divergent = verifyBothCopies(source, home, region, planned.divergent);
+      run.divergentCount += planned.summary.divergentCount - planned.divergent.length;
+    } catch (error) {
+      noteFailed(run, { backupId: null, ...failureOf(error) });
+      return run;
+    }
+  }
+  const plan = run.plan;
+  while (plan.offset < plan.summary.missing) {
+    const stop = down();
+    if (stop) {
+      // The rest would each fail fast with the same cause: counted once, tried again by the next sync.
+      noteFailed(run, { ...stop, backupId: null, message: `${plan.summary.missing - plan.offset} backup(s) not tried: ${stop.message}` });
+      plan.offset = plan.summary.missing;
+      break;
+    }
+    if (budget.left <= 0 || workflowInfo().continueAsNewSuggested) {
+      run.deferred = true;
+      break;
+    }
+    page ??= await regional.readCopyPage({ to: region, key: plan.key, offset: plan.offset, limit: pageSize });
+    const take = page.slice(0, budget.left);
+    budget.left -= take.length;
+    await Promise.all(take.map(copyBackup));
+    plan.offset += take.length;
+    page = undefined;
+  }
+  noteDivergent(run, await divergent);
   return run;
 }
 

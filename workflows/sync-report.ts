@@ -1,4 +1,5 @@
 import type { BackupRef, RegionComparison, SyncPlan } from '../activities/sync';
+import type { CopyPlanSummary } from '../activities/sync-plan';
 import type { Alert } from '../lib/alerts';
 import { raiseAlert } from './alert';
 import type { DivergentReport } from './sync-divergent';
@@ -17,14 +18,18 @@ export interface SyncFailure {
 
 export interface RegionSyncResult {
   region: string;
-  /** Backup ids copied by this run. */
+  /** Backup ids copied by this sync: the first LISTED of them (copiedCount counts them all). */
   copied: string[];
+  copiedCount: number;
   copiedBytes: number;
   /** Backups the region already held whole. */
   present: number;
+  /** The first LISTED failures (failedCount counts them all). */
   failed: SyncFailure[];
-  /** Backups whose copy here differs from the home region's: left as they are, both copies verified. */
+  failedCount: number;
+  /** Backups whose copy here differs from the home region's: left as they are, both copies verified. The first LISTED. */
   divergent: DivergentReport[];
+  divergentCount: number;
   /** The newest backup the region holds after this run. */
   newest: BackupRef | null;
   /** Seconds since that backup finished. */
@@ -48,33 +53,65 @@ export interface SyncResult {
   sources: SourceSyncResult[];
 }
 
-/** One region's part of a run, before the report is made of it. */
+/** Items a sync's result and carried state list; beyond it they are counted (the history stays small). */
+export const LISTED = 20;
+
+/** One region's part of a run, before the report is made of it. Lists hold the first LISTED items; counts count all. */
 export interface RegionRun {
   region: string;
+  /** Runs from before stored plans compared whole catalogs. */
   comparison?: RegionComparison;
+  /** The stored plan this sync works through (activities/sync-plan.ts). */
+  plan?: { key: string; offset: number; summary: CopyPlanSummary };
   copied: BackupRef[];
+  copiedCount: number;
+  newestCopied: BackupRef | null;
   copiedBytes: number;
   failed: SyncFailure[];
+  failedCount: number;
   divergent: DivergentReport[];
+  divergentCount: number;
   /** Backups left for the next run (this run's copy budget was spent). */
   deferred?: boolean;
 }
 
+/** Counts a copy, and lists it while the list is short. */
+export function noteCopied(run: RegionRun, ref: BackupRef): void {
+  run.copiedCount += 1;
+  if (run.copied.length < LISTED) run.copied.push(ref);
+  if (!run.newestCopied || ref.finishedAt > run.newestCopied.finishedAt) run.newestCopied = ref;
+}
+
+export function noteFailed(run: RegionRun, failure: SyncFailure): void {
+  run.failedCount += 1;
+  if (run.failed.length < LISTED) run.failed.push(failure);
+}
+
+export function noteDivergent(run: RegionRun, reports: DivergentReport[], count = reports.length): void {
+  run.divergentCount += count;
+  run.divergent.push(...reports.slice(0, Math.max(0, LISTED - run.divergent.length)));
+}
+
 /** A region's result: what it holds after this run, and how far that is behind the home region. */
 export function lagOf(run: RegionRun, plan: SyncPlan, checkedAt: string | null): RegionSyncResult {
-  const held = [...(run.comparison?.present ?? []), ...run.copied].sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
+  const held = [...(run.comparison?.present ?? []), run.plan?.summary.newestPresent, run.newestCopied]
+    .filter((b): b is BackupRef => !!b).sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
   const newest = held.at(-1) ?? null;
-  const homeNewest = run.comparison?.homeNewest;
+  const homeNewest = run.comparison?.homeNewest ?? run.plan?.summary.homeNewest;
+  const homeOldest = run.comparison?.homeOldest ?? run.plan?.summary.homeOldest;
   let lagSeconds: number | null = null;
   if (homeNewest && newest) lagSeconds = Math.max(0, secondsBetween(newest.finishedAt, homeNewest.finishedAt) ?? 0);
-  else if (homeNewest) lagSeconds = secondsBetween(run.comparison?.homeOldest?.finishedAt, checkedAt);
+  else if (homeNewest) lagSeconds = secondsBetween(homeOldest?.finishedAt, checkedAt);
   return {
     region: run.region,
     copied: run.copied.map((b) => b.id),
+    copiedCount: run.copiedCount,
     copiedBytes: run.copiedBytes,
-    present: run.comparison?.present.length ?? 0,
+    present: run.comparison?.present.length ?? run.plan?.summary.present ?? 0,
     failed: run.failed,
+    failedCount: run.failedCount,
     divergent: run.divergent,
+    divergentCount: run.divergentCount,
     newest,
     ageSeconds: secondsBetween(newest?.finishedAt, checkedAt),
     lagSeconds,
@@ -92,12 +129,12 @@ export async function alertOn(result: SyncResult): Promise<void> {
     ...(r.failed.length > 0 ? [{
       kind: 'sync-failed' as const,
       severity: r.failed.some((f) => damage.has(f.type)) ? 'critical' as const : 'warning' as const,
-      title: `${source}: ${r.failed.length} cop${r.failed.length === 1 ? 'y' : 'ies'} to ${r.region} failed (${r.failed[0]!.type})`,
+      title: `${source}: ${r.failedCount} cop${r.failedCount === 1 ? 'y' : 'ies'} to ${r.region} failed (${r.failed[0]!.type})`,
       text: `${r.failed[0]!.message}\n${r.failed.some((f) => f.type === 'AlreadyExists')
         ? `Nothing was overwritten, and no retry will: find out who wrote the object in ${r.region} (docs/sync.md, "Sync never spreads damage").`
         : `The next sync retries; run "lifeboat sync --source ${source}" once ${r.region} is reachable.`}`,
       source, region: r.region, at,
-      details: { failed: r.failed.length, copied: r.copied.length, type: r.failed[0]!.type, home },
+      details: { failed: r.failedCount, copied: r.copiedCount, type: r.failed[0]!.type, home },
     }] : []),
     ...(r.divergent.length > 0 ? [divergentAlert(source, home, r, at)] : []),
     ...(r.lagging ? [{
@@ -118,12 +155,12 @@ function divergentAlert(source: string, home: string, r: RegionSyncResult, at: s
   return {
     kind: 'sync-divergent',
     severity: 'critical',
-    title: `${source}: ${r.divergent.length} backup${r.divergent.length === 1 ? '' : 's'} in ${r.region} differ${r.divergent.length === 1 ? 's' : ''} from ${home}`,
+    title: `${source}: ${r.divergentCount} backup${r.divergentCount === 1 ? '' : 's'} in ${r.region} differ${r.divergentCount === 1 ? 's' : ''} from ${home}`,
     text: [`Backup ${first.backupId}: ${first.reason}. Verification: ${outcomes}.`,
       'Nothing was overwritten. Someone or something wrote that copy: treat it as an incident, keep both copies, and restore only a copy whose verification passed (docs/sync.md, "A divergent copy").'].join('\n'),
     source, region: r.region, at,
     details: {
-      divergent: r.divergent.length, backupId: first.backupId, home,
+      divergent: r.divergentCount, backupId: first.backupId, home,
       homeVerified: first.verified[0]?.outcome ?? null, regionVerified: first.verified[1]?.outcome ?? null,
     },
   };

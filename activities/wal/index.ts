@@ -5,7 +5,7 @@ import type { Deps } from '../deps';
 import { advance, stallTimeoutMs, watched } from '../progress';
 import { deleteWalFiles, planWalPrune, type WalPrunePlan } from './prune';
 import { walRegionState, type WalRegionState } from './region-state';
-import { shipSpool, type ShipHeartbeat, type ShipResult } from './ship';
+import { firstOf, shipSpool, type ShipHeartbeat, type ShipResult } from './ship';
 
 export interface WalPlan {
   /** The source's region: its worker has the spool. */
@@ -27,8 +27,14 @@ export interface WalPruneInput {
   dryRun: boolean;
 }
 
-/** In a dry run `deleted` is null and `files` is what would go. */
-export type WalPruneResult = WalPrunePlan & { deleted: number | null };
+/**
+ * In a dry run `deleted` is null. `count` files go (or would); `files` names the first and `last`
+ * the last of them: a history holds counts, never the list, which grows with the archive.
+ */
+export type WalPruneResult = Omit<WalPrunePlan, 'files'> & { files: string[]; count: number; last: string | null; deleted: number | null };
+
+/** File names a prune result lists: enough to see which files, never the whole archive. */
+export const LISTED_WAL_FILES = 20;
 
 export function walConfigOf(deps: Deps, source: string): WalConfig {
   const config = deps.config.sources[source];
@@ -62,8 +68,8 @@ export function walActivities(deps: Deps) {
     walConfigOf(deps, source);
     // Per file, and between files too: one upload to a slow region may outlast the heartbeat timeout.
     const first: ShipHeartbeat = { file: '', done: 0, of: 0 };
-    return watched({ step: `WAL shipping of ${source}`, stallMs: stallTimeoutMs(config), details: { ...first } },
-      () => shipSpool(config, source, deps, (next) => advance({ ...next })));
+    return firstOf(await watched({ step: `WAL shipping of ${source}`, stallMs: stallTimeoutMs(config), details: { ...first } },
+      () => shipSpool(config, source, deps, (next) => advance({ ...next }))));
   }
 
   /** On the region's own queue, which holds its storage credentials. */
@@ -71,11 +77,16 @@ export function walActivities(deps: Deps) {
     return walRegionState(deps.storage(region), deps.trusted, source, region);
   }
 
+  /** Heartbeats while it lists and deletes: an archive of 100,000 files takes minutes. A retry plans again (what is gone is not listed). */
   async function pruneWal({ source, region, keep, dryRun }: WalPruneInput): Promise<WalPruneResult> {
-    const storage = deps.storage(region);
-    const plan = await planWalPrune(storage, deps.trusted, source, keep);
-    if (dryRun) return { ...plan, deleted: null };
-    return { ...plan, deleted: await deleteWalFiles(storage, source, plan.files) };
+    return watched({ step: `WAL prune of ${source} in ${region}`, stallMs: stallTimeoutMs(config), details: { source, region } }, async () => {
+      const storage = deps.storage(region);
+      const beat = (progress: { listed?: number; deleted?: number }) => advance({ source, region, ...progress });
+      const plan = await planWalPrune(storage, deps.trusted, source, keep, (listed) => beat({ listed }));
+      const result = { keepFrom: plan.keepFrom, files: plan.files.slice(0, LISTED_WAL_FILES), count: plan.files.length, last: plan.files.at(-1) ?? null };
+      if (dryRun) return { ...result, deleted: null };
+      return { ...result, deleted: await deleteWalFiles(storage, source, plan.files, (deleted) => beat({ deleted })) };
+    });
   }
 
   return { planWal, shipWalFiles, walRegionStatus, pruneWal };

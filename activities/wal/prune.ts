@@ -18,7 +18,7 @@ export interface WalPrunePlan {
  * to follow timelines, so they always stay. Without a kept base backup nothing is deleted: the
  * WAL may be all that is left.
  */
-export async function planWalPrune(storage: StorageBackend, trusted: TrustedKey[], source: string, keptIds: string[]): Promise<WalPrunePlan> {
+export async function planWalPrune(storage: StorageBackend, trusted: TrustedKey[], source: string, keptIds: string[], onListed: (listed: number) => void = () => {}): Promise<WalPrunePlan> {
   const starts: Array<{ finishedAt: string; description: PostgresPhysicalDescription }> = [];
   for (const id of keptIds) {
     const { manifest } = await readManifest(storage, trusted, keys.manifest(source, id));
@@ -28,7 +28,9 @@ export async function planWalPrune(storage: StorageBackend, trusted: TrustedKey[
   if (!oldest) return { keepFrom: null, files: [] };
   const from = parseWalName(oldest.startWalFile, oldest.walSegmentBytes)!;
   const files: string[] = [];
+  let listed = 0;
   for await (const object of storage.list(walKeys.prefix(source))) {
+    onListed(++listed);
     const name = walKeys.fileName(source, object.key);
     const parsed = name ? parseWalName(name, oldest.walSegmentBytes) : undefined;
     if (!parsed || parsed.kind === 'history') continue;
@@ -38,7 +40,7 @@ export async function planWalPrune(storage: StorageBackend, trusted: TrustedKey[
 }
 
 /** Oldest first; stops at the first file S3 Object Lock still protects (the newer ones were locked later still). */
-export async function deleteWalFiles(storage: StorageBackend, source: string, files: string[]): Promise<number> {
+export async function deleteWalFiles(storage: StorageBackend, source: string, files: string[], onDeleted: (deleted: number) => void = () => {}): Promise<number> {
   let deleted = 0;
   for (const name of files) {
     try {
@@ -49,6 +51,7 @@ export async function deleteWalFiles(storage: StorageBackend, source: string, fi
       throw error;
     }
     deleted += 1;
+    onDeleted(deleted);
   }
   return deleted;
 }

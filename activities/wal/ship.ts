@@ -32,6 +32,18 @@ export interface ShipResult {
   settling: string[];
   failures: ShipFailure[];
   bytes: number;
+  /** How many of each there were: set when the lists above hold only their first few (see firstOf). */
+  counts?: { shipped: number; waiting: number; settling: number; failures: number };
+}
+
+/** Names a round's result lists in Temporal's history: a spool's backlog may be thousands of files. */
+export const LISTED_PER_ROUND = 20;
+
+/** The round's result as the history carries it: counts of everything, the first few names of each list. */
+export function firstOf(result: ShipResult): ShipResult {
+  const counts = { shipped: result.shipped.length, waiting: result.waiting.length, settling: result.settling.length, failures: result.failures.length };
+  const head = <T>(items: T[]) => items.slice(0, LISTED_PER_ROUND);
+  return { ...result, shipped: head(result.shipped), waiting: head(result.waiting), settling: head(result.settling), failures: head(result.failures), counts };
 }
 
 /** What the shipper heartbeats: where it is, so a stuck round is visible in the UI. */

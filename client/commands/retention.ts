@@ -86,6 +86,8 @@ export function describeReport(report: RetentionReport): string {
 function walLine(wal: WalPruneReport, goes: string): string {
   if ('error' in wal) return `not pruned: ${wal.error}`;
   if (!wal.keepFrom) return 'no base backup kept here: every WAL file stays';
-  const what = wal.files.length === 0 ? 'nothing before it' : `${goes} ${wal.files.length} file(s), ${wal.files[0]} to ${wal.files.at(-1)}`;
+  // Reports from before counts were carried list every file.
+  const count = wal.count ?? wal.files.length;
+  const what = count === 0 ? 'nothing before it' : `${goes} ${count} file(s), ${wal.files[0]} to ${wal.last ?? wal.files.at(-1)}`;
   return `kept base backups need WAL from ${wal.keepFrom}: ${what}`;
 }

@@ -84,9 +84,10 @@ export function syncText(result: SyncResult): string {
   for (const s of result.sources) {
     rows.push([s.source, `${s.home} (home)`, '-', '-', '-', s.homeNewest?.id ?? 'none', age(s.homeAgeSeconds), '-', '-']);
     for (const r of s.regions) {
-      rows.push([s.source, r.region, String(r.copied.length), String(r.present), String(r.failed.length),
+      rows.push([s.source, r.region, String(r.copiedCount), String(r.present), String(r.failedCount),
         r.newest?.id ?? 'none', age(r.ageSeconds), `${age(r.lagSeconds)}${r.lagging ? ' LAGGING' : ''}`, bytes(r.copiedBytes)]);
       for (const f of r.failed) failures.push(`  ${s.source} → ${r.region}${f.backupId ? ` ${f.backupId}` : ''}: ${f.type}: ${f.message}`);
+      if (r.failedCount > r.failed.length) failures.push(`  ${s.source} → ${r.region}: and ${r.failedCount - r.failed.length} more`);
       for (const d of r.divergent) {
         const verified = d.verified.map((v) => `${v.region} ${v.outcome}${v.detail && v.outcome !== 'passed' ? ` (${v.detail})` : ''}`).join(', ') || 'not verified in this run';
         divergent.push(`  ${s.source} → ${r.region} ${d.backupId}: ${d.reason}; verified: ${verified}`);

@@ -1,3 +1,4 @@
+import type { ShipResult } from '../../activities/wal/ship';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { createDeps } from '../../activities/deps';
 import { walRegionState, type WalRegionState } from '../../activities/wal/region-state';
@@ -145,12 +146,17 @@ export async function walStatusCommand(config: Config, connect: () => Promise<Cl
   }
 }
 
+/** Rounds recorded before counts were carried list every file. */
+function countsOf(ship: ShipResult): { shipped: number; waiting: number; settling: number } {
+  return ship.counts ?? { shipped: ship.shipped.length, waiting: ship.waiting.length, settling: ship.settling.length };
+}
+
 function describeSource(status: WalSourceStatus): string {
   const round = status.shipper.lastRound;
   const shipper = !status.shipper.running
     ? 'shipper NOT RUNNING: run "lifeboat wal start"'
     : round
-      ? `shipper running, last round ${round.at}: ${round.ship?.shipped.length ?? 0} shipped, ${round.ship ? round.ship.waiting.length + round.ship.settling.length : '?'} in the spool${round.shipError ? `, FAILED ${round.shipError.type}: ${round.shipError.message}` : ''}${round.ship?.failures.length ? `, failing: ${round.ship.failures.map((f) => `${f.region} (${f.type})`).join(', ')}` : ''}`
+      ? `shipper running, last round ${round.at}: ${round.ship ? countsOf(round.ship).shipped : 0} shipped, ${round.ship ? countsOf(round.ship).waiting + countsOf(round.ship).settling : '?'} in the spool${round.shipError ? `, FAILED ${round.shipError.type}: ${round.shipError.message}` : ''}${round.ship?.failures.length ? `, failing: ${round.ship.failures.map((f) => `${f.region} (${f.type})`).join(', ')}` : ''}`
       : 'shipper running (no round finished yet, or its worker does not answer)';
   const rows = status.regions.map((row) => {
     if ('error' in row) return [row.region, 'UNREADABLE', '-', '-', '-', row.error];

@@ -85,6 +85,11 @@ export function classifyToolStderr(url: string, what: string) {
     if (/password authentication failed|no password supplied|authentication failed/i.test(stderr)) {
       return new LifeboatError('Config', `${what} (${redact(url)}): authentication failed`, 'check the user and the password named by passwordEnv/passwordFile');
     }
+    // pg_dump locks every table it dumps; retrying cannot make the server's lock table larger.
+    if (/out of shared memory/i.test(stderr) && /max_locks_per_transaction/.test(stderr)) {
+      return new LifeboatError('Config', `${what} (${redact(url)}): the server ran out of lock table space: ${stderr.trim().split('\n')[0]}`,
+        'pg_dump takes a lock on every table: raise max_locks_per_transaction on the server so that max_locks_per_transaction × max_connections exceeds the number of tables (README, "Limits and scale")');
+    }
     if (/could not connect|Connection refused|could not translate host name|timeout expired|server closed the connection/i.test(stderr)) {
       return new LifeboatError('SourceUnreachable', `${what} (${redact(url)}): cannot connect: ${stderr.split('\n')[0]}`, 'check that the server is running and reachable from this worker');
     }

@@ -4,7 +4,7 @@ import type { PostgresDescription } from '../../../lib/manifest';
 import type { Snapshot, Source } from '../source';
 import { toolVersion } from '../../pipeline/versions';
 import { classifyToolStderr, connect, databaseName } from './connect';
-import { describeTables } from './describe';
+import { describeTables, inSnapshot } from './describe';
 
 export function postgresSource(name: string, config: PostgresSourceConfig, env: NodeJS.ProcessEnv): Source {
   return {
@@ -21,12 +21,17 @@ export function postgresSource(name: string, config: PostgresSourceConfig, env: 
       const { rows } = await client.query<{ id: string }>('select pg_export_snapshot() as id');
       const snapshotId = rows[0]!.id;
       let released = false;
-      // Counted while pg_dump runs, in the same snapshot.
+      // Counted while pg_dump runs, in the same snapshot, on a second connection: its per-table
+      // locks end with each batch, where this transaction's would last until the dump ends.
+      const counter = await connect({ url: config.url, password }, `source ${name}`).catch(async (error: unknown) => {
+        await client.end().catch(() => undefined);
+        throw error;
+      });
       const description: Promise<PostgresDescription> = (async () => {
         const info = await client.query<{ version: string; size: string }>(
           "select current_setting('server_version') as version, pg_database_size(current_database()) as size");
         const tables = await describeTables(client, { include: config.includeTables, exclude: config.excludeTables },
-          config.rowCounts === 'exact', !config.schemaOnly);
+          config.rowCounts === 'exact', !config.schemaOnly, inSnapshot(counter, snapshotId));
         return {
           kind: 'postgres',
           serverVersion: info.rows[0]!.version,
@@ -58,6 +63,7 @@ export function postgresSource(name: string, config: PostgresSourceConfig, env: 
           released = true;
           await client.query('commit').catch(() => undefined);
           await client.end().catch(() => undefined);
+          await counter.end().catch(() => undefined);
         },
       };
     },
