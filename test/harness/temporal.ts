@@ -38,10 +38,10 @@ export async function checkTemporal(address: string, namespace: string): Promise
 }
 
 /**
- * `temporal server start-dev` (in-memory) with the UI on. Started by hand rather than through
+ * `temporal server start-dev` (in-memory unless `dbFile`) with the UI on. Started by hand rather than through
  * @temporalio/testing, whose launcher gives the server only 5 s to come up.
  */
-export async function startTemporal(opts: { dir: string; port?: number; uiPort?: number; log?: Log }): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
+export async function startTemporal(opts: { dir: string; port?: number; uiPort?: number; log?: Log; dbFile?: string }): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
   let ports: [number, number] = opts.port && opts.uiPort ? [opts.port, opts.uiPort] : ((await freePorts(2)) as [number, number]);
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -56,13 +56,15 @@ export async function startTemporal(opts: { dir: string; port?: number; uiPort?:
   }
 }
 
-async function startTemporalOn(opts: { dir: string; log?: Log }, port: number, uiPort: number): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
+async function startTemporalOn(opts: { dir: string; log?: Log; dbFile?: string }, port: number, uiPort: number): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
   const temporalBin = findBinary('temporal');
   const dir = path.resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
   const namespace = 'default';
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error', '--namespace', namespace];
   for (const name of LIFEBOAT_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${name}=Keyword`);
+  // A database file keeps every workflow across a restart of the server (the fault campaign restarts it).
+  if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   const proc = spawnServer('temporal', temporalBin, args, { logFile: path.join(dir, 'temporal.log'), cwd: dir });
   const stop = supervise(proc.pid, opts.log);
   const address = `127.0.0.1:${port}`;
