@@ -47,7 +47,16 @@ describe(`the fault campaign (seed ${seed})`, () => {
 
   const storage = (region: string) => createDeps(chaos.direct).storage(region);
   const queue = (region: string) => `${chaos.config.temporal.taskQueuePrefix}${region}`;
+  /** Worker processes that ended on their own (not killed by the campaign): a finding each. */
+  const workerExits: string[] = [];
   const startWorker = () => { worker = startWorkerProcess(chaos.configFile, chaos.env); };
+  /** Before each fault: a worker that died by itself is reported and replaced, so one death does not fail every later run. */
+  const ensureWorker = (before: string) => {
+    if (worker.child.exitCode === null && worker.child.signalCode === null) return;
+    const lastLines = worker.output().trim().split('\n').slice(-3).join(' | ');
+    workerExits.push(`before ${before}: exit ${worker.child.exitCode ?? worker.child.signalCode}: ${lastLines.slice(0, 300)}`);
+    startWorker();
+  };
   const restartWorker = () => {
     worker.crash();
     startWorker();
@@ -148,7 +157,10 @@ describe(`the fault campaign (seed ${seed})`, () => {
   const faults: Record<string, () => Promise<void>> = {
     async workerKills() {
       const points = campaign ? [...categories, ...Array.from({ length: 20 - categories.length }, () => rng.pick(categories))] : ['backup files', 'verify restore'] as Category[];
-      for (const category of points) await killWorker(category);
+      for (const category of points) {
+        ensureWorker(category);
+        await killWorker(category);
+      }
     },
     async temporalRestartDuringBackup() {
       const startedAt = Date.now();
@@ -248,7 +260,11 @@ describe(`the fault campaign (seed ${seed})`, () => {
   }, 120_000);
 
   it('ends every run or names its error, leaves no manifest without data nor data without manifest, no duplicate, and restores equal copies', async () => {
-    for (const name of chosen) await faults[name]!();
+    for (const name of chosen) {
+      ensureWorker(name);
+      await faults[name]!();
+    }
+    ensureWorker('cleanup');
     // The cleanup: what a later schedule would run anyway, without faults.
     await plain('sync', 'none (cleanup)');
     await plain('retention', 'none (cleanup)');
@@ -290,11 +306,12 @@ describe(`the fault campaign (seed ${seed})`, () => {
       { what: 'duplicate backups for one run', found: String(all((f) => f.duplicates).length), ok: all((f) => f.duplicates).length === 0 },
       { what: 'restored copies equal to their source', found: `${Object.keys(restored).length - unequal.length}/${Object.keys(restored).length}${unequal.length ? ` (not: ${unequal.join(', ')})` : ''}`, ok: unequal.length === 0 },
       { what: `stuck workflows (bound ${boundMs / 1000}s per run)`, found: String(stuck.length), ok: stuck.length === 0 },
+      { what: 'worker processes that died by themselves', found: String(workerExits.length), ok: workerExits.length === 0 },
     ];
     console.log(campaignTable(seed, runs, expectations));
-    const detail = { unnamed, stuck, withoutData: all((f) => f.withoutData), orphans: all((f) => [...f.orphans, ...f.incomplete]), duplicates: all((f) => f.duplicates), unequal };
+    const detail = { workerExits, unnamed, stuck, withoutData: all((f) => f.withoutData), orphans: all((f) => [...f.orphans, ...f.incomplete]), duplicates: all((f) => f.duplicates), unequal };
     console.log(`chaos findings: ${JSON.stringify(detail, null, 2)}`);
-    expect(detail).toEqual({ unnamed: [], stuck: [], withoutData: [], orphans: [], duplicates: [], unequal: [] });
+    expect(detail).toEqual({ workerExits: [], unnamed: [], stuck: [], withoutData: [], orphans: [], duplicates: [], unequal: [] });
     expect(runs.length).toBeGreaterThan(chosen.length);
   }, campaign ? 3 * 60 * 60_000 : 110_000);
 });

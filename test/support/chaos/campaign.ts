@@ -105,8 +105,7 @@ export function campaignTable(seed: number, runs: RunRecord[], expectations: Exp
     row(['FAULT', 'WORKFLOW', 'POINT', 'OUTCOME', 'SECONDS']),
     ...runs.map((r) => row([r.fault, r.workflow, r.point, r.outcome, String(r.seconds)])),
     '',
-    row(['EXPECTED', 'FOUND', 'OK']),
-    ...expectations.map((e) => [e.what.padEnd(58), e.found.padEnd(40), e.ok ? 'yes' : 'NO'].join(' ')),
+    ...[['EXPECTED', 'FOUND', 'OK'], ...expectations.map((e) => [e.what, e.found, e.ok ? 'yes' : 'NO'])].map(([what, found, ok]) => `${what!.padEnd(58)} ${found!.padEnd(44)} ${ok}`),
   ];
   return lines.join('\n');
 }
