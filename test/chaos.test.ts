@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -15,7 +15,7 @@ import { campaignTable, isNamed, runningNow, seeded, settle, untilActivity, type
 import { checkCatalog, fillRedis, redisContents, treeHashes, type CatalogFindings } from './support/chaos/checks';
 import { makeChaosWorld, type ChaosWorld } from './support/chaos/world';
 import type { S3Fault } from './support/fault-proxy';
-import { startFailover, waitForStatus } from './support/failover';
+import { databaseExists, redisAnswers, startFailover, waitForStatus } from './support/failover';
 import { runRestore } from './support/runs';
 import { archived } from './support/wal';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process';
@@ -61,9 +61,20 @@ describe(`the fault campaign (seed ${seed})`, () => {
     worker.crash();
     startWorker();
   };
+  /** Drills that left a target behind (a database, a served Redis, a directory). */
+  const drillLeftovers: string[] = [];
   const watch = async (fault: string, workflow: string, point: string, handle: WorkflowHandle, startedAt: number) => {
     const ended = await settle(handle, startedAt, boundMs);
     runs.push({ fault, workflow, point, ...ended });
+    if (workflow === 'failover drill') {
+      const world = chaos.world;
+      const left = [
+        ...(await databaseExists(world.pgServer, world.targetDb) ? [`database ${world.targetDb}`] : []),
+        ...(await redisAnswers(world.redisPort) ? [`redis-server on ${world.redisPort}`] : []),
+        ...[world.redisDir, world.filesDir].filter((d) => existsSync(d)),
+      ];
+      if (left.length > 0) drillLeftovers.push(`${fault} at ${point}: ${left.join(', ')}`);
+    }
     console.log(`chaos: ${fault} | ${workflow} | ${point} | ${ended.outcome} | ${ended.seconds}s`);
     return ended;
   };
@@ -306,12 +317,13 @@ describe(`the fault campaign (seed ${seed})`, () => {
       { what: 'duplicate backups for one run', found: String(all((f) => f.duplicates).length), ok: all((f) => f.duplicates).length === 0 },
       { what: 'restored copies equal to their source', found: `${Object.keys(restored).length - unequal.length}/${Object.keys(restored).length}${unequal.length ? ` (not: ${unequal.join(', ')})` : ''}`, ok: unequal.length === 0 },
       { what: `stuck workflows (bound ${boundMs / 1000}s per run)`, found: String(stuck.length), ok: stuck.length === 0 },
+      { what: 'failover drills that left a target behind', found: String(drillLeftovers.length), ok: drillLeftovers.length === 0 },
       { what: 'worker processes that died by themselves', found: String(workerExits.length), ok: workerExits.length === 0 },
     ];
     console.log(campaignTable(seed, runs, expectations));
-    const detail = { workerExits, unnamed, stuck, withoutData: all((f) => f.withoutData), orphans: all((f) => [...f.orphans, ...f.incomplete]), duplicates: all((f) => f.duplicates), unequal };
+    const detail = { drillLeftovers, workerExits, unnamed, stuck, withoutData: all((f) => f.withoutData), orphans: all((f) => [...f.orphans, ...f.incomplete]), duplicates: all((f) => f.duplicates), unequal };
     console.log(`chaos findings: ${JSON.stringify(detail, null, 2)}`);
-    expect(detail).toEqual({ workerExits: [], unnamed: [], stuck: [], withoutData: [], orphans: [], duplicates: [], unequal: [] });
+    expect(detail).toEqual({ drillLeftovers: [], workerExits: [], unnamed: [], stuck: [], withoutData: [], orphans: [], duplicates: [], unequal: [] });
     expect(runs.length).toBeGreaterThan(chosen.length);
   }, campaign ? 3 * 60 * 60_000 : 110_000);
 });
