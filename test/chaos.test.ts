@@ -273,7 +273,14 @@ describe(`the fault campaign (seed ${seed})`, () => {
   it('ends every run or names its error, leaves no manifest without data nor data without manifest, no duplicate, and restores equal copies', async () => {
     for (const name of chosen) {
       ensureWorker(name);
-      await faults[name]!();
+      const startedAt = Date.now();
+      try {
+        await faults[name]!();
+      } catch (error) {
+        // The campaign's own step broke (a fault that could not be injected, a check that threw): a finding, and the campaign goes on.
+        runs.push({ fault: name, workflow: '(campaign step)', point: '-', outcome: `failed unnamed: ${String(error).slice(0, 120)}`, seconds: Math.round((Date.now() - startedAt) / 1000) });
+        console.log(`chaos: ${name} broke: ${String(error)}`);
+      }
     }
     ensureWorker('cleanup');
     // The cleanup: what a later schedule would run anyway, without faults.
