@@ -298,21 +298,39 @@ describe(`the fault campaign (seed ${seed})`, () => {
     const passwordEnv = Object.keys(chaos.env).find((k) => k.startsWith('FO_PG_PASSWORD_'))!;
     const restoreTo = (source: string, target: string, more: Record<string, string> = {}) => runRestore(client, chaos.config, { source, target, ...more });
     const suffix = `${process.pid}_${seed}`;
-    await restoreTo('fo-db', pgTarget(`chaos_back_db_${suffix}`), { targetPasswordEnv: passwordEnv });
-    restored['fo-db'] = JSON.stringify(await tableFingerprints(harnessPg, `chaos_back_db_${suffix}`)) === JSON.stringify(await tableFingerprints(harnessPg, `fo_src_chaos_${process.pid}`));
-    await restoreTo('chaos-db', pgTarget(`chaos_back_noise_${suffix}`), { targetPasswordEnv: passwordEnv });
-    restored['chaos-db'] = JSON.stringify(await tableFingerprints(harnessPg, `chaos_back_noise_${suffix}`)) === JSON.stringify(await tableFingerprints(chaos.clusterServer, 'chaos_noise'));
-    const filesBack = join(dir, 'files-back');
-    await restoreTo('fo-files', filesBack);
-    restored['fo-files'] = JSON.stringify(treeHashes(filesBack)) === JSON.stringify(treeHashes(chaos.config.sources['fo-files']!.kind === 'files' ? chaos.config.sources['fo-files']!.path : ''));
-    const redisBack = join(dir, 'redis-back');
-    await restoreTo('chaos-cache', redisBack);
-    const served = await startRedis({ dir: redisBack, log: () => undefined });
-    try {
-      restored['chaos-cache'] = JSON.stringify(await redisContents(served.redis.port)) === JSON.stringify(await redisContents(chaos.redisPort));
-    } finally {
-      await served.stop();
-    }
+    const restoreErrors: string[] = [];
+    const compare = async (source: string, same: () => Promise<boolean>) => {
+      try {
+        restored[source] = await same();
+      } catch (error) {
+        restored[source] = false;
+        restoreErrors.push(`${source}: ${String(error).slice(0, 200)}`);
+      }
+    };
+    await compare('fo-db', async () => {
+      await restoreTo('fo-db', pgTarget(`chaos_back_db_${suffix}`), { targetPasswordEnv: passwordEnv });
+      return JSON.stringify(await tableFingerprints(harnessPg, `chaos_back_db_${suffix}`)) === JSON.stringify(await tableFingerprints(harnessPg, `fo_src_chaos_${process.pid}`));
+    });
+    await compare('chaos-db', async () => {
+      await restoreTo('chaos-db', pgTarget(`chaos_back_noise_${suffix}`), { targetPasswordEnv: passwordEnv });
+      return JSON.stringify(await tableFingerprints(harnessPg, `chaos_back_noise_${suffix}`)) === JSON.stringify(await tableFingerprints(chaos.clusterServer, 'chaos_noise'));
+    });
+    await compare('fo-files', async () => {
+      const filesBack = join(dir, 'files-back');
+      await restoreTo('fo-files', filesBack);
+      const tree = chaos.config.sources['fo-files']!;
+      return JSON.stringify(treeHashes(filesBack)) === JSON.stringify(treeHashes(tree.kind === 'files' ? tree.path : ''));
+    });
+    await compare('chaos-cache', async () => {
+      const redisBack = join(dir, 'redis-back');
+      await restoreTo('chaos-cache', redisBack);
+      const served = await startRedis({ dir: redisBack, log: () => undefined });
+      try {
+        return JSON.stringify(await redisContents(served.redis.port)) === JSON.stringify(await redisContents(chaos.redisPort));
+      } finally {
+        await served.stop();
+      }
+    });
 
     const unnamed = runs.filter((r) => !isNamed(r.outcome) && r.outcome !== 'stuck');
     const stuck = runs.filter((r) => r.outcome === 'stuck');
@@ -328,9 +346,9 @@ describe(`the fault campaign (seed ${seed})`, () => {
       { what: 'worker processes that died by themselves', found: String(workerExits.length), ok: workerExits.length === 0 },
     ];
     console.log(campaignTable(seed, runs, expectations));
-    const detail = { drillLeftovers, workerExits, unnamed, stuck, withoutData: all((f) => f.withoutData), orphans: all((f) => [...f.orphans, ...f.incomplete]), duplicates: all((f) => f.duplicates), unequal };
+    const detail = { restoreErrors, drillLeftovers, workerExits, unnamed, stuck, withoutData: all((f) => f.withoutData), orphans: all((f) => [...f.orphans, ...f.incomplete]), duplicates: all((f) => f.duplicates), unequal };
     console.log(`chaos findings: ${JSON.stringify(detail, null, 2)}`);
-    expect(detail).toEqual({ drillLeftovers: [], workerExits: [], unnamed: [], stuck: [], withoutData: [], orphans: [], duplicates: [], unequal: [] });
+    expect(detail).toEqual({ restoreErrors: [], drillLeftovers: [], workerExits: [], unnamed: [], stuck: [], withoutData: [], orphans: [], duplicates: [], unequal: [] });
     expect(runs.length).toBeGreaterThan(chosen.length);
   }, campaign ? 3 * 60 * 60_000 : 110_000);
 });
