@@ -167,7 +167,7 @@ describe(`the fault campaign (seed ${seed})`, () => {
 
   const faults: Record<string, () => Promise<void>> = {
     async workerKills() {
-      const points = campaign ? [...categories, ...Array.from({ length: 20 - categories.length }, () => rng.pick(categories))] : ['backup files', 'verify restore'] as Category[];
+      const points = campaign ? [...categories, ...Array.from({ length: 20 - categories.length }, () => rng.pick(categories))] : ['backup files'] as Category[];
       for (const category of points) {
         ensureWorker(category);
         await killWorker(category);
@@ -253,13 +253,16 @@ describe(`the fault campaign (seed ${seed})`, () => {
   beforeAll(async () => {
     console.log(`fault campaign seed ${seed} (replay with LIFEBOAT_CHAOS_SEED=${seed}); every run must end within ${boundMs / 1000}s`);
     dir = mkdtempSync(join(tmpdir(), 'lifeboat-chaos-'));
-    chaos = await makeChaosWorld(servers, dir);
+    chaos = await makeChaosWorld(servers, dir, campaign ? 30_000 : 2_000);
     await fillRedis(chaos.redisPort, redisKeys, redisValueBytes, seed);
     startWorker();
     client = new Client({ connection: await Connection.connect({ address: chaos.temporal().address }) });
     await startShippers(client, chaos.config, 'chaos-phys');
-    for (const source of sources) await watch('none', `backup ${source}`, '-', await startBackup(client, chaos.config, source), Date.now());
-    await plain('sync');
+    // What the campaign syncs, verifies, drills and thins out; CI's few faults need none of it.
+    if (campaign) {
+      for (const source of sources) await watch('none', `backup ${source}`, '-', await startBackup(client, chaos.config, source), Date.now());
+      await plain('sync');
+    }
   }, 300_000);
 
   afterAll(async () => {
@@ -284,8 +287,10 @@ describe(`the fault campaign (seed ${seed})`, () => {
     }
     ensureWorker('cleanup');
     // The cleanup: what a later schedule would run anyway, without faults.
-    await plain('sync', 'none (cleanup)');
-    await plain('retention', 'none (cleanup)');
+    if (campaign) {
+      await plain('sync', 'none (cleanup)');
+      await plain('retention', 'none (cleanup)');
+    }
 
     const findings: Record<string, CatalogFindings> = {};
     for (const region of ['stockholm', 'gothenburg']) findings[region] = await checkCatalog(storage(region), sources);
@@ -299,7 +304,10 @@ describe(`the fault campaign (seed ${seed})`, () => {
     const restoreTo = (source: string, target: string, more: Record<string, string> = {}) => runRestore(client, chaos.config, { source, target, ...more });
     const suffix = `${process.pid}_${seed}`;
     const restoreErrors: string[] = [];
+    // CI backs up only the files tree and the Redis.
+    const compared = campaign ? ['fo-db', 'chaos-db', 'fo-files', 'chaos-cache'] : ['fo-files', 'chaos-cache'];
     const compare = async (source: string, same: () => Promise<boolean>) => {
+      if (!compared.includes(source)) return;
       try {
         restored[source] = await same();
       } catch (error) {

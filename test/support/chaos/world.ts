@@ -42,9 +42,8 @@ export interface ChaosWorld {
   stop(): Promise<void>;
 }
 
-export const noiseRows = 30_000;
-
-export async function makeChaosWorld(servers: Servers, dir: string): Promise<ChaosWorld> {
+/** `noiseRows` of 1 KiB random bytes make the logical source chaos-db (30,000: a backup of a few seconds). */
+export async function makeChaosWorld(servers: Servers, dir: string, noiseRows: number): Promise<ChaosWorld> {
   const [port, uiPort] = (await freePorts(2)) as [number, number];
   const dbFile = join(dir, 'temporal.db');
   const startOwnTemporal = () => startTemporal({ dir: join(dir, 'temporal'), port, uiPort, dbFile, log: () => undefined });
