@@ -137,7 +137,9 @@ describe(`the fault campaign (seed ${seed})`, () => {
         }
         await sleep(500);
       }
-      runs.push({ fault: 'worker SIGKILL', workflow: category, point, outcome, seconds: Math.round((Date.now() - startedAt) / 100) / 10 });
+      const seconds = Math.round((Date.now() - startedAt) / 100) / 10;
+      runs.push({ fault: 'worker SIGKILL', workflow: category, point, outcome, seconds });
+      console.log(`chaos: worker SIGKILL | ${category} | ${point} | ${outcome} | ${seconds}s`);
       return;
     }
     const handle = await starters[category]();
