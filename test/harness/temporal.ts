@@ -49,10 +49,10 @@ async function checkNamespace(address: string, namespace: string): Promise<void>
 }
 
 /**
- * `temporal server start-dev` (in-memory) with the UI on. Started by hand rather than through
+ * `temporal server start-dev` (in-memory unless `dbFile`) with the UI on. Started by hand rather than through
  * @temporalio/testing, whose launcher gives the server only 5 s to come up.
  */
-export async function startTemporal(opts: { dir: string; port?: number; uiPort?: number; log?: Log; codecPort?: number; searchAttributes?: boolean }): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
+export async function startTemporal(opts: { dir: string; port?: number; uiPort?: number; log?: Log; codecPort?: number; searchAttributes?: boolean; dbFile?: string }): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
   let ports: [number, number] = opts.port && opts.uiPort ? [opts.port, opts.uiPort] : ((await freePorts(2)) as [number, number]);
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -67,7 +67,7 @@ export async function startTemporal(opts: { dir: string; port?: number; uiPort?:
   }
 }
 
-async function startTemporalOn(opts: { dir: string; log?: Log; codecPort?: number; searchAttributes?: boolean }, port: number, uiPort: number): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
+async function startTemporalOn(opts: { dir: string; log?: Log; codecPort?: number; searchAttributes?: boolean; dbFile?: string }, port: number, uiPort: number): Promise<{ temporal: TemporalInfo; stop(): Promise<void> }> {
   const temporalBin = findBinary('temporal');
   const dir = path.resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
@@ -78,6 +78,8 @@ async function startTemporalOn(opts: { dir: string; log?: Log; codecPort?: numbe
   if (registered) for (const name of LIFEBOAT_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${name}=Keyword`);
   const codecEndpoint = opts.codecPort ? `http://127.0.0.1:${opts.codecPort}` : undefined;
   if (codecEndpoint) args.push('--ui-codec-endpoint', codecEndpoint);
+  // A database file keeps every workflow across a restart of the server (the fault campaign restarts it).
+  if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   const proc = spawnServer('temporal', temporalBin, args, { logFile: path.join(dir, 'temporal.log'), cwd: dir });
   const stop = supervise(proc.pid, opts.log);
   const address = `127.0.0.1:${port}`;
