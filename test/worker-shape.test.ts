@@ -119,7 +119,6 @@ describe('the worker shape', () => {
       harness = await startHarness(fixture.config);
       await handle.result();
       expect(await activityAttempts(handle, 'snapshotToStorage')).toEqual([1]);
-      await connection.close();
     } finally {
       await worker.stop();
       await harness?.close();

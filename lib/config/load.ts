@@ -27,6 +27,7 @@ export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.e
   }
   const config = parseConfig(text, path);
   if (env.TEMPORAL_ADDRESS) config.temporal.address = env.TEMPORAL_ADDRESS;
+  if (env.TEMPORAL_NAMESPACE) config.temporal.namespace = env.TEMPORAL_NAMESPACE;
   return { path, config };
 }
 
