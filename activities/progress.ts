@@ -66,13 +66,15 @@ const current = new AsyncLocalStorage<Watch>();
 export async function watched<T>(options: WatchOptions, work: () => Promise<T>): Promise<T> {
   const outer = current.getStore();
   if (outer) {
-    const step = outer.step;
+    const { step } = outer;
+    const phase = outer.details.phase;
     outer.step = options.step;
-    outer.advance({ ...options.details });
+    outer.advance({ ...options.details, phase: options.step });
     try {
       return await work();
     } finally {
       outer.step = step;
+      outer.advance({ phase });
     }
   }
   const context = Context.current();

@@ -1,9 +1,9 @@
-import { chmod, lstat, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, lstat } from 'node:fs/promises';
 import { LifeboatError } from '../../../lib/errors';
 import type { FilesDescription, Manifest } from '../../../lib/manifest';
 import { findBackup } from '../../catalog';
 import type { TrustedKey } from '../../../lib/signing';
+import { removeTree } from '../../remove-tree';
 import { requireEmptyDirectory, restoreObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
 import { ChainPolicy } from './archive-policy';
@@ -99,7 +99,7 @@ export async function restoreFiles(storage: StorageBackend, trusted: TrustedKey[
 }
 
 async function emptyDirectory(directory: string): Promise<void> {
-  for (const entry of await readdir(directory).catch(() => [])) await rm(join(directory, entry), { recursive: true, force: true });
+  await removeTree(directory, { keepRoot: true });
 }
 
 async function restoreSticky(directory: string, paths: string[]): Promise<void> {
