@@ -66,6 +66,7 @@ describe('a WAL shipper that cannot plan', () => {
     // The worker is redeployed with the right config: the next attempt plans and the rounds run.
     await harness.close();
     harness = await startHarness(fixture.config);
+    handle = harness.client.workflow.getHandle<typeof shipWal>(started!.workflowId);
     await expect.poll(async () => (await handle.query(walStatusQuery))?.rounds ?? 0, { timeout: 60_000, interval: 500 }).toBeGreaterThanOrEqual(1);
     expect(await handle.query(walStatusQuery)).toMatchObject({ shipError: null, ship: { failures: [] } });
     expect(alerts()).toHaveLength(1);
