@@ -4,9 +4,10 @@ import { LifeboatError } from '../lib/errors';
 import { dataConverterOf } from '../lib/codec/data-converter';
 
 export async function connectClient(config: Config): Promise<Client> {
+  const dataConverter = dataConverterOf(config);
   try {
     const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' });
-    return new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverterOf(config) });
+    return new Client({ connection, namespace: config.temporal.namespace, dataConverter });
   } catch (error) {
     throw new LifeboatError('TemporalUnreachable', `cannot connect to Temporal at ${config.temporal.address}: ${(error as Error).message}`,
       'start Temporal (or the demo), or set temporal.address / TEMPORAL_ADDRESS');

@@ -26,6 +26,7 @@ export async function workerCommand(config: Config, regions: string[], out: Outp
   try {
     const workers = await startWorkers(config, chosen);
     out.note(`lifeboat worker polling ${workers.taskQueues.join(', ')} on ${config.temporal.address} (Ctrl-C stops it)${metrics ? `; metrics at ${metrics.url}` : ''}`);
+    if (!config.temporal.codec) out.note('payloads are stored in Temporal in plain text: set temporal.codec to encrypt them (README, Encrypted payloads)');
     await workers.done;
   } finally {
     await metrics?.close();
