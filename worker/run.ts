@@ -2,7 +2,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { execa } from 'execa';
 import { createActivities } from '../activities';
@@ -11,9 +10,10 @@ import type { Config } from '../lib/config/schema';
 import { LifeboatError } from '../lib/errors';
 import { childEnvOptions } from '../lib/child-env';
 import { dataConverterOf } from '../lib/codec/data-converter';
+import { packageRoot } from '../lib/package-root';
 
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
-const bundleScript = fileURLToPath(new URL('./bundle.ts', import.meta.url));
+export const workflowsPath = join(packageRoot(), 'workflows', 'index.ts');
+const bundleScript = join(packageRoot(), 'worker', 'bundle.ts');
 
 export interface RunningWorkers {
   taskQueues: string[];

@@ -4,6 +4,7 @@ import type { TestProject } from 'vitest/node';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { buildCliBundle } from './cli-bundle';
 import { type Servers, startServers } from './servers';
 
 declare module 'vitest' {
@@ -28,6 +29,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const bundle = join(servers.workDir, 'workflows.js');
   await execa(process.execPath, [createRequire(import.meta.url).resolve('tsx/cli'), 'worker/bundle.ts', bundle], { stdio: 'inherit' });
   process.env.LIFEBOAT_WORKFLOW_BUNDLE = bundle;
+  const cli = await buildCliBundle();
+  process.env.LIFEBOAT_CLI_BUNDLE = cli.file;
   project.provide('servers', servers);
-  return stop;
+  return async () => {
+    cli.remove();
+    await stop();
+  };
 }
