@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure, DefaultFailureConverter, defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AesGcmCodec, KEY_ID_METADATA } from '../lib/codec/aes-gcm';
 import { loadCodecKeys, type CodecConfig } from '../lib/codec/keys';
@@ -191,5 +193,33 @@ describe('the codec server', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('the CLI with temporal.codec', () => {
+  const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
+  const configWith = (codec: string) => {
+    const file = join(dir, `cli-${randomBytes(4).toString('hex')}.yaml`);
+    writeFileSync(file, `
+temporal: { address: 127.0.0.1:1${codec} }
+primaryRegion: sto
+regions: { sto: { storage: { type: local, path: ${dir} } } }
+encryption: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p] }
+catalog: { trustedKeys: [MCowBQYDK2VwAyEAFG/YD/PCU6ibMaIW4yUreQbD7pURy+K18RbgMe289C4=] }
+sources: { files: { kind: files, region: sto, path: ${dir} } }
+`);
+    return file;
+  };
+
+  it('refuses to start with a missing key file, naming the key (not as an unreachable Temporal)', async () => {
+    const result = await execa(lifeboat, ['--config', configWith(`, codec: { keys: [{ id: k1, file: ${join(dir, 'absent-key')} }] }`), 'backup', 'files'], { reject: false });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('temporal.codec key "k1": cannot read key file');
+  });
+
+  it('refuses to run a codec server without temporal.codec', async () => {
+    const result = await execa(lifeboat, ['--config', configWith(''), 'codec-server'], { reject: false });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('temporal.codec is not set');
   });
 });

@@ -37,6 +37,7 @@ export async function workerCommand(config: Config, regions: string[], out: Outp
     process.once('SIGINT', () => stopping('SIGINT'));
     const version = workers.version;
     if (version) out.note(`deployment ${version.deploymentName}, build ${version.buildId}: new runs reach it once it is current ("temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}", README "Upgrades")`);
+    if (!config.temporal.codec) out.note('payloads are stored in Temporal in plain text: set temporal.codec to encrypt them (README, Encrypted payloads)');
     await workers.done;
     out.note('lifeboat worker: stopped');
   } finally {
