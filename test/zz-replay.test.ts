@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { AesGcmCodec } from '../lib/codec/aes-gcm';
+import { failureConverterPath } from '../lib/codec/data-converter';
+import { loadCodecKeys } from '../lib/codec/keys';
+import { codecKeyFile, TEST_CODEC_KEY_ID } from './support/codec';
 import { historiesOfRun, recordHistories, replayFailures, type RunHistory } from './support/histories';
 
 // Runs after every other test file (test/harness/sequencer.ts), so it replays what the whole run
@@ -27,7 +31,9 @@ describe('replay of workflow histories against today\'s workflow code', () => {
   it('replays every history of a bundled workflow that this test run produced, without a nondeterminism error', async () => {
     const runs: RunHistory[] = [];
     for await (const run of historiesOfRun(client)) runs.push(run);
-    const { replayed, failed } = await replayFailures(bundle, runs);
+    // The run's payloads are encrypted with the run's codec key: replay reads them as a worker would.
+    const dataConverter = { failureConverterPath, payloadCodecs: [new AesGcmCodec(loadCodecKeys({ keys: [{ id: TEST_CODEC_KEY_ID, file: codecKeyFile(servers) }], server: { host: '127.0.0.1', port: 0, corsOrigins: [] } }))] };
+    const { replayed, failed } = await replayFailures(bundle, runs, dataConverter);
     const types = new Set(runs.map((r) => r.type));
     console.log(`replay: ${replayed} histories of ${types.size} workflow types (${[...types].sort().join(', ')}); ${failed.length} failed`);
     expect(failures(failed)).toEqual([]);

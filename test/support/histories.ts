@@ -1,3 +1,4 @@
+import type { DataConverter } from '@temporalio/common';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,10 +36,10 @@ export async function* historiesOfRun(client: Client): AsyncGenerator<RunHistory
 }
 
 /** Replays each history against the bundle; the results of those that failed, whatever the reason. */
-export async function replayFailures(bundle: string, histories: AsyncIterable<HistoryAndWorkflowId> | Iterable<HistoryAndWorkflowId>): Promise<{ replayed: number; failed: ReplayResult[] }> {
+export async function replayFailures(bundle: string, histories: AsyncIterable<HistoryAndWorkflowId> | Iterable<HistoryAndWorkflowId>, dataConverter?: DataConverter): Promise<{ replayed: number; failed: ReplayResult[] }> {
   const failed: ReplayResult[] = [];
   let replayed = 0;
-  for await (const result of Worker.runReplayHistories({ workflowBundle: { code: bundle } }, histories)) {
+  for await (const result of Worker.runReplayHistories({ workflowBundle: { code: bundle }, ...(dataConverter ? { dataConverter } : {}) }, histories)) {
     replayed += 1;
     if (result.error) failed.push(result);
   }
