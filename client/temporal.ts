@@ -7,12 +7,14 @@ import { dataConverterOf } from '../lib/codec/data-converter';
 
 export async function connectClient(config: Config): Promise<Client> {
   const options = temporalConnectionOptions(config.temporal);
+  // Before the connection: a missing codec key is a Config error, not an unreachable Temporal.
+  const dataConverter = dataConverterOf(config);
   try {
     const connection = await Connection.connect({ ...options, connectTimeout: '5s' });
     return new Client({
       connection,
       namespace: config.temporal.namespace,
-      dataConverter: dataConverterOf(config),
+      dataConverter,
       interceptors: searchAttributeGuard(connection, config.temporal.namespace),
     });
   } catch (error) {
