@@ -10,6 +10,7 @@ import { backupWorkflowId } from '../lib/workflow-ids';
 import { recreateDatabase, withClient } from '../scripts/sample-db';
 import { freePorts } from './harness/ports';
 import { makeFixture, type Fixture } from './support/fixture';
+import { startCodecServer } from './support/codec';
 import { historyText } from './support/secret-scan';
 import { startHarness, type Harness } from './support/workers';
 
@@ -21,20 +22,6 @@ const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postg
 const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
 /** Screenshots a person can look at after the run (gitignored). */
 const artifacts = fileURLToPath(new URL('../test-artifacts/codec-ui/', import.meta.url));
-
-/** `lifeboat codec-server`, the real command, once it says it listens. */
-async function codecServer(configFile: string, env: Record<string, string>, port: number): Promise<{ url: string; stop(): Promise<void> }> {
-  const proc = execa(lifeboat, ['--config', configFile, 'codec-server', '--port', String(port)], { env, reject: false });
-  let said = '';
-  await new Promise<void>((resolve, reject) => {
-    proc.stderr.on('data', (chunk: Buffer) => {
-      said += chunk.toString();
-      if (said.includes('lifeboat codec server at')) resolve();
-    });
-    void proc.then(() => reject(new Error(`lifeboat codec-server exited: ${said}`)));
-  });
-  return { url: `http://127.0.0.1:${port}`, stop: async () => { proc.kill('SIGTERM'); await proc; } };
-}
 
 /** The history without what the server must read in clear: workflow ids and search attributes (README, Encrypted payloads). */
 function withoutIdentifiers(value: unknown): unknown {
@@ -113,7 +100,7 @@ describe('payloads in Temporal history, encrypted by the codec', () => {
     document.temporal.codec.server.tokenEnv = 'CODEC_TEST_TOKEN';
     const withToken = join(fixture.dir, 'with-token.yaml');
     writeFileSync(withToken, stringify(document));
-    const server = await codecServer(withToken, { ...fixture.env, CODEC_TEST_TOKEN: token }, (await freePorts(1))[0]!);
+    const server = await startCodecServer(withToken, { ...fixture.env, CODEC_TEST_TOKEN: token }, (await freePorts(1))[0]!);
     try {
       const show = (id: string, auth: string[]) => execa('temporal', ['workflow', 'show', '--address', servers.temporal.address, '--namespace', servers.temporal.namespace,
         '-w', id, '--output', 'json', '--codec-endpoint', server.url, ...auth], { reject: false });
@@ -132,7 +119,7 @@ describe('payloads in Temporal history, encrypted by the codec', () => {
 
   it('shows a backup\'s decoded input on its page in the Temporal UI with the codec endpoint set', async () => {
     // The harness's dev server was started with --ui-codec-endpoint on this port; the fixture lists the UI's origin for CORS.
-    const server = await codecServer(fixture.configFile, fixture.env, Number(new URL(servers.temporal.codecEndpoint!).port));
+    const server = await startCodecServer(fixture.configFile, fixture.env, Number(new URL(servers.temporal.codecEndpoint!).port));
     try {
       const { runId } = await harness.client.workflow.getHandle(ids.db).describe();
       const page = `${servers.temporal.uiUrl}/namespaces/${fixture.config.temporal.namespace}/workflows/${encodeURIComponent(ids.db)}/${runId}/history`;

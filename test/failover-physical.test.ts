@@ -17,7 +17,7 @@ import { freePorts } from './harness/ports';
 import { startRedis } from './harness/redis';
 import { startSeaweedS3 } from './harness/seaweedfs';
 import { archiveCurrentSegment, physicalSource, startArchivingPostgres, type ArchivingPostgres } from './support/archiving-postgres';
-import { waitForStatus } from './support/failover';
+import { approveWithTemporalCli, waitForStatus } from './support/failover';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startHarness, type Harness } from './support/workers';
 
@@ -148,8 +148,7 @@ describe('a failover of a physical PostgreSQL, Redis and files to another region
     expect(db).toMatchObject({ kind: 'postgres-physical', backupId: backups['app-db']!.backupId, recoveryTarget: null });
     expect(db.wal!.gaps).toBe(0);
     expect(db.wal!.contiguousThrough).not.toBeNull();
-    await execa('temporal', ['workflow', 'update', 'execute', '--address', servers.temporal.address, '--namespace', servers.temporal.namespace,
-      '--workflow-id', handle.workflowId, '--name', 'approve', '--input', JSON.stringify({ by: 'alice', planHash: waiting.plan!.planHash })]);
+    await approveWithTemporalCli(servers, fixture, handle.workflowId, { by: 'alice', planHash: waiting.plan!.planHash });
     result = await handle.result() as FailoverResult;
     expect(result.state).toBe('succeeded');
     const report = result.report!;

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { FailoverResult, FailoverStatus } from '../lib/failover';
 import { withClient } from '../scripts/sample-db';
-import { backUpAndSync, databaseExists, hookLines, makeFailoverWorld, redisAnswers, removeTargets, startFailover, waitForStatus, type FailoverWorld } from './support/failover';
+import { approveWithTemporalCli as approveThroughCodec, backUpAndSync, databaseExists, hookLines, makeFailoverWorld, redisAnswers, removeTargets, startFailover, waitForStatus, type FailoverWorld } from './support/failover';
 import { startReceiver, type Receiver } from './support/receiver';
 import { failureOf, startHarness, type Harness } from './support/workers';
 
@@ -38,8 +38,7 @@ describe('a real failover', () => {
   /** Approves with the Temporal CLI, as an operator without Lifeboat at hand would. */
   async function approveWithTemporalCli(workflowId: string): Promise<FailoverStatus> {
     const waiting = await waitForStatus(harness.client.workflow.getHandle(workflowId), (s) => s.state === 'awaiting-approval');
-    await execa('temporal', ['workflow', 'update', 'execute', '--address', servers.temporal.address, '--namespace', servers.temporal.namespace,
-      '--workflow-id', workflowId, '--name', 'approve', '--input', JSON.stringify({ by: 'alice', planHash: waiting.plan!.planHash })]);
+    await approveThroughCodec(servers, world.fixture, workflowId, { by: 'alice', planHash: waiting.plan!.planHash });
     return waiting;
   }
 

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
+import { execa } from 'execa';
 import { decodedPayload } from '../../client/raw-payload';
 import { ENCRYPTED_ENCODING } from '../../lib/codec/aes-gcm';
 import type { Servers } from '../harness/servers';
@@ -47,4 +49,20 @@ export async function decrypted<T>(client: Client, message: T): Promise<T> {
 function isEncrypted(value: object): value is Payload {
   const encoding = (value as Payload).metadata?.encoding;
   return encoding instanceof Uint8Array && Buffer.from(encoding).toString() === ENCRYPTED_ENCODING;
+}
+
+const lifeboat = fileURLToPath(new URL('../../bin/lifeboat', import.meta.url));
+
+/** `lifeboat codec-server`, the real command, once it says it listens. */
+export async function startCodecServer(configFile: string, env: Record<string, string>, port: number): Promise<{ url: string; stop(): Promise<void> }> {
+  const proc = execa(lifeboat, ['--config', configFile, 'codec-server', '--port', String(port)], { env, reject: false });
+  let said = '';
+  await new Promise<void>((resolve, reject) => {
+    proc.stderr.on('data', (chunk: Buffer) => {
+      said += chunk.toString();
+      if (said.includes('lifeboat codec server at')) resolve();
+    });
+    void proc.then(() => reject(new Error(`lifeboat codec-server exited: ${said}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, stop: async () => { proc.kill('SIGTERM'); await proc; } };
 }

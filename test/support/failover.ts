@@ -11,6 +11,7 @@ import { failoverStatusQuery } from '../../workflows/failover-status';
 import { createNoiseDatabase, createSampleDatabase, withClient, type PgServer } from '../../scripts/sample-db';
 import type { Servers } from '../harness/servers';
 import { freePorts } from '../harness/ports';
+import { startCodecServer } from './codec';
 import { makeFixture, type Fixture } from './fixture';
 import { runBackup } from './runs';
 
@@ -117,6 +118,20 @@ export async function startFailover(client: Client, world: FailoverWorld, input:
     workflowId: failoverWorkflowId(world.fixture.config.temporal.taskQueuePrefix, drill),
     taskQueue: `${world.fixture.config.temporal.taskQueuePrefix}gothenburg`,
   });
+}
+
+/**
+ * Approves with the Temporal CLI, as an operator without Lifeboat's client would: payloads are
+ * encrypted, so the CLI goes through `lifeboat codec-server` (README, Encrypted payloads).
+ */
+export async function approveWithTemporalCli(servers: Servers, fixture: Fixture, workflowId: string, approval: { by: string; planHash: string }): Promise<void> {
+  const codec = await startCodecServer(fixture.configFile, fixture.env, (await freePorts(1))[0]!);
+  try {
+    await execa('temporal', ['workflow', 'update', 'execute', '--address', servers.temporal.address, '--namespace', servers.temporal.namespace,
+      '--codec-endpoint', codec.url, '--workflow-id', workflowId, '--name', 'approve', '--input', JSON.stringify(approval)]);
+  } finally {
+    await codec.stop();
+  }
 }
 
 /** Polls the status query until `ready` says so (or fails the test after `timeoutMs`). */
