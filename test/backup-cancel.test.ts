@@ -1,9 +1,8 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createActivities } from '../activities';
 import { createDeps } from '../activities/deps';
@@ -12,6 +11,7 @@ import { STATE_NAME } from '../activities/sources/files/source';
 import type { Alert } from '../lib/alerts';
 import { keys } from '../lib/manifest';
 import type { backupSource, BackupSummary } from '../workflows/backup-source';
+import { startWorkers } from '../worker/run';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startReceiver, type Receiver } from './support/receiver';
 import { startHarness, type Harness } from './support/workers';
@@ -52,7 +52,6 @@ describe('cancelling a backup', () => {
   let fixture: Fixture;
   let harness: Harness;
   let receiver: Receiver;
-  let connection: NativeConnection;
   let gate: ReturnType<typeof gateFor> | undefined;
   let runs = 0;
 
@@ -100,18 +99,10 @@ describe('cancelling a backup', () => {
     // gothenburg's worker as `lifeboat worker` runs it; stockholm's with the gate in its storage.
     harness = await startHarness({ ...fixture.config, regions: { gothenburg: fixture.config.regions.gothenburg! } });
     const deps = createDeps(fixture.config);
-    connection = await NativeConnection.connect({ address: fixture.config.temporal.address });
-    const worker = await Worker.create({
-      connection,
-      namespace: fixture.config.temporal.namespace,
-      taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
-      workflowBundle: { code: readFileSync(process.env.LIFEBOAT_WORKFLOW_BUNDLE!, 'utf8') },
-      activities: createActivities({ ...deps, storage: (region) => gated(deps.storage(region)) }),
-    });
-    const running = worker.run();
+    const workers = await startWorkers(fixture.config, ['stockholm'], process.env, { activities: createActivities({ ...deps, storage: (region) => gated(deps.storage(region)) }) });
     stop = async () => {
-      worker.shutdown();
-      await running;
+      workers.shutdown();
+      await workers.done;
     };
   });
   let stop: () => Promise<void> = async () => undefined;
@@ -119,7 +110,6 @@ describe('cancelling a backup', () => {
   afterAll(async () => {
     gate?.release();
     await stop();
-    await connection?.close();
     await harness?.close();
     await receiver?.close();
     fixture?.cleanup();

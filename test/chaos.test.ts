@@ -10,6 +10,7 @@ import { startShippers } from '../client/commands/wal';
 import { verifyWorkflowId, walShipperWorkflowId } from '../lib/workflow-ids';
 import { tableFingerprints } from '../scripts/sample-db';
 import { approveUpdate } from '../workflows/failover-status';
+import { dataConverterOf } from '../lib/codec/data-converter';
 import { sleep } from './harness/processes';
 import { startRedis } from './harness/redis';
 import { campaignTable, isNamed, runningNow, seeded, settle, untilActivity, type Expectation, type RunRecord } from './support/chaos/campaign';
@@ -259,7 +260,7 @@ describe(`the fault campaign (seed ${seed})`, () => {
     chaos = await makeChaosWorld(servers, dir, campaign ? 30_000 : 2_000);
     await fillRedis(chaos.redisPort, redisKeys, redisValueBytes, seed);
     startWorker();
-    client = new Client({ connection: await Connection.connect({ address: chaos.temporal().address }) });
+    client = new Client({ connection: await Connection.connect({ address: chaos.temporal().address }), dataConverter: dataConverterOf(chaos.config) });
     await startShippers(client, chaos.config, 'chaos-phys');
     // What the campaign syncs, verifies, drills and thins out; CI's few faults need none of it.
     if (campaign) {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { applySchedules } from '../client/schedules/reconcile';
 import type { Alert } from '../lib/alerts';
 import { startWorkers, type RunningWorkers } from '../worker/run';
+import { dataConverterOf } from '../lib/codec/data-converter';
 import { freePorts } from './harness/ports';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startReceiver, type Receiver } from './support/receiver';
@@ -29,7 +30,7 @@ describe('the scheduled RPO check when the primary region is lost', () => {
     fixture = extendFixture(base, { regions: { stockholm: { storage: { ...base.config.regions.stockholm!.storage, endpoint: `http://127.0.0.1:${closed}` } } } });
     workers = await startWorkers(fixture.config, ['gothenburg']);
     connection = await Connection.connect({ address: servers.temporal.address });
-    client = new Client({ connection, namespace: servers.temporal.namespace });
+    client = new Client({ connection, namespace: servers.temporal.namespace, dataConverter: dataConverterOf(fixture.config) });
   });
 
   afterAll(async () => {

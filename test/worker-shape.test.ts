@@ -6,6 +6,7 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { heavyQueue, hostQueue } from '../lib/task-queues';
 import { startWorkers, type RunningWorkers } from '../worker/run';
+import { dataConverterOf } from '../lib/codec/data-converter';
 import { configVariant, makeFixture, type Fixture } from './support/fixture';
 import { activityAttempts, runBackup } from './support/runs';
 import { startWorkerProcess } from './support/worker-process';
@@ -111,7 +112,7 @@ describe('the worker shape', () => {
     const connection = await Connection.connect({ address: servers.temporal.address });
     try {
       // Only the worker process serves the queue until its SIGTERM.
-      const handle = await new Client({ connection }).workflow.start('backupSource', { args: [{ source: 'big-a' }], workflowId: `test-shape-grace-${fixture.prefix}`, taskQueue: queue() });
+      const handle = await new Client({ connection, dataConverter: dataConverterOf(fixture.config) }).workflow.start('backupSource', { args: [{ source: 'big-a' }], workflowId: `test-shape-grace-${fixture.prefix}`, taskQueue: queue() });
       await expect.poll(async () => (await activityRuns(handle)).some((a) => a.type === 'snapshotToStorage' && a.identity !== ''), { timeout: 60_000, interval: 100 }).toBe(true);
       await worker.stop();
       expect(worker.output()).toMatch(/SIGTERM: taking no new tasks; running activities get up to 60s to finish/);

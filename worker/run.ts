@@ -32,7 +32,9 @@ export interface RunningWorkers {
 }
 
 /** One worker per region queue, sharing one connection, one workflow bundle and one set of clients. */
-export async function startWorkers(config: Config, regions: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningWorkers> {
+export async function startWorkers(config: Config, regions: string[], env: NodeJS.ProcessEnv = process.env,
+  // A test's fault injection: the same workers, queues and codec with other activities.
+  overrides: { activities?: ReturnType<typeof createActivities> } = {}): Promise<RunningWorkers> {
   for (const region of regions) {
     if (!(region in config.regions)) {
       throw new LifeboatError('Usage', `no region "${region}" in the config`, `regions are: ${Object.keys(config.regions).join(', ')}`);
@@ -48,7 +50,7 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
       'start Temporal or set temporal.address / TEMPORAL_ADDRESS (and temporal.tls / apiKeyEnv for a secured one)');
   }
   const searchAttributes = await registerSearchAttributes(connection.operatorService, config.temporal.namespace);
-  const activities = createActivities(createDeps(config, env));
+  const activities = overrides.activities ?? createActivities(createDeps(config, env));
   const workflowBundle = await workflowCode(env);
   const versioning = deploymentOptions(config, workflowBundle, env);
   const shapes = regions.flatMap((region) => queueShapes(config, `${config.temporal.taskQueuePrefix}${region}`));

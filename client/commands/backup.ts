@@ -78,12 +78,18 @@ async function waitWithProgress(handle: WorkflowHandle<typeof backupSource>, out
   }
 }
 
-/** The snapshot activity's latest heartbeat, read from the workflow's pending activities. */
+/**
+ * The snapshot's latest upload progress, read from the workflow's pending activities. Other steps
+ * heartbeat too (manifest, cleanup), and the snapshot's own first beats name a phase before any
+ * byte moved: only a beat that counts bytes is progress to show.
+ */
 async function currentProgress(handle: WorkflowHandle): Promise<SnapshotHeartbeat | undefined> {
   const description = await handle.describe();
   for (const activity of description.raw.pendingActivities ?? []) {
+    if (activity.activityType?.name !== 'snapshotToStorage') continue;
     const payload = activity.heartbeatDetails?.payloads?.[0];
-    if (payload) return await fromRawPayload<SnapshotHeartbeat>(handle.client, payload);
+    const beat = payload ? await fromRawPayload<Partial<SnapshotHeartbeat>>(handle.client, payload) : undefined;
+    if (typeof beat?.bytes === 'number' && typeof beat.part === 'number') return beat as SnapshotHeartbeat;
   }
   return undefined;
 }
