@@ -1,10 +1,14 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
 import { execa } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { fromRawPayload } from '../client/raw-payload';
 import { createNoiseDatabase, recreateDatabase, withClient } from '../scripts/sample-db';
 import { makeFixture, type Fixture } from './support/fixture';
 import { runBackup } from './support/runs';
@@ -16,10 +20,14 @@ const ROWS = 20_000;
 
 type PendingActivity = temporal.api.workflow.v1.IPendingActivityInfo;
 
-/** The pending activity's last failed attempt and its last heartbeat, as the server holds them. */
-function decoded(activity: PendingActivity): { failure: temporal.api.failure.v1.IFailure | null | undefined; details: Record<string, unknown> | undefined } {
+/** The pending activity's last failed attempt and its last heartbeat, decrypted as the client reads them. */
+async function decoded(client: Client, activity: PendingActivity): Promise<{ failure: ApplicationFailure | undefined; details: Record<string, unknown> | undefined }> {
   const payload = activity.heartbeatDetails?.payloads?.[0];
-  return { failure: activity.lastFailure, details: payload?.data ? JSON.parse(Buffer.from(payload.data).toString('utf8')) as Record<string, unknown> : undefined };
+  const failure = await decodeOptionalFailureToOptionalError(client.options.loadedDataConverter, activity.lastFailure);
+  return {
+    failure: failure instanceof ApplicationFailure ? failure : undefined,
+    details: payload ? await fromRawPayload<Record<string, unknown>>(client.workflow, payload) : undefined,
+  };
 }
 
 describe('heartbeats that carry progress, and the stall watchdog', () => {
@@ -77,13 +85,13 @@ describe('heartbeats that carry progress, and the stall watchdog', () => {
       workflowId: `test-hb-watch-${process.pid}-${Date.now()}`,
       taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
     });
-    let stalled: ReturnType<typeof decoded> | undefined;
+    let stalled: Awaited<ReturnType<typeof decoded>> | undefined;
     try {
       while (!stalled && Date.now() - started < 60_000) {
         await new Promise((resolve) => setTimeout(resolve, 250));
         const pending = (await handle.describe()).raw.pendingActivities ?? [];
         const restore = pending.find((a) => a.activityType?.name === 'restoreBackupTo');
-        if (restore?.lastFailure) stalled = decoded(restore);
+        if (restore?.lastFailure) stalled = await decoded(harness.client, restore);
       }
     } finally {
       await holder.query('rollback');
@@ -93,8 +101,8 @@ describe('heartbeats that carry progress, and the stall watchdog', () => {
     expect(stalled, 'no failed attempt within 60 s: the hung pg_restore was not stopped').toBeDefined();
     // The watchdog's failure, not a heartbeat timeout: heartbeats went on all the while, progress did not.
     expect(stalled!.failure?.message).toMatch(/^pg_restore into postgres:\/\/.*hb_watch_dst made no progress for 3s/);
-    expect(stalled!.failure?.applicationFailureInfo?.type).toBe('Stalled');
-    expect(stalled!.failure?.applicationFailureInfo?.nonRetryable).toBeFalsy();
+    expect(stalled!.failure?.type).toBe('Stalled');
+    expect(stalled!.failure?.nonRetryable).toBeFalsy();
     // The heartbeat names where it stood: the object and the bytes fed before pg_restore stopped reading.
     expect(stalled!.details).toMatchObject({ key: expect.stringMatching(/app-db\/.*\/dump/) as unknown, bytes: expect.any(Number) as unknown });
     expect(seenAfter).toBeLessThan(30_000);
