@@ -368,6 +368,7 @@ describe(`the fault campaign (seed ${seed})`, () => {
     const detail = { restoreErrors, drillLeftovers, workerExits, unnamed, stuck, withoutData: all((f) => f.withoutData), orphans: all((f) => [...f.orphans, ...f.incomplete]), duplicates: all((f) => f.duplicates), unequal };
     console.log(`chaos findings: ${JSON.stringify(detail, null, 2)}`);
     expect(detail).toEqual({ restoreErrors: [], drillLeftovers: [], workerExits: [], unnamed: [], stuck: [], withoutData: [], orphans: [], duplicates: [], unequal: [] });
-    expect(runs.length).toBeGreaterThan(chosen.length);
+    // Every fault ran at least once (a fault that could not be injected is a run too, failed unnamed).
+    expect(runs.length).toBeGreaterThanOrEqual(chosen.length);
   }, campaign ? 3 * 60 * 60_000 : 110_000);
 });
