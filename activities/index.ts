@@ -8,6 +8,7 @@ import { hostQueueActivities } from './host-queue';
 import { stallTimeoutMs, watchedActivity } from './progress';
 import { restoreActivities } from './restore';
 import { retentionActivities } from './retention';
+import { retentionPageActivities } from './retention-pages';
 import { rollbackActivities } from './rollback';
 import { syncActivities } from './sync';
 import { syncPlanActivities } from './sync-plan';
@@ -24,10 +25,11 @@ export function createActivities(deps: Deps) {
   const sync = syncActivities(deps);
   const syncPlan = syncPlanActivities(deps);
   const retention = retentionActivities(deps);
+  const wal = walActivities(deps);
+  const retentionPages = retentionPageActivities(deps, retention, wal.pruneWal);
   const verify = verifyActivities(deps);
   const verifyRestore = verifyRestoreActivities(deps);
   const failover = failoverActivities(deps);
-  const wal = walActivities(deps);
   const rollback = rollbackActivities(deps);
   const host = hostQueueActivities(deps.config);
   const sourceAttempts = deps.config.temporal.sourceAttempts;
@@ -60,6 +62,9 @@ export function createActivities(deps: Deps) {
     deleteBackup: withFailures(long('deleteBackup', retention.deleteBackup)),
     removeOrphanedData: withFailures(long('removeOrphanedData', retention.removeOrphanedData)),
     extendLock: withFailures(long('extendLock', retention.extendLock)),
+    planRetentionStored: withFailures(long('planRetentionStored', retentionPages.planRetentionStored)),
+    applyRetentionPage: withFailures(long('applyRetentionPage', retentionPages.applyRetentionPage)),
+    discardRetentionPlan: withFailures(long('discardRetentionPlan', retentionPages.discardRetentionPlan)),
     planVerify: withFailures(verify.planVerify),
     pickBackupToVerify: withFailures(long('pickBackupToVerify', verify.pickBackupToVerify)),
     verifyIntegrity: withFailures(verify.verifyIntegrity),
@@ -77,6 +82,7 @@ export function createActivities(deps: Deps) {
     shipWalFiles: withFailures(wal.shipWalFiles),
     walRegionStatus: withFailures(long('walRegionStatus', wal.walRegionStatus)),
     pruneWal: withFailures(long('pruneWal', wal.pruneWal)),
+    pruneWalByPlan: withFailures(long('pruneWalByPlan', retentionPages.pruneWalByPlan)),
   };
 }
 

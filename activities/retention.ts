@@ -42,6 +42,14 @@ export interface RetentionWork {
   extendLocks: LockExtension[];
 }
 
+/** What retention decided for one source, in every region. */
+export interface SourceWork {
+  plan: RetentionWork['plans'][number];
+  extendLocks: LockExtension[];
+  untrusted: RetentionWork['untrusted'];
+  orphans: OrphanPlan[];
+}
+
 export interface LockExtension extends CopyRef {
   until: string;
 }
@@ -71,55 +79,68 @@ export function retentionActivities(deps: Deps) {
       extendLocks: [],
     };
     for (const name of source !== undefined ? [source] : Object.keys(config.sources)) {
-      const sourceConfig = config.sources[name]!;
-      if (!sourceConfig.retention) {
+      const planned = await planSource(name, now);
+      if (!planned) {
         work.unmanaged.push(name);
         continue;
       }
-      // The source's own region first, then the primary: where minCopies prefers to keep a copy.
-      const regions = [...new Set([sourceConfig.region, config.primaryRegion, ...Object.keys(config.regions)])];
-      const scans = [];
-      for (const region of regions) {
-        let manifests = 0;
-        // Heartbeats are throttled by the SDK; a long history is read without the activity looking dead.
-        scans.push({ region, ...(await scanRegion(deps.storage(region), deps.trusted, name, () => advance({ source: name, region, manifests: ++manifests }))) });
-      }
-      const untrusted = scans.flatMap(({ region, untrusted: items }) => items.map((item) => ({ source: name, region, ...item })));
-      const pins = await Promise.all(scans.map(({ region }) => activePins(deps.storage(region), name, Date.parse(now))));
-      const input: PlanInput = {
-        source: name,
-        regions: scans.map(({ region, backups, verified }, index) => ({ region, backups, verified, ...(pins[index]!.size > 0 ? { pinned: Object.fromEntries(pins[index]!) } : {}) })),
-        retention: sourceConfig.retention,
-        timezone: config.retention.timezone,
-        now,
-        minCopies: config.retention.minCopies,
-        rpoMs: config.objectives ? parseDuration(config.objectives.rpo) : undefined,
-        untrusted: untrusted.length > 0 ? `${untrusted.length} catalog object(s) are not trusted (${untrusted[0]!.region} ${untrusted[0]!.key}: ${untrusted[0]!.reason})` : undefined,
-      };
-      // Object Lock refuses early deletes: ask the storage about what the rules would delete, then plan around it.
-      let plan = decide(input);
-      let held = false;
-      for (const [index, region] of plan.regions.entries()) {
-        const storage = deps.storage(region.region);
-        const found: Record<string, string> = {};
-        for (const decision of region.decisions.filter((d) => d.action === 'delete')) {
-          const reason = await heldReason(storage, keys.backupPrefix(name, decision.id), Date.parse(now), [keys.tombstone(name, decision.id)]);
-          if (reason) found[decision.id] = reason;
-        }
-        if (Object.keys(found).length > 0) {
-          input.regions[index]!.held = found;
-          held = true;
-        }
-      }
-      if (held) plan = decide(input);
-      work.extendLocks.push(...lockExtensions(name, sourceConfig.retention, plan, Date.parse(now)));
-      work.untrusted.push(...untrusted);
-      work.plans.push({ ...plan, kind: sourceConfig.kind, home: sourceConfig.region, wal: sourceConfig.kind === 'postgres' && sourceConfig.mode === 'physical' });
-      for (const { region, orphans } of scans) {
-        for (const orphan of orphans) work.orphans.push({ ...orphan, source: name, region, ...orphanAction(orphan, plan.blocked, Date.parse(now)) });
-      }
+      work.extendLocks.push(...planned.extendLocks);
+      work.untrusted.push(...planned.untrusted);
+      work.plans.push(planned.plan);
+      work.orphans.push(...planned.orphans);
     }
     return work;
+  }
+
+  /**
+   * One source: reads every region's catalog, decides, and asks Object Lock about what it would
+   * delete. Undefined for a source without retention rules.
+   */
+  async function planSource(name: string, now: string): Promise<SourceWork | undefined> {
+    const sourceConfig = config.sources[name]!;
+    if (!sourceConfig.retention) return undefined;
+    // The source's own region first, then the primary: where minCopies prefers to keep a copy.
+    const regions = [...new Set([sourceConfig.region, config.primaryRegion, ...Object.keys(config.regions)])];
+    const scans = [];
+    for (const region of regions) {
+      let manifests = 0;
+      // Heartbeats are throttled by the SDK; a long history is read without the activity looking dead.
+      scans.push({ region, ...(await scanRegion(deps.storage(region), deps.trusted, name, () => advance({ source: name, region, manifests: ++manifests }))) });
+    }
+    const untrusted = scans.flatMap(({ region, untrusted: items }) => items.map((item) => ({ source: name, region, ...item })));
+    const pins = await Promise.all(scans.map(({ region }) => activePins(deps.storage(region), name, Date.parse(now))));
+    const input: PlanInput = {
+      source: name,
+      regions: scans.map(({ region, backups, verified }, index) => ({ region, backups, verified, ...(pins[index]!.size > 0 ? { pinned: Object.fromEntries(pins[index]!) } : {}) })),
+      retention: sourceConfig.retention,
+      timezone: config.retention.timezone,
+      now,
+      minCopies: config.retention.minCopies,
+      rpoMs: config.objectives ? parseDuration(config.objectives.rpo) : undefined,
+      untrusted: untrusted.length > 0 ? `${untrusted.length} catalog object(s) are not trusted (${untrusted[0]!.region} ${untrusted[0]!.key}: ${untrusted[0]!.reason})` : undefined,
+    };
+    // Object Lock refuses early deletes: ask the storage about what the rules would delete, then plan around it.
+    let plan = decide(input);
+    let held = false;
+    for (const [index, region] of plan.regions.entries()) {
+      const storage = deps.storage(region.region);
+      const found: Record<string, string> = {};
+      for (const decision of region.decisions.filter((d) => d.action === 'delete')) {
+        const reason = await heldReason(storage, keys.backupPrefix(name, decision.id), Date.parse(now), [keys.tombstone(name, decision.id)]);
+        if (reason) found[decision.id] = reason;
+      }
+      if (Object.keys(found).length > 0) {
+        input.regions[index]!.held = found;
+        held = true;
+      }
+    }
+    if (held) plan = decide(input);
+    return {
+      plan: { ...plan, kind: sourceConfig.kind, home: sourceConfig.region, wal: sourceConfig.kind === 'postgres' && sourceConfig.mode === 'physical' },
+      extendLocks: lockExtensions(name, sourceConfig.retention, plan, Date.parse(now)),
+      untrusted,
+      orphans: scans.flatMap(({ region, orphans }) => orphans.map((orphan) => ({ ...orphan, source: name, region, ...orphanAction(orphan, plan.blocked, Date.parse(now)) }))),
+    };
   }
 
   /** A kept backup whose tier holds it longer than the lock it was written with: its lock goes as far as that tier. */
@@ -166,5 +187,5 @@ export function retentionActivities(deps: Deps) {
     return { objects: await extendBackupLock(deps.storage(region), source, id, new Date(until)) };
   }
 
-  return { planRetention, deleteBackup, removeOrphanedData, extendLock };
+  return { planRetention, planSource, deleteBackup, removeOrphanedData, extendLock };
 }

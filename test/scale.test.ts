@@ -62,7 +62,7 @@ describe(`at scale (${full ? 'full' : 'CI'} sizes: ${sizes.tables} tables, ${siz
     process.env.SCALE_PG_PASSWORD = cluster.postgres.password;
     fixture = await makeFixture(servers, () => ({
       many: { kind: 'postgres', region: 'stockholm', url: `postgres://postgres@127.0.0.1:${cluster.postgres.port}/many`, passwordEnv: 'SCALE_PG_PASSWORD' },
-      catalog: { kind: 'files', region: 'stockholm', path: dir },
+      catalog: { kind: 'files', region: 'stockholm', path: dir, retention: { keepLast: 10 } },
       archive: { kind: 'postgres', region: 'stockholm', mode: 'physical', url: `postgres://postgres@127.0.0.1:${cluster.postgres.port}/postgres`,
         passwordEnv: 'SCALE_PG_PASSWORD', wal: { spool: join(dir, 'spool') }, retention: { daily: 1 } },
     }), { sync: { afterBackup: false, concurrency: 16 } });
@@ -123,6 +123,32 @@ describe(`at scale (${full ? 'full' : 'CI'} sizes: ${sizes.tables} tables, ${siz
     expect(manifests).toBe(sizes.backups);
     const history = await historyPayloads(harness.client, workflowId);
     report(`sync of ${sizes.backups} backups to a new region`, started, history);
+    expect(history.largest, history.largestAt).toBeLessThanOrEqual(bound);
+  }, timeout);
+
+  it(`applies retention to that catalog of ${sizes.backups} backups in both regions, in pages across runs, and no payload passes the bound`, async () => {
+    const deps = createDeps(fixture.config);
+    const started = Date.now();
+    const workflowId = `test-scale-prune-${fixture.prefix}`;
+    // CI continues as new every 2 pages of 50, so the stored plans are read across runs as a long one would.
+    const handle = await harness.client.workflow.start('applyRetention', {
+      args: [{ source: 'catalog', pagesPerRun: full ? undefined : 2 }], workflowId, taskQueue: `${fixture.config.temporal.taskQueuePrefix}stockholm`,
+    });
+    const result = (await handle.result()) as RetentionReport;
+    for (const region of ['stockholm', 'gothenburg']) {
+      const regionReport = result.sources[0]!.regions.find((r) => r.region === region)!;
+      expect(regionReport.counts).toEqual({ kept: 10, deleted: sizes.backups - 10, failed: 0, orphansRemoved: 0, locksExtended: 0 });
+      expect(regionReport.deleted).toHaveLength(20);
+      expect(regionReport.deleted.every((d) => d.objects === 3)).toBe(true);
+      expect(await listBackups(deps.storage(region), trusted, 'catalog')).toHaveLength(10);
+      const plans: string[] = [];
+      for await (const object of deps.storage(region).list('_retention/')) plans.push(object.key);
+      expect(plans).toEqual([]);
+    }
+    expect(result.totals).toMatchObject({ kept: 20, deleted: 2 * (sizes.backups - 10), failed: 0 });
+    const history = await historyPayloads(harness.client, workflowId);
+    report(`retention over ${sizes.backups} backups in 2 regions`, started, history);
+    if (!full) expect(history.runs.length).toBeGreaterThan(1);
     expect(history.largest, history.largestAt).toBeLessThanOrEqual(bound);
   }, timeout);
 

@@ -1,86 +1,47 @@
-import { isCancellation, proxyActivities, upsertMemo, upsertSearchAttributes, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { continueAsNew, isCancellation, patched, proxyActivities, upsertMemo, upsertSearchAttributes, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { CopyRef, OrphanPlan, RetentionWork } from '../activities/retention';
-import type { WalPruneResult } from '../activities/wal';
-import type { Decision } from '../lib/retention/plan';
+import type { LockExtension } from '../activities/retention';
+import type { RegionPlanSummary, RetentionPageResult, SourcePlanSummary, StoredRetentionWork } from '../activities/retention-pages';
 import { raiseAlert } from './alert';
+import { applyRetentionV1 } from './apply-retention-v1';
+import type { ApplyRetentionInput, RegionProgress, RegionRetentionReport, RetentionReport, SourceRetentionReport, WalPruneReport } from './retention-report';
 import { alertUntrusted } from './untrusted-alert';
 import { surface } from './failures';
 import { searchAttributes, sourceKey } from './search-attributes';
 import { catalogScan, shortCall } from './timeouts';
 
-export interface ApplyRetentionInput {
-  /** One source; every source with retention rules when absent. */
-  source?: string;
-  /** List what would go and why the rest stays; delete nothing. Config retention.dryRun forces it. */
-  dryRun?: boolean;
-}
-
-export type RetentionItem = Pick<Decision, 'id' | 'finishedAt' | 'reasons'>;
-
-export interface RegionRetentionReport {
-  region: string;
-  rules: string;
-  kept: RetentionItem[];
-  /** Deleted, or in a dry run what would be; objects is null in a dry run. */
-  deleted: Array<RetentionItem & { objects: number | null }>;
-  /** Deletions that failed after Temporal's retries; the backup may have lost its manifest but nothing else. */
-  failed: Array<RetentionItem & { error: string }>;
-  orphans: Array<OrphanPlan & { removed: number | null; skipped?: string }>;
-  /** Physical sources: archived WAL no kept base backup needs (a dry run lists it); null for other sources. */
-  wal: WalPruneReport | null;
-  /** Regions with Object Lock: kept backups whose lock was extended to when their tier releases them (objects null in a dry run). */
-  locks: Array<{ id: string; until: string; objects: number | null; error?: string }>;
-}
-
-export type WalPruneReport = WalPruneResult | { error: string };
-
-export interface SourceRetentionReport {
-  source: string;
-  /** The RPO interlock: why nothing of this source was deleted. */
-  blocked: string | null;
-  newestAt: string | null;
-  regions: RegionRetentionReport[];
-}
-
-export interface RetentionReport {
-  dryRun: boolean;
-  at: string;
-  sources: SourceRetentionReport[];
-  /** Sources without retention rules: never pruned. */
-  unmanaged: string[];
-  totals: { kept: number; deleted: number; failed: number; orphansRemoved: number; blocked: number };
-}
+export type { ApplyRetentionInput, RegionProgress, RegionRetentionReport, RetentionItem, RetentionReport, RetentionResume, SourceRetentionReport, WalPruneReport } from './retention-report';
 
 // Reading every manifest of every region may take a while for a long history.
 const planning = proxyActivities<Activities>({ ...shortCall, startToCloseTimeout: '15 minutes', heartbeatTimeout: '2 minutes' });
-/** Deletions at once per region: enough to be quick, few enough not to trip an S3 server's throttling. */
-const PER_REGION = 4;
+/** Tasks per page: 50 deletions are a few seconds of S3 calls and a small result. */
+const PAGE = 50;
+const LISTED = 20;
 
-/** GFS/age/count retention in every region, behind the interlocks of lib/retention/plan.ts. */
+/**
+ * GFS/age/count retention in every region, behind the interlocks of lib/retention/plan.ts. The
+ * decisions are stored beside the catalogs they concern (activities/retention-pages.ts); the
+ * history holds their keys, counts and first items, and a long run continues as new.
+ */
 export async function applyRetention(input: ApplyRetentionInput = {}): Promise<RetentionReport> {
+  if (!patched('retention-stored-plan')) return applyRetentionV1(input);
   const info = workflowInfo();
-  const at = info.runStartTime.toISOString();
+  const at = input.resume?.at ?? info.runStartTime.toISOString();
   if (input.source) upsertSearchAttributes([{ key: sourceKey, value: input.source }]);
+  let work: StoredRetentionWork | undefined = input.resume?.work;
   try {
-    const work = await planning.planRetention({ source: input.source, dryRun: input.dryRun ?? false, now: at });
-    if (input.source && work.plans[0]) {
-      upsertSearchAttributes(searchAttributes({ source: input.source, region: work.plans[0].home, kind: work.plans[0].kind }));
+    if (!work) {
+      work = await planning.planRetentionStored({ source: input.source, dryRun: input.dryRun ?? false, now: at, runId: info.runId });
+      await alertsOfPlan(work, input.source, at);
     }
-    await alertUntrusted(work.untrusted, at);
-    for (const plan of work.plans.filter((p) => p.blocked)) {
-      const distrust = work.untrusted.some((item) => item.source === plan.source);
-      await raiseAlert({
-        kind: 'retention-blocked', severity: 'critical', source: plan.source, at,
-        title: distrust ? `${plan.source}: retention blocked, untrusted objects in the catalog` : `${plan.source}: retention blocked, newest backup older than the RPO objective`,
-        text: distrust
-          ? `${plan.blocked}.`
-          : `${plan.blocked}. Find out why backups of ${plan.source} fail ("lifeboat backup ${plan.source} --wait"); retention resumes by itself once a backup succeeds.`,
-        details: { newestAt: plan.newestAt },
-      });
+    const progress = input.resume?.progress ?? {};
+    const wal = input.resume?.wal ?? {};
+    if (!work.dryRun && !(await carryOut(work, progress, input.pagesPerRun))) {
+      await continueAsNew<typeof applyRetention>({ ...input, resume: { at, work, progress, wal } });
     }
-    const report = work.dryRun ? reportOf(work, at, new Map(), new Map(), new Map()) : await carryOut(work, at);
-    await pruneWalAfter(work, report);
+    await pruneWalAfter(work, wal);
+    await discardPlans(work);
+    const report = reportOf(work, at, progress, wal);
     upsertMemo({ summary: summaryOf(report) });
     if (report.totals.failed > 0) {
       await raiseAlert({
@@ -104,58 +65,109 @@ export async function applyRetention(input: ApplyRetentionInput = {}): Promise<R
   }
 }
 
-type Outcome = { objects: number; skipped?: string } | { error: string };
+async function alertsOfPlan(work: StoredRetentionWork, source: string | undefined, at: string): Promise<void> {
+  if (source && work.plans[0]) upsertSearchAttributes(searchAttributes({ source, region: work.plans[0].home, kind: work.plans[0].kind }));
+  await alertUntrusted(work.untrusted, at, work.untrustedCounts);
+  for (const plan of work.plans.filter((p) => p.blocked)) {
+    const distrust = (work.untrustedCounts[plan.source] ?? 0) > 0;
+    await raiseAlert({
+      kind: 'retention-blocked', severity: 'critical', source: plan.source, at,
+      title: distrust ? `${plan.source}: retention blocked, untrusted objects in the catalog` : `${plan.source}: retention blocked, newest backup older than the RPO objective`,
+      text: distrust
+        ? `${plan.blocked}.`
+        : `${plan.blocked}. Find out why backups of ${plan.source} fail ("lifeboat backup ${plan.source} --wait"); retention resumes by itself once a backup succeeds.`,
+      details: { newestAt: plan.newestAt },
+    });
+  }
+}
 
-async function carryOut(work: RetentionWork, at: string): Promise<RetentionReport> {
-  const deletions = new Map<string, Outcome>();
-  const orphans = new Map<string, Outcome>();
-  const locks = new Map<string, Outcome>();
-  const byRegion = new Map<string, Array<() => Promise<void>>>();
-  const queue = (region: string, task: () => Promise<void>) => byRegion.set(region, [...(byRegion.get(region) ?? []), task]);
-  for (const plan of work.plans) {
-    if (plan.blocked) continue;
-    for (const region of plan.regions) {
-      const regional = proxyActivities<Activities>(onQueue(work.taskQueues[region.region]!));
-      for (const decision of region.decisions.filter((d) => d.action === 'delete')) {
-        const ref: CopyRef = { source: plan.source, region: region.region, id: decision.id };
-        queue(region.region, async () => { deletions.set(keyOf(ref), await outcome(regional.deleteBackup(ref))); });
+const progressKey = (source: string, region: string) => `${source}/${region}`;
+const outcomeKey = (kind: string, id: string) => `${kind}:${id}`;
+
+/**
+ * Every region's pages, regions in parallel (one region down does not hold up the others). False
+ * when Temporal suggests continuing as new before the work is done: the caller does, and the next
+ * run goes on from `progress`.
+ */
+async function carryOut(work: StoredRetentionWork, progress: Record<string, RegionProgress>, pagesPerRun = Infinity): Promise<boolean> {
+  let stopping = false;
+  let pages = 0;
+  const byRegion = new Map<string, Array<{ plan: SourcePlanSummary; region: RegionPlanSummary }>>();
+  for (const plan of work.plans.filter((p) => !p.blocked)) {
+    for (const region of plan.regions.filter((r) => r.tasks > 0)) byRegion.set(region.region, [...(byRegion.get(region.region) ?? []), { plan, region }]);
+  }
+  await Promise.all([...byRegion].map(async ([regionName, parts]) => {
+    const regional = proxyActivities<Activities>(onQueue(work.taskQueues[regionName]!));
+    for (const { plan, region } of parts) {
+      const state = progress[progressKey(plan.source, regionName)] ??= { next: 0, deleted: 0, orphansRemoved: 0, locksExtended: 0, failed: 0, failures: [], outcomes: {} };
+      const listed = new Set([...region.deleted.map((d) => outcomeKey('delete', d.id)), ...region.orphans.map((o) => outcomeKey('orphan', o.id)), ...region.locks.map((l) => outcomeKey('lock', l.id))]);
+      while (state.next < region.tasks) {
+        if (stopping || pages >= pagesPerRun || workflowInfo().continueAsNewSuggested) {
+          stopping = true;
+          return;
+        }
+        const limit = Math.min(PAGE, region.tasks - state.next);
+        pages += 1;
+        let result: RetentionPageResult;
+        try {
+          result = await regional.applyRetentionPage({ source: plan.source, region: regionName, key: region.key, offset: state.next, limit });
+        } catch (error) {
+          // A cancelled run stops here rather than reporting every remaining deletion as failed.
+          if (isCancellation(error)) throw error;
+          const message = (surface(error) as Error).message;
+          state.failed += limit;
+          if (state.failures.length < LISTED) state.failures.push({ kind: 'page', id: `tasks ${state.next + 1}–${state.next + limit} of ${region.tasks}`, finishedAt: '', reasons: [], error: message });
+          state.next += limit;
+          continue;
+        }
+        state.deleted += result.deleted;
+        state.orphansRemoved += result.orphansRemoved;
+        state.locksExtended += result.locksExtended;
+        for (const item of result.items) {
+          if (item.error && item.kind === 'delete') {
+            state.failed += 1;
+            if (state.failures.length < LISTED) state.failures.push({ kind: item.kind, id: item.id, finishedAt: item.finishedAt ?? '', reasons: item.reasons ?? [], error: item.error });
+          }
+          const key = outcomeKey(item.kind, item.id);
+          if (listed.has(key)) state.outcomes[key] = { objects: item.objects, ...(item.skipped ? { skipped: item.skipped } : {}), ...(item.error ? { error: item.error } : {}) };
+        }
+        state.next += limit;
       }
     }
-  }
-  for (const orphan of work.orphans.filter((o) => o.action === 'remove')) {
-    const regional = proxyActivities<Activities>(onQueue(work.taskQueues[orphan.region]!));
-    queue(orphan.region, async () => { orphans.set(keyOf(orphan), await outcome(regional.removeOrphanedData(orphan))); });
-  }
-  for (const extension of work.extendLocks) {
-    const regional = proxyActivities<Activities>(onQueue(work.taskQueues[extension.region]!));
-    queue(extension.region, async () => { locks.set(keyOf(extension), await outcome(regional.extendLock(extension))); });
-  }
-  // Regions in parallel, a few deletions at a time in each; one region down does not hold up the others.
-  await Promise.all([...byRegion.values()].map(async (tasks) => {
-    for (let i = 0; i < tasks.length; i += PER_REGION) await Promise.all(tasks.slice(i, i + PER_REGION).map((task) => task()));
   }));
-  return reportOf(work, at, deletions, orphans, locks);
+  return !stopping;
 }
 
 /**
- * After a region's deletions, the archived WAL that no kept base backup needs. A backup whose
- * deletion failed may still be restorable, so its WAL stays too.
+ * After a region's deletions, the archived WAL that no remaining base backup needs. The worker
+ * reads which backups remain from the stored plan and the catalog: the list never passes through
+ * the history.
  */
-async function pruneWalAfter(work: RetentionWork, report: RetentionReport): Promise<void> {
-  await Promise.all(work.plans.filter((plan) => plan.wal && !plan.blocked).flatMap((plan) => {
-    const sourceReport = report.sources.find((s) => s.source === plan.source)!;
-    return sourceReport.regions.map(async (region) => {
-      const keep = [...region.kept, ...region.failed].map((item) => item.id);
-      // Listing and deleting an archive of 100,000 files takes minutes; the activity heartbeats.
-      const regional = proxyActivities<Activities>({ ...onQueue(work.taskQueues[region.region]!), startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes' });
-      try {
-        region.wal = await regional.pruneWal({ source: plan.source, region: region.region, keep, dryRun: work.dryRun });
-      } catch (error) {
-        if (isCancellation(error)) throw error;
-        region.wal = { error: (surface(error) as Error).message };
-      }
-    });
-  }));
+async function pruneWalAfter(work: StoredRetentionWork, wal: Record<string, WalPruneReport>): Promise<void> {
+  await Promise.all(work.plans.filter((plan) => plan.wal && !plan.blocked).flatMap((plan) => plan.regions.map(async (region) => {
+    const key = progressKey(plan.source, region.region);
+    if (wal[key]) return;
+    // Listing and deleting an archive of 100,000 files takes minutes; the activity heartbeats.
+    const regional = proxyActivities<Activities>({ ...onQueue(work.taskQueues[region.region]!), startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes' });
+    try {
+      wal[key] = await regional.pruneWalByPlan({ source: plan.source, region: region.region, key: region.key, dryRun: work.dryRun });
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      wal[key] = { error: (surface(error) as Error).message };
+    }
+  })));
+}
+
+/** The stored plans, once the run is done with them; one left behind (a region down) is only a small object. */
+async function discardPlans(work: StoredRetentionWork): Promise<void> {
+  await Promise.all(work.plans.flatMap((plan) => plan.regions.map(async (region) => {
+    const regional = proxyActivities<Activities>({ ...onQueue(work.taskQueues[region.region]!), retry: { maximumAttempts: 3 } });
+    try {
+      await regional.discardRetentionPlan({ region: region.region, key: region.key });
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+    }
+  })));
 }
 
 function onQueue(taskQueue: string): ActivityOptions {
@@ -163,42 +175,39 @@ function onQueue(taskQueue: string): ActivityOptions {
   return { ...catalogScan(), taskQueue, scheduleToStartTimeout: '1 hour' };
 }
 
-async function outcome(call: Promise<{ objects: number; skipped?: string }>): Promise<Outcome> {
-  try {
-    return await call;
-  } catch (error) {
-    // A cancelled run stops here rather than reporting every remaining deletion as failed.
-    if (isCancellation(error)) throw error;
-    return { error: (surface(error) as Error).message };
-  }
-}
-
-const keyOf = (ref: { source: string; region: string; id: string }) => `${ref.source}/${ref.region}/${ref.id}`;
-
-function reportOf(work: RetentionWork, at: string, deletions: Map<string, Outcome>, orphans: Map<string, Outcome>, locks: Map<string, Outcome>): RetentionReport {
+function reportOf(work: StoredRetentionWork, at: string, progress: Record<string, RegionProgress>, wal: Record<string, WalPruneReport>): RetentionReport {
   const sources: SourceRetentionReport[] = work.plans.map((plan) => ({
     source: plan.source,
     blocked: plan.blocked,
     newestAt: plan.newestAt,
     regions: plan.regions.map((region): RegionRetentionReport => {
-      const report: RegionRetentionReport = { region: region.region, rules: region.rules, kept: [], deleted: [], failed: [], orphans: [], wal: null, locks: [] };
-      for (const { id, finishedAt, reasons, action } of region.decisions) {
-        const item = { id, finishedAt, reasons };
-        const result = deletions.get(keyOf({ source: plan.source, region: region.region, id }));
-        if (action === 'keep') report.kept.push(item);
-        else if (result && 'error' in result) report.failed.push({ ...item, error: result.error });
-        else report.deleted.push({ ...item, objects: result?.objects ?? null });
-      }
-      report.orphans = work.orphans.filter((o) => o.source === plan.source && o.region === region.region).map((orphan) => {
-        const result = orphans.get(keyOf(orphan));
-        if (result && 'error' in result) return { ...orphan, removed: null, skipped: result.error };
-        return { ...orphan, removed: result && !result.skipped ? result.objects : null, ...(result?.skipped ? { skipped: result.skipped } : {}) };
-      });
-      report.locks = work.extendLocks.filter((e) => e.source === plan.source && e.region === region.region).map(({ id, until }) => {
-        const result = locks.get(keyOf({ source: plan.source, region: region.region, id }));
-        return result && 'error' in result ? { id, until, objects: null, error: result.error } : { id, until, objects: result?.objects ?? null };
-      });
-      return report;
+      const state = progress[progressKey(plan.source, region.region)];
+      const outcome = (kind: string, id: string) => state?.outcomes[outcomeKey(kind, id)];
+      const failedIds = new Set(state?.failures.map((f) => f.id) ?? []);
+      return {
+        region: region.region,
+        rules: region.rules,
+        kept: region.kept,
+        deleted: region.deleted.filter((d) => !failedIds.has(d.id)).map((d) => ({ ...d, objects: outcome('delete', d.id)?.objects ?? null })),
+        failed: (state?.failures ?? []).map(({ id, finishedAt, reasons, error }) => ({ id, finishedAt, reasons, error })),
+        orphans: region.orphans.map((orphan) => {
+          const result = outcome('orphan', orphan.id);
+          if (result?.error) return { ...orphan, removed: null, skipped: result.error };
+          return { ...orphan, removed: result && !result.skipped ? result.objects : null, ...(result?.skipped ? { skipped: result.skipped } : {}) };
+        }),
+        wal: plan.wal && !plan.blocked ? wal[progressKey(plan.source, region.region)] ?? null : null,
+        locks: region.locks.map(({ id, until }: LockExtension) => {
+          const result = outcome('lock', id);
+          return result?.error ? { id, until, objects: null, error: result.error } : { id, until, objects: result?.objects ?? null };
+        }),
+        counts: {
+          kept: region.counts.kept,
+          deleted: work.dryRun ? region.counts.deleted : state?.deleted ?? 0,
+          failed: state?.failed ?? 0,
+          orphansRemoved: state?.orphansRemoved ?? 0,
+          locksExtended: state?.locksExtended ?? 0,
+        },
+      };
     }),
   }));
   const all = sources.flatMap((s) => s.regions);
@@ -208,16 +217,16 @@ function reportOf(work: RetentionWork, at: string, deletions: Map<string, Outcom
     sources,
     unmanaged: work.unmanaged,
     totals: {
-      kept: all.reduce((n, r) => n + r.kept.length, 0),
-      deleted: work.dryRun ? 0 : all.reduce((n, r) => n + r.deleted.length, 0),
-      failed: all.reduce((n, r) => n + r.failed.length, 0),
-      orphansRemoved: all.reduce((n, r) => n + r.orphans.filter((o) => o.removed !== null).length, 0),
+      kept: all.reduce((n, r) => n + r.counts.kept, 0),
+      deleted: work.dryRun ? 0 : all.reduce((n, r) => n + r.counts.deleted, 0),
+      failed: all.reduce((n, r) => n + r.counts.failed, 0),
+      orphansRemoved: all.reduce((n, r) => n + r.counts.orphansRemoved, 0),
       blocked: sources.filter((s) => s.blocked).length,
     },
   };
 }
 
-function summaryOf(report: RetentionReport): string {
-  const would = report.dryRun ? ' (dry run: would delete ' + report.sources.flatMap((s) => s.regions).reduce((n, r) => n + r.deleted.length, 0) + ')' : '';
+export function summaryOf(report: RetentionReport): string {
+  const would = report.dryRun ? ' (dry run: would delete ' + report.sources.flatMap((s) => s.regions).reduce((n, r) => n + r.counts.deleted, 0) + ')' : '';
   return `retention: ${report.totals.deleted} deleted, ${report.totals.kept} kept, ${report.totals.orphansRemoved} orphan(s) removed, ${report.totals.failed} failed, ${report.totals.blocked} source(s) blocked${would}`;
 }

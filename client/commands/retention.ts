@@ -61,13 +61,17 @@ export function describeReport(report: RetentionReport): string {
   for (const source of report.sources) {
     lines.push('', source.source + (source.blocked ? `: BLOCKED, ${source.blocked}` : ''));
     for (const region of source.regions) {
-      lines.push(`  ${region.region} (${region.rules}): ${region.kept.length} kept, ${region.deleted.length} ${goes}${region.failed.length ? `, ${region.failed.length} FAILED` : ''}`);
+      // Reports from before counts were carried list every item.
+      const counts = region.counts ?? { kept: region.kept.length, deleted: region.deleted.length, failed: region.failed.length };
+      lines.push(`  ${region.region} (${region.rules}): ${counts.kept} kept, ${counts.deleted} ${goes}${counts.failed ? `, ${counts.failed} FAILED` : ''}`);
       const items = [
         ...region.deleted.map((d) => ({ at: d.finishedAt, text: `    ${goes.padEnd(12)}  ${d.id}  ${d.reasons.join('; ')}` })),
         ...region.failed.map((d) => ({ at: d.finishedAt, text: `    ${'FAILED'.padEnd(12)}  ${d.id}  ${d.error}` })),
         ...region.kept.map((d) => ({ at: d.finishedAt, text: `    ${'keep'.padEnd(12)}  ${d.id}  ${d.reasons.join('; ')}` })),
       ].sort((a, b) => a.at.localeCompare(b.at));
       lines.push(...items.map((item) => item.text));
+      const unlisted = counts.kept - region.kept.length + counts.deleted - region.deleted.length + counts.failed - region.failed.length;
+      if (unlisted > 0) lines.push(`    … and ${unlisted} more, not listed: a report names the newest 100 kept and the first 20 of each other kind, and counts them all`);
       for (const orphan of region.orphans) {
         const done = orphan.removed !== null ? `removed ${orphan.removed} object(s)` : orphan.action === 'remove' && !orphan.skipped ? 'would remove' : `left: ${orphan.skipped ?? orphan.reason}`;
         lines.push(`    ${'orphan'.padEnd(12)}  ${orphan.id}  ${orphan.objects} object(s) without a manifest, newest ${orphan.newest}: ${done}`);

@@ -1,4 +1,4 @@
-import type { DataConverter } from '@temporalio/common';
+import type { DataConverter, PayloadCodec } from '@temporalio/common';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,9 +57,11 @@ export function committedHistories(): Array<HistoryAndWorkflowId & { file: strin
 
 /**
  * Picks one history per workflow type (the one with the most events that still fits `maxEvents`:
- * the most code paths in a file small enough to commit) and writes it to `dir`. Returns the types written.
+ * the most code paths in a file small enough to commit) and writes it to `dir`, every payload
+ * decoded by `codec` first: the file must stay readable after the key that wrote it is gone.
+ * Returns the types written.
  */
-export function recordHistories(dir: string, histories: RunHistory[], maxEvents = 1500): string[] {
+export async function recordHistories(dir: string, histories: RunHistory[], codec: PayloadCodec, maxEvents = 1500): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const best = new Map<string, RunHistory>();
   for (const run of histories) {
@@ -68,8 +70,32 @@ export function recordHistories(dir: string, histories: RunHistory[], maxEvents 
     if (!current || run.events > current.events) best.set(run.type, run);
   }
   for (const [type, run] of best) {
-    const history = JSON.parse(historyToJSON(run.history)) as unknown;
+    const history = await decodedJson(JSON.parse(historyToJSON(run.history)) as unknown, codec);
     writeFileSync(join(dir, `${type}.json`), `${JSON.stringify({ workflowId: run.workflowId, type, status: run.status, history }, null, 1)}\n`);
   }
   return [...best.keys()].sort();
+}
+
+interface JsonPayload { metadata: Record<string, string>; data?: string }
+
+const isJsonPayload = (value: object): value is JsonPayload => {
+  const { metadata } = value as { metadata?: unknown };
+  return typeof metadata === 'object' && metadata !== null && typeof (metadata as Record<string, unknown>).encoding === 'string';
+};
+
+/** A history in proto JSON with every payload (failure attributes included) run through the codec's decode. */
+async function decodedJson(value: unknown, codec: PayloadCodec): Promise<unknown> {
+  if (Array.isArray(value)) return Promise.all(value.map((item) => decodedJson(item, codec)));
+  if (typeof value !== 'object' || value === null) return value;
+  if (isJsonPayload(value)) {
+    const [decoded] = await codec.decode([{
+      metadata: Object.fromEntries(Object.entries(value.metadata).map(([key, text]) => [key, Buffer.from(text, 'base64')])),
+      data: Buffer.from(value.data ?? '', 'base64'),
+    }]);
+    return {
+      metadata: Object.fromEntries(Object.entries(decoded!.metadata ?? {}).map(([key, bytes]) => [key, Buffer.from(bytes).toString('base64')])),
+      data: Buffer.from(decoded!.data ?? new Uint8Array()).toString('base64'),
+    };
+  }
+  return Object.fromEntries(await Promise.all(Object.entries(value).map(async ([key, inner]) => [key, await decodedJson(inner, codec)])));
 }
