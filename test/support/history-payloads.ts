@@ -38,7 +38,7 @@ function* payloadsIn(value: unknown): Generator<Payload> {
 /**
  * Fetches the history of a workflow run, of every run it continued as new into and of every child
  * it started (recursively), and measures their payloads: what "no payload exceeds 256 KiB" is
- * asserted on. Without runId, the first run of the id the server knows is the start.
+ * asserted on. Without runId, the first run of the chain the id's latest run belongs to is the start.
  */
 export async function historyPayloads(client: Client, workflowId: string, runId?: string): Promise<HistoryPayloads> {
   const result: HistoryPayloads = { largest: 0, largestAt: '', runs: [], events: 0, longestRun: 0 };
@@ -50,6 +50,12 @@ export async function historyPayloads(client: Client, workflowId: string, runId?
     const events = history.events ?? [];
     const started = events[0]?.workflowExecutionStartedEventAttributes;
     const run = next.runId ?? started?.originalExecutionRunId ?? '?';
+    // Without a run id the server answers with the latest run: begin again from the first of the chain.
+    const first = started?.firstExecutionRunId;
+    if (!next.runId && first && first !== run) {
+      queue.unshift({ workflowId: next.workflowId, runId: first });
+      continue;
+    }
     if (seen.has(`${next.workflowId}/${run}`)) continue;
     seen.add(`${next.workflowId}/${run}`);
     let largest = 0;
