@@ -39,7 +39,7 @@ describe('the lifeboat CLI', () => {
     const result = await cli(['backup', 'slow-db', '--wait']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/started backup of slow-db: http/);
-    expect(result.stderr).toMatch(/MiB uploaded, part \d+, [\d.]+ MiB\/s/);
+    expect(result.stderr).toMatch(/MiB uploaded, part \d+, [\d.]+ [KM]iB\/s/);
     expect(result.stdout).toMatch(/backup \S+ of slow-db \(postgres\) stored in stockholm/);
     expect(result.stdout).toMatch(/sha256 +[0-9a-f]{64}/);
   }, 300_000);
