@@ -8,5 +8,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="$(pwd)/test/histories"
 rm -f "$out"/*.json
 LIFEBOAT_RECORD_HISTORIES="$out" bash scripts/test.sh \
-  test/backup-restore.test.ts test/schedules.test.ts test/failover-drill.test.ts test/wal-ship-plan.test.ts test/zz-replay.test.ts
+  test/backup-restore.test.ts test/schedules.test.ts test/failover-drill.test.ts test/wal-ship-plan.test.ts \
+  test/failover-pin.test.ts test/objectives-surviving-region.test.ts test/verify-restore.test.ts test/zz-replay.test.ts
 ls -l "$out"

@@ -24,7 +24,7 @@ describe('replay of workflow histories against today\'s workflow code', () => {
 
   beforeAll(async () => {
     connection = await Connection.connect({ address: servers.temporal.address });
-    client = new Client({ connection, namespace: servers.temporal.namespace });
+    client = new Client({ connection, namespace: servers.temporal.namespace, dataConverter });
   });
 
   afterAll(async () => {
@@ -41,7 +41,7 @@ describe('replay of workflow histories against today\'s workflow code', () => {
     expect(replayed).toBe(runs.length);
     const record = process.env.LIFEBOAT_RECORD_HISTORIES;
     if (record) {
-      console.log(`recorded histories of ${(await recordHistories(record, runs, dataConverter.payloadCodecs[0]!)).join(', ')} in ${record}`);
+      console.log(`recorded histories of ${(await recordHistories(record, runs, dataConverter.payloadCodecs[0]!, servers.temporal)).join(', ')} in ${record}`);
     }
   }, 600_000);
 

@@ -70,12 +70,21 @@ async function runningRunId(client: Client, workflowId: string): Promise<string 
 
 /**
  * For doctor: a source that archives WAL needs its shipper running, or the spool only grows and
- * point-in-time recovery ends where shipping stopped. A shipper that runs but failed its last round warns.
+ * point-in-time recovery ends where shipping stopped. A shipper that stopped fails; one never
+ * started, or that runs but failed its last round, warns.
  */
 export async function shipperDoctorLine(client: Client, config: Config, source: string): Promise<string | { warn: string }> {
   const workflowId = walShipperWorkflowId(config.temporal.taskQueuePrefix, source);
-  if (!(await runningRunId(client, workflowId))) {
-    throw new LifeboatError('Config', `the WAL shipper of ${source} (workflow ${workflowId}) is not running: WAL stays in the spool and point-in-time recovery ends where shipping stopped`,
+  let status: string;
+  try {
+    status = (await client.workflow.getHandle(workflowId).describe()).status.name;
+  } catch (error) {
+    if (!(error instanceof WorkflowNotFoundError)) throw error;
+    // A new installation runs doctor before anything was started: not yet a failure.
+    return { warn: `not started yet (workflow ${workflowId}): run "lifeboat schedules apply" (or "lifeboat wal start")` };
+  }
+  if (status !== 'RUNNING') {
+    throw new LifeboatError('Config', `the WAL shipper of ${source} (workflow ${workflowId}) is not running (${status.toLowerCase()}): WAL stays in the spool and point-in-time recovery ends where shipping stopped`,
       'run "lifeboat schedules apply" (or "lifeboat wal start") to start it again');
   }
   // A query needs a worker of the shipper's queue; without one it would wait.

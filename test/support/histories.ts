@@ -3,8 +3,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client, HistoryAndWorkflowId } from '@temporalio/client';
-import { historyFromJSON, historyToJSON, type History } from '@temporalio/common/lib/proto-utils';
+import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils';
 import { Worker, type ReplayResult } from '@temporalio/worker';
+import { execa } from 'execa';
 
 // Replay (issue 13, item 5): every history a test run produced, and the histories earlier versions
 // committed in test/histories/, run against today's workflow bundle. A change to workflow code that
@@ -19,6 +20,7 @@ export function bundledTypes(): string[] {
 }
 
 export interface RunHistory extends HistoryAndWorkflowId {
+  runId: string;
   history: History;
   type: string;
   status: string;
@@ -31,7 +33,7 @@ export async function* historiesOfRun(client: Client): AsyncGenerator<RunHistory
   for await (const run of client.workflow.list()) {
     if (!types.has(run.type)) continue;
     const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
-    yield { workflowId: run.workflowId, history, type: run.type, status: run.status.name, events: history.events?.length ?? 0 };
+    yield { workflowId: run.workflowId, runId: run.runId, history, type: run.type, status: run.status.name, events: history.events?.length ?? 0 };
   }
 }
 
@@ -61,7 +63,7 @@ export function committedHistories(): Array<HistoryAndWorkflowId & { file: strin
  * decoded by `codec` first: the file must stay readable after the key that wrote it is gone.
  * Returns the types written.
  */
-export async function recordHistories(dir: string, histories: RunHistory[], codec: PayloadCodec, maxEvents = 1500): Promise<string[]> {
+export async function recordHistories(dir: string, histories: RunHistory[], codec: PayloadCodec, temporal: { address: string; namespace: string }, maxEvents = 1500): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const best = new Map<string, RunHistory>();
   for (const run of histories) {
@@ -70,7 +72,11 @@ export async function recordHistories(dir: string, histories: RunHistory[], code
     if (!current || run.events > current.events) best.set(run.type, run);
   }
   for (const [type, run] of best) {
-    const history = await decodedJson(JSON.parse(historyToJSON(run.history)) as unknown, codec);
+    // The history as the Temporal CLI exports it (what an operator would commit too); historyToJSON
+    // refuses the client's History object when npm installs two copies of protobufjs.
+    const { stdout } = await execa('temporal', ['workflow', 'show', '--address', temporal.address, '--namespace', temporal.namespace,
+      '--workflow-id', run.workflowId, '--run-id', run.runId, '--output', 'json']);
+    const history = await decodedJson(JSON.parse(stdout) as unknown, codec);
     writeFileSync(join(dir, `${type}.json`), `${JSON.stringify({ workflowId: run.workflowId, type, status: run.status, history }, null, 1)}\n`);
   }
   return [...best.keys()].sort();
