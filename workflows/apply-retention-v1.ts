@@ -1,12 +1,12 @@
 import { isCancellation, proxyActivities, upsertMemo, upsertSearchAttributes, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { CopyRef, RetentionWork } from '../activities/retention';
-import { raiseAlert } from './alert';
+import { alertBlocked, alertFailedDeletions, alertRunFailed } from './retention-alerts';
 import { alertUntrusted } from './untrusted-alert';
 import { surface } from './failures';
 import { searchAttributes, sourceKey } from './search-attributes';
 import { catalogScan, shortCall } from './timeouts';
-import type { ApplyRetentionInput, RegionRetentionReport, RetentionReport, SourceRetentionReport } from './retention-report';
+import { reportFrom, summaryOf, type ApplyRetentionInput, type RegionRetentionReport, type RetentionReport, type SourceRetentionReport } from './retention-report';
 
 // Reading every manifest of every region may take a while for a long history.
 const planning = proxyActivities<Activities>({ ...shortCall, startToCloseTimeout: '15 minutes', heartbeatTimeout: '2 minutes' });
@@ -30,36 +30,17 @@ export async function applyRetentionV1(input: ApplyRetentionInput = {}): Promise
     await alertUntrusted(work.untrusted, at);
     for (const plan of work.plans.filter((p) => p.blocked)) {
       const distrust = work.untrusted.some((item) => item.source === plan.source);
-      await raiseAlert({
-        kind: 'retention-blocked', severity: 'critical', source: plan.source, at,
-        title: distrust ? `${plan.source}: retention blocked, untrusted objects in the catalog` : `${plan.source}: retention blocked, newest backup older than the RPO objective`,
-        text: distrust
-          ? `${plan.blocked}.`
-          : `${plan.blocked}. Find out why backups of ${plan.source} fail ("lifeboat backup ${plan.source} --wait"); retention resumes by itself once a backup succeeds.`,
-        details: { newestAt: plan.newestAt },
-      });
+      await alertBlocked(plan, distrust, at);
     }
     const report = work.dryRun ? reportOf(work, at, new Map(), new Map(), new Map()) : await carryOut(work, at);
     await pruneWalAfter(work, report);
     upsertMemo({ summary: summaryOf(report) });
-    if (report.totals.failed > 0) {
-      await raiseAlert({
-        kind: 'retention-failed', severity: 'warning', source: input.source, at,
-        title: `retention: ${report.totals.failed} deletion(s) failed`,
-        text: 'Some backup copies could not be deleted after retries; their manifests may be gone (so they no longer count as backups) and the next retention run removes their data. Check the storage of the regions named in the report.',
-        details: { failed: report.totals.failed, deleted: report.totals.deleted },
-      });
-    }
+    await alertFailedDeletions(report, input.source, at);
     return report;
   } catch (error) {
     const failure = surface(error);
     if (isCancellation(error)) throw failure;
-    await raiseAlert({
-      kind: 'retention-failed', severity: 'critical', source: input.source, at,
-      title: `retention failed${input.source ? ` for ${input.source}` : ''}`,
-      text: `${(failure as Error).message}\nNothing more was deleted; the run is in the Temporal UI.`,
-      details: { type: (failure as { type?: string }).type ?? null },
-    });
+    await alertRunFailed(failure, input.source, at);
     throw failure;
   }
 }
@@ -162,23 +143,5 @@ function reportOf(work: RetentionWork, at: string, deletions: Map<string, Outcom
       return report;
     }),
   }));
-  const all = sources.flatMap((s) => s.regions);
-  return {
-    dryRun: work.dryRun,
-    at,
-    sources,
-    unmanaged: work.unmanaged,
-    totals: {
-      kept: all.reduce((n, r) => n + r.kept.length, 0),
-      deleted: work.dryRun ? 0 : all.reduce((n, r) => n + r.deleted.length, 0),
-      failed: all.reduce((n, r) => n + r.failed.length, 0),
-      orphansRemoved: all.reduce((n, r) => n + r.orphans.filter((o) => o.removed !== null).length, 0),
-      blocked: sources.filter((s) => s.blocked).length,
-    },
-  };
-}
-
-function summaryOf(report: RetentionReport): string {
-  const would = report.dryRun ? ' (dry run: would delete ' + report.sources.flatMap((s) => s.regions).reduce((n, r) => n + r.deleted.length, 0) + ')' : '';
-  return `retention: ${report.totals.deleted} deleted, ${report.totals.kept} kept, ${report.totals.orphansRemoved} orphan(s) removed, ${report.totals.failed} failed, ${report.totals.blocked} source(s) blocked${would}`;
+  return reportFrom(work.dryRun, at, sources, work.unmanaged);
 }

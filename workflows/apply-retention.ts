@@ -2,9 +2,9 @@ import { continueAsNew, isCancellation, patched, proxyActivities, upsertMemo, up
 import type { Activities } from '../activities';
 import type { LockExtension } from '../activities/retention';
 import type { RegionPlanSummary, RetentionPageResult, SourcePlanSummary, StoredRetentionWork } from '../activities/retention-pages';
-import { raiseAlert } from './alert';
+import { alertBlocked, alertFailedDeletions, alertRunFailed } from './retention-alerts';
 import { applyRetentionV1 } from './apply-retention-v1';
-import type { ApplyRetentionInput, RegionProgress, RegionRetentionReport, RetentionReport, SourceRetentionReport, WalPruneReport } from './retention-report';
+import { reportFrom, summaryOf, type ApplyRetentionInput, type RegionProgress, type RegionRetentionReport, type RetentionReport, type SourceRetentionReport, type WalPruneReport } from './retention-report';
 import { alertUntrusted } from './untrusted-alert';
 import { surface } from './failures';
 import { searchAttributes, sourceKey } from './search-attributes';
@@ -43,24 +43,12 @@ export async function applyRetention(input: ApplyRetentionInput = {}): Promise<R
     await discardPlans(work);
     const report = reportOf(work, at, progress, wal);
     upsertMemo({ summary: summaryOf(report) });
-    if (report.totals.failed > 0) {
-      await raiseAlert({
-        kind: 'retention-failed', severity: 'warning', source: input.source, at,
-        title: `retention: ${report.totals.failed} deletion(s) failed`,
-        text: 'Some backup copies could not be deleted after retries; their manifests may be gone (so they no longer count as backups) and the next retention run removes their data. Check the storage of the regions named in the report.',
-        details: { failed: report.totals.failed, deleted: report.totals.deleted },
-      });
-    }
+    await alertFailedDeletions(report, input.source, at);
     return report;
   } catch (error) {
     const failure = surface(error);
     if (isCancellation(error)) throw failure;
-    await raiseAlert({
-      kind: 'retention-failed', severity: 'critical', source: input.source, at,
-      title: `retention failed${input.source ? ` for ${input.source}` : ''}`,
-      text: `${(failure as Error).message}\nNothing more was deleted; the run is in the Temporal UI.`,
-      details: { type: (failure as { type?: string }).type ?? null },
-    });
+    await alertRunFailed(failure, input.source, at);
     throw failure;
   }
 }
@@ -70,14 +58,7 @@ async function alertsOfPlan(work: StoredRetentionWork, source: string | undefine
   await alertUntrusted(work.untrusted, at, work.untrustedCounts);
   for (const plan of work.plans.filter((p) => p.blocked)) {
     const distrust = (work.untrustedCounts[plan.source] ?? 0) > 0;
-    await raiseAlert({
-      kind: 'retention-blocked', severity: 'critical', source: plan.source, at,
-      title: distrust ? `${plan.source}: retention blocked, untrusted objects in the catalog` : `${plan.source}: retention blocked, newest backup older than the RPO objective`,
-      text: distrust
-        ? `${plan.blocked}.`
-        : `${plan.blocked}. Find out why backups of ${plan.source} fail ("lifeboat backup ${plan.source} --wait"); retention resumes by itself once a backup succeeds.`,
-      details: { newestAt: plan.newestAt },
-    });
+    await alertBlocked(plan, distrust, at);
   }
 }
 
@@ -210,23 +191,5 @@ function reportOf(work: StoredRetentionWork, at: string, progress: Record<string
       };
     }),
   }));
-  const all = sources.flatMap((s) => s.regions);
-  return {
-    dryRun: work.dryRun,
-    at,
-    sources,
-    unmanaged: work.unmanaged,
-    totals: {
-      kept: all.reduce((n, r) => n + r.counts.kept, 0),
-      deleted: work.dryRun ? 0 : all.reduce((n, r) => n + r.counts.deleted, 0),
-      failed: all.reduce((n, r) => n + r.counts.failed, 0),
-      orphansRemoved: all.reduce((n, r) => n + r.counts.orphansRemoved, 0),
-      blocked: sources.filter((s) => s.blocked).length,
-    },
-  };
-}
-
-export function summaryOf(report: RetentionReport): string {
-  const would = report.dryRun ? ' (dry run: would delete ' + report.sources.flatMap((s) => s.regions).reduce((n, r) => n + r.counts.deleted, 0) + ')' : '';
-  return `retention: ${report.totals.deleted} deleted, ${report.totals.kept} kept, ${report.totals.orphansRemoved} orphan(s) removed, ${report.totals.failed} failed, ${report.totals.blocked} source(s) blocked${would}`;
+  return reportFrom(work.dryRun, at, sources, work.unmanaged);
 }

@@ -74,3 +74,27 @@ export interface RetentionResume {
   progress: Record<string, RegionProgress>;
   wal: Record<string, WalPruneReport>;
 }
+
+/** The report of per-region reports: totals from each region's counts. */
+export function reportFrom(dryRun: boolean, at: string, sources: SourceRetentionReport[], unmanaged: string[]): RetentionReport {
+  const all = sources.flatMap((s) => s.regions);
+  return {
+    dryRun,
+    at,
+    sources,
+    unmanaged,
+    totals: {
+      kept: all.reduce((n, r) => n + r.counts.kept, 0),
+      deleted: dryRun ? 0 : all.reduce((n, r) => n + r.counts.deleted, 0),
+      failed: all.reduce((n, r) => n + r.counts.failed, 0),
+      orphansRemoved: all.reduce((n, r) => n + r.counts.orphansRemoved, 0),
+      blocked: sources.filter((s) => s.blocked).length,
+    },
+  };
+}
+
+/** The run's memo in the Temporal UI. */
+export function summaryOf(report: RetentionReport): string {
+  const would = report.dryRun ? ' (dry run: would delete ' + report.sources.flatMap((s) => s.regions).reduce((n, r) => n + r.counts.deleted, 0) + ')' : '';
+  return `retention: ${report.totals.deleted} deleted, ${report.totals.kept} kept, ${report.totals.orphansRemoved} orphan(s) removed, ${report.totals.failed} failed, ${report.totals.blocked} source(s) blocked${would}`;
+}
