@@ -49,7 +49,7 @@ describe('replay of workflow histories against today\'s workflow code', () => {
     const committed = committedHistories();
     // An empty directory would pass any replay: the first set was recorded with the version that added Worker Versioning.
     expect(committed.map((h) => h.file)).toEqual(expect.arrayContaining(['backupSource.json', 'drFailover.json', 'shipWal.json']));
-    for (const history of committed) expect(bundledTypes(), `${history.file} is of a workflow type no longer bundled`).toContain(history.file.replace(/\.json$/, ''));
+    for (const history of committed) expect(bundledTypes(), `${history.file} is of a workflow type no longer bundled`).toContain(history.type);
     const { replayed, failed } = await replayFailures(bundle, committed, { failureConverterPath });
     console.log(`replay: ${replayed} committed histories (${committed.map((h) => h.file).join(', ')}); ${failed.length} failed`);
     expect(failures(failed)).toEqual([]);

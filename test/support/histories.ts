@@ -48,12 +48,12 @@ export async function replayFailures(bundle: string, histories: AsyncIterable<Hi
   return { replayed, failed };
 }
 
-/** test/histories/<type>[-n].json, as the record script wrote them. */
-export function committedHistories(): Array<HistoryAndWorkflowId & { file: string }> {
+/** test/histories/*.json: <type>.json as the record script wrote them, and older versions' files kept under other names. */
+export function committedHistories(): Array<HistoryAndWorkflowId & { file: string; type: string }> {
   if (!existsSync(committedDir)) return [];
   return readdirSync(committedDir).filter((name) => name.endsWith('.json')).sort().map((file) => {
-    const stored = JSON.parse(readFileSync(join(committedDir, file), 'utf8')) as { workflowId: string; history: unknown };
-    return { file, workflowId: stored.workflowId, history: historyFromJSON(stored.history) };
+    const stored = JSON.parse(readFileSync(join(committedDir, file), 'utf8')) as { workflowId: string; type: string; history: unknown };
+    return { file, type: stored.type, workflowId: stored.workflowId, history: historyFromJSON(stored.history) };
   });
 }
 
