@@ -11,8 +11,9 @@ import { LifeboatError } from '../lib/errors';
 import { childEnvOptions } from '../lib/child-env';
 import { packageRoot } from '../lib/package-root';
 
-export const workflowsPath = join(packageRoot(), 'workflows', 'index.ts');
-const bundleScript = join(packageRoot(), 'worker', 'bundle.ts');
+const root = packageRoot();
+export const workflowsPath = join(root, 'workflows', 'index.ts');
+const bundleScript = join(root, 'worker', 'bundle.ts');
 
 export interface RunningWorkers {
   taskQueues: string[];
