@@ -17,8 +17,9 @@ import { describeConnection, temporalConnectionOptions } from '../lib/temporal-c
 import { queueShapes } from './shape';
 import { dataConverterOf } from '../lib/codec/data-converter';
 
-export const workflowsPath = join(packageRoot(), 'workflows', 'index.ts');
-const bundleScript = join(packageRoot(), 'worker', 'bundle.ts');
+const root = packageRoot();
+export const workflowsPath = join(root, 'workflows', 'index.ts');
+const bundleScript = join(root, 'worker', 'bundle.ts');
 
 export interface RunningWorkers {
   taskQueues: string[];
