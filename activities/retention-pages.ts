@@ -1,11 +1,10 @@
 import { LifeboatError } from '../lib/errors';
 import type { Decision } from '../lib/retention/plan';
-import { signatureKey } from '../lib/signing';
 import type { Deps } from './deps';
 import { advance } from './progress';
 import type { LockExtension, OrphanPlan, retentionActivities, SourceWork } from './retention';
 import type { WalPruneInput, WalPruneResult } from './wal';
-import { putSigned, readSigned } from './signed';
+import { putSigned, readSigned, removeSigned } from './signed';
 import { keys } from '../lib/manifest';
 
 // Retention over a catalog of any size (issue 13, item 3): what was decided for a source in a
@@ -231,9 +230,7 @@ export function retentionPageActivities(deps: Deps, retention: ReturnType<typeof
 
   /** The plan and its signature, once the run is done with it. */
   async function discardRetentionPlan({ region, key }: { region: string; key: string }): Promise<void> {
-    const storage = deps.storage(region);
-    await storage.remove(signatureKey(key));
-    await storage.remove(key);
+    await removeSigned(deps.storage(region), key);
   }
 
   return { planRetentionStored, applyRetentionPage, pruneWalByPlan, discardRetentionPlan };

@@ -13,6 +13,12 @@ export async function putSigned(storage: StorageBackend, key: string, bytes: Buf
   await storage.put(key, bytes);
 }
 
+/** Removes a signed object and then its signature: never a signed-looking object without one. */
+export async function removeSigned(storage: StorageBackend, key: string): Promise<void> {
+  await storage.remove(key);
+  await storage.remove(signatureKey(key));
+}
+
 export interface SignedObject {
   bytes: Buffer;
   verdict: Verdict;

@@ -1,9 +1,8 @@
 import { Context } from '@temporalio/activity';
 import { LifeboatError } from '../lib/errors';
-import { signatureKey } from '../lib/signing';
 import { listBackups } from './catalog';
 import type { Deps } from './deps';
-import { putSigned, readSigned } from './signed';
+import { putSigned, readSigned, removeSigned } from './signed';
 import type { BackupRef, BackupToCopy, DivergentCopy } from './sync';
 import { classify } from './sync-compare';
 
@@ -87,9 +86,7 @@ export function syncPlanActivities(deps: Deps) {
 
   /** The plan and its signature, once the sync is done with it. */
   async function discardCopyPlan({ to, key }: { to: string; key: string }): Promise<void> {
-    const storage = deps.storage(to);
-    await storage.remove(signatureKey(key));
-    await storage.remove(key);
+    await removeSigned(deps.storage(to), key);
   }
 
   return { planRegionCopies, readCopyPage, discardCopyPlan };
