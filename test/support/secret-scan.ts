@@ -80,12 +80,14 @@ function plain(value: unknown): unknown {
 /** The history of every workflow execution in the namespace, and every schedule's action, decrypted: the codec hides nothing from whoever holds its key. */
 export async function scanTemporal(client: Client, secrets: KnownSecret[]): Promise<{ executions: number; findings: Finding[] }> {
   const findings: Finding[] = [];
-  let executions = 0;
-  for await (const run of client.workflow.list()) {
-    executions += 1;
+  const runs = [];
+  for await (const run of client.workflow.list()) runs.push(run);
+  // Hundreds of histories by the end of a test run: fetched a few at a time, not one after another.
+  await eachAtOnce(runs, 8, async (run) => {
     const history = await decrypted(client, await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory());
     findings.push(...scanText(`history of ${run.workflowId} (${run.type})`, historyText(history), secrets));
-  }
+  });
+  const executions = runs.length;
   for await (const schedule of client.schedule.list()) {
     const described = await client.schedule.getHandle(schedule.scheduleId).describe();
     findings.push(...scanText(`schedule ${schedule.scheduleId}`, historyText(await decrypted(client, described.raw)), secrets));
@@ -100,12 +102,12 @@ export async function scanBuckets(servers: Servers, secrets: KnownSecret[]): Pro
   for (const server of Object.values(servers.s3)) {
     const s3 = s3Client(server);
     for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: server.bucket })) {
-      for (const object of page.Contents ?? []) {
-        if (!object.Key?.endsWith('.json')) continue;
-        const body = await (await s3.send(new GetObjectCommand({ Bucket: server.bucket, Key: object.Key }))).Body!.transformToString();
+      const keys = (page.Contents ?? []).map((object) => object.Key!).filter((key) => key.endsWith('.json'));
+      await eachAtOnce(keys, 8, async (key) => {
+        const body = await (await s3.send(new GetObjectCommand({ Bucket: server.bucket, Key: key }))).Body!.transformToString();
         objects += 1;
-        findings.push(...scanText(`s3://${server.bucket}/${object.Key} (${server.region})`, body, secrets));
-      }
+        findings.push(...scanText(`s3://${server.bucket}/${key} (${server.region})`, body, secrets));
+      });
     }
     s3.destroy();
   }
@@ -217,4 +219,12 @@ export function sampleProcesses(intervalMs = 50): { stop(): Promise<ProcessSampl
       return samples;
     },
   };
+}
+
+/** Runs `work` over `items` with at most `limit` running at once. */
+async function eachAtOnce<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  }));
 }
