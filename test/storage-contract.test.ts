@@ -1,7 +1,10 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { Readable } from 'node:stream';
+import { execa } from 'execa';
 import { randomBytes, createHash } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { readAll, type StorageBackend } from '../activities/storage/backend';
@@ -136,6 +139,47 @@ describe('the S3 driver against a server that refuses it', () => {
     expect(error).toBeInstanceOf(LifeboatError);
     expect(error).toMatchObject({ type: 'Config' });
     expect((error as Error).message).toContain(s3.bucket);
+  });
+
+  it('gives up on an endpoint that never completes the connection, as a Storage error that says so, instead of waiting minutes for the OS', async () => {
+    // A listener that never accepts, whose one-place queue is already taken: the next SYN gets no
+    // answer, as from a firewalled or blackholed region.
+    const listener = execa('python3', ['-c', 'import socket,time\ns=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(0); print(s.getsockname()[1], flush=True); time.sleep(300)']);
+    listener.catch(() => undefined);
+    try {
+      const port = await new Promise<number>((resolve) => listener.stdout!.once('data', (line: Buffer) => resolve(Number(line.toString().trim()))));
+      const filler = connect({ host: '127.0.0.1', port }).on('error', () => undefined);
+      await once(filler, 'connect');
+      const dead = new S3Storage({ bucket: 'b', prefix: 'x/', region: 'r', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true,
+        credentials: { accessKeyId: 'k', secretAccessKey: 's' }, connectTimeoutMs: 300 });
+      const started = Date.now();
+      const error = await dead.put('k', Buffer.from('x')).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LifeboatError);
+      expect(error).toMatchObject({ type: 'Storage' });
+      expect((error as Error).message).toMatch(/cannot read the versioning state of the bucket: no connection to http:\/\/127\.0\.0\.1:\d+ within 300 ms/);
+      // Five attempts of 300 ms and the SDK's backoff: seconds, where the OS alone would take minutes.
+      expect(Date.now() - started).toBeLessThan(30_000);
+      filler.destroy();
+    } finally {
+      listener.kill();
+    }
+  });
+
+  it('keeps a download open while its reader pauses far longer than the connection timeout', async () => {
+    const storage = new S3Storage({ bucket: s3.bucket, prefix: `pause-${Date.now()}/`, region: s3.region, endpoint: s3.endpoint, forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, connectTimeoutMs: 300 });
+    const data = randomBytes(8 * 1024 * 1024);
+    await storage.put('big', data);
+    const hash = createHash('sha256');
+    let first = true;
+    for await (const chunk of await storage.get('big')) {
+      hash.update(chunk as Buffer);
+      // A slow pg_restore that reads nothing for a while: an idle-socket timeout would cut it here.
+      if (first) await new Promise((resolve) => setTimeout(resolve, 2000));
+      first = false;
+    }
+    expect(hash.digest('hex')).toBe(sha(data));
+    await storage.remove('big');
   });
 
   it('finds and aborts a multipart upload that a crash left behind', async () => {

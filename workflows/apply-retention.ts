@@ -12,8 +12,9 @@ import { catalogScan, shortCall } from './timeouts';
 
 export type { ApplyRetentionInput, RegionProgress, RegionRetentionReport, RetentionItem, RetentionReport, RetentionResume, SourceRetentionReport, WalPruneReport } from './retention-report';
 
-// Reading every manifest of every region may take a while for a long history.
-const planning = proxyActivities<Activities>({ ...shortCall, startToCloseTimeout: '15 minutes', heartbeatTimeout: '2 minutes' });
+// Reading every manifest of every region may take a while for a long history. The activity beats
+// every half second from its first line (activities/progress.ts), so a dead worker shows within 30 s.
+const planning = proxyActivities<Activities>({ ...shortCall, startToCloseTimeout: '15 minutes', heartbeatTimeout: '30 seconds' });
 /** Tasks per page: 50 deletions are a few seconds of S3 calls and a small result. */
 const PAGE = 50;
 const LISTED = 20;
@@ -129,7 +130,7 @@ async function pruneWalAfter(work: StoredRetentionWork, wal: Record<string, WalP
     const key = progressKey(plan.source, region.region);
     if (wal[key]) return;
     // Listing and deleting an archive of 100,000 files takes minutes; the activity heartbeats.
-    const regional = proxyActivities<Activities>({ ...onQueue(work.taskQueues[region.region]!), startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes' });
+    const regional = proxyActivities<Activities>({ ...onQueue(work.taskQueues[region.region]!), startToCloseTimeout: '6 hours', heartbeatTimeout: '30 seconds' });
     try {
       wal[key] = await regional.pruneWalByPlan({ source: plan.source, region: region.region, key: region.key, dryRun: work.dryRun });
     } catch (error) {

@@ -43,9 +43,10 @@ export const walStatusQuery = defineQuery<WalStatus | null>('walStatus');
 
 const local = proxyActivities<Activities>(shortCall);
 
-function regionCall(taskQueue: string): ActivityOptions {
+function regionCall(taskQueue: string, heartbeatTimeoutMs: number): ActivityOptions {
   // A region whose worker is down is reported this round, not waited for: the next round asks again.
-  return { ...shortCall, taskQueue, scheduleToStartTimeout: '1 minute', retry: { ...shortCall.retry, maximumAttempts: 3 } };
+  // walRegionStatus heartbeats from its first line, so a worker that dies under it is noticed at the heartbeat timeout, not the minute.
+  return { ...shortCall, taskQueue, heartbeatTimeout: heartbeatTimeoutMs, scheduleToStartTimeout: '1 minute', retry: { ...shortCall.retry, maximumAttempts: 3 } };
 }
 
 /**
@@ -65,7 +66,7 @@ export async function shipWal({ source, carried, last }: ShipWalInput): Promise<
     scheduleToStartTimeout: '5 minutes',
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3 },
   });
-  const regional = new Map(plan.regions.map((region) => [region, proxyActivities<Activities>(regionCall(`${plan.taskQueuePrefix}${region}`))]));
+  const regional = new Map(plan.regions.map((region) => [region, proxyActivities<Activities>(regionCall(`${plan.taskQueuePrefix}${region}`, plan.heartbeatTimeoutMs))]));
 
   for (let round = 0; round < plan.roundsPerRun; round += 1) {
     const at = alertTime();

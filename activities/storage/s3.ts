@@ -40,9 +40,13 @@ export interface S3Options {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Parts uploaded at once; memory is about (concurrency + 1) × part size. */
   concurrency?: number;
+  /** How long a TCP (and TLS) connection to the endpoint may take to open; 10 s unless a test shortens it. */
+  connectTimeoutMs?: number;
   /** Object Lock for every write: the mode, and the retain-until date of a key written now. */
   objectLock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; retainUntil(key: string, now: Date): Date | undefined };
 }
+
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Where the conditional-write probe writes, under the prefix: outside every source's keys. */
 const PROBE_KEY = '.lifeboat/conditional-write-probe';
@@ -67,6 +71,12 @@ export class S3Storage implements StorageBackend {
       // SlowDown / HTTP 503 are retried with backoff and, in adaptive mode, lower the client's own
       // request rate, so a throttled copy or upload slows down instead of failing.
       retryMode: 'adaptive',
+      // An endpoint that drops SYNs (a dead region behind a firewall, a blackholed route) would
+      // otherwise hold every call until the OS gives up, minutes later, with no retry in between.
+      // Only the connection phase is bounded: an idle-socket or whole-request timeout would also kill
+      // a download that a slow pg_restore is legitimately not reading, or a large part in flight;
+      // stalls after the connection are the watchdog's (temporal.stallTimeout, activities/progress.ts).
+      requestHandler: { connectionTimeout: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS },
     });
     this.locks = {
       state: (key) => this.lockState(key),
@@ -386,6 +396,10 @@ export class S3Storage implements StorageBackend {
     }
     if (isNotFound(error)) {
       return new LifeboatError('BackupNotFound', `${this.location}: cannot ${what}: the object does not exist`, 'run "lifeboat backups list" to see what is stored');
+    }
+    if ((error as Error | undefined)?.name === 'TimeoutError') {
+      return new LifeboatError('Storage', `${this.location}: cannot ${what}: no connection to ${this.options.endpoint ?? 'S3'} within ${this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS} ms`,
+        'check that this worker reaches the S3 endpoint (DNS, routes, firewall, the region\'s status page)', { cause: error });
     }
     const code = error instanceof S3ServiceException ? `${error.name} (HTTP ${error.$metadata.httpStatusCode ?? '?'})` : (error as Error).message;
     const auth = error instanceof S3ServiceException && [401, 403].includes(error.$metadata.httpStatusCode ?? 0);
