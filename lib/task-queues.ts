@@ -1,4 +1,4 @@
-// A region's work is served on three queues (worker/shape.ts). Region names cannot hold a dot,
+// A region's work is served on three queues, and a WAL spool's on a fourth (worker/shape.ts). Region names cannot hold a dot,
 // so these never collide with another region's queue.
 
 /** Streaming activities (backup, restore, copy, integrity read): a few at a time per machine. */
@@ -14,4 +14,13 @@ export function heavyQueue(regionQueue: string): string {
  */
 export function hostQueue(regionQueue: string, hostId: string): string {
   return `${regionQueue}.host.${hostId}`;
+}
+
+/**
+ * The queue of the machine that holds a source's WAL spool: only a worker that finds the spool
+ * directory at start polls it, so a round never lands on a machine of the region that has no
+ * spool (or an empty directory of the same name that would ship nothing while the real one fills).
+ */
+export function spoolQueue(regionQueue: string, source: string): string {
+  return `${regionQueue}.spool.${source}`;
 }

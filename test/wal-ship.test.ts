@@ -104,7 +104,7 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
       },
       [lost]: {
         kind: 'postgres', region: 'stockholm', mode: 'physical', url: `postgres://postgres@127.0.0.1:${cluster.postgres.port}/postgres`, passwordEnv,
-        wal: { spool: join(dir, 'no-such-spool'), interval: '1s', roundsPerRun: 4 },
+        wal: { spool: join(dir, 'no-such-spool'), interval: '1s', roundsPerRun: 4, workerTimeout: '1s' },
       },
     }), {
       alerts: { channels: [{ type: 'webhook', urlEnv: hookEnv }] },
@@ -224,13 +224,15 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
   it('alerts once, with the hint, when the spool is missing, and keeps trying every round', async () => {
     const shipper = harness.client.workflow.getHandle<typeof shipWal>(walShipperWorkflowId(fixture.config.temporal.taskQueuePrefix, lost));
     await expect.poll(async () => (await shipper.query(walStatusQuery))?.rounds ?? 0, { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(6);
+    // No worker polls the spool's queue (none found the directory at start); a worker of the region says what it finds there.
+    const missing = `no worker on the machine with the WAL spool of ${lost} took the round within 1 s: WAL spool ${join(dir, 'no-such-spool')} of ${lost} does not exist on `;
     expect((await shipper.query(walStatusQuery))!.shipError).toEqual({
-      type: 'Config', message: `WAL spool ${join(dir, 'no-such-spool')} of ${lost} does not exist`, hint: expect.stringContaining('wal.spool') as string,
+      type: 'WorkerUnavailable', message: expect.stringContaining(missing) as string, hint: expect.stringMatching(/create it on the machine.*wal\.spool.*a worker polls a spool only if the directory exists when it starts/) as string,
     });
     const failed = alertsOf(lost);
     expect(failed.map((a) => a.kind)).toEqual(['wal-ship-failed']);
-    expect(failed[0]!.title).toBe(`${lost}: WAL shipping failed (Config)`);
-    expect(failed[0]!.text).toContain(`WAL spool ${join(dir, 'no-such-spool')} of ${lost} does not exist`);
+    expect(failed[0]!.title).toBe(`${lost}: WAL shipping failed (WorkerUnavailable)`);
+    expect(failed[0]!.text).toContain(missing);
     expect(failed[0]!.text).toContain('Hint: create it on the machine');
     expect((await shipper.describe()).status.name).toBe('RUNNING');
   }, 120_000);

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { heavyQueue, hostQueue } from '../lib/task-queues';
+import { heavyQueue, hostQueue, spoolQueue } from '../lib/task-queues';
+import type { Config } from '../lib/config/schema';
+import { createDeps } from '../activities/deps';
+import { walKeys } from '../lib/wal';
+import { walStatusQuery } from '../workflows/ship-wal';
 import { startWorkers, type RunningWorkers } from '../worker/run';
 import { dataConverterOf } from '../lib/codec/data-converter';
 import { configVariant, makeFixture, type Fixture } from './support/fixture';
@@ -43,10 +47,11 @@ describe('the worker shape', () => {
     writeFileSync(join(trees, 'small', 'note.txt'), 'restored, checked and cleaned up on one machine\n');
     // Incompressible, at zstd level 12 on one thread: each backup of these takes a couple of seconds.
     for (const name of ['big-a', 'big-b']) writeFileSync(join(trees, name, 'noise.bin'), randomBytes(24 * 1024 * 1024));
-    fixture = await makeFixture(servers, () => ({
+    fixture = await makeFixture(servers, (ctx) => ({
       small: { kind: 'files', region: 'stockholm', path: join(trees, 'small') },
       'big-a': { kind: 'files', region: 'stockholm', path: join(trees, 'big-a') },
       'big-b': { kind: 'files', region: 'stockholm', path: join(trees, 'big-b') },
+      spooled: ctx.postgres('postgres', { mode: 'physical', wal: { spool: join(trees, 'spool'), interval: '1s' } }),
     }), { sync: { afterBackup: false }, compression: { level: 12, threads: 1 } }, { verify: { target: { scratchDir: join(trees, 'scratch') } } });
     mkdirSync(join(trees, 'scratch'));
   });
@@ -87,6 +92,47 @@ describe('the worker shape', () => {
       await harness.close();
     }
   }, 120_000);
+
+  it('ships a WAL spool only from the worker on the machine that holds it, when two workers serve the region', async () => {
+    const spool = join(trees, 'spool');
+    mkdirSync(spool);
+    const names = ['000000010000000000000031', '000000010000000000000032', '000000010000000000000033'];
+    for (const name of names) {
+      writeFileSync(join(spool, name), randomBytes(1024 * 1024));
+      const old = (Date.now() - 10_000) / 1000;
+      utimesSync(join(spool, name), old, old);
+    }
+    const alpha = configVariant(fixture, 'spool-alpha', { worker: { hostId: 'alpha' } });
+    // beta's machine has no such directory: here, its config points at one that does not exist.
+    const spooled = fixture.config.sources.spooled as Extract<Config['sources'][string], { kind: 'postgres' }>;
+    const beta = configVariant(fixture, 'spool-beta', { worker: { hostId: 'beta' }, sources: { spooled: { ...spooled, wal: { ...spooled.wal!, spool: join(trees, 'not-on-beta') } } } });
+    const harness = await startHarness(alpha.config);
+    let second: RunningWorkers | undefined;
+    try {
+      second = await startWorkers(beta.config, ['stockholm']);
+      expect(harness.workers.spools).toEqual(['spooled']);
+      expect(second.spools).toEqual([]);
+      const handle = await harness.client.workflow.start('shipWal', { args: [{ source: 'spooled' }], workflowId: `test-shape-spool-${fixture.prefix}`, taskQueue: queue() });
+      try {
+        await expect.poll(() => readdirSync(spool), { timeout: 60_000, interval: 250 }).toEqual([]);
+        // More rounds than workers, so a round on the wrong machine would have had its chance.
+        await expect.poll(async () => (await activityRuns(handle)).filter((a) => a.type === 'shipWalFiles' && a.closedMs > 0).length, { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(6);
+        const rounds = (await activityRuns(handle)).filter((a) => a.type === 'shipWalFiles' && a.closedMs > 0);
+        for (const round of rounds) {
+          expect(round.queue).toBe(spoolQueue(queue(), 'spooled'));
+          expect(round.identity).toMatch(/@alpha$/);
+        }
+        expect((await handle.query(walStatusQuery))?.shipError).toBeNull();
+        for (const name of names) expect(await createDeps(fixture.config).storage('gothenburg').stat(walKeys.object('spooled', name))).toBeDefined();
+      } finally {
+        await handle.terminate('test done');
+      }
+    } finally {
+      second?.shutdown();
+      await second?.done;
+      await harness.close();
+    }
+  }, 180_000);
 
   it('runs at most worker.heavySlots streaming activities at once, on the region\'s heavy queue', async () => {
     const one = configVariant(fixture, 'one-heavy-slot', { worker: { heavySlots: 1 } });

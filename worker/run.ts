@@ -14,7 +14,7 @@ import { childEnvOptions } from '../lib/child-env';
 import { packageRoot } from '../lib/package-root';
 import { registerSearchAttributes, type Registration } from '../lib/search-attribute-registry';
 import { describeConnection, temporalConnectionOptions } from '../lib/temporal-connection';
-import { queueShapes } from './shape';
+import { queueShapes, spoolsHere } from './shape';
 import { dataConverterOf } from '../lib/codec/data-converter';
 
 const root = packageRoot();
@@ -28,6 +28,8 @@ export interface RunningWorkers {
   /** Resolves when every worker has stopped (after shutdown() or a signal). */
   done: Promise<void>;
   shutdown(): void;
+  /** The WAL sources whose spool is on this machine: this worker ships them. */
+  spools: string[];
   /** With temporal.deployment: this worker's Worker Deployment Version. */
   version?: { deploymentName: string; buildId: string };
 }
@@ -71,6 +73,7 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
   const done = Promise.all(workers.map((worker) => worker.run())).then(() => connection.close());
   return {
     taskQueues: [...shapes.map((shape) => shape.taskQueue), anyRegionQueue(config.temporal.taskQueuePrefix)],
+    spools: regions.flatMap((region) => spoolsHere(config, `${config.temporal.taskQueuePrefix}${region}`)),
     searchAttributes,
     done,
     shutdown: () => workers.forEach((worker) => worker.shutdown()),

@@ -2,7 +2,8 @@ import type { WorkerOptions } from '@temporalio/worker';
 import { hostIdOf } from '../activities/host-queue';
 import type { Config } from '../lib/config/schema';
 import { parseDuration } from '../lib/config/duration';
-import { heavyQueue, hostQueue } from '../lib/task-queues';
+import { existsSync } from 'node:fs';
+import { heavyQueue, hostQueue, spoolQueue } from '../lib/task-queues';
 
 /** What differs between a region's three workers in one process; connection, activities and bundle are shared. */
 export type QueueShape = Pick<WorkerOptions, 'taskQueue' | 'maxConcurrentActivityTaskExecutions' | 'shutdownGraceTime' | 'shutdownForceTime' | 'identity'> & {
@@ -31,5 +32,14 @@ export function queueShapes(config: Config, regionQueue: string): QueueShape[] {
     { ...common, taskQueue: regionQueue, workflows: true, maxConcurrentActivityTaskExecutions: lightSlots },
     { ...common, taskQueue: heavyQueue(regionQueue), workflows: false, maxConcurrentActivityTaskExecutions: heavySlots },
     { ...common, taskQueue: hostQueue(regionQueue, hostId), workflows: false, maxConcurrentActivityTaskExecutions: heavySlots },
+    // One round at a time per spool: two would race for the same files.
+    ...spoolsHere(config, regionQueue).map((source) => ({ ...common, taskQueue: spoolQueue(regionQueue, source), workflows: false, maxConcurrentActivityTaskExecutions: 1 })),
   ];
+}
+
+/** The WAL sources of this queue's region whose spool directory is on this machine. */
+export function spoolsHere(config: Config, regionQueue: string): string[] {
+  return Object.entries(config.sources)
+    .filter(([, source]) => source.kind === 'postgres' && source.wal && `${config.temporal.taskQueuePrefix}${source.region}` === regionQueue && existsSync(source.wal.spool))
+    .map(([name]) => name);
 }

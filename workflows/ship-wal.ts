@@ -58,12 +58,14 @@ export async function shipWal({ source, carried, last }: ShipWalInput): Promise<
   let status: WalStatus | null = last ?? null;
   setHandler(walStatusQuery, () => status);
   const plan = await planOrWait(source, state, (failed) => { status = failed; });
+  // Only the worker on the spool's machine polls its queue (item 6); runs from before it keep the region queue.
+  const onSpoolQueue = Boolean(plan.spoolTaskQueue) && patched('wal-spool-queue');
   const shipper = proxyActivities<Activities>({
-    taskQueue: plan.taskQueue,
+    taskQueue: onSpoolQueue ? plan.spoolTaskQueue : plan.taskQueue,
     startToCloseTimeout: '1 hour',
     heartbeatTimeout: plan.heartbeatTimeoutMs,
     // The spool's machine is down: report it (the files wait there) rather than stall the shipper.
-    scheduleToStartTimeout: '5 minutes',
+    scheduleToStartTimeout: onSpoolQueue ? plan.workerTimeoutMs : '5 minutes',
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3 },
   });
   const regional = new Map(plan.regions.map((region) => [region, proxyActivities<Activities>(regionCall(`${plan.taskQueuePrefix}${region}`, plan.heartbeatTimeoutMs))]));
@@ -76,7 +78,7 @@ export async function shipWal({ source, carried, last }: ShipWalInput): Promise<
       ship = await shipper.shipWalFiles({ source });
     } catch (error) {
       if (isCancellation(error)) throw error;
-      shipError = shipFailure(error, plan.region);
+      shipError = onSpoolQueue && notTaken(error) ? await spoolWorkerMissing(source, plan, regional.get(plan.region)!) : shipFailure(error, plan.region);
     }
     await alertShipping(source, plan.region, ship, shipError, state, at);
     const regions = await Promise.all(plan.regions.map(async (region): Promise<WalRegionFacts> => {
@@ -143,11 +145,27 @@ function failureOf(error: unknown): NonNullable<WalStatus['shipError']> {
   return { type: failure.type ?? (failure.name === 'TimeoutFailure' ? 'Timeout' : 'Error'), message: failure.message, hint: typeof hint === 'string' ? hint : null };
 }
 
+function notTaken(error: unknown): boolean {
+  return error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === TimeoutType.SCHEDULE_TO_START;
+}
+
+/** No worker polls the spool's queue: whichever worker of the region answers says what it finds at the spool's path. */
+async function spoolWorkerMissing(source: string, plan: WalPlan, region: ReturnType<typeof proxyActivities<Activities>>): Promise<NonNullable<WalStatus['shipError']>> {
+  const waited = `${Math.round(plan.workerTimeoutMs / 1000)} s`;
+  try {
+    const found = await region.spoolProblem({ source });
+    return { type: 'WorkerUnavailable', message: `no worker on the machine with the WAL spool of ${source} took the round within ${waited}: ${found.problem}`, hint: found.hint };
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    return shipFailure(error, plan.region);
+  }
+}
+
 function shipFailure(error: unknown, region: string): NonNullable<WalStatus['shipError']> {
-  if (error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === TimeoutType.SCHEDULE_TO_START) {
+  if (notTaken(error)) {
     return {
-      type: 'WorkerUnavailable', message: `no worker of region ${region} took the round within 5 minutes`,
-      hint: `start "lifeboat worker --region ${region}" on the machine with the spool; the files wait there meanwhile`,
+      type: 'WorkerUnavailable', message: `no worker on the spool's machine (region ${region}) took the round within 5 minutes`,
+      hint: `start "lifeboat worker --region ${region}" on the machine that holds wal.spool; a worker polls a spool only if the directory exists when it starts. The files wait there meanwhile`,
     };
   }
   return failureOf(error);

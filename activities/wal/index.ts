@@ -1,6 +1,9 @@
 import { parseDuration } from '../../lib/config/duration';
 import type { WalConfig } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
+import { spoolQueue } from '../../lib/task-queues';
+import { hostIdOf } from '../host-queue';
+import { listSpool } from './spool';
 import type { Deps } from '../deps';
 import { advance, stallTimeoutMs, watched } from '../progress';
 import { deleteWalFiles, planWalPrune, type WalPrunePlan } from './prune';
@@ -8,15 +11,19 @@ import { walRegionState, type WalRegionState } from './region-state';
 import { firstOf, shipSpool, type ShipHeartbeat, type ShipResult } from './ship';
 
 export interface WalPlan {
-  /** The source's region: its worker has the spool. */
+  /** The source's region: one of its workers has the spool. */
   region: string;
   taskQueue: string;
+  /** The queue only the worker on the spool's machine polls (lib/task-queues.ts spoolQueue). */
+  spoolTaskQueue: string;
   taskQueuePrefix: string;
   regions: string[];
   intervalMs: number;
   roundsPerRun: number;
   gapGraceMs: number;
   heartbeatTimeoutMs: number;
+  /** wal.workerTimeout: the wait for the spool's worker to take a round. */
+  workerTimeoutMs: number;
 }
 
 export interface WalPruneInput {
@@ -54,16 +61,35 @@ export function walActivities(deps: Deps) {
     return {
       region,
       taskQueue: `${config.temporal.taskQueuePrefix}${region}`,
+      spoolTaskQueue: spoolQueue(`${config.temporal.taskQueuePrefix}${region}`, source),
       taskQueuePrefix: config.temporal.taskQueuePrefix,
       regions: Object.keys(config.regions),
       intervalMs: parseDuration(wal.interval),
       roundsPerRun: wal.roundsPerRun,
       gapGraceMs: parseDuration(wal.gapGrace),
       heartbeatTimeoutMs: parseDuration(config.temporal.heartbeatTimeout),
+      workerTimeoutMs: parseDuration(wal.workerTimeout),
     };
   }
 
-  /** One round of the shipper, on the source region's queue: the spool is on that machine. */
+  /**
+   * Asked on the region queue when no worker took a round on the spool's queue: what this worker
+   * (any of the region's) finds at the spool's path says whether the spool is missing or its
+   * worker is.
+   */
+  async function spoolProblem({ source }: { source: string }): Promise<{ host: string; problem: string; hint: string }> {
+    const { spool } = walConfigOf(deps, source);
+    const host = hostIdOf(config);
+    try {
+      await listSpool(spool, source);
+    } catch (error) {
+      const found = error instanceof LifeboatError ? error.message : String(error);
+      return { host, problem: `${found} on ${host}`, hint: `${error instanceof LifeboatError && error.hint ? `${error.hint}; ` : ''}then start (or restart) "lifeboat worker" there: a worker polls a spool only if the directory exists when it starts` };
+    }
+    return { host, problem: `the spool exists on ${host}, but its worker started before it did and does not poll it`, hint: `restart "lifeboat worker" on ${host}` };
+  }
+
+  /** One round of the shipper, on the spool's own queue: only the machine with the spool polls it. */
   async function shipWalFiles({ source }: { source: string }): Promise<ShipResult> {
     walConfigOf(deps, source);
     // Per file, and between files too: one upload to a slow region may outlast the heartbeat timeout.
@@ -89,5 +115,5 @@ export function walActivities(deps: Deps) {
     });
   }
 
-  return { planWal, shipWalFiles, walRegionStatus, pruneWal };
+  return { planWal, spoolProblem, shipWalFiles, walRegionStatus, pruneWal };
 }

@@ -165,6 +165,8 @@ const postgresSource = z.strictObject({
     roundsPerRun: z.int().min(1).max(10000).default(200),
     /** Segments of one timeline missing after the newest base backup raise a wal-gap alert once they are this old. */
     gapGrace: duration.default('5m'),
+    /** How long a round waits for the worker on the spool's machine before it reports that worker missing (the files wait in the spool). */
+    workerTimeout: duration.default('1m'),
   }).optional(),
   schemaOnly: z.boolean().default(false),
   dataOnly: z.boolean().default(false),
