@@ -121,9 +121,15 @@ describe('the lifeboat CLI', () => {
 
   it('passes doctor when tools, Temporal, storage, sources and key are all fine', async () => {
     const result = await cli(['--json', 'doctor']);
-    const report = JSON.parse(result.stdout) as { ok: boolean; checks: Array<{ check: string; ok: boolean }> };
+    const report = JSON.parse(result.stdout) as { ok: boolean; checks: Array<{ check: string; ok: boolean; warn?: boolean; detail: string }> };
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
     expect(report.checks.map((c) => c.check)).toEqual(expect.arrayContaining(['tool pg_dump', 'tool age', 'storage stockholm', 'storage gothenburg', 'source app-db', 'identity file']));
+    // The test's in-process workers poll every region, and the runs above were encrypted with this config's codec key.
+    const line = (check: string) => report.checks.find((c) => c.check === check);
+    expect(line('workers stockholm')).toMatchObject({ ok: true, detail: expect.stringMatching(/^\d+ worker\(s\) poll \S+stockholm: /) });
+    expect(line('workers stockholm')?.warn).toBeUndefined();
+    expect(line('workers any-region')).toMatchObject({ ok: true, detail: expect.stringMatching(/worker\(s\) poll \S+any-region$/) });
+    expect(line('payload codec')).toMatchObject({ ok: true, detail: expect.stringMatching(/key\(s\), new payloads use "\S+"; the newest run \(\S+\) decrypts$/) });
     expect(result.exitCode).toBe(0);
   });
 

@@ -15,6 +15,7 @@ import { readSecret } from '../../lib/config/secrets';
 import { LifeboatError } from '../../lib/errors';
 import { archiveCommand } from '../../lib/wal';
 import { shipperDoctorLine, walSources } from './wal';
+import { anyRegionLine, codecLine, regionWorkersLine } from './doctor-workers';
 import { table, type Output } from '../output';
 import { connectClient } from '../temporal';
 import { missingSearchAttributes, searchAttributesMissing } from '../../lib/search-attribute-registry';
@@ -164,6 +165,9 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
   try {
     for (const name of client ? Object.keys(config.sources) : []) await run(`catalog ${name}`, () => rollbackDoctorLine(client!, deps, name));
     for (const name of client ? walSources(config) : []) await run(`wal shipper ${name}`, () => shipperDoctorLine(client!, config, name));
+    for (const region of client ? Object.keys(config.regions) : []) await run(`workers ${region}`, () => regionWorkersLine(client!, config, region));
+    if (client) await run('workers any-region', () => anyRegionLine(client, config));
+    if (client) await run('payload codec', () => codecLine(client, config));
   } finally {
     await client?.connection.close();
   }

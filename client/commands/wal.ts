@@ -5,6 +5,7 @@ import { walRegionState, type WalRegionState } from '../../activities/wal/region
 import type { Config } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
 import { walShipperWorkflowId } from '../../lib/workflow-ids';
+import { spoolPollersLine } from './doctor-workers';
 import { walStatusQuery, type shipWal, type WalStatus } from '../../workflows/ship-wal';
 import { searchAttributes } from '../../workflows/search-attributes';
 import { table, type Output, usage } from '../output';
@@ -92,8 +93,9 @@ export async function shipperDoctorLine(client: Client, config: Config, source: 
     client.workflow.getHandle(workflowId).query(walStatusQuery).catch(() => null),
     new Promise<null>((resolve) => setTimeout(() => resolve(null), 5_000).unref()),
   ]);
+  const shippers = await spoolPollersLine(client, config, source);
   if (round?.shipError) return { warn: `running, but its last round (${round.at}) failed: ${round.shipError.type}: ${round.shipError.message}` };
-  return round ? `running, last round ${round.at}` : 'running (no round finished yet, or its worker does not answer)';
+  return round ? `running, last round ${round.at}, ${shippers}` : `running (no round finished yet, or its worker does not answer), ${shippers}`;
 }
 
 export async function walStartCommand(client: Client, config: Config, source: string | undefined, out: Output): Promise<void> {
