@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import pg from 'pg';
+import { pgClient } from '../sources/postgres/connect';
 import type { FailoverTargetConfig, VerifyCheckConfig } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
 import type { Manifest, PostgresPhysicalDescription } from '../../lib/manifest';
@@ -44,7 +44,7 @@ export async function checkPhysical(manifest: Manifest, target: FailoverTargetCo
   const outcomes: CheckOutcome[] = [amcheck.exitCode === 0
     ? { name: 'pg_amcheck', ok: true, detail: `no corruption found in the tables and B-tree indexes of all ${description.databases.length} databases (heapallindexed)` }
     : { name: 'pg_amcheck', ok: false, detail: `expected no corruption, found: ${`${amcheck.stdout}\n${amcheck.stderr}`.split('\n').filter(Boolean).slice(0, 3).join(' | ')}` }];
-  const client = new pg.Client({ ...connection, database: description.databases.includes(database) ? database : 'postgres', connectionTimeoutMillis: 10_000, application_name: 'lifeboat' });
+  const client = pgClient({ ...connection, database: description.databases.includes(database) ? database : 'postgres', connectionTimeoutMillis: 10_000, application_name: 'lifeboat' });
   await client.connect();
   try {
     outcomes.push(...await runUserChecks(client, checks));

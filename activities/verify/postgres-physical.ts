@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
+import { pgClient } from '../sources/postgres/connect';
 import type { VerifyCheckConfig } from '../../lib/config/schema';
 import type { Manifest, PostgresPhysicalDescription } from '../../lib/manifest';
 import type { CheckOutcome } from '../../lib/verify';
@@ -46,7 +47,7 @@ export async function restorePhysicalScratch(run: { storage: StorageBackend; tru
     async check() {
       const outcomes = [await amcheckAll(connection, description)];
       if (run.checks.length > 0) {
-        const client = new pg.Client({ ...connection, database });
+        const client = pgClient({ ...connection, database });
         await client.connect();
         try {
           outcomes.push(...await runUserChecks(client, run.checks));

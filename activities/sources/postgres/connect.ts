@@ -24,6 +24,19 @@ export function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
+/**
+ * A pg client that survives its server going away. node-postgres emits 'error' on an idle client
+ * whose connection the server ends (a restart, a failover, an idle-killing firewall), and an
+ * 'error' nobody listens to ends the whole worker process, with every activity it runs. Listening
+ * keeps the worker alive; the client's next query fails with the error, and the activity's own
+ * handling names it.
+ */
+export function pgClient(config: pg.ClientConfig): pg.Client {
+  const client = new pg.Client(config);
+  client.on('error', () => undefined);
+  return client;
+}
+
 export async function connect(target: PgTarget, what: string): Promise<pg.Client> {
   const tls = tlsPlan(target.url);
   try {
@@ -40,7 +53,7 @@ async function connectWith(target: PgTarget, ssl: TlsPlan['ssl']): Promise<pg.Cl
   // Discrete fields: with connectionString, pg lets the URL's (absent) password override ours.
   const url = new URL(target.url);
   const host = decodeURIComponent(url.hostname) || undefined;
-  const client = new pg.Client({
+  const client = pgClient({
     host,
     port: url.port ? Number(url.port) : undefined,
     user: decodeURIComponent(url.username) || undefined,

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import pg from 'pg';
+import { pgClient } from './connect';
 import { LifeboatError } from '../../../lib/errors';
 import { checkRecoveryTarget } from '../../../lib/recovery-target';
 import { requireSafePath } from '../../../lib/safe-path';
@@ -178,7 +179,7 @@ async function waitForPromotion(plan: ClusterPlan, connection: pg.ClientConfig, 
   for (let round = 0; ; round += 1) {
     await sleep(round === 0 ? 200 : 500);
     if (round >= 4 && postmasterPid(plan.dataDir) === undefined) throw recoveryFailed(plan, logFile, lastError);
-    const client = new pg.Client(connection);
+    const client = pgClient(connection);
     try {
       await client.connect();
       const { rows } = await client.query<{ recovering: boolean; replayed: Date | null; lsn: string | null; wal: string | null }>(`
