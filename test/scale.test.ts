@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { inBatches, listBackups } from '../activities/catalog';
+import type { StorageBackend } from '../activities/storage/backend';
 import { createDeps } from '../activities/deps';
 import { keys, type PostgresDescription } from '../lib/manifest';
 import { segmentName, walKeys } from '../lib/wal';
@@ -32,6 +33,28 @@ const bound = full ? 256 * KiB : 25.6 * KiB;
 const timeout = full ? 120 * 60_000 : 240_000;
 const servers = inject('servers');
 const figures: string[] = [];
+
+/** The catalog the sync and retention tests share: one tiny object per backup, a minute apart. */
+async function plantCatalog(storage: StorageBackend): Promise<void> {
+  const day = Date.parse('2026-01-01T00:00:00Z');
+  await inBatches(Array.from({ length: sizes.backups }, (_, i) => i), async (i) => {
+    const finishedAt = new Date(day + i * 60_000).toISOString();
+    const id = `${finishedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${String(i).padStart(12, '0')}`;
+    const data = Buffer.from(`backup ${i}\n`);
+    const key = keys.object('catalog', id, 'files.tar.zst.age');
+    await storage.put(key, data);
+    await plantManifest(storage, {
+      id, source: 'catalog', kind: 'files', region: 'stockholm', finishedAt,
+      objects: [{ key, role: 'data', content: 'planted', size: data.length, sha256: createHash('sha256').update(data).digest('hex') }],
+    });
+  }, 64);
+}
+
+async function manifestCount(storage: StorageBackend): Promise<number> {
+  let count = 0;
+  for await (const object of storage.list('catalog/')) if (object.key.endsWith('/manifest.json')) count += 1;
+  return count;
+}
 
 function report(what: string, started: number, history: HistoryPayloads): void {
   const line = `${what}: ${((Date.now() - started) / 1000).toFixed(1)} s, largest payload ${(history.largest / KiB).toFixed(1)} KiB (${history.largestAt}), `
@@ -99,18 +122,7 @@ describe(`at scale (${full ? 'full' : 'CI'} sizes: ${sizes.tables} tables, ${siz
   it(`seeds a new region with a catalog of ${sizes.backups} backups, and no payload in the sync's histories passes the bound`, async () => {
     const deps = createDeps(fixture.config);
     const home = deps.storage('stockholm');
-    const day = Date.parse('2026-01-01T00:00:00Z');
-    await inBatches(Array.from({ length: sizes.backups }, (_, i) => i), async (i) => {
-      const finishedAt = new Date(day + i * 60_000).toISOString();
-      const id = `${finishedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${String(i).padStart(12, '0')}`;
-      const data = Buffer.from(`backup ${i}\n`);
-      const key = keys.object('catalog', id, 'files.tar.zst.age');
-      await home.put(key, data);
-      await plantManifest(home, {
-        id, source: 'catalog', kind: 'files', region: 'stockholm', finishedAt,
-        objects: [{ key, role: 'data', content: 'planted', size: data.length, sha256: createHash('sha256').update(data).digest('hex') }],
-      });
-    }, 32);
+    await plantCatalog(home);
     const started = Date.now();
     const workflowId = `test-scale-sync-${fixture.prefix}`;
     const handle = await harness.client.workflow.start('syncRegions', {
@@ -129,6 +141,10 @@ describe(`at scale (${full ? 'full' : 'CI'} sizes: ${sizes.tables} tables, ${siz
 
   it(`applies retention to that catalog of ${sizes.backups} backups in both regions, in pages across runs, and no payload passes the bound`, async () => {
     const deps = createDeps(fixture.config);
+    // Run on its own (npm run scale -- -t retention), it plants in each region what the sync would have copied.
+    for (const region of ['stockholm', 'gothenburg']) {
+      if ((await manifestCount(deps.storage(region))) === 0) await plantCatalog(deps.storage(region));
+    }
     const started = Date.now();
     const workflowId = `test-scale-prune-${fixture.prefix}`;
     // CI continues as new every 2 pages of 50, so the stored plans are read across runs as a long one would.
