@@ -30,10 +30,14 @@ export interface RunHistory extends HistoryAndWorkflowId {
 /** Every execution of a bundled workflow type in the namespace, with its history. */
 export async function* historiesOfRun(client: Client): AsyncGenerator<RunHistory> {
   const types = new Set(bundledTypes());
-  for await (const run of client.workflow.list()) {
-    if (!types.has(run.type)) continue;
-    const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
-    yield { workflowId: run.workflowId, runId: run.runId, history, type: run.type, status: run.status.name, events: history.events?.length ?? 0 };
+  const runs = [];
+  for await (const run of client.workflow.list()) if (types.has(run.type)) runs.push(run);
+  // Hundreds of runs by the end of a test run: fetched eight at a time rather than one after another.
+  for (let i = 0; i < runs.length; i += 8) {
+    const batch = await Promise.all(runs.slice(i, i + 8).map(async (run) => ({ run, history: await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory() })));
+    for (const { run, history } of batch) {
+      yield { workflowId: run.workflowId, runId: run.runId, history, type: run.type, status: run.status.name, events: history.events?.length ?? 0 };
+    }
   }
 }
 
