@@ -35,15 +35,6 @@ describe('the lifeboat CLI', () => {
     fixture?.cleanup();
   });
 
-  it('backs up with --wait, showing progress and ending with the backup\'s summary', async () => {
-    const result = await cli(['backup', 'slow-db', '--wait']);
-    expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/started backup of slow-db: http/);
-    expect(result.stderr).toMatch(/MiB uploaded, part \d+, [\d.]+ [KM]iB\/s/);
-    expect(result.stdout).toMatch(/backup \S+ of slow-db \(postgres\) stored in stockholm/);
-    expect(result.stdout).toMatch(/sha256 +[0-9a-f]{64}/);
-  }, 300_000);
-
   it('prints exactly one JSON document on stdout with --json', async () => {
     const result = await cli(['--json', 'backup', 'app-db', '--wait']);
     expect(result.exitCode).toBe(0);
@@ -52,16 +43,44 @@ describe('the lifeboat CLI', () => {
     expect(summary.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it('refuses a second backup of a source while one is running, with exit code 10', async () => {
-    const first = cli(['backup', 'slow-db', '--wait']);
-    const running = harness.client.workflow.getHandle(backupWorkflowId(fixture.config.temporal.taskQueuePrefix, 'slow-db'));
-    await expect.poll(async () => (await running.describe().catch(() => undefined))?.status.name, { timeout: 20_000, interval: 200 }).toBe('RUNNING');
-    const second = await cli(['backup', 'slow-db']);
-    expect(second.exitCode).toBe(10);
-    expect(second.stderr).toMatch(/a backup of slow-db is already running/);
-    const firstDone = await first;
-    expect(firstDone.exitCode, firstDone.stderr).toBe(0);
-  }, 300_000);
+  // One slow backup serves three tests: it runs for many seconds, which is what each of them needs.
+  describe('while a backup of slow-db runs with --wait', () => {
+    let first: ReturnType<typeof cli>;
+    const prefix = () => fixture.config.temporal.taskQueuePrefix;
+
+    beforeAll(async () => {
+      first = cli(['backup', 'slow-db', '--wait']);
+      const running = harness.client.workflow.getHandle(backupWorkflowId(prefix(), 'slow-db'));
+      // expect.poll is for tests only; a hook waits by hand.
+      for (const deadline = Date.now() + 20_000; (await running.describe().catch(() => undefined))?.status.name !== 'RUNNING';) {
+        if (Date.now() > deadline) throw new Error('the backup of slow-db did not start within 20 s');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }, 60_000);
+
+    it('refuses a second backup of the source, with exit code 10', async () => {
+      const second = await cli(['backup', 'slow-db']);
+      expect(second.exitCode).toBe(10);
+      expect(second.stderr).toMatch(/a backup of slow-db is already running/);
+    });
+
+    it('skips a scheduled backup of the source, naming the running one', async () => {
+      const scheduled = await harness.client.workflow.execute<typeof scheduledBackup>('scheduledBackup', {
+        args: [{ source: 'slow-db' }], workflowId: `${prefix()}scheduled-backup-slow-db-${Date.now()}`, taskQueue: `${prefix()}stockholm`,
+      });
+      expect(scheduled).toEqual({ outcome: 'skipped', reason: 'a backup of slow-db was already running', runningWorkflowId: backupWorkflowId(prefix(), 'slow-db') });
+    });
+
+    it('shows progress and ends with the backup\'s summary: the running backup completes', async () => {
+      const result = await first;
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(/started backup of slow-db: http/);
+      expect(result.stderr).toMatch(/MiB uploaded, part \d+, [\d.]+ [KM]iB\/s/);
+      expect(result.stdout).toMatch(/backup \S+ of slow-db \(postgres\) stored in stockholm/);
+      expect(result.stdout).toMatch(/sha256 +[0-9a-f]{64}/);
+    }, 300_000);
+  });
+
 
   it('lists the catalog from storage, as a table and as JSON', async () => {
     const text = await cli(['backups', 'list', '--source', 'app-db']);
@@ -85,19 +104,6 @@ describe('the lifeboat CLI', () => {
     expect(child.status.name).toBe('COMPLETED');
     if (result.outcome === 'done') expect(result.summary).toMatchObject({ source: 'app-db', region: 'stockholm' });
   }, 120_000);
-
-  it('skips a scheduled backup while a manual backup of the same source runs, and the manual one completes', async () => {
-    const prefix = fixture.config.temporal.taskQueuePrefix;
-    const manual = cli(['backup', 'slow-db', '--wait']);
-    const running = harness.client.workflow.getHandle(backupWorkflowId(prefix, 'slow-db'));
-    await expect.poll(async () => (await running.describe().catch(() => undefined))?.status.name, { timeout: 20_000, interval: 200 }).toBe('RUNNING');
-    const scheduled = await harness.client.workflow.execute<typeof scheduledBackup>('scheduledBackup', {
-      args: [{ source: 'slow-db' }], workflowId: `${prefix}scheduled-backup-slow-db-${Date.now()}`, taskQueue: `${prefix}stockholm`,
-    });
-    expect(scheduled).toEqual({ outcome: 'skipped', reason: 'a backup of slow-db was already running', runningWorkflowId: backupWorkflowId(prefix, 'slow-db') });
-    const manualDone = await manual;
-    expect(manualDone.exitCode, manualDone.stderr).toBe(0);
-  }, 300_000);
 
   it('restores the latest backup into a new database that equals the source', async () => {
     const result = await cli(['restore', 'app-db', '--latest', '--to', pgUrl(pg, 'cli_restored'), '--to-password-env', passwordEnv]);
