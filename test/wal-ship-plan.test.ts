@@ -60,7 +60,8 @@ describe('a WAL shipper that cannot plan', () => {
     // Still there after the first retry, which failed again without a second alert.
     await new Promise((resolve) => setTimeout(resolve, 7000));
     expect((await handle.describe()).status.name).toBe('RUNNING');
-    expect(await shipperDoctorLine(harness.client, fixture.config, source)).toEqual({ warn: expect.stringContaining(`Config: no source "${source}" in the worker's config`) as string });
+    // That worker does not poll the source's spool either (it has never heard of it): doctor fails the shipper, with the round's error.
+    await expect(shipperDoctorLine(harness.client, fixture.config, source)).rejects.toThrow(new RegExp(`no worker polls \\S+\\.spool\\.${source}: the WAL of ${source} stays in its spool; its last round \\(\\S+\\) failed: Config: no source "${source}" in the worker's config`));
     expect(alerts()).toHaveLength(1);
 
     // The worker is redeployed with the right config: the next attempt plans and the rounds run.

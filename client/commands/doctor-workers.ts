@@ -40,12 +40,12 @@ export async function anyRegionLine(client: Client, config: Config): Promise<str
 }
 
 /** A running shipper whose spool nobody polls ships nothing while the spool fills: a failure. */
-export async function spoolPollersLine(client: Client, config: Config, source: string): Promise<string> {
+export async function spoolPollersLine(client: Client, config: Config, source: string, lastError?: string): Promise<string> {
   const region = config.sources[source]!.region;
   const queue = spoolQueue(`${config.temporal.taskQueuePrefix}${region}`, source);
   const pollers = await pollersOf(client, config.temporal.namespace, queue, 'activity');
   if (pollers.length === 0) {
-    throw new LifeboatError('Config', `no worker polls ${queue}: the WAL of ${source} stays in its spool`,
+    throw new LifeboatError('Config', `no worker polls ${queue}: the WAL of ${source} stays in its spool${lastError ? `; ${lastError}` : ''}`,
       `start (or restart) "lifeboat worker --region ${region}" on the machine that holds wal.spool, after the directory exists`);
   }
   return `shipped by ${[...new Set(pollers)].join(', ')}`;

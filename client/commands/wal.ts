@@ -93,8 +93,9 @@ export async function shipperDoctorLine(client: Client, config: Config, source: 
     client.workflow.getHandle(workflowId).query(walStatusQuery).catch(() => null),
     new Promise<null>((resolve) => setTimeout(() => resolve(null), 5_000).unref()),
   ]);
-  const shippers = await spoolPollersLine(client, config, source);
-  if (round?.shipError) return { warn: `running, but its last round (${round.at}) failed: ${round.shipError.type}: ${round.shipError.message}` };
+  const lastError = round?.shipError ? `its last round (${round.at}) failed: ${round.shipError.type}: ${round.shipError.message}` : undefined;
+  const shippers = await spoolPollersLine(client, config, source, lastError);
+  if (lastError) return { warn: `running, but ${lastError}` };
   return round ? `running, last round ${round.at}, ${shippers}` : `running (no round finished yet, or its worker does not answer), ${shippers}`;
 }
 
