@@ -238,7 +238,7 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     // doctor fails a running shipper whose spool no worker polls, and names who ships the other one.
     const doctor = await execa(lifeboat, ['--config', fixture.configFile, '--json', 'doctor'], { env: fixture.env, reject: false });
     const checks = (JSON.parse(doctor.stdout) as { checks: Array<{ check: string; ok: boolean; detail: string }> }).checks;
-    expect(checks.find((c) => c.check === `wal shipper ${lost}`)).toMatchObject({ ok: false, detail: expect.stringMatching(/no worker polls \S+\.spool\.lost-db: the WAL of lost-db stays in its spool \(start \(or restart\) "lifeboat worker --region stockholm" on the machine that holds wal\.spool/) });
+    expect(checks.find((c) => c.check === `wal shipper ${lost}`)).toMatchObject({ ok: false, detail: expect.stringMatching(/no worker polls \S+\.spool\.lost-db: the WAL of lost-db stays in its spool; its last round \(\S+\) failed: WorkerUnavailable: .* \(start \(or restart\) "lifeboat worker --region stockholm" on the machine that holds wal\.spool/) });
     expect(checks.find((c) => c.check === `wal shipper ${source}`)).toMatchObject({ ok: true, detail: expect.stringMatching(/, shipped by \S+/) });
     expect(doctor.exitCode).toBe(2);
   }, 120_000);
