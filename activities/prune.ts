@@ -3,7 +3,7 @@ import { LifeboatError } from '../lib/errors';
 import { keys, type Tombstone } from '../lib/manifest';
 import type { BackupRef } from '../lib/retention/plan';
 import { signatureKey, type Signer, type TrustedKey } from '../lib/signing';
-import { judgeManifest, type UntrustedItem } from './catalog';
+import { inBatches, judgeManifest, type UntrustedItem } from './catalog';
 import { heldReason } from './locks';
 import { putSigned } from './signed';
 import type { StorageBackend } from './storage/backend';
@@ -52,27 +52,37 @@ export async function scanRegion(storage: StorageBackend, trusted: TrustedKey[],
   }
 
   const scan: RegionScan = { backups: [], verified: [], orphans: [], untrusted: [] };
-  for (const [id, group] of groups) {
-    if (!group.keys.includes(keys.manifest(source, id))) {
-      scan.orphans.push({ id, objects: group.keys.length, bytes: group.bytes, newest: new Date(group.newest).toISOString(), unfinishedUploads: unfinished.get(id) ?? 0 });
-      continue;
-    }
-    const judged = await judgeManifest(storage, trusted, keys.manifest(source, id));
+  // Each backup costs a few reads (manifest, signature, verify records): sixteen backups at a time,
+  // results taken in key order, so a catalog of 20,000 is read in minutes rather than an hour.
+  const judged = await inBatches([...groups], async ([id, group]) => {
+    if (!group.keys.includes(keys.manifest(source, id))) return { id, group, orphan: true as const };
+    const verdict = await judgeManifest(storage, trusted, keys.manifest(source, id));
     onManifest();
-    if ('untrusted' in judged) {
-      scan.untrusted.push(judged.untrusted);
-      continue;
-    }
-    const { manifest } = judged.entry;
-    scan.backups.push({ id: manifest.id, finishedAt: manifest.finishedAt, parent: manifest.parent });
+    if ('untrusted' in verdict) return { id, group, verdict };
+    let verified = false;
     for (const key of group.keys) {
       if (verifyRecordOf(source, key) !== id) continue;
       const read = await readRecord(storage, trusted, key);
       if ('record' in read && read.record.outcome === 'passed') {
-        scan.verified.push(id);
+        verified = true;
         break;
       }
     }
+    return { id, group, verdict, verified };
+  });
+  for (const item of judged) {
+    const { id, group } = item;
+    if ('orphan' in item) {
+      scan.orphans.push({ id, objects: group.keys.length, bytes: group.bytes, newest: new Date(group.newest).toISOString(), unfinishedUploads: unfinished.get(id) ?? 0 });
+      continue;
+    }
+    if ('untrusted' in item.verdict) {
+      scan.untrusted.push(item.verdict.untrusted);
+      continue;
+    }
+    const { manifest } = item.verdict.entry;
+    scan.backups.push({ id: manifest.id, finishedAt: manifest.finishedAt, parent: manifest.parent });
+    if (item.verified) scan.verified.push(id);
   }
   return scan;
 }
