@@ -79,7 +79,7 @@ export function createActivities(deps: Deps) {
     failoverTeardown: withFailures(failover.failoverTeardown),
     runFailoverHook: withFailures(failover.runFailoverHook),
     planWal: withFailures(wal.planWal),
-    spoolProblem: withFailures(wal.spoolProblem),
+    spoolProblem: withFailures(long('spoolProblem', wal.spoolProblem)),
     shipWalFiles: withFailures(wal.shipWalFiles),
     walRegionStatus: withFailures(long('walRegionStatus', wal.walRegionStatus)),
     pruneWal: withFailures(long('pruneWal', wal.pruneWal)),

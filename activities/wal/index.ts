@@ -3,7 +3,7 @@ import type { WalConfig } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
 import { spoolQueue } from '../../lib/task-queues';
 import { hostIdOf } from '../host-queue';
-import { listSpool } from './spool';
+import { checkSpool } from './spool';
 import type { Deps } from '../deps';
 import { advance, stallTimeoutMs, watched } from '../progress';
 import { deleteWalFiles, planWalPrune, type WalPrunePlan } from './prune';
@@ -81,7 +81,8 @@ export function walActivities(deps: Deps) {
     const { spool } = walConfigOf(deps, source);
     const host = hostIdOf(config);
     try {
-      await listSpool(spool, source);
+      // Only the directory itself: a backlog of thousands of files would make a listing slow.
+      await checkSpool(spool, source);
     } catch (error) {
       const found = error instanceof LifeboatError ? error.message : String(error);
       return { host, problem: `${found} on ${host}`, hint: `${error instanceof LifeboatError && error.hint ? `${error.hint}; ` : ''}then start (or restart) "lifeboat worker" there: a worker polls a spool only if the directory exists when it starts` };

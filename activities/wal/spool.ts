@@ -29,13 +29,18 @@ function fullSegmentSize(size: number): boolean {
   return size >= 1 << 20 && size <= 1 << 30 && (size & (size - 1)) === 0;
 }
 
-/** The spool's finished WAL files; temp and dot files and anything that is not a WAL name are left alone. */
-export async function listSpool(spool: string, source: string, now = Date.now()): Promise<SpoolListing> {
+/** Throws the Config error that says what is wrong with the spool directory, if anything is. */
+export async function checkSpool(spool: string, source: string): Promise<void> {
   try {
     await access(spool, constants.R_OK | constants.W_OK | constants.X_OK);
   } catch (error) {
     throw spoolError(spool, source, error);
   }
+}
+
+/** The spool's finished WAL files; temp and dot files and anything that is not a WAL name are left alone. */
+export async function listSpool(spool: string, source: string, now = Date.now()): Promise<SpoolListing> {
+  await checkSpool(spool, source);
   const listing: SpoolListing = { ready: [], settling: [] };
   for (const name of (await readdir(spool)).sort()) {
     const parsed = parseWalName(name);
