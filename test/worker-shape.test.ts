@@ -152,7 +152,9 @@ describe('the worker shape', () => {
   }, 120_000);
 
   it('lets a running backup finish on SIGTERM within worker.shutdownGrace instead of killing it', async () => {
-    const graceful = configVariant(fixture, 'graceful', { worker: { shutdownGrace: '60s' } });
+    // Its machine has no WAL spool for `spooled`: the worker says it will not ship that source.
+    const spooled = fixture.config.sources.spooled as Extract<Config['sources'][string], { kind: 'postgres' }>;
+    const graceful = configVariant(fixture, 'graceful', { worker: { shutdownGrace: '60s' }, sources: { spooled: { ...spooled, wal: { ...spooled.wal!, spool: join(trees, 'no-spool-here') } } } });
     const worker = startWorkerProcess(graceful.file, fixture.env, ['--region', 'stockholm']);
     let harness: Harness | undefined;
     const connection = await Connection.connect({ address: servers.temporal.address });
@@ -162,6 +164,7 @@ describe('the worker shape', () => {
       await expect.poll(async () => (await activityRuns(handle)).some((a) => a.type === 'snapshotToStorage' && a.identity !== ''), { timeout: 60_000, interval: 100 }).toBe(true);
       await worker.stop();
       expect(worker.output()).toMatch(/SIGTERM: taking no new tasks; running activities get up to 60s to finish/);
+      expect(worker.output()).toContain(`WAL of spooled: no spool ${join(trees, 'no-spool-here')} on this machine, so this worker does not ship it`);
       // The rest of the run (the manifest) on a new worker, as after a deploy.
       harness = await startHarness(fixture.config);
       await handle.result();

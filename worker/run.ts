@@ -14,7 +14,7 @@ import { childEnvOptions } from '../lib/child-env';
 import { packageRoot } from '../lib/package-root';
 import { registerSearchAttributes, type Registration } from '../lib/search-attribute-registry';
 import { describeConnection, temporalConnectionOptions } from '../lib/temporal-connection';
-import { queueShapes, spoolsHere } from './shape';
+import { queueShapes } from './shape';
 import { dataConverterOf } from '../lib/codec/data-converter';
 
 const root = packageRoot();
@@ -57,7 +57,7 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
   const workflowBundle = await workflowCode(env);
   const versioning = deploymentOptions(config, workflowBundle, env);
   const shapes = regions.flatMap((region) => queueShapes(config, `${config.temporal.taskQueuePrefix}${region}`));
-  const workers = await Promise.all(shapes.map(({ workflows, ...shape }) => Worker.create({
+  const workers = await Promise.all(shapes.map(({ workflows, spool: _spool, ...shape }) => Worker.create({
     connection,
     namespace: config.temporal.namespace,
     ...shape,
@@ -73,7 +73,8 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
   const done = Promise.all(workers.map((worker) => worker.run())).then(() => connection.close());
   return {
     taskQueues: [...shapes.map((shape) => shape.taskQueue), anyRegionQueue(config.temporal.taskQueuePrefix)],
-    spools: regions.flatMap((region) => spoolsHere(config, `${config.temporal.taskQueuePrefix}${region}`)),
+    // From the shapes, not a second look at the disk: what is reported is what is polled.
+    spools: shapes.flatMap((shape) => (shape.spool ? [shape.spool] : [])),
     searchAttributes,
     done,
     shutdown: () => workers.forEach((worker) => worker.shutdown()),

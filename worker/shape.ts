@@ -9,6 +9,8 @@ import { heavyQueue, hostQueue, spoolQueue } from '../lib/task-queues';
 export type QueueShape = Pick<WorkerOptions, 'taskQueue' | 'maxConcurrentActivityTaskExecutions' | 'shutdownGraceTime' | 'shutdownForceTime' | 'identity'> & {
   /** Only the region queue runs workflows; the others only activities. */
   workflows: boolean;
+  /** A WAL spool's queue: the source whose spool is on this machine. */
+  spool?: string;
 };
 
 /**
@@ -33,12 +35,12 @@ export function queueShapes(config: Config, regionQueue: string): QueueShape[] {
     { ...common, taskQueue: heavyQueue(regionQueue), workflows: false, maxConcurrentActivityTaskExecutions: heavySlots },
     { ...common, taskQueue: hostQueue(regionQueue, hostId), workflows: false, maxConcurrentActivityTaskExecutions: heavySlots },
     // One round at a time per spool: two would race for the same files.
-    ...spoolsHere(config, regionQueue).map((source) => ({ ...common, taskQueue: spoolQueue(regionQueue, source), workflows: false, maxConcurrentActivityTaskExecutions: 1 })),
+    ...spoolsHere(config, regionQueue).map((spool) => ({ ...common, taskQueue: spoolQueue(regionQueue, spool), workflows: false, maxConcurrentActivityTaskExecutions: 1, spool })),
   ];
 }
 
 /** The WAL sources of this queue's region whose spool directory is on this machine. */
-export function spoolsHere(config: Config, regionQueue: string): string[] {
+function spoolsHere(config: Config, regionQueue: string): string[] {
   return Object.entries(config.sources)
     .filter(([, source]) => source.kind === 'postgres' && source.wal && `${config.temporal.taskQueuePrefix}${source.region}` === regionQueue && existsSync(source.wal.spool))
     .map(([name]) => name);

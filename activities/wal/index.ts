@@ -77,7 +77,7 @@ export function walActivities(deps: Deps) {
    * (any of the region's) finds at the spool's path says whether the spool is missing or its
    * worker is.
    */
-  async function spoolProblem({ source }: { source: string }): Promise<{ host: string; problem: string; hint: string }> {
+  async function spoolProblem({ source }: { source: string }): Promise<{ problem: string; hint: string }> {
     const { spool } = walConfigOf(deps, source);
     const host = hostIdOf(config);
     try {
@@ -85,9 +85,9 @@ export function walActivities(deps: Deps) {
       await checkSpool(spool, source);
     } catch (error) {
       const found = error instanceof LifeboatError ? error.message : String(error);
-      return { host, problem: `${found} on ${host}`, hint: `${error instanceof LifeboatError && error.hint ? `${error.hint}; ` : ''}then start (or restart) "lifeboat worker" there: a worker polls a spool only if the directory exists when it starts` };
+      return { problem: `${found} on ${host}`, hint: `${error instanceof LifeboatError && error.hint ? `${error.hint}; ` : ''}then start (or restart) "lifeboat worker" there: a worker polls a spool only if the directory exists when it starts` };
     }
-    return { host, problem: `the spool exists on ${host}, but its worker started before it did and does not poll it`, hint: `restart "lifeboat worker" on ${host}` };
+    return { problem: `the spool exists on ${host}, but its worker started before it did and does not poll it`, hint: `restart "lifeboat worker" on ${host}` };
   }
 
   /** One round of the shipper, on the spool's own queue: only the machine with the spool polls it. */

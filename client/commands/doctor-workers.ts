@@ -28,7 +28,8 @@ export async function regionWorkersLine(client: Client, config: Config, region: 
   if (workflows.length === 0 || heavy.length === 0) {
     return { warn: `no worker polls ${workflows.length === 0 ? queue : heavyQueue(queue)}: nothing of region ${region} runs until "lifeboat worker --region ${region}" does` };
   }
-  return `${new Set(workflows).size} worker(s) poll ${queue}: ${[...new Set(workflows)].join(', ')}`;
+  const workers = [...new Set(workflows)];
+  return `${workers.length} worker(s) poll ${queue}: ${workers.join(', ')}`;
 }
 
 /** What checkObjectives, sync and retention fall back on when the primary region is lost (issue 13, item 12). */

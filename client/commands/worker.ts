@@ -4,6 +4,7 @@ import { checkedSigner } from '../../lib/signing';
 import { coreMetricsAddress, startMetrics } from '../../worker/metrics/start';
 import { startWorkers } from '../../worker/run';
 import type { Output } from '../output';
+import { walSources } from './wal';
 
 const levels: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 
@@ -37,9 +38,11 @@ export async function workerCommand(config: Config, regions: string[], out: Outp
     process.once('SIGINT', () => stopping('SIGINT'));
     const version = workers.version;
     if (version) out.note(`deployment ${version.deploymentName}, build ${version.buildId}: new runs reach it once it is current ("temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}", README "Upgrades")`);
-    for (const [name, source] of Object.entries(config.sources)) {
-      if (source.kind !== 'postgres' || !source.wal || !chosen.includes(source.region) || workers.spools.includes(name)) continue;
-      out.note(`lifeboat worker: WAL of ${name}: no spool ${source.wal.spool} on this machine, so this worker does not ship it (a worker on the machine that has it must, started after the directory exists)`);
+    for (const name of walSources(config)) {
+      const source = config.sources[name]!;
+      if (!chosen.includes(source.region) || workers.spools.includes(name)) continue;
+      const spool = source.kind === 'postgres' ? source.wal?.spool : undefined;
+      out.note(`lifeboat worker: WAL of ${name}: no spool ${spool} on this machine, so this worker does not ship it (a worker on the machine that has it must, started after the directory exists)`);
     }
     if (!config.temporal.codec) out.note('payloads are stored in Temporal in plain text: set temporal.codec to encrypt them (README, Encrypted payloads)');
     await workers.done;

@@ -6,6 +6,7 @@ import type { Client, HistoryAndWorkflowId } from '@temporalio/client';
 import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils';
 import { Worker, type ReplayResult } from '@temporalio/worker';
 import { execa } from 'execa';
+import { inBatches } from '../../activities/catalog';
 
 // Replay (issue 13, item 5): every history a test run produced, and the histories earlier versions
 // committed in test/histories/, run against today's workflow bundle. A change to workflow code that
@@ -33,11 +34,9 @@ export async function* historiesOfRun(client: Client): AsyncGenerator<RunHistory
   const runs = [];
   for await (const run of client.workflow.list()) if (types.has(run.type)) runs.push(run);
   // Hundreds of runs by the end of a test run: fetched eight at a time rather than one after another.
-  for (let i = 0; i < runs.length; i += 8) {
-    const batch = await Promise.all(runs.slice(i, i + 8).map(async (run) => ({ run, history: await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory() })));
-    for (const { run, history } of batch) {
-      yield { workflowId: run.workflowId, runId: run.runId, history, type: run.type, status: run.status.name, events: history.events?.length ?? 0 };
-    }
+  const fetched = await inBatches(runs, async (run) => ({ run, history: await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory() }), 8);
+  for (const { run, history } of fetched) {
+    yield { workflowId: run.workflowId, runId: run.runId, history, type: run.type, status: run.status.name, events: history.events?.length ?? 0 };
   }
 }
 

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { inject } from 'vitest';
 import { s3Client } from '../harness/seaweedfs';
 import { codecKeyOf, decrypted } from './codec';
+import { inBatches } from '../../activities/catalog';
 import type { Servers } from '../harness/servers';
 
 // The secret scan (issue 11): every secret the test run knows, looked for in everything the run
@@ -83,10 +84,10 @@ export async function scanTemporal(client: Client, secrets: KnownSecret[]): Prom
   const runs = [];
   for await (const run of client.workflow.list()) runs.push(run);
   // Hundreds of histories by the end of a test run: fetched a few at a time, not one after another.
-  await eachAtOnce(runs, 8, async (run) => {
+  await inBatches(runs, async (run) => {
     const history = await decrypted(client, await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory());
     findings.push(...scanText(`history of ${run.workflowId} (${run.type})`, historyText(history), secrets));
-  });
+  }, 8);
   const executions = runs.length;
   for await (const schedule of client.schedule.list()) {
     const described = await client.schedule.getHandle(schedule.scheduleId).describe();
@@ -103,11 +104,11 @@ export async function scanBuckets(servers: Servers, secrets: KnownSecret[]): Pro
     const s3 = s3Client(server);
     for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: server.bucket })) {
       const keys = (page.Contents ?? []).map((object) => object.Key!).filter((key) => key.endsWith('.json'));
-      await eachAtOnce(keys, 8, async (key) => {
+      await inBatches(keys, async (key) => {
         const body = await (await s3.send(new GetObjectCommand({ Bucket: server.bucket, Key: key }))).Body!.transformToString();
         objects += 1;
         findings.push(...scanText(`s3://${server.bucket}/${key} (${server.region})`, body, secrets));
-      });
+      }, 8);
     }
     s3.destroy();
   }
@@ -221,10 +222,3 @@ export function sampleProcesses(intervalMs = 50): { stop(): Promise<ProcessSampl
   };
 }
 
-/** Runs `work` over `items` with at most `limit` running at once. */
-async function eachAtOnce<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  }));
-}
