@@ -11,6 +11,7 @@ import { retentionActivities } from './retention';
 import { retentionPageActivities } from './retention-pages';
 import { rollbackActivities } from './rollback';
 import { syncActivities } from './sync';
+import { syncBatchActivities } from './sync-batch';
 import { syncPlanActivities } from './sync-plan';
 import { verifyActivities } from './verify';
 import { verifyRestoreActivities } from './verify-restore';
@@ -24,6 +25,7 @@ export function createActivities(deps: Deps) {
   const alertChecks = alertCheckActivities(deps);
   const sync = syncActivities(deps);
   const syncPlan = syncPlanActivities(deps);
+  const syncBatch = syncBatchActivities(deps, sync);
   const retention = retentionActivities(deps);
   const wal = walActivities(deps);
   const retentionPages = retentionPageActivities(deps, retention, wal.pruneWal);
@@ -56,6 +58,7 @@ export function createActivities(deps: Deps) {
     readCopyPage: withFailures(syncPlan.readCopyPage),
     discardCopyPlan: withFailures(syncPlan.discardCopyPlan),
     copyObject: withFailures(sync.copyObject),
+    copyBackups: withFailures(long('copyBackups', syncBatch.copyBackups)),
     publishManifest: withFailures(long('publishManifest', sync.publishManifest)),
     discardPartialCopy: withFailures(long('discardPartialCopy', sync.discardPartialCopy)),
     planRetention: withFailures(long('planRetention', retention.planRetention)),

@@ -201,5 +201,7 @@ export function syncActivities(deps: Deps) {
     return removed;
   }
 
-  return { planSync, compareRegions, copyObject, publishManifest, discardPartialCopy };
+  // copyOne is copyObject without its own watch and resume: what copyBackups runs per object.
+  const copyOne = (input: CopyObjectInput) => copyWatched(input, undefined);
+  return { planSync, compareRegions, copyObject, copyOne, publishManifest, discardPartialCopy };
 }

@@ -10,6 +10,7 @@ import { doctorCommand } from './commands/doctor';
 import { failoverAbortCommand, failoverApproveCommand, failoverStartCommand, failoverStatusCommand } from './commands/failover';
 import { restoreCommand } from './commands/restore';
 import { retentionApplyCommand } from './commands/retention';
+import { retentionShowCommand } from './commands/retention-show';
 import { schedulesApplyCommand, schedulesListCommand } from './commands/schedules';
 import { statusCommand } from './commands/status';
 import { syncCommand } from './commands/sync';
@@ -187,7 +188,16 @@ program.command('status').description('one line per source: newest backup agains
     await statusCommand(config, () => connectClient(config), out);
   });
 
-program.command('retention').description('prune backups by the retention rules').command('apply')
+const retention = program.command('retention').description('prune backups by the retention rules');
+retention.command('show')
+  .description('list every decision the rules make now (keep or delete, and why), straight from storage; deletes nothing, needs no Temporal')
+  .option('--source <source>', 'only this source (default: every source)')
+  .option('--region <region>', 'only this region')
+  .action(async (options: { source?: string; region?: string }) => {
+    const { config, out } = setup();
+    await retentionShowCommand(config, options, out);
+  });
+retention.command('apply')
   .description('apply the retention rules in every region, behind the interlocks; print what goes and why the rest stays')
   .option('--source <source>', 'only this source (default: every source with retention rules)')
   .option('--dry-run', 'list what would go and why each backup stays; delete nothing (always waits)')

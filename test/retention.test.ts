@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { execa } from 'execa';
+import type { RetentionShowResult } from '../client/commands/retention-show';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
@@ -140,6 +141,30 @@ describe('applyRetention on the real Temporal server and S3 regions', () => {
     expect(stockholm.orphans).toMatchObject([{ id: orphanId, action: 'remove', removed: null }]);
     expect(await keysIn(storage('stockholm'), '')).toEqual(before);
   }, 300_000);
+
+  it('lifeboat retention show lists every decision of the plan, not the first 20, from storage alone, and deletes nothing', async () => {
+    const before = await keysIn(storage('stockholm'), '');
+    const cli = (args: string[]) => execa(lifeboat, ['--config', fixture.configFile, ...args], { env: fixture.env, reject: false });
+    const json = await cli(['--json', 'retention', 'show', '--source', 'shop', '--region', 'stockholm']);
+    expect(json.exitCode, json.stderr).toBe(0);
+    const shown = JSON.parse(json.stdout) as RetentionShowResult;
+    const region = shown.sources[0]!.regions;
+    expect(region.map((r) => r.region)).toEqual(['stockholm']);
+    const decisions = region[0]!.decisions;
+    expect(decisions.map((d) => d.id)).toEqual(daily.map((d) => d.id));
+    const deleted = decisions.filter((d) => d.action === 'delete').map((d) => d.id);
+    expect(deleted).toEqual(daily.map((d) => d.id).filter((id) => !expectedShop.includes(id)));
+    expect(region[0]).toMatchObject({ kept: expectedShop.length, deleted: deleted.length });
+    expect(shown.sources[0]!.orphans).toMatchObject([{ id: orphanId, region: 'stockholm', action: 'remove' }]);
+    const text = await cli(['retention', 'show', '--source', 'chain']);
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toContain('nothing is deleted by this command');
+    expect(text.stdout).toMatch(new RegExp(`gothenburg \\(.*\\): 3 kept, 1 would go`));
+    expect(text.stdout).toMatch(new RegExp(`would delete +${oldFull.id} +`));
+    expect(text.stdout).toMatch(new RegExp(`keep +${one.id} +parent of ${two.id}`));
+    expect((await cli(['retention', 'show', '--region', 'nowhere'])).exitCode).toBe(2);
+    expect(await keysIn(storage('stockholm'), '')).toEqual(before);
+  }, 120_000);
 
   it('prunes thirteen months of daily backups to exactly the GFS set in every region', async () => {
     const report = await applyRetention({});

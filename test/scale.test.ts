@@ -137,6 +137,10 @@ describe(`at scale (${full ? 'full' : 'CI'} sizes: ${sizes.tables} tables, ${siz
     const history = await historyPayloads(harness.client, workflowId);
     report(`sync of ${sizes.backups} backups to a new region`, started, history);
     expect(history.largest, history.largestAt).toBeLessThanOrEqual(bound);
+    // Small backups go a page to one activity, not an activity per object and one per manifest.
+    expect(history.activities).not.toHaveProperty('copyObject');
+    expect(history.activities).not.toHaveProperty('publishManifest');
+    expect(history.activities.copyBackups).toBe(Math.ceil(sizes.backups / 50));
   }, timeout);
 
   it(`applies retention to that catalog of ${sizes.backups} backups in both regions, in pages across runs, and no payload passes the bound`, async () => {

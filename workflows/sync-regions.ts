@@ -12,6 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { BackupRef, BackupToCopy, SyncPlan } from '../activities/sync';
+import { isSmallBackup } from '../lib/small-backups';
 import { bounded } from './bounded';
 import { surface } from './failures';
 import { verifyBothCopies, type DivergentReport } from './sync-divergent';
@@ -184,8 +185,35 @@ async function syncRegion(
       if (!unreachable(failure.type) && failure.type !== 'AlreadyExists') await CancellationScope.nonCancellable(() => regional.discardPartialCopy({ source, backupId: backup.id, to: region })).catch(() => undefined);
     }
   };
+  // Small backups go many to one activity: a catalog of thousands of them is not thousands of round trips each.
+  const copyBatch = async (backups: BackupToCopy[]) => {
+    if (backups.length === 0) return;
+    try {
+      if (down) throw new RegionDown(down);
+      const outcomes = await limit(() => copier.copyBackups({ source, from: home, to: region, backups }));
+      for (const backup of backups) {
+        const outcome = outcomes.find((o) => o.id === backup.id);
+        if (!outcome) noteFailed(run, { backupId: backup.id, type: 'Error', message: `the copy of ${backup.id} to ${region} reported nothing` });
+        else if ('type' in outcome) noteFailed(run, { backupId: backup.id, type: outcome.type, message: outcome.message });
+        else {
+          noteCopied(run, { id: backup.id, finishedAt: backup.finishedAt });
+          run.copiedBytes += outcome.copiedBytes;
+        }
+      }
+    } catch (error) {
+      const failure = error instanceof RegionDown ? error.failure : { backupId: backups[0]!.id, ...failureOf(error) };
+      if (unreachable(failure.type)) down ??= failure;
+      for (const backup of backups) {
+        noteFailed(run, backup.id === failure.backupId ? failure : { backupId: backup.id, type: failure.type, message: `not tried: an earlier copy to ${region} failed (${failure.message})` });
+      }
+      // As for one backup: a region that answers gets no half copies; one that does not is tidied by the next sync.
+      if (!unreachable(failure.type)) {
+        await CancellationScope.nonCancellable(() => Promise.all(backups.map((b) => regional.discardPartialCopy({ source, backupId: b.id, to: region }).catch(() => undefined))));
+      }
+    }
+  };
   // Runs from before stored plans replay comparing whole catalogs; a run carried with a plan goes on with it.
-  if (run.plan || patched('sync-stored-plan')) return copyByPages(run, { source, home, region, regional, budget, copyBackup, down: () => down });
+  if (run.plan || patched('sync-stored-plan')) return copyByPages(run, { source, home, region, regional, budget, copyBackup, copyBatch, down: () => down });
 
   const failedBefore = new Set(run.failed.map((f) => f.backupId));
   const copiedBefore = new Set(run.copied.map((b) => b.id));
@@ -227,6 +255,7 @@ interface PageContext {
   regional: ReturnType<typeof proxyActivities<Activities>>;
   budget: { left: number };
   copyBackup: (backup: BackupToCopy) => Promise<void>;
+  copyBatch: (backups: BackupToCopy[]) => Promise<void>;
   down: () => SyncFailure | undefined;
 }
 
@@ -235,7 +264,7 @@ interface PageContext {
  * history); each run then copies page after page of it, newest first, until its budget is spent or
  * Temporal suggests a new run, and hands the offset on. The history holds pages, never the catalog.
  */
-async function copyByPages(run: RegionRun, { source, home, region, regional, budget, copyBackup, down }: PageContext): Promise<RegionRun> {
+async function copyByPages(run: RegionRun, { source, home, region, regional, budget, copyBackup, copyBatch, down }: PageContext): Promise<RegionRun> {
   let page: BackupToCopy[] | undefined;
   let divergent: Promise<DivergentReport[]> = Promise.resolve([]);
   if (!run.plan) {
@@ -267,7 +296,9 @@ async function copyByPages(run: RegionRun, { source, home, region, regional, bud
     page ??= await regional.readCopyPage({ to: region, key: plan.key, offset: plan.offset, limit: pageSize });
     const take = page.slice(0, budget.left);
     budget.left -= take.length;
-    await Promise.all(take.map(copyBackup));
+    // Runs from before batched copies replay copying each object on its own.
+    if (patched('sync-batched-copies')) await Promise.all([copyBatch(take.filter(isSmallBackup)), ...take.filter((b) => !isSmallBackup(b)).map(copyBackup)]);
+    else await Promise.all(take.map(copyBackup));
     plan.offset += take.length;
     page = undefined;
   }

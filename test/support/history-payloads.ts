@@ -12,6 +12,8 @@ export interface HistoryPayloads {
   events: number;
   /** The longest single run's history. */
   longestRun: number;
+  /** Activities scheduled in every run reached, by type. */
+  activities: Record<string, number>;
 }
 
 type Payload = temporal.api.common.v1.IPayload;
@@ -41,7 +43,7 @@ function* payloadsIn(value: unknown): Generator<Payload> {
  * asserted on. Without runId, the first run of the chain the id's latest run belongs to is the start.
  */
 export async function historyPayloads(client: Client, workflowId: string, runId?: string): Promise<HistoryPayloads> {
-  const result: HistoryPayloads = { largest: 0, largestAt: '', runs: [], events: 0, longestRun: 0 };
+  const result: HistoryPayloads = { largest: 0, largestAt: '', runs: [], events: 0, longestRun: 0, activities: {} };
   const queue: Array<{ workflowId: string; runId?: string }> = [{ workflowId, runId }];
   const seen = new Set<string>();
   while (queue.length > 0) {
@@ -68,6 +70,8 @@ export async function historyPayloads(client: Client, workflowId: string, runId?
           result.largestAt = `${next.workflowId}/${run} event ${String(event.eventId)} ${eventName(event)}`;
         }
       }
+      const activity = event.activityTaskScheduledEventAttributes?.activityType?.name;
+      if (activity) result.activities[activity] = (result.activities[activity] ?? 0) + 1;
       const child = event.childWorkflowExecutionStartedEventAttributes?.workflowExecution;
       if (child?.workflowId && child.runId) queue.push({ workflowId: child.workflowId, runId: child.runId });
       const continued = event.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
