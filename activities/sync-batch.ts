@@ -1,7 +1,8 @@
+import { setMaxListeners } from 'node:events';
 import { LifeboatError } from '../lib/errors';
 import { inBatches } from './catalog';
 import type { Deps } from './deps';
-import { advance } from './progress';
+import { advance, stopSignal } from './progress';
 import type { CopyObjectInput, CopyObjectResult, PublishManifestInput } from './sync';
 import type { BackupToCopy } from './sync-types';
 
@@ -34,6 +35,10 @@ export function syncBatchActivities(deps: Deps, steps: CopySteps) {
     let toRetry: unknown;
     let done = 0;
     advance({ to, backups: backups.length, done });
+    const concurrency = Math.max(1, deps.config.sync.concurrency);
+    // Each copy in flight listens on the activity's one stop signal (a few listeners each), and removes them when done.
+    const signal = stopSignal();
+    if (signal) setMaxListeners(10 + 4 * concurrency, signal);
     await inBatches(backups, async (backup) => {
       try {
         const verified: CopyObjectResult[] = [];
@@ -60,7 +65,7 @@ export function syncBatchActivities(deps: Deps, steps: CopySteps) {
         }
       }
       advance({ done: ++done });
-    }, Math.max(1, deps.config.sync.concurrency));
+    }, concurrency);
     if (toRetry) throw toRetry;
     return outcomes;
   }
