@@ -72,7 +72,9 @@ export async function recordHistories(dir: string, histories: RunHistory[], code
   for (const run of histories) {
     if (run.events > maxEvents) continue;
     const current = best.get(run.type);
-    if (!current || run.events > current.events) best.set(run.type, run);
+    // The run that ran the most kinds of activity covers the most code; then the longest.
+    const [kinds, currentKinds] = [activityKinds(run), current ? activityKinds(current) : -1];
+    if (!current || kinds > currentKinds || (kinds === currentKinds && run.events > current.events)) best.set(run.type, run);
   }
   for (const [type, run] of best) {
     // The history as the Temporal CLI exports it (what an operator would commit too); historyToJSON
@@ -83,6 +85,10 @@ export async function recordHistories(dir: string, histories: RunHistory[], code
     writeFileSync(join(dir, `${type}.json`), `${JSON.stringify({ workflowId: run.workflowId, type, status: run.status, history }, null, 1)}\n`);
   }
   return [...best.keys()].sort();
+}
+
+function activityKinds(run: RunHistory): number {
+  return new Set((run.history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean)).size;
 }
 
 interface JsonPayload { metadata: Record<string, string>; data?: string }
