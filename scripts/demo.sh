@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
+# shellcheck source=scripts/node-path.sh
+source scripts/node-path.sh
 exec npx tsx scripts/demo.ts "$@"

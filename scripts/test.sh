@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
+# shellcheck source=scripts/node-path.sh
+source scripts/node-path.sh
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
 status=0
