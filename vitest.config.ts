@@ -13,7 +13,5 @@ export default defineConfig({
     fileParallelism: false,
     // test/zz-secret-scan.test.ts reads the histories, logs and manifests every other file left.
     sequence: { sequencer: LastFilesLast },
-    // The AWS SDK warns on Node 20 at every start; true, and already in the README.
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   },
 });

@@ -96,7 +96,6 @@ async function main(): Promise<void> {
       APP_DB_PASSWORD: servers.postgres.password,
       LEDGER_PASSWORD: ledger.postgres.password,
       LIFEBOAT_TEMPORAL_UI: servers.temporal.uiUrl,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
     const regions: Record<string, unknown> = {};
     for (const [region, s3] of Object.entries(servers.s3)) {

@@ -137,6 +137,15 @@ describe('the lifeboat CLI', () => {
     expect(line('workers any-region')).toMatchObject({ ok: true, detail: expect.stringMatching(/worker\(s\) poll \S+any-region$/) });
     expect(line('payload codec')).toMatchObject({ ok: true, detail: expect.stringMatching(/key\(s\), new payloads use "\S+"; the newest run \(\S+\) decrypts$/) });
     expect(result.exitCode).toBe(0);
+    // Doctor touches Temporal, every region's S3 and PostgreSQL: on Node 20 the AWS SDK warned on every call.
+    expect(result.stderr).not.toMatch(/deprecat|warning|node >=/i);
+  });
+
+  it('runs on Node 22 or newer: scripts/setup.sh installs Node 24 where the machine\'s is older', async () => {
+    // The test process, and the node on PATH that bin/lifeboat and the worker processes run on.
+    expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(22);
+    const onPath = await execa('node', ['-p', 'process.versions.node']);
+    expect(Number(onPath.stdout.split('.')[0])).toBeGreaterThanOrEqual(22);
   });
 
   it('fails doctor with the failing checks named when a storage secret is wrong', async () => {
