@@ -1,25 +1,9 @@
 import { Command, CommanderError } from 'commander';
-import { loadConfig } from '../lib/config/load';
 import { LifeboatError } from '../lib/errors';
-import { backupCommand } from './commands/backup';
-import { backupsHoldCommand } from './commands/backups-hold';
-import { backupsListCommand } from './commands/backups-list';
-import { catalogKeygenCommand, catalogSignCommand } from './commands/catalog';
-import { codecServerCommand } from './commands/codec-server';
-import { doctorCommand } from './commands/doctor';
-import { failoverAbortCommand, failoverApproveCommand, failoverStartCommand, failoverStatusCommand } from './commands/failover';
-import { restoreCommand } from './commands/restore';
-import { retentionApplyCommand } from './commands/retention';
-import { retentionShowCommand } from './commands/retention-show';
-import { schedulesApplyCommand, schedulesListCommand } from './commands/schedules';
-import { statusCommand } from './commands/status';
-import { syncCommand } from './commands/sync';
-import { verifyCommand } from './commands/verify';
-import { walStartCommand, walStatusCommand } from './commands/wal';
-import { workerCommand } from './commands/worker';
 import { output } from './output';
-import { connectClient } from './temporal';
 
+// Each command's module, and the packages it needs (Temporal, the AWS SDK, PostgreSQL), loads only
+// when that command runs: --help and a catalog listing do not pay for the worker's.
 const program = new Command('lifeboat')
   .description('Backup and disaster recovery for PostgreSQL, Redis and file trees, on Temporal')
   .option('--config <file>', 'config file (else $LIFEBOAT_CONFIG, else ./lifeboat.yaml)')
@@ -28,25 +12,27 @@ const program = new Command('lifeboat')
   .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
 const globals = () => program.opts<{ config?: string; json?: boolean }>();
-const setup = () => {
+const setup = async () => {
   const { config, json } = globals();
+  // The config's parser (zod, yaml) loads with the first command that needs a config, not for --help.
+  const { loadConfig } = await import('../lib/config/load');
   return { ...loadConfig(config), out: output(Boolean(json)) };
 };
 
 program.command('worker').description('run the worker(s); all regions when none is named')
   .option('--region <region...>', 'region(s) whose task queue to serve', [])
   .action(async (options: { region: string[] }) => {
-    const { config, out } = setup();
-    await workerCommand(config, options.region, out);
+    const { config, out } = await setup();
+    await (await import('./commands/worker')).workerCommand(config, options.region, out);
   });
 
 program.command('backup <source>').description('start a backup of a source')
   .option('--wait', 'show progress and end with the backup\'s summary')
   .action(async (source: string, options: { wait?: boolean }) => {
-    const { config, out } = setup();
-    const client = await connectClient(config);
+    const { config, out } = await setup();
+    const client = await (await import('./temporal')).connectClient(config);
     try {
-      await backupCommand(client, config, source, Boolean(options.wait), out);
+      await (await import('./commands/backup')).backupCommand(client, config, source, Boolean(options.wait), out);
     } finally {
       await client.connection.close();
     }
@@ -56,39 +42,39 @@ program.command('codec-server').description('serve /encode and /decode for the T
   .option('--host <host>', 'address to listen on (default temporal.codec.server.host)')
   .option('--port <port>', 'port to listen on (default temporal.codec.server.port)', (value) => Number(value))
   .action(async (options: { host?: string; port?: number }) => {
-    const { config, out } = setup();
-    await codecServerCommand(config, options, out);
+    const { config, out } = await setup();
+    await (await import('./commands/codec-server')).codecServerCommand(config, options, out);
   });
 
 const backups = program.command('backups').description('the catalog');
 backups.command('list').description('list backups from every region\'s storage')
   .option('--source <source>').option('--region <region>')
   .action(async (options: { source?: string; region?: string }) => {
-    const { config, out } = setup();
-    await backupsListCommand(config, options, out);
+    const { config, out } = await setup();
+    await (await import('./commands/backups-list')).backupsListCommand(config, options, out);
   });
 backups.command('hold <id>').description('put an S3 Object Lock legal hold on every object of a backup (retention keeps it until released)')
   .option('--source <source>', 'the backup\'s source (default: whichever has a backup of that id)')
   .option('--region <region>', 'one region, or all', 'all')
   .option('--release', 'clear the legal hold instead')
   .action(async (id: string, options: { source?: string; region?: string; release?: boolean }) => {
-    const { config, out } = setup();
-    await backupsHoldCommand(config, id, options, out);
+    const { config, out } = await setup();
+    await (await import('./commands/backups-hold')).backupsHoldCommand(config, id, options, out);
   });
 
 const catalog = program.command('catalog').description('the signed catalog: keys, and signing what older versions left unsigned');
 catalog.command('keygen').description('make an Ed25519 catalog signing key; prints the line for catalog.trustedKeys')
   .requiredOption('--out <file>', 'where to write the private key (PEM, mode 0600; never overwritten)')
-  .action((options: { out: string }) => {
-    catalogKeygenCommand(options.out, output(Boolean(globals().json)));
+  .action(async (options: { out: string }) => {
+    (await import('./commands/catalog')).catalogKeygenCommand(options.out, output(Boolean(globals().json)));
   });
 catalog.command('sign').description('one-time, after upgrading: sign the manifests, tombstones and records older versions wrote unsigned')
   .option('--trust-existing', 'required: trust what the buckets hold now (look at "backups list" and --dry-run first)')
   .option('--dry-run', 'list what would be signed; sign nothing')
   .option('--source <source>').option('--region <region>')
   .action(async (options: { trustExisting?: boolean; dryRun?: boolean; source?: string; region?: string }) => {
-    const { config, out } = setup();
-    await catalogSignCommand(config, options, out);
+    const { config, out } = await setup();
+    await (await import('./commands/catalog')).catalogSignCommand(config, options, out);
   });
 
 program.command('restore <source>').description('restore a backup (verified first) into a target')
@@ -114,10 +100,10 @@ program.command('restore <source>').description('restore a backup (verified firs
   .option('--lsn <lsn>', 'postgres mode physical: recover to this WAL position, e.g. 0/3000148')
   .option('--os-user <user>', 'postgres mode physical: the OS user the cluster runs as (default postgres when the worker is root)')
   .action(async (source: string, options: { latest?: boolean; backup?: string; to: string; region?: string; clean: boolean; owner: boolean; sameOwner?: boolean; toPasswordEnv?: string; serve?: number; port?: number; at?: string; lsn?: string; osUser?: string }) => {
-    const { config, out } = setup();
-    const client = await connectClient(config);
+    const { config, out } = await setup();
+    const client = await (await import('./temporal')).connectClient(config);
     try {
-      await restoreCommand(client, config, source, { ...options, noOwner: !options.owner }, out);
+      await (await import('./commands/restore')).restoreCommand(client, config, source, { ...options, noOwner: !options.owner }, out);
     } finally {
       await client.connection.close();
     }
@@ -127,10 +113,10 @@ const schedules = program.command('schedules').description('Temporal Schedules f
 schedules.command('apply').description('create, update and delete Lifeboat\'s schedules to match the config')
   .option('--dry-run', 'print what would change; change nothing')
   .action(async (options: { dryRun?: boolean }) => {
-    const { config, out } = setup();
-    const client = await connectClient(config);
+    const { config, out } = await setup();
+    const client = await (await import('./temporal')).connectClient(config);
     try {
-      await schedulesApplyCommand(client, config, Boolean(options.dryRun), out);
+      await (await import('./commands/schedules')).schedulesApplyCommand(client, config, Boolean(options.dryRun), out);
     } finally {
       await client.connection.close();
     }
@@ -142,10 +128,10 @@ schedules.command('list').description('Lifeboat\'s schedules: next runs in their
     return count;
   }, 3)
   .action(async (options: { next: number }) => {
-    const { config, out } = setup();
-    const client = await connectClient(config);
+    const { config, out } = await setup();
+    const client = await (await import('./temporal')).connectClient(config);
     try {
-      await schedulesListCommand(client, config, options.next, out);
+      await (await import('./commands/schedules')).schedulesListCommand(client, config, options.next, out);
     } finally {
       await client.connection.close();
     }
@@ -155,10 +141,10 @@ program.command('sync').description('copy backups missing from any region, verif
   .option('--source <source>', 'only this source (default: every source)')
   .option('--wait', 'wait and print what was copied per region, and the lag')
   .action(async (options: { source?: string; wait?: boolean }) => {
-    const { config, out } = setup();
-    const client = await connectClient(config);
+    const { config, out } = await setup();
+    const client = await (await import('./temporal')).connectClient(config);
     try {
-      await syncCommand(client, config, { source: options.source, wait: Boolean(options.wait) }, out);
+      await (await import('./commands/sync')).syncCommand(client, config, { source: options.source, wait: Boolean(options.wait) }, out);
     } finally {
       await client.connection.close();
     }
@@ -173,10 +159,10 @@ program.command('verify <source>').description('prove a backup restorable: integ
   .option('--backup <id>', 'a backup id from "backups list" (default: by the source\'s verify.strategy)')
   .option('--wait', 'show progress and end with a result table; exit code 14 when a verification failed')
   .action(async (source: string, options: { region?: string; level: 'integrity' | 'restore'; backup?: string; wait?: boolean }) => {
-    const { config, out } = setup();
-    const client = await connectClient(config);
+    const { config, out } = await setup();
+    const client = await (await import('./temporal')).connectClient(config);
     try {
-      await verifyCommand(client, config, source, { ...options, wait: Boolean(options.wait) }, out);
+      await (await import('./commands/verify')).verifyCommand(client, config, source, { ...options, wait: Boolean(options.wait) }, out);
     } finally {
       await client.connection.close();
     }
@@ -184,8 +170,8 @@ program.command('verify <source>').description('prove a backup restorable: integ
 
 program.command('status').description('one line per source: newest backup against the RPO, copies per region, size, last failure')
   .action(async () => {
-    const { config, out } = setup();
-    await statusCommand(config, () => connectClient(config), out);
+    const { config, out } = await setup();
+    await (await import('./commands/status')).statusCommand(config, async () => (await import('./temporal')).connectClient(config), out);
   });
 
 const retention = program.command('retention').description('prune backups by the retention rules');
@@ -194,8 +180,8 @@ retention.command('show')
   .option('--source <source>', 'only this source (default: every source)')
   .option('--region <region>', 'only this region')
   .action(async (options: { source?: string; region?: string }) => {
-    const { config, out } = setup();
-    await retentionShowCommand(config, options, out);
+    const { config, out } = await setup();
+    await (await import('./commands/retention-show')).retentionShowCommand(config, options, out);
   });
 retention.command('apply')
   .description('apply the retention rules in every region, behind the interlocks; print what goes and why the rest stays')
@@ -203,10 +189,10 @@ retention.command('apply')
   .option('--dry-run', 'list what would go and why each backup stays; delete nothing (always waits)')
   .option('--wait', 'wait and print the report')
   .action(async (options: { source?: string; dryRun?: boolean; wait?: boolean }) => {
-    const { config, out } = setup();
-    const client = await connectClient(config);
+    const { config, out } = await setup();
+    const client = await (await import('./temporal')).connectClient(config);
     try {
-      await retentionApplyCommand(client, config, { source: options.source, dryRun: Boolean(options.dryRun), wait: Boolean(options.wait) }, out);
+      await (await import('./commands/retention')).retentionApplyCommand(client, config, { source: options.source, dryRun: Boolean(options.dryRun), wait: Boolean(options.wait) }, out);
     } finally {
       await client.connection.close();
     }
@@ -216,10 +202,10 @@ const wal = program.command('wal').description('WAL archiving of postgres source
 wal.command('start').description('start the WAL shipper of every source with a wal block (or one); one that runs already is left alone')
   .option('--source <source>', 'only this source')
   .action(async (options: { source?: string }) => {
-    const { config, out } = setup();
-    const client = await connectClient(config);
+    const { config, out } = await setup();
+    const client = await (await import('./temporal')).connectClient(config);
     try {
-      await walStartCommand(client, config, options.source, out);
+      await (await import('./commands/wal')).walStartCommand(client, config, options.source, out);
     } finally {
       await client.connection.close();
     }
@@ -227,8 +213,8 @@ wal.command('start').description('start the WAL shipper of every source with a w
 wal.command('status').description('per region: the newest archived segment and its age (the real RPO), continuity from the newest base backup')
   .option('--source <source>', 'only this source')
   .action(async (options: { source?: string }) => {
-    const { config, out } = setup();
-    await walStatusCommand(config, () => connectClient(config), options.source, out);
+    const { config, out } = await setup();
+    await (await import('./commands/wal')).walStatusCommand(config, async () => (await import('./temporal')).connectClient(config), options.source, out);
   });
 
 const failover = program.command('failover').description('bring the sources back in another region (drFailover), operator-approved; or a drill');
@@ -241,20 +227,20 @@ failover.command('start').description('start a failover (or --drill) to a region
   .option('--run-in <region>', 'the region whose worker runs the workflow itself (default: --to)')
   .option('--wait', 'show the steps as they go and end with the report')
   .action(async (options: { to: string; at?: string; source: string[]; drill: boolean; by?: string; runIn?: string; wait?: boolean }) => {
-    const { config, out } = setup();
-    const client = await connectClient(config);
+    const { config, out } = await setup();
+    const client = await (await import('./temporal')).connectClient(config);
     try {
-      await failoverStartCommand(client, config, { ...options, wait: Boolean(options.wait) }, out);
+      await (await import('./commands/failover')).failoverStartCommand(client, config, { ...options, wait: Boolean(options.wait) }, out);
     } finally {
       await client.connection.close();
     }
   });
 failover.command('status <id>').description('the live step list, the plan, the approval and what state things are in')
   .action(async (id: string) => {
-    const { config, out } = setup();
-    const client = await connectClient(config);
+    const { config, out } = await setup();
+    const client = await (await import('./temporal')).connectClient(config);
     try {
-      await failoverStatusCommand(client, id, out);
+      await (await import('./commands/failover')).failoverStatusCommand(client, id, out);
     } finally {
       await client.connection.close();
     }
@@ -264,10 +250,10 @@ failover.command('approve <id>').description('show the current plan and approve 
   .option('--comment <text>', 'recorded with the approval')
   .option('--yes', 'approve without a prompt', false)
   .action(async (id: string, options: { by?: string; comment?: string; yes: boolean }) => {
-    const { config, out } = setup();
-    const client = await connectClient(config);
+    const { config, out } = await setup();
+    const client = await (await import('./temporal')).connectClient(config);
     try {
-      await failoverApproveCommand(client, id, options, out);
+      await (await import('./commands/failover')).failoverApproveCommand(client, id, options, out);
     } finally {
       await client.connection.close();
     }
@@ -276,10 +262,10 @@ failover.command('abort <id>').description('abort a failover that awaits approva
   .requiredOption('--reason <text>', 'why, recorded and sent to the alert channels')
   .option('--by <name>', 'who aborts (default: $LIFEBOAT_OPERATOR, else the OS user)')
   .action(async (id: string, options: { reason: string; by?: string }) => {
-    const { config, out } = setup();
-    const client = await connectClient(config);
+    const { config, out } = await setup();
+    const client = await (await import('./temporal')).connectClient(config);
     try {
-      await failoverAbortCommand(client, id, options, out);
+      await (await import('./commands/failover')).failoverAbortCommand(client, id, options, out);
     } finally {
       await client.connection.close();
     }
@@ -287,8 +273,8 @@ failover.command('abort <id>').description('abort a failover that awaits approva
 
 program.command('doctor').description('check tools, Temporal, storage, sources and keys')
   .action(async () => {
-    const { config, path, out } = setup();
-    await doctorCommand(config, path, out);
+    const { config, path, out } = await setup();
+    await (await import('./commands/doctor')).doctorCommand(config, path, out);
   });
 
 async function main(): Promise<void> {

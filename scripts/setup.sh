@@ -179,6 +179,13 @@ fi
 node -e "require('@swc/core'); require('@temporalio/core-bridge')" ||
   die "a native Node module does not load (see above); try: rm -rf node_modules && npm ci"
 
+# --- the compiled CLI -----------------------------------------------------------
+# bin/lifeboat runs dist/ while no TypeScript source is newer (else it compiles at every start).
+if [ ! -f dist/lifeboat.mjs ] || [ -n "$(find client lib activities workflows worker -name '*.ts' -newer dist/lifeboat.mjs -print 2>/dev/null | head -n 1)" ]; then
+  say "compiling the CLI into dist/ (scripts/build-cli.sh)"
+  bash scripts/build-cli.sh || die "compiling the CLI failed (output above)"
+fi
+
 # --- summary ----------------------------------------------------------------
 temporal_version="$(bin_version temporal | sed 's/^temporal version //')"
 weed_version="$(bin_version weed | awk '{print $3}')"
