@@ -72,6 +72,8 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
   const kill = () => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
   };
+  // The order the steps failed in: each child's rejection is recorded before allSettled reports them all.
+  const failedOrder: number[] = [];
   const finished = Promise.allSettled(children).then((results) => {
     const warnings: string[] = [];
     const failures = results
@@ -87,12 +89,16 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
       });
     if (failures.length === 0) return warnings;
     // A step killed by SIGPIPE or by us only reports that its neighbour broke; blame the other one.
+    // Of several, the one that failed first: the others may have failed because it did (zstd refusing
+    // its input ends age's output, and age then reports a cut stream before our SIGTERM reaches it).
+    failures.sort((a, b) => failedOrder.indexOf(results.indexOf(a.result)) - failedOrder.indexOf(results.indexOf(b.result)));
     const root = failures.find((f) => !isCollateral(f.result.reason, f.stderr.text())) ?? failures[0]!;
     throw toLifeboatError(root.step, root.result.reason, root.stderr.text());
   });
   // Stop every step as soon as one fails, so nothing waits forever on a dead neighbour.
   for (const [index, child] of children.entries()) {
     child.catch((reason: ExecaFailure) => {
+      failedOrder.push(index);
       if (!(reason.exitCode !== undefined && steps[index]!.acceptExitCodes?.includes(reason.exitCode))) kill();
     });
   }
