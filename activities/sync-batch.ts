@@ -56,7 +56,7 @@ export function syncBatchActivities(deps: Deps, steps: CopySteps) {
         await steps.publishManifest({ source, backupId: backup.id, from, to, manifestSha256: backup.manifestSha256, verified: verified.map(({ key, sha256, size }) => ({ key, sha256, size })) });
         outcomes.push({ id: backup.id, copiedBytes: verified.filter((v) => v.copied).reduce((sum, v) => sum + v.size, 0) });
       } catch (error) {
-        if (!(error instanceof LifeboatError) || error.retryable) {
+        if (retryable(error) || !(error instanceof LifeboatError)) {
           toRetry ??= error;
         } else {
           // Other bytes already there stay as evidence; a half copy beside a sound region does not.

@@ -151,6 +151,7 @@ async function syncRegion(
   // Once the region has failed for a reason retrying did not fix, the rest fail fast with it
   // instead of each waiting out its own retries.
   let down: SyncFailure | undefined;
+  const notTried = (cause: SyncFailure) => `not tried: an earlier copy to ${region} failed (${cause.message})`;
   const copyBackup = async (backup: BackupToCopy) => {
     try {
       // Every object is tried even when one fails: a repair copies each absent object beside one
@@ -175,7 +176,7 @@ async function syncRegion(
       run.copiedBytes += verified.filter((v) => v.copied).reduce((sum, v) => sum + v.size, 0);
     } catch (error) {
       const failure = error instanceof RegionDown
-        ? { ...error.failure, message: `not tried: an earlier copy to ${region} failed (${error.failure.message})` }
+        ? { ...error.failure, message: notTried(error.failure) }
         : { backupId: backup.id, ...failureOf(error) };
       if (!(error instanceof RegionDown) && unreachable(failure.type)) down ??= failure;
       noteFailed(run, { ...failure, backupId: backup.id });
@@ -191,12 +192,11 @@ async function syncRegion(
     try {
       if (down) throw new RegionDown(down);
       const outcomes = await limit(() => copier.copyBackups({ source, from: home, to: region, backups }));
-      for (const backup of backups) {
-        const outcome = outcomes.find((o) => o.id === backup.id);
-        if (!outcome) noteFailed(run, { backupId: backup.id, type: 'Error', message: `the copy of ${backup.id} to ${region} reported nothing` });
-        else if ('type' in outcome) noteFailed(run, { backupId: backup.id, type: outcome.type, message: outcome.message });
+      // copyBackups answers for every backup of the page, or fails as a whole.
+      for (const outcome of outcomes) {
+        if ('type' in outcome) noteFailed(run, { backupId: outcome.id, type: outcome.type, message: outcome.message });
         else {
-          noteCopied(run, { id: backup.id, finishedAt: backup.finishedAt });
+          noteCopied(run, { id: outcome.id, finishedAt: backups.find((b) => b.id === outcome.id)!.finishedAt });
           run.copiedBytes += outcome.copiedBytes;
         }
       }
@@ -204,7 +204,7 @@ async function syncRegion(
       const failure = error instanceof RegionDown ? error.failure : { backupId: backups[0]!.id, ...failureOf(error) };
       if (unreachable(failure.type)) down ??= failure;
       for (const backup of backups) {
-        noteFailed(run, backup.id === failure.backupId ? failure : { backupId: backup.id, type: failure.type, message: `not tried: an earlier copy to ${region} failed (${failure.message})` });
+        noteFailed(run, backup.id === failure.backupId ? failure : { backupId: backup.id, type: failure.type, message: notTried(failure) });
       }
       // As for one backup: a region that answers gets no half copies; one that does not is tidied by the next sync.
       if (!unreachable(failure.type)) {
@@ -297,8 +297,10 @@ async function copyByPages(run: RegionRun, { source, home, region, regional, bud
     const take = page.slice(0, budget.left);
     budget.left -= take.length;
     // Runs from before batched copies replay copying each object on its own.
-    if (patched('sync-batched-copies')) await Promise.all([copyBatch(take.filter(isSmallBackup)), ...take.filter((b) => !isSmallBackup(b)).map(copyBackup)]);
-    else await Promise.all(take.map(copyBackup));
+    if (patched('sync-batched-copies')) {
+      const small = take.filter(isSmallBackup);
+      await Promise.all([copyBatch(small), ...take.filter((b) => !small.includes(b)).map(copyBackup)]);
+    } else await Promise.all(take.map(copyBackup));
     plan.offset += take.length;
     page = undefined;
   }

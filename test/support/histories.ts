@@ -68,13 +68,13 @@ export function committedHistories(): Array<HistoryAndWorkflowId & { file: strin
  */
 export async function recordHistories(dir: string, histories: RunHistory[], codec: PayloadCodec, temporal: { address: string; namespace: string }, maxEvents = 1500): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
-  const best = new Map<string, RunHistory>();
+  const best = new Map<string, RunHistory & { kinds: number }>();
   for (const run of histories) {
     if (run.events > maxEvents) continue;
     const current = best.get(run.type);
     // The run that ran the most kinds of activity covers the most code; then the longest.
-    const [kinds, currentKinds] = [activityKinds(run), current ? activityKinds(current) : -1];
-    if (!current || kinds > currentKinds || (kinds === currentKinds && run.events > current.events)) best.set(run.type, run);
+    const kinds = activityKinds(run);
+    if (!current || kinds > current.kinds || (kinds === current.kinds && run.events > current.events)) best.set(run.type, { ...run, kinds });
   }
   for (const [type, run] of best) {
     // The history as the Temporal CLI exports it (what an operator would commit too); historyToJSON
