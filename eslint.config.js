@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((name) => `node:${name}`)];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'bench/results/**', '.lifeboat/**', 'test-artifacts/**', 'eslint.config.js'] },
+  { ignores: ['node_modules/**', 'dist/**', 'bench/results/**', '.lifeboat/**', 'test-artifacts/**', 'eslint.config.js'] },
   ...tseslint.configs.recommended,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
