@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import { createReadStream, statSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Client } from '@temporalio/client';
-import { S3Storage } from '../activities/storage/s3';
 import { startBackup } from '../client/commands/backup';
 import type { Config } from '../lib/config/schema';
 import type { BackupSummary } from '../workflows/backup-source';
@@ -54,26 +53,46 @@ export async function dumpToNull(db: DumpTarget): Promise<{ seconds: number }> {
   return { seconds };
 }
 
-export const CLASSIC_PIPELINE = 'pg_dump -Fc -Z0 | gzip -6 | openssl enc -aes-256-cbc -pbkdf2 > FILE, then S3Storage.putStream(FILE)';
+export const peerPipelineLabel = (level: number, threads: number) =>
+  `pg_dump -Fc -Z0 | zstd -${level} -T${threads} | age -r RECIPIENT | aws s3 cp - s3://BUCKET/KEY (the same SeaweedFS; AWS CLI defaults, path-style addressing)`;
 
-/**
- * (b) The classic cron job. The dump is -Fc -Z0 piped into gzip (default level 6), the same dump
- * bytes as (a) and (c), with compression in its own process beside pg_dump, as Lifeboat's zstd is;
- * plain `pg_dump -Fc` would compress inside pg_dump's single process and be slower, flattering c/b.
- * The upload uses the repo's own S3Storage.putStream (8 MiB multipart parts, 2 in flight), so the
- * two cases differ in compression, encryption and the temp file, not in the uploader.
- */
-export async function classic(db: DumpTarget, file: string, storage: S3Storage): Promise<{ seconds: number; pipelineSeconds: number; uploadSeconds: number; bytes: number }> {
-  const script = `${DUMP} | gzip -6 | openssl enc -aes-256-cbc -pbkdf2 -salt -pass env:BENCH_PASS > "$BENCH_FILE"`;
-  const pipeline = await timed(() => bash(script, { ...dumpEnv(db), BENCH_FILE: file, BENCH_PASS: 'bench-not-a-secret' }));
-  const upload = await timed(() => storage.putStream('classic.dump.gz.enc', createReadStream(file)));
-  return { seconds: pipeline.seconds + upload.seconds, pipelineSeconds: pipeline.seconds, uploadSeconds: upload.seconds, bytes: upload.value.size };
+export interface S3Target {
+  endpoint: string;
+  bucket: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
 }
 
+/**
+ * (b) What an operator would script instead of Lifeboat: the same dump, zstd at Lifeboat's level
+ * and threads, age to the same recipient, streamed by the AWS CLI to the same S3 server. No
+ * checksum pass, no manifest, no catalog, no workflow: the floor Lifeboat's data path is held to.
+ * The AWS CLI reads its settings from a file of its own, so the user's ~/.aws never counts.
+ */
+export async function peerPipeline(db: DumpTarget, s3: S3Target, key: string, recipient: string, level: number, threads: number, configFile: string): Promise<{ seconds: number; bytes: number }> {
+  writeFileSync(configFile, '[default]\ns3 =\n  addressing_style = path\n');
+  const script = `${DUMP} | zstd -${level} -T${threads} -q | age -r "$BENCH_RECIPIENT" | aws s3 cp --only-show-errors --endpoint-url "$BENCH_ENDPOINT" - "s3://$BENCH_BUCKET/$BENCH_KEY"`;
+  const env = {
+    ...dumpEnv(db), BENCH_RECIPIENT: recipient, BENCH_ENDPOINT: s3.endpoint, BENCH_BUCKET: s3.bucket, BENCH_KEY: key,
+    AWS_CONFIG_FILE: configFile, AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region,
+  };
+  const { seconds } = await timed(() => bash(script, env));
+  const size = await bash(`aws s3api head-object --endpoint-url "$BENCH_ENDPOINT" --bucket "$BENCH_BUCKET" --key "$BENCH_KEY" --query ContentLength --output text`, env);
+  return { seconds, bytes: Number(size.trim()) };
+}
+
+export const AWS_INSTALL_HINT = 'npm run bench installs it (scripts/setup.sh --bench); by hand: python3 -m pip install awscli';
+
 /** (c) A Lifeboat backup through the workflow, from start request to its result, on an already-running worker. */
-export async function lifeboat(client: Client, config: Config, source: string): Promise<{ seconds: number; summary: BackupSummary }> {
-  const { seconds, value } = await timed(async () => (await startBackup(client, config, source)).result());
-  return { seconds, summary: value };
+export async function lifeboat(client: Client, config: Config, source: string): Promise<{ seconds: number; summary: BackupSummary; workflowId: string }> {
+  let workflowId = '';
+  const { seconds, value } = await timed(async () => {
+    const handle = await startBackup(client, config, source);
+    workflowId = handle.workflowId;
+    return handle.result();
+  });
+  return { seconds, summary: value, workflowId };
 }
 
 

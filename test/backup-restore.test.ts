@@ -10,6 +10,8 @@ import { makeFixture, type Fixture } from './support/fixture';
 import { historyText } from './support/secret-scan';
 import { startHarness, type Harness } from './support/workers';
 import { decrypted } from './support/codec';
+import { renameDatabase, stagingName } from '../activities/sources/postgres/target';
+import { LifeboatError } from '../lib/errors';
 
 const servers = inject('servers');
 const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
@@ -68,6 +70,33 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
     expect(await tableFingerprints(pg, 'shop_restored')).toEqual(await tableFingerprints(pg, 'shop'));
     const view = await withClient(pg, 'shop_restored', (c) => c.query('select count(*)::int as n from order_totals'));
     expect(view.rows[0].n).toBe(2000);
+    // One pass into a staging database, renamed into place: the name is the target's, the staging one is gone, sessions are allowed.
+    const databases = await withClient(pg, 'postgres', (c) => c.query<{ datname: string; datallowconn: boolean }>('select datname, datallowconn from pg_database where datname = any($1)', [['shop_restored', stagingName('shop_restored', summary.backupId)]]));
+    expect(databases.rows).toEqual([{ datname: 'shop_restored', datallowconn: true }]);
+  });
+
+  it('keeps a verified restore under its staging name, and says how to finish, when a session holds it past the wait', async () => {
+    const staging = stagingName('shop_kept', summary.backupId);
+    await withClient(pg, 'postgres', async (c) => {
+      await c.query(`drop database if exists "${staging}"`);
+      await c.query('drop database if exists shop_kept');
+      await c.query(`create database "${staging}"`);
+    });
+    const url = (db: string) => `postgres://${pg.user}@127.0.0.1:${pg.port}/${db}`;
+    // A session that is not autovacuum's, opened before new ones were refused: nothing may end it.
+    const held = await withClient(pg, staging, async (session) => {
+      await session.query('create table kept (id int); insert into kept values (1)');
+      return renameDatabase({ url: url(staging), password: pg.password }, 'shop_kept', 1_000).then(() => undefined, (error: unknown) => error as LifeboatError);
+    });
+    expect(held).toBeInstanceOf(LifeboatError);
+    expect(held!.type).toBe('StagingKept');
+    expect(held!.message).toContain(`the restore is complete and verified in database ${staging}`);
+    expect(held!.hint).toContain(`ALTER DATABASE "${staging}" RENAME TO "shop_kept"`);
+    // The session gone, the same call finishes the job, and the restored rows are there under the target's name.
+    await renameDatabase({ url: url(staging), password: pg.password }, 'shop_kept', 10_000);
+    const kept = await withClient(pg, 'shop_kept', (c) => c.query('select count(*)::int as n from kept'));
+    expect(kept.rows[0].n).toBe(1);
+    await withClient(pg, 'postgres', (c) => c.query('drop database shop_kept'));
   });
 
   it('keeps every secret out of Temporal history and out of the manifest', async () => {

@@ -20,6 +20,7 @@ import { activityAttempts, runBackup } from './support/runs';
 import { runVerify, verifyRecords } from './support/verify';
 import { failureOf, startHarness, type Harness } from './support/workers';
 import { replaceObject } from './support/tamper';
+import { stagingName } from '../activities/sources/postgres/target';
 
 // LIFEBOAT_CORRUPTION=full (npm run corruption) runs the whole campaign: three sizes, 20 flips
 // each. Without it, CI runs a slice: the small objects, a few flips each (test/restore-stream.test.ts
@@ -163,6 +164,9 @@ describe(`a damaged object is named, in one attempt, by verify and by restore (s
     if (c.kind === 'postgres') {
       const exists = await withClient(pg, 'postgres', (client) => client.query("select 1 from pg_database where datname = 'corrupt_target'"));
       if (exists.rowCount !== 0) return 'the target database was created';
+      // A forged object that restores cleanly (another backup's, "swapped") went into a staging database: dropped again.
+      const staging = await withClient(pg, 'postgres', (client) => client.query('select 1 from pg_database where datname = $1', [stagingName('corrupt_target', manifest.id)]));
+      if (staging.rowCount !== 0) return `the staging database ${stagingName('corrupt_target', manifest.id)} was left behind`;
     } else if (existsSync(directory) && readdirSync(directory).length > 0) {
       return `the target directory holds ${readdirSync(directory).join(', ')}`;
     }

@@ -2,8 +2,9 @@ import { LifeboatError } from '../../../lib/errors';
 import type { Manifest, PostgresDescription } from '../../../lib/manifest';
 import { restoreObject, verifyObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
-import { classifyToolStderr, redact, type PgTarget } from './connect';
-import { createDatabase, dropDatabase, inspectTarget, restoredRowCounts } from './target';
+import { advance } from '../../progress';
+import { classifyToolStderr, databaseName, redact, withDatabase, type PgTarget } from './connect';
+import { createDatabase, dropDatabase, inspectTarget, renameDatabase, restoredRowCounts, stagingName } from './target';
 
 export interface PostgresRestoreOptions {
   target: PgTarget;
@@ -11,37 +12,65 @@ export interface PostgresRestoreOptions {
   noOwner: boolean;
 }
 
-/** Checks the target, proves the object, then pg_restore in one transaction; compares row counts. */
+/**
+ * Restores one logical backup into a database that must not hold anything yet.
+ *
+ * A new database is restored in one pass: into a staging database of its own, renamed into place
+ * only after the stored bytes proved to be exactly the manifest's (SHA-256 and size) and the rows
+ * counted as recorded; dropped otherwise. A tampered object therefore never reaches the target's
+ * name, although no pass over it came first.
+ *
+ * An existing database (an empty one, or any with --clean) keeps its identity, grants and sessions,
+ * so it cannot be swapped: the object is proved by a first pass that writes nothing, then restored.
+ */
 export async function restorePostgres(storage: StorageBackend, manifest: Manifest, identity: string, options: PostgresRestoreOptions): Promise<string> {
   const { target } = options;
   const where = redact(target.url);
-  const object = manifest.objects[0]!;
   const before = await inspectTarget(target);
   if (before.relations > 0 && !options.clean) {
     throw new LifeboatError('TargetNotEmpty', `restore target ${where} already holds ${before.relations} tables or other relations`,
       'restore into a new database, or pass --clean to replace its contents');
   }
-  // First pass: prove the object is whole and decryptable before the target is touched at all.
-  await verifyObject(storage, object, identity, `backup ${manifest.id}`);
-  if (!before.exists) await createDatabase(target);
-  try {
-    const args = ['--single-transaction', '--exit-on-error', '--no-password', `--dbname=${target.url}`];
-    if (options.clean) args.push('--clean', '--if-exists');
-    if (options.noOwner) args.push('--no-owner', '--no-privileges');
-    await restoreObject(storage, object, identity, `backup ${manifest.id}`, {
-      tool: 'pg_restore',
-      args,
-      env: target.password === undefined ? {} : { PGPASSWORD: target.password },
-      what: `pg_restore into ${where}`,
-      classify: classifyToolStderr(target.url, `pg_restore into ${where}`),
-    });
-  } catch (error) {
-    // A database that Lifeboat created for this restore is dropped again, never one that existed.
-    if (!before.exists) await dropDatabase(target).catch(() => undefined);
-    throw error;
+  const description = manifest.description as PostgresDescription;
+  if (!before.exists) {
+    const staging = { ...target, url: withDatabase(target.url, stagingName(databaseName(target.url), manifest.id)) };
+    // A staging database left by an attempt that died is this restore's own: its name says which.
+    await dropDatabase(staging);
+    await createDatabase(staging);
+    try {
+      await pgRestore(storage, manifest, identity, staging, options, where);
+      advance({ phase: 'counting the restored rows' });
+      const compared = await compareRows(staging, description, manifest.id);
+      advance({ phase: `renaming the staging database to ${databaseName(target.url)}` });
+      await renameDatabase(staging, databaseName(target.url));
+      return rowsChecked(compared, description);
+    } catch (error) {
+      // Kept only when it holds a verified restore that sessions kept from its name: the error says how to finish.
+      if (!(error instanceof LifeboatError && error.type === 'StagingKept')) await dropDatabase(staging).catch(() => undefined);
+      throw error;
+    }
   }
-  const compared = await compareRows(target, manifest.description as PostgresDescription, manifest.id);
-  return `${compared} of ${(manifest.description as PostgresDescription).tables.length} tables have exactly the row counts recorded in the manifest`;
+  // First pass: prove the object is whole and decryptable before the target is touched at all.
+  await verifyObject(storage, manifest.objects[0]!, identity, `backup ${manifest.id}`);
+  await pgRestore(storage, manifest, identity, target, options, where);
+  return rowsChecked(await compareRows(target, description, manifest.id), description);
+}
+
+const rowsChecked = (compared: number, description: PostgresDescription) =>
+  `${compared} of ${description.tables.length} tables have exactly the row counts recorded in the manifest`;
+
+/** The stored object through age and zstd into pg_restore, in one transaction, behind the SHA-256 check. */
+async function pgRestore(storage: StorageBackend, manifest: Manifest, identity: string, into: PgTarget, options: PostgresRestoreOptions, where: string): Promise<void> {
+  const args = ['--single-transaction', '--exit-on-error', '--no-password', `--dbname=${into.url}`];
+  if (options.clean) args.push('--clean', '--if-exists');
+  if (options.noOwner) args.push('--no-owner', '--no-privileges');
+  await restoreObject(storage, manifest.objects[0]!, identity, `backup ${manifest.id}`, {
+    tool: 'pg_restore',
+    args,
+    env: into.password === undefined ? {} : { PGPASSWORD: into.password },
+    what: `pg_restore into ${where}`,
+    classify: classifyToolStderr(into.url, `pg_restore into ${where}`),
+  });
 }
 
 async function compareRows(target: PgTarget, description: PostgresDescription, id: string): Promise<number> {
