@@ -10,7 +10,7 @@ import { advance, stallTimeoutMs, watched } from './progress';
 import { identityFile } from './restore-stream';
 import { restoreFiles } from './sources/files/restore';
 import { redact } from './sources/postgres/connect';
-import { restorePointInTime, type PitrResult } from './sources/postgres/pitr';
+import { replayRate, restorePointInTime, type PitrResult } from './sources/postgres/pitr';
 import { restorePostgres } from './sources/postgres/restore';
 import { restoreRedis } from './sources/redis/restore';
 
@@ -120,7 +120,7 @@ export function restoreActivities(deps: Deps) {
       target: `${target.dataDir} (127.0.0.1:${target.port})`,
       bytes: manifest.objects.filter((o) => o.role === 'data').reduce((sum, o) => sum + o.size, 0),
       durationMs: Date.now() - started,
-      checked: `recovered to ${pitr.recoveredTo ?? 'the end of the base backup'} (LSN ${pitr.recoveredLsn}, timeline ${pitr.timeline}) with ${pitr.walFiles} archived WAL file(s); ${pitr.checks.map((c) => c.name).join(', ')} passed; the cluster runs on 127.0.0.1:${target.port}`,
+      checked: `recovered to ${pitr.recoveredTo ?? 'the end of the base backup'} (LSN ${pitr.recoveredLsn}, timeline ${pitr.timeline}) with ${pitr.walFiles} archived WAL file(s), ${replayRate(pitr)}; ${pitr.checks.map((c) => c.name).join(', ')} passed; the cluster runs on 127.0.0.1:${target.port}`,
       pitr,
     };
   }

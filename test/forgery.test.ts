@@ -12,7 +12,7 @@ import { putSigned } from '../activities/signed';
 import { readAll, type StorageBackend } from '../activities/storage/backend';
 import { keys, type FilesDescription, type Manifest, type PostgresPhysicalDescription } from '../lib/manifest';
 import { walKeys } from '../lib/wal';
-import { stageWal } from '../activities/sources/postgres/stage-wal';
+import { stageWal, walToStage } from '../activities/sources/postgres/stage-wal';
 import { signatureKey, signerFromPem, type Signer } from '../lib/signing';
 import { makeFixture, type Fixture } from './support/fixture';
 import { trusted, testSigner } from './support/signing';
@@ -165,7 +165,7 @@ describe('archived WAL is replayed only with a record a trusted key signed', () 
   const stage = (name: string) => {
     const directory = join(fixture.dir, name);
     mkdirSync(directory);
-    return { directory, staging: stageWal(storage, trusted, 'pg', base, fixture.key.identityFile, directory, undefined, () => {}) };
+    return { directory, staging: walToStage(storage, 'pg', base).then((plan) => stageWal(storage, trusted, 'pg', plan, fixture.key.identityFile, directory, undefined, () => {})) };
   };
   const record = { format: 'lifeboat-wal-record/1', file: segment, size: raw.length, sha256: createHash('sha256').update(raw).digest('hex') };
 

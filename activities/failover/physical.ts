@@ -5,7 +5,7 @@ import { LifeboatError } from '../../lib/errors';
 import type { Manifest, PostgresPhysicalDescription } from '../../lib/manifest';
 import type { CheckOutcome } from '../../lib/verify';
 import { majorOf, pgBinary } from '../sources/postgres/binaries';
-import { removeRestoredCluster, restorePointInTime, type ClusterTarget } from '../sources/postgres/pitr';
+import { removeRestoredCluster, replayRate, restorePointInTime, type ClusterTarget } from '../sources/postgres/pitr';
 import { socketDirOf } from '../sources/postgres/restore-cluster';
 import type { StorageBackend } from '../storage/backend';
 import type { TrustedKey } from '../../lib/signing';
@@ -29,7 +29,7 @@ export async function restorePhysical(storage: StorageBackend, trusted: TrustedK
     throw new LifeboatError('VerificationFailed', `the cluster restored into ${target.dataDir} failed ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`, 'do not serve from it: restore another base backup or region');
   }
   return {
-    detail: `base backup ${result.baseBackupId} + ${result.walFiles} archived WAL file(s) replayed to ${result.recoveredTo ?? 'the end of WAL'} (LSN ${result.recoveredLsn}, timeline ${result.timeline}); PostgreSQL serves ${target.dataDir} on port ${target.port}`,
+    detail: `base backup ${result.baseBackupId} + ${result.walFiles} archived WAL file(s) (${replayRate(result)}) replayed to ${result.recoveredTo ?? 'the end of WAL'} (LSN ${result.recoveredLsn}, timeline ${result.timeline}); PostgreSQL serves ${target.dataDir} on port ${target.port}`,
     // Without a commit in the replayed WAL, the base backup's own end is the point reached.
     recoveredTo: result.recoveredTo ?? manifest.finishedAt,
   };

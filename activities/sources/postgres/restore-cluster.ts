@@ -15,7 +15,7 @@ import { restoreObject, verifyObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
 import { majorOf, pgBinary } from './binaries';
 import { asUser, postmasterPid, startCluster, userIds } from './cluster';
-import { stageWal } from './stage-wal';
+import { FAILED_MARK, restoreCommandScript, stageWal, walToStage, type StagedWal } from './stage-wal';
 import type { TrustedKey } from '../../../lib/signing';
 import { childEnvOptions } from '../../../lib/child-env';
 
@@ -57,6 +57,8 @@ export interface RecoveredCluster {
   timeline: number;
   walFiles: number;
   walBytes: number;
+  /** From starting PostgreSQL in recovery to its promotion: WAL replay, with fetching overlapped. */
+  replayMs: number;
   checks: Array<{ name: string; ok: boolean; detail: string }>;
   /** Connects over the cluster's own socket as its bootstrap superuser. */
   connection: pg.ClientConfig;
@@ -111,26 +113,51 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
     checks.push({ name: 'pg_verifybackup', ok: true, detail: output.split('\n').at(-1) ?? 'backup successfully verified' });
   }
 
-  let staged = { files: 0, bytes: 0, through: null as string | null };
+  // Archived WAL is fetched while PostgreSQL replays it: restore_command waits for a file still
+  // coming, so fetching overlaps replay instead of preceding it.
+  let staging: Promise<StagedWal> = Promise.resolve({ files: 0, bytes: 0, through: null });
+  const stopStaging = new AbortController();
   if (plan.wal === 'archive') {
-    plan.onPhase('staging WAL');
-    staged = await stageWal(plan.storage, plan.trusted, plan.source, description, plan.identity, walDir, ids, plan.onPhase);
+    plan.onPhase('listing archived WAL');
+    const toStage = await walToStage(plan.storage, plan.source, description);
+    staging = stageWal(plan.storage, plan.trusted, plan.source, toStage, plan.identity, walDir, ids, plan.onPhase, stopStaging.signal).catch((error: unknown) => {
+      // restore_command sees this and stops recovery (exit 200), instead of ending it at the last file staged.
+      writeFileSync(join(walDir, FAILED_MARK), '');
+      throw error;
+    });
+    // Awaited below; a failure meanwhile must not count as unhandled.
+    staging.catch(() => undefined);
   }
 
   configureRecovery(plan, { walDir, socketDir, own });
   plan.onPhase('recovering');
-  await startCluster(plan.dataDir, plan.user, logFile, major);
-  const connection: pg.ClientConfig = {
-    host: socketDir,
-    port: plan.port,
-    user: description.bootstrapSuperuser ?? 'postgres',
-    database: description.databases.includes('postgres') ? 'postgres' : 'template1',
-    connectionTimeoutMillis: 5000,
-    application_name: 'lifeboat',
-  };
-  const outcome = await waitForPromotion(plan, connection, logFile);
-  checks.push({ name: 'recovery', ok: true, detail: `replayed ${staged.files} archived WAL file(s)${staged.through ? ` through ${staged.through}` : ''} and promoted on timeline ${outcome.timeline}` });
-  return { ...outcome, walFiles: staged.files, walBytes: staged.bytes, checks, connection };
+  const replayStarted = Date.now();
+  let outcome: Awaited<ReturnType<typeof waitForPromotion>>;
+  let connection: pg.ClientConfig;
+  try {
+    await startCluster(plan.dataDir, plan.user, logFile, major);
+    connection = {
+      host: socketDir,
+      port: plan.port,
+      user: description.bootstrapSuperuser ?? 'postgres',
+      database: description.databases.includes('postgres') ? 'postgres' : 'template1',
+      connectionTimeoutMillis: 5000,
+      application_name: 'lifeboat',
+    };
+    outcome = await waitForPromotion(plan, connection, logFile);
+  } catch (error) {
+    // Recovery that stopped because a WAL file could not be fetched is that fetch's failure, named.
+    stopStaging.abort();
+    await staging;
+    throw error;
+  }
+  const replayMs = Date.now() - replayStarted;
+  // Promoted at its target: files beyond it are not needed. Those in flight finish (their names are listed).
+  stopStaging.abort();
+  const staged = await staging;
+  const rate = staged.bytes > 0 ? ` at ${(staged.bytes / 1e6 / (replayMs / 1000)).toFixed(1)} MB/s` : '';
+  checks.push({ name: 'recovery', ok: true, detail: `replayed ${staged.files} archived WAL file(s) (${(staged.bytes / 1e6).toFixed(1)} MB, fetched while replaying)${staged.through ? ` through ${staged.through}` : ''}${rate} and promoted on timeline ${outcome.timeline}` });
+  return { ...outcome, walFiles: staged.files, walBytes: staged.bytes, replayMs, checks, connection };
 }
 
 function configureRecovery(plan: ClusterPlan, dirs: { walDir: string; socketDir: string; own(path: string, mode?: number): void }): void {
@@ -150,8 +177,13 @@ function configureRecovery(plan: ClusterPlan, dirs: { walDir: string; socketDir:
   requireSafePath(dirs.walDir, 'the WAL staging directory');
   requireSafePath(dirs.socketDir, 'the socket directory');
   const target = checkRecoveryTarget(plan.recovery);
+  // The script lives beside the staging directory, the cluster user's own: it waits for files still being fetched.
+  const script = join(dirname(dirs.walDir), 'restore-wal.sh');
+  writeFileSync(script, restoreCommandScript(dirs.walDir));
+  dirs.own(script, 0o700);
+  requireSafePath(script, 'the restore_command script');
   const settings: Record<string, string | number> = {
-    restore_command: `cp '${dirs.walDir}/%f' '%p'`,
+    restore_command: `'${script}' %f %p`,
     // PostgreSQL's check of this setting takes neither ISO's "T" nor "Z".
     ...(target.time ? { recovery_target_time: target.time.replace('T', ' ').replace('Z', '+00') } : {}),
     ...(target.lsn ? { recovery_target_lsn: target.lsn } : {}),

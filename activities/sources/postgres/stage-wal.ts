@@ -1,4 +1,4 @@
-import { chownSync, createWriteStream } from 'node:fs';
+import { chownSync, createWriteStream, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { LifeboatError } from '../../../lib/errors';
@@ -19,13 +19,16 @@ export interface StagedWal {
   through: string | null;
 }
 
-/**
- * Decrypts the archived WAL a base backup can replay into `directory`: the unbroken run of its
- * timeline's segments from its start segment on (recovery stops at the first hole anyway), and
- * every timeline history file. restore_command then only copies local files.
- */
-export async function stageWal(storage: StorageBackend, trusted: TrustedKey[], source: string, base: PostgresPhysicalDescription, identity: string,
-  directory: string, owner: { uid: number; gid: number } | undefined, onProgress: (text: string) => void): Promise<StagedWal> {
+/** Segments fetched at once: replay reads one at a time, so a few in flight keep it fed from a remote region. */
+export const WAL_PREFETCH = 4;
+
+/** In the staging directory: every file that will be staged, one name per line, written before the first. */
+export const WANTED_LIST = '.wanted';
+/** In the staging directory: staging failed, so recovery must stop rather than take the archive as ended. */
+export const FAILED_MARK = '.failed';
+
+/** The files a base backup can replay: the unbroken run of its timeline from its start segment on, and every history file. */
+export async function walToStage(storage: StorageBackend, source: string, base: PostgresPhysicalDescription): Promise<{ wanted: string[]; through: string | null }> {
   const coverage = await walCoverage(storage, source, base.startWalFile);
   const through = coverage.continuity?.contiguousThrough ?? null;
   const wanted = [...coverage.files.keys()].filter((name) => {
@@ -34,15 +37,67 @@ export async function stageWal(storage: StorageBackend, trusted: TrustedKey[], s
     if (parsed.kind === 'history') return true;
     return parsed.kind === 'segment' && parsed.timeline === base.timeline && through !== null && name >= base.startWalFile && name <= through;
   }).sort();
+  return { wanted, through };
+}
+
+/**
+ * Decrypts the archived WAL a base backup can replay into `directory`, `WAL_PREFETCH` files at a
+ * time in name order (recovery asks for them in that order), each under a temporary name renamed
+ * when whole and checked, so restore_command (restoreCommandScript) never copies half a file.
+ * The list of names goes first, so restore_command can tell a file still coming from one that
+ * never will. `signal` stops it early (recovery reached its target: the rest is not needed).
+ */
+export async function stageWal(storage: StorageBackend, trusted: TrustedKey[], source: string, plan: { wanted: string[]; through: string | null }, identity: string,
+  directory: string, owner: { uid: number; gid: number } | undefined, onProgress: (text: string) => void, signal?: AbortSignal): Promise<StagedWal> {
+  const { wanted, through } = plan;
+  writeFileSync(join(directory, WANTED_LIST), wanted.map((name) => `${name}\n`).join(''));
+  if (owner) chownSync(join(directory, WANTED_LIST), owner.uid, owner.gid);
   let bytes = 0;
-  for (const [index, name] of wanted.entries()) {
-    onProgress(`staging WAL ${index + 1}/${wanted.length}`);
-    const file = join(directory, name);
-    const staged = await stageOne(storage, trusted, source, name, identity, file);
-    if (owner) chownSync(file, owner.uid, owner.gid);
-    bytes += staged;
-  }
-  return { files: wanted.filter((name) => parseWalName(name)?.kind === 'segment').length, bytes, through };
+  let files = 0;
+  let next = 0;
+  let done = 0;
+  let failed = false;
+  const worker = async () => {
+    while (next < wanted.length && !signal?.aborted && !failed) {
+      const name = wanted[next++]!;
+      const file = join(directory, name);
+      const partial = `${file}.partial`;
+      const size = await stageOne(storage, trusted, source, name, identity, partial).catch((error: unknown) => {
+        failed = true;
+        throw error;
+      });
+      if (owner) chownSync(partial, owner.uid, owner.gid);
+      renameSync(partial, file);
+      bytes += size;
+      if (parseWalName(name)?.kind === 'segment') files += 1;
+      done += 1;
+      onProgress(`staging WAL ${done}/${wanted.length}`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WAL_PREFETCH, wanted.length) }, worker));
+  return { files, bytes, through };
+}
+
+/**
+ * restore_command for a staging directory that is still being filled: a name not in the list is
+ * not archived (exit 1: PostgreSQL takes that as the end of the archive); a listed one is waited
+ * for; when staging failed it exits 200, which PostgreSQL takes as fatal, so a broken fetch stops
+ * recovery instead of ending it early at a point nobody chose.
+ */
+export function restoreCommandScript(directory: string): string {
+  const dir = `'${directory.replaceAll("'", "'\\''")}'`;
+  return [
+    '#!/bin/sh',
+    '# Written by Lifeboat for one point-in-time restore: restore_command = \'this-script %f %p\'.',
+    `dir=${dir}`,
+    `grep -qxF "$1" "$dir/${WANTED_LIST}" || exit 1`,
+    'while [ ! -f "$dir/$1" ]; do',
+    `  [ -f "$dir/${FAILED_MARK}" ] && exit 200`,
+    '  sleep 0.05',
+    'done',
+    'exec cp "$dir/$1" "$2"',
+    '',
+  ].join('\n');
 }
 
 /**
