@@ -232,11 +232,8 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     expect(existsSync(workDirOf(dataDir))).toBe(false);
   });
 
-  it('an archived WAL file whose bytes differ from its record fails the restore as ChecksumMismatch, naming the key, and nothing is left', async () => {
-    const { manifest } = await findBackup(storage, trusted, 'pitr-db', base.backupId);
-    // The base backup's first segment: every restore from it stages that one.
-    const name = (manifest.description as PostgresPhysicalDescription).startWalFile;
-    expect(await walFiles(storage, 'pitr-db')).toContain(name);
+  /** Replaces the signed record of one archived segment with one of other bytes (signed by the trusted key), restores to the end of WAL, puts the record back. */
+  async function restoreWithMismatchedRecord(name: string, label: string): Promise<{ error: unknown; dataDir: string }> {
     const recordKey = walKeys.record('pitr-db', name);
     const original = await readAll(await storage.get(recordKey));
     const originalSignature = await readAll(await storage.get(signatureKey(recordKey)));
@@ -255,15 +252,34 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     await replaceRecord(Buffer.from(JSON.stringify({ ...record, sha256: record.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0')) })));
     try {
       const [port] = await freePorts(1);
-      const dataDir = join(dir, 'wal-mismatch');
-      const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: 'test-wal-mismatch', trusted })
+      const dataDir = join(dir, label);
+      const error = await new MockActivityEnvironment().run(restorePointInTime, storage, 'pitr-db', fixture.key.identityFile, { dataDir, port: port! }, {}, { owner: `test-${label}`, trusted })
         .then(() => undefined, (e: unknown) => e);
-      expect(error).toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${walKeys.object('pitr-db', name)} decrypts to`) });
-      expect(existsSync(dataDir)).toBe(false);
-      expect(existsSync(workDirOf(dataDir))).toBe(false);
+      return { error, dataDir };
     } finally {
       await replaceRecord(original, originalSignature);
     }
+  }
+
+  it('an archived WAL file whose bytes differ from its record fails the restore as ChecksumMismatch, naming the key, and nothing is left', async () => {
+    const { manifest } = await findBackup(storage, trusted, 'pitr-db', base.backupId);
+    // The base backup's first segment: every restore from it stages that one.
+    const name = (manifest.description as PostgresPhysicalDescription).startWalFile;
+    expect(await walFiles(storage, 'pitr-db')).toContain(name);
+    const { error, dataDir } = await restoreWithMismatchedRecord(name, 'wal-mismatch');
+    expect(error).toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${walKeys.object('pitr-db', name)} decrypts to`) });
+    expect(existsSync(dataDir)).toBe(false);
+    expect(existsSync(workDirOf(dataDir))).toBe(false);
+  });
+
+  it('a WAL file that fails its check while recovery already replays the ones before stops the restore with that error, never a recovery that ended early', async () => {
+    // The last segment of the run: fetched while PostgreSQL replays the earlier ones.
+    const segments = (await walFiles(storage, 'pitr-db')).filter((file) => /^[0-9A-F]{24}$/.test(file)).sort();
+    const name = segments.at(-1)!;
+    const { error, dataDir } = await restoreWithMismatchedRecord(name, 'wal-mismatch-late');
+    expect(error).toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${walKeys.object('pitr-db', name)} decrypts to`) });
+    expect(existsSync(dataDir)).toBe(false);
+    expect(existsSync(workDirOf(dataDir))).toBe(false);
   });
 
   it('a retried restore with the same owner returns the finished result (starting a stopped cluster again, never restoring over it); a half-done one is wiped and done again', async () => {
