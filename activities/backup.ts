@@ -3,7 +3,7 @@ import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
 import { brief, keys, MANIFEST_FORMAT, warningsOf, type Manifest, type SourceDescription, type StoredObject } from '../lib/manifest';
-import { findBackup, listBackups } from './catalog';
+import { findBackup, listBackups, newestTrusted, readManifest } from './catalog';
 import { putSigned } from './signed';
 import type { Deps } from './deps';
 import { advance, stallTimeoutMs, watched } from './progress';
@@ -147,10 +147,12 @@ export function backupActivities(deps: Deps) {
 
   async function snapshotContext(source: string, backupId: string): Promise<SnapshotContext> {
     const storage = deps.storage(deps.source(source).config.region);
-    const earlier = (await listBackups(storage, deps.trusted, source)).filter((entry) => entry.manifest.id !== backupId);
     return {
       backupId,
-      earlier: earlier.map(({ manifest }) => ({ id: manifest.id, parent: manifest.parent, finishedAt: manifest.finishedAt })),
+      async earlier() {
+        const all = (await listBackups(storage, deps.trusted, source)).filter((entry) => entry.manifest.id !== backupId);
+        return all.map(({ manifest }) => ({ id: manifest.id, parent: manifest.parent, finishedAt: manifest.finishedAt }));
+      },
       async loadState(id, name) {
         const identityFile = config.encryption.identityFile;
         if (!identityFile || !readable(identityFile)) {
@@ -220,13 +222,15 @@ export function backupActivities(deps: Deps) {
       }
     }
     const description = await loadDescription(source, backupId, snapshot);
-    const all = await listBackups(storage, deps.trusted, source);
-    const existing = all.find((entry) => entry.manifest.id === backupId);
+    // Two reads however long the catalog: this id's own manifest (a retry after it was written) and the newest before it.
+    const existing = (await storage.stat(keys.manifest(source, backupId)))
+      ? await readManifest(storage, deps.trusted, keys.manifest(source, backupId)).catch(() => undefined)
+      : undefined;
     if (existing && existing.manifest.workflow.runId !== workflow.runId) {
       throw new LifeboatError('VerificationFailed', `backup id ${backupId} of ${source} already belongs to run ${existing.manifest.workflow.runId}; refusing to replace it`,
         'this is a bug: report it');
     }
-    const previous = all.filter((entry) => entry.manifest.id !== backupId).at(-1);
+    const previous = (await newestTrusted(storage, deps.trusted, source, backupId)).entry;
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       id: backupId,

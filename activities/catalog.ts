@@ -94,12 +94,14 @@ export function untrustedError(storage: StorageBackend, item: UntrustedItem): Li
 }
 
 /**
- * The newest trusted backup of source, reading manifests from the newest key down: ids sort by
- * start time, so usually one manifest is read. Untrusted ones passed on the way are returned too.
+ * The newest trusted backup of source (before backup id `before`, if given), reading manifests
+ * from the newest key down: ids sort by start time, so usually one manifest is read, however long
+ * the catalog. Untrusted ones passed on the way are returned too.
  */
-export async function newestTrusted(storage: StorageBackend, trusted: TrustedKey[], source: string): Promise<{ entry: CatalogEntry | undefined; untrusted: UntrustedItem[] }> {
+export async function newestTrusted(storage: StorageBackend, trusted: TrustedKey[], source: string, before?: string): Promise<{ entry: CatalogEntry | undefined; untrusted: UntrustedItem[] }> {
   const untrusted: UntrustedItem[] = [];
-  for (const key of (await manifestKeysIn(storage, source)).sort().reverse()) {
+  const limit = before === undefined ? undefined : keys.manifest(source, before);
+  for (const key of (await manifestKeysIn(storage, source)).filter((k) => limit === undefined || k < limit).sort().reverse()) {
     const judged = await judgeManifest(storage, trusted, key);
     if ('entry' in judged) return { entry: judged.entry, untrusted };
     untrusted.push(judged.untrusted);
@@ -127,7 +129,7 @@ export async function findBackup(storage: StorageBackend, trusted: TrustedKey[],
     }
     return readManifest(storage, trusted, keys.manifest(source, id));
   }
-  const entry = (await listBackups(storage, trusted, source)).at(-1);
+  const { entry } = await newestTrusted(storage, trusted, source);
   if (!entry) throw new LifeboatError('BackupNotFound', `no trusted backup of ${source} in ${storage.location}`, `run "lifeboat backup ${source}" first; "lifeboat backups list" shows untrusted ones`);
   return entry;
 }

@@ -32,8 +32,8 @@ export interface SnapshotContext {
   backupId: string;
   /** Loads an encrypted object of an earlier backup of this source, decrypted and checked against its manifest; or why it cannot. */
   loadState(backupId: string, name: string): Promise<{ data: Buffer } | { unavailable: string }>;
-  /** The earlier backups of this source in its region, oldest first. */
-  earlier: Array<{ id: string; parent: string | null; finishedAt: string }>;
+  /** The earlier backups of this source in its region, oldest first: read on demand, since only a chain (files) needs them. */
+  earlier(): Promise<Array<{ id: string; parent: string | null; finishedAt: string }>>;
 }
 
 export interface Source {

@@ -8,7 +8,7 @@ export interface ChainDecision {
 }
 
 /** Full or increment? A full when there is none, when it is older than fullEvery, or after maxIncrements. */
-export function decideLevel(earlier: SnapshotContext['earlier'], now: Date, policy: { fullEvery: string; maxIncrements?: number }): ChainDecision {
+export function decideLevel(earlier: Awaited<ReturnType<SnapshotContext['earlier']>>, now: Date, policy: { fullEvery: string; maxIncrements?: number }): ChainDecision {
   const tip = earlier.at(-1);
   if (!tip) return { parent: null, level: 0, reason: 'first backup' };
   const byId = new Map(earlier.map((entry) => [entry.id, entry]));

@@ -26,7 +26,7 @@ export function filesSource(name: string, config: FilesSourceConfig): Source {
       } catch (error) {
         throw new LifeboatError('SourceUnreachable', `source ${name}: cannot read directory ${config.path}: ${(error as Error).message}`, 'check the path and that the worker may read it');
       }
-      let decision = decideLevel(context.earlier, new Date(), config);
+      let decision = decideLevel(await context.earlier(), new Date(), config);
       let note: string | undefined;
       const work = mkdtempSync(join(tmpdir(), 'lifeboat-tar-'));
       const state = join(work, 'snapshot.snar');
