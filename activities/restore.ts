@@ -83,6 +83,8 @@ export function restoreActivities(deps: Deps) {
           target: { url: input.target, password: input.targetPasswordEnv ? requireEnv(input.targetPasswordEnv, 'restore target', deps.env) : undefined },
           clean: input.clean,
           noOwner: input.noOwner,
+          jobs: deps.config.restore?.jobs,
+          scratchDir: deps.config.restore?.scratchDir,
         });
         break;
       case 'redis':

@@ -1,4 +1,9 @@
 import { trusted } from './support/signing';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { restoreActivities } from '../activities/restore';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
@@ -73,6 +78,24 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
     // One pass into a staging database, renamed into place: the name is the target's, the staging one is gone, sessions are allowed.
     const databases = await withClient(pg, 'postgres', (c) => c.query<{ datname: string; datallowconn: boolean }>('select datname, datallowconn from pg_database where datname = any($1)', [['shop_restored', stagingName('shop_restored', summary.backupId)]]));
     expect(databases.rows).toEqual([{ datname: 'shop_restored', datallowconn: true }]);
+  });
+
+  it('restores with restore.jobs: 2 through a scratch file that is gone afterwards, into a new database equal to the source', async () => {
+    const scratchDir = mkdtempSync(join(tmpdir(), 'lifeboat-scratch-'));
+    try {
+      const config = { ...fixture.config, restore: { targetPasswordEnvs: [], jobs: 2, scratchDir } };
+      const activities = restoreActivities(createDeps(config));
+      const result: RestoreResult = await new MockActivityEnvironment().run(activities.restoreBackupTo, {
+        source: 'app-db', region: 'stockholm', backupId: summary.backupId, target: `postgres://postgres@127.0.0.1:${servers.postgres.port}/shop_parallel`,
+        targetPasswordEnv: Object.keys(fixture.env).find((k) => k.startsWith('PG_PASSWORD_')), clean: false, noOwner: true,
+      });
+      expect(result.checked).toBe('5 of 5 tables have exactly the row counts recorded in the manifest');
+      expect(await tableFingerprints(pg, 'shop_parallel')).toEqual(await tableFingerprints(pg, 'shop'));
+      expect(readdirSync(scratchDir)).toEqual([]);
+    } finally {
+      await withClient(pg, 'postgres', (c) => c.query('drop database if exists shop_parallel'));
+      rmSync(scratchDir, { recursive: true, force: true });
+    }
   });
 
   it('keeps a verified restore under its staging name, and says how to finish, when a session holds it past the wait', async () => {

@@ -404,6 +404,13 @@ export const configSchema = z
     restore: z.strictObject({
       /** Extra variables --to-password-env may name, besides the passwordEnv keys above (lib/restore-target.ts). */
       targetPasswordEnvs: z.array(envName).default([]),
+      /**
+       * pg_restore --jobs for a logical restore into a new database. Above 1 the dump is first
+       * written, proven, to a scratch file (pg_restore -j needs to seek), then restored in parallel.
+       */
+      jobs: z.int().min(1).max(64).default(1),
+      /** Where that scratch file goes (it is as large as the uncompressed dump); default: the OS temp directory. */
+      scratchDir: z.string().refine((p) => p.startsWith('/'), 'an absolute path').optional(),
     }).optional(),
     sources: z.record(name, source),
   })

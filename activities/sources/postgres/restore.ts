@@ -1,15 +1,24 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { childEnvOptions } from '../../../lib/child-env';
 import { LifeboatError } from '../../../lib/errors';
 import type { Manifest, PostgresDescription } from '../../../lib/manifest';
 import { restoreObject, verifyObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
+import { lastLines } from '../../pipeline/processes';
 import { advance } from '../../progress';
 import { classifyToolStderr, databaseName, redact, withDatabase, type PgTarget } from './connect';
-import { createDatabase, dropDatabase, inspectTarget, renameDatabase, restoredRowCounts, stagingName } from './target';
+import { createDatabase, databaseSize, dropDatabase, inspectTarget, renameDatabase, restoredRowCounts, stagingName } from './target';
 
 export interface PostgresRestoreOptions {
   target: PgTarget;
   clean: boolean;
   noOwner: boolean;
+  /** restore.jobs: pg_restore --jobs into a new database, through a scratch file in `scratchDir`. */
+  jobs?: number;
+  scratchDir?: string;
 }
 
 /**
@@ -38,7 +47,8 @@ export async function restorePostgres(storage: StorageBackend, manifest: Manifes
     await dropDatabase(staging);
     await createDatabase(staging);
     try {
-      await pgRestore(storage, manifest, identity, staging, options, where);
+      if ((options.jobs ?? 1) > 1) await pgRestoreParallel(storage, manifest, identity, staging, options, where);
+      else await pgRestore(storage, manifest, identity, staging, options, where);
       advance({ phase: 'counting the restored rows' });
       const compared = await compareRows(staging, description, manifest.id);
       advance({ phase: `renaming the staging database to ${databaseName(target.url)}` });
@@ -71,6 +81,44 @@ async function pgRestore(storage: StorageBackend, manifest: Manifest, identity: 
     what: `pg_restore into ${where}`,
     classify: classifyToolStderr(into.url, `pg_restore into ${where}`),
   });
+}
+
+/**
+ * restore.jobs > 1: pg_restore -j reads the archive out of order, so the stream is first written to
+ * a scratch file (0700 directory, removed afterwards), proven by its SHA-256 before pg_restore
+ * starts; then the dump is restored by `jobs` connections. Not one transaction: this path only
+ * fills a staging database, which a failure drops.
+ */
+async function pgRestoreParallel(storage: StorageBackend, manifest: Manifest, identity: string, into: PgTarget, options: PostgresRestoreOptions, where: string): Promise<void> {
+  const jobs = options.jobs!;
+  const dir = mkdtempSync(join(options.scratchDir ?? tmpdir(), 'lifeboat-restore-'));
+  const file = join(dir, 'dump');
+  try {
+    advance({ phase: `writing the dump to the scratch file ${file}` });
+    try {
+      await restoreObject(storage, manifest.objects[0]!, identity, `backup ${manifest.id}`, { tool: 'sh', args: ['-c', 'exec cat > "$1"', 'sh', file], what: `the scratch file ${file}` });
+    } catch (error) {
+      if (error instanceof LifeboatError && error.type === 'ToolFailed' && /No space left/i.test(error.message)) {
+        throw new LifeboatError('Config', `restore.scratchDir (${dirname(file)}) is full: ${error.message}`, 'point restore.scratchDir at a filesystem with room for the uncompressed dump, or set restore.jobs: 1 (no scratch file)');
+      }
+      throw error;
+    }
+    const args = ['--jobs', String(jobs), '--exit-on-error', '--no-password', `--dbname=${into.url}`];
+    if (options.clean) args.push('--clean', '--if-exists');
+    if (options.noOwner) args.push('--no-owner', '--no-privileges');
+    const running = execa('pg_restore', [...args, file], { reject: false, ...childEnvOptions(into.password === undefined ? {} : { PGPASSWORD: into.password }) });
+    // No bytes flow through Lifeboat meanwhile: the database's growth is the progress the watchdog sees.
+    const sizes = setInterval(() => {
+      void databaseSize(into).then((bytes) => advance({ phase: `pg_restore --jobs ${jobs}`, restoredBytes: bytes }), () => undefined);
+    }, 2000);
+    const run = await running.finally(() => clearInterval(sizes));
+    if (run.exitCode !== 0) {
+      const what = `pg_restore --jobs ${jobs} into ${where}`;
+      throw classifyToolStderr(into.url, what)(run.stderr) ?? new LifeboatError('ToolFailed', `${what} exited with ${run.exitCode}: ${lastLines(run.stderr, 4)}`, 'read the error above; the staging database was dropped');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function compareRows(target: PgTarget, description: PostgresDescription, id: string): Promise<number> {

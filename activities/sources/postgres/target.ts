@@ -103,3 +103,14 @@ export async function renameDatabase(staging: PgTarget, to: string, patienceMs =
     await client.end();
   }
 }
+
+/** pg_database_size of the target's database: progress while pg_restore works on its own. */
+export async function databaseSize(target: PgTarget): Promise<number> {
+  const client = await connect({ ...target, url: withDatabase(target.url, 'postgres') }, 'restore target server');
+  try {
+    const { rows } = await client.query<{ bytes: string }>('select pg_database_size($1) as bytes', [databaseName(target.url)]);
+    return Number(rows[0]!.bytes);
+  } finally {
+    await client.end();
+  }
+}
