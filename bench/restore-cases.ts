@@ -51,9 +51,9 @@ export async function dumpToFile(db: DumpTarget, file: string): Promise<number> 
 export const PG_RESTORE_LABEL = 'pg_restore --no-owner -d FRESH_DB FILE (pg_dump -Fc -Z0 to a local file beforehand, not timed)';
 
 /** (h) The floor for a restore: pg_restore from a local, uncompressed, unencrypted file, one job (as Lifeboat streams). */
-export async function pgRestoreFile(file: string, target: DumpTarget): Promise<{ seconds: number }> {
+export async function pgRestoreFile(file: string, target: DumpTarget, jobs = 1): Promise<{ seconds: number }> {
   const start = performance.now();
-  await run('pg_restore', ['--no-owner', '--exit-on-error', `--dbname=${target.url}`, file], { PGPASSWORD: target.password });
+  await run('pg_restore', ['--no-owner', '--exit-on-error', `--jobs=${jobs}`, `--dbname=${target.url}`, file], { PGPASSWORD: target.password });
   return { seconds: (performance.now() - start) / 1000 };
 }
 
