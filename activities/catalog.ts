@@ -94,17 +94,26 @@ export function untrustedError(storage: StorageBackend, item: UntrustedItem): Li
 }
 
 /**
- * The newest trusted backup of source (before backup id `before`, if given), reading manifests
- * from the newest key down: ids sort by start time, so usually one manifest is read, however long
- * the catalog. Untrusted ones passed on the way are returned too.
+ * The newest trusted backup of source (leaving out backup `except`), reading manifests from the
+ * newest key down: ids begin with their start second, so usually one manifest is read however long
+ * the catalog. Ids of the same second sort by their random part, so that second's manifests are all
+ * read and ordered as listBackups orders them. Untrusted ones passed on the way are returned too.
  */
-export async function newestTrusted(storage: StorageBackend, trusted: TrustedKey[], source: string, before?: string): Promise<{ entry: CatalogEntry | undefined; untrusted: UntrustedItem[] }> {
+export async function newestTrusted(storage: StorageBackend, trusted: TrustedKey[], source: string, except?: string): Promise<{ entry: CatalogEntry | undefined; untrusted: UntrustedItem[] }> {
   const untrusted: UntrustedItem[] = [];
-  const limit = before === undefined ? undefined : keys.manifest(source, before);
-  for (const key of (await manifestKeysIn(storage, source)).filter((k) => limit === undefined || k < limit).sort().reverse()) {
-    const judged = await judgeManifest(storage, trusted, key);
-    if ('entry' in judged) return { entry: judged.entry, untrusted };
-    untrusted.push(judged.untrusted);
+  const skip = except === undefined ? undefined : keys.manifest(source, except);
+  const candidates = (await manifestKeysIn(storage, source)).filter((key) => key !== skip).sort().reverse();
+  const second = (key: string) => key.slice(keys.sourcePrefix(source).length).split('-')[0];
+  for (let i = 0; i < candidates.length;) {
+    let j = i + 1;
+    while (j < candidates.length && second(candidates[j]!) === second(candidates[i]!)) j += 1;
+    const found: CatalogEntry[] = [];
+    for (const judged of await inBatches(candidates.slice(i, j), (key) => judgeManifest(storage, trusted, key))) {
+      if ('entry' in judged) found.push(judged.entry);
+      else untrusted.push(judged.untrusted);
+    }
+    if (found.length > 0) return { entry: found.sort(byFinish).at(-1), untrusted };
+    i = j;
   }
   return { entry: undefined, untrusted };
 }
