@@ -283,7 +283,8 @@ function summaryLines(r: Results): string[] {
     const ratio = row.peer ? (row.lifeboat / row.peer.seconds).toFixed(2) : '';
     const pass = rowPasses(row);
     const goal = !row.target ? '' : `${'seconds' in row.target ? `≤ ${row.target.seconds} s` : `≤ ${row.target.ratio}`} ${pass ? 'PASS' : 'MISS'}`;
-    out.push(`| ${row.case} | ${row.lifeboat.toFixed(row.lifeboat < 1 ? 3 : 1)} | ${row.peer?.label ?? ''} | ${row.peer ? row.peer.seconds.toFixed(row.peer.seconds < 1 ? 3 : 1) : ''} | ${ratio} | ${goal} | ${row.peakRss ?? ''} |`);
+    const cell = (text: string) => text.replaceAll('|', '\\|');
+    out.push(`| ${cell(row.case)} | ${row.lifeboat.toFixed(row.lifeboat < 1 ? 3 : 1)} | ${cell(row.peer?.label ?? '')} | ${row.peer ? row.peer.seconds.toFixed(row.peer.seconds < 1 ? 3 : 1) : ''} | ${ratio} | ${goal} | ${row.peakRss ?? ''} |`);
   }
   return ['summary (Markdown, for the README):', ...out, ''];
 }

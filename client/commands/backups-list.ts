@@ -28,8 +28,10 @@ export async function backupsListCommand(config: Config, options: { source?: str
   const deps = createDeps(config);
   const regions = options.region ? [options.region] : Object.keys(config.regions);
   const rows: CatalogRow[] = [];
-  for (const region of regions) {
-    const catalog = await listVerifiedBackups(deps.storage(region), deps.trusted, options.source);
+  // Every region read at once: with a region far away, the listing waits for the slowest, not for the sum.
+  const catalogs = await Promise.all(regions.map((region) => listVerifiedBackups(deps.storage(region), deps.trusted, options.source)));
+  for (const [index, region] of regions.entries()) {
+    const catalog = catalogs[index]!;
     // Shown, never listed as a backup: a forged manifest must not look restorable.
     for (const item of catalog.untrusted) out.note(`UNTRUSTED ${region} ${item.key}: ${item.reason}`);
     for (const { manifest, records } of catalog.entries) {
