@@ -46,6 +46,8 @@ export interface RestoreResult {
   durationMs: number;
   /** What was checked after the restore, in words. */
   checked: string;
+  /** postgres logical: how long each step took, in order ("pg_restore", "row counts", "rename"; "verify pass" into an existing database). */
+  steps?: Array<{ step: string; ms: number }>;
   /** postgres mode physical: where recovery ended, and what it replayed. */
   pitr?: PitrResult;
 }
@@ -74,6 +76,7 @@ export function restoreActivities(deps: Deps) {
         `lifeboat restore ${input.source} --to DATADIR --port PORT [--at TIME]`);
     }
     let checked: string;
+    const steps: Array<{ step: string; ms: number }> = [];
     switch (manifest.kind) {
       case 'postgres':
         // The input may come from any Temporal client: the same rules as the CLI's.
@@ -85,6 +88,7 @@ export function restoreActivities(deps: Deps) {
           noOwner: input.noOwner,
           jobs: deps.config.restore?.jobs,
           scratchDir: deps.config.restore?.scratchDir,
+          onStep: (step, ms) => steps.push({ step, ms }),
         });
         break;
       case 'redis':
@@ -101,6 +105,7 @@ export function restoreActivities(deps: Deps) {
       bytes: manifest.objects.filter((o) => o.role === 'data').reduce((sum, o) => sum + o.size, 0),
       durationMs: Date.now() - started,
       checked,
+      ...(steps.length > 0 ? { steps } : {}),
     };
   }
 

@@ -84,12 +84,12 @@ export async function restorePart({ servers, fixture, client, measure, log }: Re
     cases: {
       g: {
         label: 'lifeboat restore: restoreBackup workflow → S3 → sha256 → age -d | zstd -d | pg_restore --single-transaction --no-owner into a staging database, row counts, renamed to a new database (worker warm)',
-        seconds: g.seconds, outputBytes: 0, cpu: g.window.cpu, extra: { 'restore activity s': g.result.durationMs / 1000, 'stored MB read': g.result.bytes / 1e6 },
+        seconds: g.seconds, outputBytes: 0, cpu: g.window.cpu, extra: { 'restore activity s': g.result.durationMs / 1000, 'stored MB read': g.result.bytes / 1e6, ...Object.fromEntries((g.result.steps ?? []).map((s) => [`${s.step} s`, s.ms / 1000])) },
       },
       h: { label: PG_RESTORE_LABEL, seconds: h.seconds, outputBytes: 0, cpu: h.window.cpu },
       g2: {
         label: 'lifeboat restore with restore.jobs 2: S3 → sha256 → age -d | zstd -d > scratch file, then pg_restore -j 2 into a staging database, row counts, renamed (activity run in the bench process)',
-        seconds: g2.seconds, outputBytes: 0, cpu: g2.window.cpu,
+        seconds: g2.seconds, outputBytes: 0, cpu: g2.window.cpu, extra: Object.fromEntries((g2.result.steps ?? []).map((s) => [`${s.step} s`, s.ms / 1000])),
       },
       h2: { label: PG_RESTORE_LABEL.replace('pg_restore', 'pg_restore -j 2'), seconds: h2.seconds, outputBytes: 0, cpu: h2.window.cpu },
     },

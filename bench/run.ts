@@ -12,7 +12,7 @@
 //   BENCH_CASES         which parts to run, comma-separated: postgres, files, restore, cli (default all five)
 //   BENCH_SIZE_MB       database size in MiB (default 1024; 100 for a quick run)
 //   BENCH_FILES_MB      file tree size in MiB (default 1024; 100 for a quick run)
-//   BENCH_QUIET_WAIT_S  how long each case may wait for other processes to leave the CPU (default 300; 0 = never wait)
+//   BENCH_QUIET_WAIT_S  how long each case may wait for the machine, the benchmark's own servers included, to go idle (default 300; 0 = never wait)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -93,7 +93,7 @@ const quietWaitMs = (() => {
 async function sampled<T extends { seconds: number }>(baseGroups: Map<number, string>, workerGroup: number, run: () => Promise<T>, extraGroups = new Map<number, string>()): Promise<T & { window: WindowReport }> {
   const groups = new Map([...baseGroups, ...extraGroups]);
   const load = await waitQuiet(groups, quietWaitMs, 0.2, log);
-  if (load >= 0.2) log(`  the machine is still busy (${load.toFixed(2)} cores outside the benchmark); measuring anyway`);
+  if (load >= 0.2) log(`  the machine is still busy (${load.toFixed(2)} cores, servers included); measuring anyway`);
   const sampler = new Sampler(groups, workerGroup);
   sampler.start();
   try {

@@ -19,6 +19,8 @@ export interface PostgresRestoreOptions {
   /** restore.jobs: pg_restore --jobs into a new database, through a scratch file in `scratchDir`. */
   jobs?: number;
   scratchDir?: string;
+  /** Told how long each step took ("pg_restore", "row counts", "rename"), for the restore's result. */
+  onStep?: (step: string, ms: number) => void;
 }
 
 /**
@@ -46,13 +48,14 @@ export async function restorePostgres(storage: StorageBackend, manifest: Manifes
     // A staging database left by an attempt that died is this restore's own: its name says which.
     await dropDatabase(staging);
     await createDatabase(staging);
+    const step = timer(options.onStep);
     try {
-      if ((options.jobs ?? 1) > 1) await pgRestoreParallel(storage, manifest, identity, staging, options, where);
-      else await pgRestore(storage, manifest, identity, staging, options, where);
+      if ((options.jobs ?? 1) > 1) await step('pg_restore', () => pgRestoreParallel(storage, manifest, identity, staging, options, where));
+      else await step('pg_restore', () => pgRestore(storage, manifest, identity, staging, options, where));
       advance({ phase: 'counting the restored rows' });
-      const compared = await compareRows(staging, description, manifest.id);
+      const compared = await step('row counts', () => compareRows(staging, description, manifest.id));
       advance({ phase: `renaming the staging database to ${databaseName(target.url)}` });
-      await renameDatabase(staging, databaseName(target.url));
+      await step('rename', () => renameDatabase(staging, databaseName(target.url)));
       return rowsChecked(compared, description);
     } catch (error) {
       // Kept only when it holds a verified restore that sessions kept from its name: the error says how to finish.
@@ -60,10 +63,21 @@ export async function restorePostgres(storage: StorageBackend, manifest: Manifes
       throw error;
     }
   }
+  const step = timer(options.onStep);
   // First pass: prove the object is whole and decryptable before the target is touched at all.
-  await verifyObject(storage, manifest.objects[0]!, identity, `backup ${manifest.id}`);
-  await pgRestore(storage, manifest, identity, target, options, where);
-  return rowsChecked(await compareRows(target, description, manifest.id), description);
+  await step('verify pass', () => verifyObject(storage, manifest.objects[0]!, identity, `backup ${manifest.id}`));
+  await step('pg_restore', () => pgRestore(storage, manifest, identity, target, options, where));
+  return rowsChecked(await step('row counts', () => compareRows(target, description, manifest.id)), description);
+}
+
+/** Runs a step and tells `onStep` how long it took. */
+function timer(onStep: PostgresRestoreOptions['onStep']) {
+  return async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    const started = Date.now();
+    const value = await run();
+    onStep?.(name, Date.now() - started);
+    return value;
+  };
 }
 
 const rowsChecked = (compared: number, description: PostgresDescription) =>
