@@ -1,5 +1,4 @@
 import type { Transform } from 'node:stream';
-import type { Digest } from '../pipeline/digest';
 import type { SourceDescription } from '../../lib/manifest';
 import type { Step } from '../pipeline/processes';
 
@@ -21,7 +20,7 @@ export interface Snapshot {
   /** The backup this one builds on (incremental file backups), or null. */
   parent: string | null;
   /** What the source looked like in this very snapshot; called once the producer has finished. */
-  describe(result: { raw: Digest | undefined; warnings: string[]; checks: string[] }): Promise<SourceDescription>;
+  describe(result: { raw: { size: number } | undefined; warnings: string[]; checks: string[] }): Promise<SourceDescription>;
   /** Objects to store beside the data, once the producer has finished. */
   extras?(): Promise<ExtraObject[]>;
   /** Ends the snapshot (connections, temp files); safe to call twice. */
