@@ -12,9 +12,9 @@ import { makeFixture } from '../test/support/fixture';
 import { startWorkerProcess } from '../test/support/worker-process';
 import { lifeboat } from './cases';
 import { generateDatabase } from './generate';
-import { phasesOf, type Phases } from './phases';
+import { phasesOf } from './phases';
 import type { WindowReport } from './procs';
-import type { CaseResult } from './report';
+import type { PhysicalResults } from './report';
 
 // The physical part: (m) a Lifeboat base backup of a whole cluster to a local region against (n)
 // pgBackRest's full backup of the same cluster to a local repository, zstd 3 and encryption on
@@ -22,14 +22,6 @@ import type { CaseResult } from './report';
 // to S3, and the test SeaweedFS serves plain HTTP (docs/benchmark.md says so).
 
 const MiB = 2 ** 20;
-
-export interface PhysicalResults {
-  cluster: { bytes: number; generateSeconds: number };
-  cases: { m: CaseResult; n: CaseResult };
-  phases: Phases;
-  pgbackrest: { version: string; processMax: number };
-  ratios: { mOverN: number };
-}
 
 export interface PhysicalContext {
   servers: Servers;

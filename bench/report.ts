@@ -1,7 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CliResults } from './cli-cases';
-import type { PhysicalResults } from './physical-part';
 import { phasesLine, type Phases } from './phases';
 
 const MB = 1e6;
@@ -35,6 +34,15 @@ export interface PostgresResults {
   phases: Phases;
   ratios: { cOverA: number; cOverB: number };
   targets: { cOverA: Target; cOverB: Target; fixedSeconds: Target; peakRssMiB: Target };
+}
+
+/** The physical part: (m) Lifeboat's base backup, (n) pgBackRest's full backup of the same cluster. */
+export interface PhysicalResults {
+  cluster: { bytes: number; generateSeconds: number };
+  cases: { m: CaseResult; n: CaseResult };
+  phases: Phases;
+  pgbackrest: { version: string; processMax: number };
+  ratios: { mOverN: number };
 }
 
 /** The file-tree part: (d) Lifeboat, (e) tar | zstd | age to a file, (f) restic to the same S3 server. */

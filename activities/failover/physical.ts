@@ -29,7 +29,7 @@ export async function restorePhysical(storage: StorageBackend, trusted: TrustedK
     throw new LifeboatError('VerificationFailed', `the cluster restored into ${target.dataDir} failed ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`, 'do not serve from it: restore another base backup or region');
   }
   return {
-    detail: `base backup ${result.baseBackupId} + ${result.walFiles} archived WAL file(s) (${replayRate(result)}) replayed to ${result.recoveredTo ?? 'the end of WAL'} (LSN ${result.recoveredLsn}, timeline ${result.timeline}); PostgreSQL serves ${target.dataDir} on port ${target.port}`,
+    detail: `base backup ${result.baseBackupId} + ${result.walFiles} archived WAL file(s) replayed to ${result.recoveredTo ?? 'the end of WAL'} (LSN ${result.recoveredLsn}, timeline ${result.timeline}; ${replayRate(result)}); PostgreSQL serves ${target.dataDir} on port ${target.port}`,
     // Without a commit in the replayed WAL, the base backup's own end is the point reached.
     recoveredTo: result.recoveredTo ?? manifest.finishedAt,
   };

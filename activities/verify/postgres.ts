@@ -27,7 +27,7 @@ export interface PostgresScratch {
 export async function restoreIntoScratch(run: PostgresScratch): Promise<void> {
   try {
     // --no-owner: the restore-test server need not have the source's roles.
-    await restorePostgres(run.storage, run.manifest, run.identity, { target: run.scratch, clean: false, noOwner: true });
+    await restorePostgres(run.storage, run.manifest, run.identity, { target: run.scratch, clean: false, noOwner: true, scratch: true });
   } catch (error) {
     // A restore whose row counts differ is a finding, reported table by table by the checks below.
     if (!(error instanceof LifeboatError && error.type === 'VerificationFailed')) throw error;

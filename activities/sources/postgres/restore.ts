@@ -19,6 +19,12 @@ export interface PostgresRestoreOptions {
   /** restore.jobs: pg_restore --jobs into a new database, through a scratch file in `scratchDir`. */
   jobs?: number;
   scratchDir?: string;
+  /**
+   * The target is a throwaway database its caller owns and drops (restore verification's scratch):
+   * restored in one pass straight into it, created if missing. A damaged object fails the restore
+   * there; nothing else ever carries its name.
+   */
+  scratch?: boolean;
   /** Told how long each step took ("pg_restore", "row counts", "rename"), for the restore's result. */
   onStep?: (step: string, ms: number) => void;
 }
@@ -43,6 +49,16 @@ export async function restorePostgres(storage: StorageBackend, manifest: Manifes
       'restore into a new database, or pass --clean to replace its contents');
   }
   const description = manifest.description as PostgresDescription;
+  if (options.scratch) {
+    if (!before.exists) await createDatabase(target);
+    try {
+      await pgRestore(storage, manifest, identity, target, options, where);
+    } catch (error) {
+      if (!before.exists) await dropDatabase(target).catch(() => undefined);
+      throw error;
+    }
+    return rowsChecked(await compareRows(target, description, manifest.id), description);
+  }
   if (!before.exists) {
     const staging = { ...target, url: withDatabase(target.url, stagingName(databaseName(target.url), manifest.id)) };
     // A staging database left by an attempt that died is this restore's own: its name says which.
