@@ -10,7 +10,8 @@ import { advance, stallTimeoutMs, watched } from './progress';
 import { identityFile } from './restore-stream';
 import { restoreFiles } from './sources/files/restore';
 import { redact } from './sources/postgres/connect';
-import { replayRate, restorePointInTime, type PitrResult } from './sources/postgres/pitr';
+import { restorePointInTime, type PitrResult } from './sources/postgres/pitr';
+import { replayRate } from './sources/postgres/restore-cluster';
 import { restorePostgres } from './sources/postgres/restore';
 import { restoreRedis } from './sources/redis/restore';
 

@@ -213,9 +213,3 @@ export async function removeRestoredCluster(target: ClusterTarget, owner: string
   return { removed: true, detail: `${stopped ? 'stopped and ' : ''}removed the cluster restored by ${owner} at ${target.dataDir} (port ${target.port})` };
 }
 
-/** "412 MB of archived WAL replayed at 61.3 MB/s": the figure operators compare with their RTO. Histories from before replayMs have none. */
-export function replayRate(result: Pick<PitrResult, 'walBytes' | 'replayMs'>): string {
-  const mb = result.walBytes / 1e6;
-  if (!result.replayMs || result.walBytes === 0) return `${mb.toFixed(1)} MB of archived WAL`;
-  return `${mb.toFixed(1)} MB of archived WAL replayed at ${(mb / (result.replayMs / 1000)).toFixed(1)} MB/s`;
-}

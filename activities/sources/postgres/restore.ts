@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { childEnvOptions } from '../../../lib/child-env';
 import { LifeboatError } from '../../../lib/errors';
@@ -49,6 +49,7 @@ export async function restorePostgres(storage: StorageBackend, manifest: Manifes
       'restore into a new database, or pass --clean to replace its contents');
   }
   const description = manifest.description as PostgresDescription;
+  const step = timer(options.onStep);
   if (options.scratch) {
     if (!before.exists) await createDatabase(target);
     try {
@@ -64,7 +65,6 @@ export async function restorePostgres(storage: StorageBackend, manifest: Manifes
     // A staging database left by an attempt that died is this restore's own: its name says which.
     await dropDatabase(staging);
     await createDatabase(staging);
-    const step = timer(options.onStep);
     try {
       if ((options.jobs ?? 1) > 1) await step('pg_restore', () => pgRestoreParallel(storage, manifest, identity, staging, options, where));
       else await step('pg_restore', () => pgRestore(storage, manifest, identity, staging, options, where));
@@ -79,7 +79,6 @@ export async function restorePostgres(storage: StorageBackend, manifest: Manifes
       throw error;
     }
   }
-  const step = timer(options.onStep);
   // First pass: prove the object is whole and decryptable before the target is touched at all.
   await step('verify pass', () => verifyObject(storage, manifest.objects[0]!, identity, `backup ${manifest.id}`));
   await step('pg_restore', () => pgRestore(storage, manifest, identity, target, options, where));
@@ -101,9 +100,7 @@ const rowsChecked = (compared: number, description: PostgresDescription) =>
 
 /** The stored object through age and zstd into pg_restore, in one transaction, behind the SHA-256 check. */
 async function pgRestore(storage: StorageBackend, manifest: Manifest, identity: string, into: PgTarget, options: PostgresRestoreOptions, where: string): Promise<void> {
-  const args = ['--single-transaction', '--exit-on-error', '--no-password', `--dbname=${into.url}`];
-  if (options.clean) args.push('--clean', '--if-exists');
-  if (options.noOwner) args.push('--no-owner', '--no-privileges');
+  const args = ['--single-transaction', '--exit-on-error', '--no-password', `--dbname=${into.url}`, ...restoreFlags(options)];
   await restoreObject(storage, manifest.objects[0]!, identity, `backup ${manifest.id}`, {
     tool: 'pg_restore',
     args,
@@ -125,17 +122,16 @@ async function pgRestoreParallel(storage: StorageBackend, manifest: Manifest, id
   const file = join(dir, 'dump');
   try {
     advance({ phase: `writing the dump to the scratch file ${file}` });
-    try {
-      await restoreObject(storage, manifest.objects[0]!, identity, `backup ${manifest.id}`, { tool: 'sh', args: ['-c', 'exec cat > "$1"', 'sh', file], what: `the scratch file ${file}` });
-    } catch (error) {
-      if (error instanceof LifeboatError && error.type === 'ToolFailed' && /No space left/i.test(error.message)) {
-        throw new LifeboatError('Config', `restore.scratchDir (${dirname(file)}) is full: ${error.message}`, 'point restore.scratchDir at a filesystem with room for the uncompressed dump, or set restore.jobs: 1 (no scratch file)');
-      }
-      throw error;
-    }
-    const args = ['--jobs', String(jobs), '--exit-on-error', '--no-password', `--dbname=${into.url}`];
-    if (options.clean) args.push('--clean', '--if-exists');
-    if (options.noOwner) args.push('--no-owner', '--no-privileges');
+    await restoreObject(storage, manifest.objects[0]!, identity, `backup ${manifest.id}`, {
+      tool: 'sh',
+      args: ['-c', 'exec cat > "$1"', 'sh', file],
+      what: `the scratch file ${file}`,
+      // A full disk stays full on a retry: named, and not retried.
+      classify: (stderr) => (/No space left/i.test(stderr)
+        ? new LifeboatError('Config', `restore.scratchDir (${dir}) is full: ${lastLines(stderr, 1)}`, 'point restore.scratchDir at a filesystem with room for the uncompressed dump, or set restore.jobs: 1 (no scratch file)')
+        : undefined),
+    });
+    const args = ['--jobs', String(jobs), '--exit-on-error', '--no-password', `--dbname=${into.url}`, ...restoreFlags(options)];
     const running = execa('pg_restore', [...args, file], { reject: false, ...childEnvOptions(into.password === undefined ? {} : { PGPASSWORD: into.password }) });
     // No bytes flow through Lifeboat meanwhile: the database's growth is the progress the watchdog sees.
     const sizes = setInterval(() => {
@@ -149,6 +145,11 @@ async function pgRestoreParallel(storage: StorageBackend, manifest: Manifest, id
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What --clean and --no-owner mean to pg_restore, whichever way it reads the dump. */
+function restoreFlags(options: PostgresRestoreOptions): string[] {
+  return [...(options.clean ? ['--clean', '--if-exists'] : []), ...(options.noOwner ? ['--no-owner', '--no-privileges'] : [])];
 }
 
 async function compareRows(target: PgTarget, description: PostgresDescription, id: string): Promise<number> {
