@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { execa } from 'execa';
 import { restoreActivities } from '../activities/restore';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
@@ -94,6 +95,32 @@ describe('a PostgreSQL backup through the backupSource workflow', () => {
       expect(readdirSync(scratchDir)).toEqual([]);
     } finally {
       await withClient(pg, 'postgres', (c) => c.query('drop database if exists shop_parallel'));
+      rmSync(scratchDir, { recursive: true, force: true });
+    }
+  });
+
+  it('names a full restore.scratchDir as a Config error, not retried, and leaves neither the target nor a staging database', async () => {
+    // A 16 KiB tmpfs: smaller than the shop's dump, so writing the scratch file meets ENOSPC.
+    const scratchDir = mkdtempSync(join(tmpdir(), 'lifeboat-scratch-full-'));
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', scratchDir]).catch((error: unknown) => {
+      throw new Error(`this test mounts a small tmpfs and needs root (as the test suite does for runuser): ${(error as Error).message}`);
+    });
+    try {
+      const config = { ...fixture.config, restore: { targetPasswordEnvs: [], jobs: 2, scratchDir } };
+      const error = await new MockActivityEnvironment().run(restoreActivities(createDeps(config)).restoreBackupTo, {
+        source: 'app-db', region: 'stockholm', backupId: summary.backupId, target: `postgres://postgres@127.0.0.1:${servers.postgres.port}/shop_scratch_full`,
+        targetPasswordEnv: Object.keys(fixture.env).find((k) => k.startsWith('PG_PASSWORD_')), clean: false, noOwner: true,
+      }).then(() => undefined, (e: unknown) => e as LifeboatError);
+      expect(error).toBeInstanceOf(LifeboatError);
+      expect(error!.type).toBe('Config');
+      expect(error!.retryable).toBe(false);
+      expect(error!.message).toContain(`restore.scratchDir (${scratchDir}/lifeboat-restore-`);
+      expect(error!.message).toMatch(/No space left/);
+      const left = await withClient(pg, 'postgres', (c) => c.query('select datname from pg_database where datname = any($1)', [['shop_scratch_full', stagingName('shop_scratch_full', summary.backupId)]]));
+      expect(left.rows).toEqual([]);
+      expect(readdirSync(scratchDir)).toEqual([]);
+    } finally {
+      await execa('umount', [scratchDir]).catch(() => undefined);
       rmSync(scratchDir, { recursive: true, force: true });
     }
   });
