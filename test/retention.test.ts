@@ -115,7 +115,10 @@ describe('applyRetention on the real Temporal server and S3 regions', () => {
     // What a crashed backup leaves: data, no manifest (and in the stale source, which is blocked).
     await storage('stockholm').put(keys.object('shop', orphanId, 'data.zst.age'), Buffer.from('left'));
     await storage('stockholm').put(keys.object('stale', orphanId, 'data.zst.age'), Buffer.from('left'));
+    const orphanWritten = Date.now();
     harness = await startHarness(fixture.config);
+    // The orphan must be older than orphanGrace (2 s) by the workflow's clock; a fast harness start is not.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, orphanWritten + 3_000 - Date.now())));
   }, 600_000);
 
   afterAll(async () => {
@@ -138,7 +141,7 @@ describe('applyRetention on the real Temporal server and S3 regions', () => {
     expect(stockholm.deleted.every((d) => d.objects === null)).toBe(true);
     expect(stockholm.kept.find((k) => k.id === verified.id)!.reasons).toEqual(['newest verified']);
     expect(stockholm.kept.find((k) => k.id === daily.at(-1)!.id)!.reasons).toContain('newest');
-    expect(stockholm.orphans).toMatchObject([{ id: orphanId, action: 'remove', removed: null }]);
+    expect(stockholm.orphans).toMatchObject([{ id: orphanId, action: 'remove', reason: 'no manifest and nothing written for 2s', removed: null }]);
     expect(await keysIn(storage('stockholm'), '')).toEqual(before);
   }, 300_000);
 
