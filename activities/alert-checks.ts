@@ -1,5 +1,5 @@
 import { parseDuration } from '../lib/config/duration';
-import { listBackups, newestTrusted } from './catalog';
+import { listBackups, newestTrusted, refreshing } from './catalog';
 import type { Deps } from './deps';
 
 export interface BackupAssessment {
@@ -34,7 +34,7 @@ export function alertCheckActivities(deps: Deps) {
   async function assessBackup({ source, backupId }: { source: string; backupId: string }): Promise<BackupAssessment> {
     const { alerts } = deps.config;
     const storage = deps.storage(deps.source(source).config.region);
-    const all = await listBackups(storage, deps.trusted, source);
+    const all = await listBackups(storage, deps.trusted, source, refreshing(deps));
     const index = all.findIndex((entry) => entry.manifest.id === backupId);
     const current = all[index]?.manifest;
     if (!current) return { successDigest: alerts.successDigest, sizeChange: null };

@@ -1,49 +1,32 @@
-import { createHash } from 'node:crypto';
 import { LifeboatError } from '../lib/errors';
-import { keys, type Manifest, type Tombstone } from '../lib/manifest';
-import { parseManifest, parseTombstone } from '../lib/manifest-schema';
-import type { TrustedKey } from '../lib/signing';
+import { keys, type Tombstone } from '../lib/manifest';
+import { parseTombstone } from '../lib/manifest-schema';
+import type { Signer, TrustedKey } from '../lib/signing';
+import { byFinish, inBatches, judgeManifest, type CatalogEntry, type UntrustedItem } from './catalog-judge';
+import { listSources, readSourceCatalog, type ReadCatalogOptions } from './catalog-index';
 import { advance } from './progress';
 import { readSigned } from './signed';
 import type { StorageBackend } from './storage/backend';
+import type { VerifiedCatalog } from './verify-catalog';
 
-export interface CatalogEntry {
-  manifest: Manifest;
-  /** SHA-256 of the manifest's bytes as stored: what the next manifest chains to. */
-  manifestSha256: string;
-  /** The trusted key that signed it (catalog.trustedKeys). */
-  keyId: string;
-}
+export { byFinish, inBatches, judgeManifest, type CatalogEntry, type Judged, type UntrustedItem } from './catalog-judge';
 
-/** A manifest that is never restored, counted or chosen as latest: unsigned, signed by an unknown key, or not sane. */
-export interface UntrustedItem {
-  key: string;
-  reason: string;
+/**
+ * On a worker that signs, every catalog read keeps the index current; one without the signing key
+ * (a restore-only host, the CLI) only reads it.
+ */
+export function refreshing(deps: { signer(): Signer }): ReadCatalogOptions {
+  try {
+    return { refresh: deps.signer() };
+  } catch (error) {
+    if (error instanceof LifeboatError && error.type === 'Config') return {};
+    throw error;
+  }
 }
 
 export interface CatalogScan {
   entries: CatalogEntry[];
   untrusted: UntrustedItem[];
-}
-
-export type Judged = { entry: CatalogEntry } | { untrusted: UntrustedItem };
-
-/** Reads and judges one manifest; a storage error is thrown (and retried), never taken for distrust. */
-export async function judgeManifest(storage: StorageBackend, trusted: TrustedKey[], key: string): Promise<Judged> {
-  const { bytes, verdict } = await readSigned(storage, key, trusted);
-  const parsed = parseManifest(bytes, key);
-  if ('problem' in parsed) return { untrusted: { key, reason: parsed.problem } };
-  if (!verdict.trusted) return { untrusted: { key, reason: verdict.reason } };
-  return { entry: { manifest: parsed.manifest, manifestSha256: createHash('sha256').update(bytes).digest('hex'), keyId: verdict.keyId } };
-}
-
-const byFinish = (a: CatalogEntry, b: CatalogEntry) => a.manifest.finishedAt.localeCompare(b.manifest.finishedAt) || a.manifest.id.localeCompare(b.manifest.id);
-
-/** Reads at most 16 objects at once: enough to hide the round trips, few enough for any endpoint. */
-export async function inBatches<T, R>(items: T[], read: (item: T) => Promise<R>, size = 16): Promise<R[]> {
-  const results: R[] = [];
-  for (let i = 0; i < items.length; i += size) results.push(...await Promise.all(items.slice(i, i + size).map(read)));
-  return results;
 }
 
 /** The manifest keys of one source (or all sources) in one region, in key (= start time) order. */
@@ -59,26 +42,34 @@ async function manifestKeysIn(storage: StorageBackend, source?: string): Promise
 }
 
 /** Every manifest of one source (or all sources) in one region: the trusted ones oldest first, and the rest with why. */
-export async function scanCatalog(storage: StorageBackend, trusted: TrustedKey[], source?: string): Promise<CatalogScan> {
-  const scan: CatalogScan = { entries: [], untrusted: [] };
-  let read = 0;
-  const judge = async (key: string) => {
-    const judged = await judgeManifest(storage, trusted, key);
-    advance({ manifests: ++read });
-    return judged;
-  };
-  for (const judged of await inBatches(await manifestKeysIn(storage, source), judge)) {
-    if ('entry' in judged) scan.entries.push(judged.entry);
-    else scan.untrusted.push(judged.untrusted);
-  }
-  // Ids sort by start second only; the finish time (ms) orders backups taken within one second.
-  scan.entries.sort(byFinish);
-  return scan;
+export async function scanCatalog(storage: StorageBackend, trusted: TrustedKey[], source?: string, options: ReadCatalogOptions = {}): Promise<CatalogScan> {
+  const { entries, untrusted } = await listVerifiedBackups(storage, trusted, source, options);
+  return { entries: entries.map(({ manifest, manifestSha256, keyId }) => ({ manifest, manifestSha256, keyId })), untrusted: untrusted.filter((item) => item.key.endsWith('/manifest.json')) };
 }
 
 /** The trusted backups of one source (or all sources) in one region, oldest first. */
-export async function listBackups(storage: StorageBackend, trusted: TrustedKey[], source?: string): Promise<CatalogEntry[]> {
-  return (await scanCatalog(storage, trusted, source)).entries;
+export async function listBackups(storage: StorageBackend, trusted: TrustedKey[], source?: string, options: ReadCatalogOptions = {}): Promise<CatalogEntry[]> {
+  return (await scanCatalog(storage, trusted, source, options)).entries;
+}
+
+/**
+ * Every backup of one source (or all sources) in one region with its verify records, oldest
+ * first: one listing, then the signed index of each source (catalog-index.ts) for what it still
+ * vouches for, and a read of everything else.
+ */
+export async function listVerifiedBackups(storage: StorageBackend, trusted: TrustedKey[], source?: string, options: ReadCatalogOptions = {}): Promise<VerifiedCatalog> {
+  const listed = await listSources(storage, source, (count) => advance({ listed: count }));
+  const onRead = () => {
+    options.onRead?.();
+    advance({ read: ++read });
+  };
+  let read = 0;
+  const catalogs = await inBatches([...listed], ([name, listing]) => readSourceCatalog(storage, trusted, name, listing, { ...options, onRead }), 8);
+  const entries = catalogs.flatMap((catalog) => catalog.entries.map((entry) => ({ ...entry, records: catalog.records.get(entry.manifest.id) ?? [] })));
+  return {
+    entries: entries.sort(byFinish),
+    untrusted: catalogs.flatMap((catalog) => [...catalog.untrustedManifests, ...catalog.untrustedRecords]),
+  };
 }
 
 /** The manifest at key, if trusted; otherwise a non-retryable Untrusted error saying why. */

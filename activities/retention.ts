@@ -10,6 +10,8 @@ import type { Deps } from './deps';
 import { advance } from './progress';
 import { countRetentionDeletion } from './metrics';
 import { deleteBackupCopy, removeOrphan, scanRegion, type Orphan } from './prune';
+import { inBatches, refreshing } from './catalog';
+import type { ReadCatalogOptions } from './catalog-index';
 
 export interface RetentionPlanInput {
   source?: string;
@@ -78,8 +80,12 @@ export function retentionActivities(deps: Deps) {
       taskQueues: Object.fromEntries(Object.keys(config.regions).map((region) => [region, `${config.temporal.taskQueuePrefix}${region}`])),
       extendLocks: [],
     };
-    for (const name of source !== undefined ? [source] : Object.keys(config.sources)) {
-      const planned = await planSource(name, now);
+    // A dry run writes nothing, not even the catalog index.
+    const catalog = work.dryRun ? {} : refreshing(deps);
+    const names = source !== undefined ? [source] : Object.keys(config.sources);
+    const plans = await inBatches(names, (name) => planSource(name, now, catalog), 4);
+    for (const [index, name] of names.entries()) {
+      const planned = plans[index];
       if (!planned) {
         work.unmanaged.push(name);
         continue;
@@ -96,17 +102,17 @@ export function retentionActivities(deps: Deps) {
    * One source: reads every region's catalog, decides, and asks Object Lock about what it would
    * delete. Undefined for a source without retention rules.
    */
-  async function planSource(name: string, now: string): Promise<SourceWork | undefined> {
+  async function planSource(name: string, now: string, catalog: ReadCatalogOptions = {}): Promise<SourceWork | undefined> {
     const sourceConfig = config.sources[name]!;
     if (!sourceConfig.retention) return undefined;
     // The source's own region first, then the primary: where minCopies prefers to keep a copy.
     const regions = [...new Set([sourceConfig.region, config.primaryRegion, ...Object.keys(config.regions)])];
-    const scans = [];
-    for (const region of regions) {
+    // Every region at once: a far region costs its own round trips, not the sum of them all.
+    const scans = await Promise.all(regions.map(async (region) => {
       let manifests = 0;
       // Heartbeats are throttled by the SDK; a long history is read without the activity looking dead.
-      scans.push({ region, ...(await scanRegion(deps.storage(region), deps.trusted, name, () => advance({ source: name, region, manifests: ++manifests }))) });
-    }
+      return { region, ...(await scanRegion(deps.storage(region), deps.trusted, name, () => advance({ source: name, region, manifests: ++manifests }), catalog)) };
+    }));
     const untrusted = scans.flatMap(({ region, untrusted: items }) => items.map((item) => ({ source: name, region, ...item })));
     const pins = await Promise.all(scans.map(({ region }) => activePins(deps.storage(region), name, Date.parse(now))));
     const input: PlanInput = {

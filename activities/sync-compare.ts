@@ -1,9 +1,10 @@
 import { keys } from '../lib/manifest';
 import { parseManifest } from '../lib/manifest-schema';
 import type { TrustedKey } from '../lib/signing';
-import { inBatches, type CatalogEntry } from './catalog';
+import { inBatches, type CatalogEntry } from './catalog-judge';
+import { readSourceCatalog, type ReadCatalogOptions } from './catalog-index';
 import { readSigned } from './signed';
-import type { StorageBackend } from './storage/backend';
+import type { ObjectInfo, StorageBackend } from './storage/backend';
 import type { BackupRef, BackupToCopy, DivergentCopy } from './sync-types';
 import { sha256Of } from './sync-guards';
 
@@ -22,14 +23,18 @@ interface CopyThere {
 
 /**
  * Sorts the home region's backups by what the destination holds of them. One listing gives every
- * key and size there; only the manifests it holds of these backups are read, 16 at a time.
+ * key and size there; the destination's index vouches for the manifests it holds unchanged, and
+ * the rest are read, 16 at a time.
  */
-export async function classify(home: CatalogEntry[], destination: StorageBackend, trusted: TrustedKey[], source: string, from: string): Promise<Classified> {
-  const sizes = new Map<string, number>();
-  for await (const object of destination.list(keys.sourcePrefix(source))) sizes.set(object.key, object.size);
-  const held = home.map((entry) => keys.manifest(source, entry.manifest.id)).filter((key) => sizes.has(key));
-  const there = new Map<string, CopyThere>();
-  await inBatches(held, async (key) => there.set(key, await readCopy(destination, trusted, key)));
+export async function classify(home: CatalogEntry[], destination: StorageBackend, trusted: TrustedKey[], source: string, from: string, options: ReadCatalogOptions = {}): Promise<Classified> {
+  const listing: ObjectInfo[] = [];
+  for await (const object of destination.list(keys.sourcePrefix(source))) listing.push(object);
+  const sizes = new Map(listing.map((object) => [object.key, object.size]));
+  const catalog = await readSourceCatalog(destination, trusted, source, listing, options);
+  const there = new Map<string, CopyThere>(catalog.entries.map(({ manifest, manifestSha256, keyId }) => [keys.manifest(source, manifest.id), { sha256: manifestSha256, keyId }]));
+  // An untrusted copy is read again for its hash: the report names both sides.
+  const wanted = new Set(home.map((entry) => keys.manifest(source, entry.manifest.id)));
+  await inBatches(catalog.untrustedManifests.filter((item) => wanted.has(item.key)), async ({ key }) => there.set(key, await readCopy(destination, trusted, key)));
 
   const result: Classified = { present: [], missing: [], divergent: [] };
   for (const { manifest, manifestSha256 } of home) {

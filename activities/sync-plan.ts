@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { LifeboatError } from '../lib/errors';
-import { listBackups } from './catalog';
+import { listBackups, refreshing } from './catalog';
 import type { Deps } from './deps';
 import { putSigned, readSigned, removeSigned } from './signed';
 import type { BackupRef, BackupToCopy, DivergentCopy } from './sync';
@@ -56,9 +56,9 @@ export function syncPlanActivities(deps: Deps) {
   async function planRegionCopies({ source, from, to, key, pageSize }: PlanCopiesInput): Promise<CopyPlan> {
     const context = Context.current();
     context.heartbeat({ step: 'reading catalogs' });
-    const home = await listBackups(deps.storage(from), deps.trusted, source);
+    const home = await listBackups(deps.storage(from), deps.trusted, source, refreshing(deps));
     context.heartbeat({ step: 'comparing', home: home.length });
-    const classified = await classify(home, deps.storage(to), deps.trusted, source, from);
+    const classified = await classify(home, deps.storage(to), deps.trusted, source, from, refreshing(deps));
     const missing = [...classified.missing].reverse();
     context.heartbeat({ step: 'storing the plan', missing: missing.length });
     await putSigned(deps.storage(to), key, Buffer.from(JSON.stringify(missing)), deps.signer());

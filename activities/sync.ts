@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
 import { keys, type StoredObject } from '../lib/manifest';
-import { listBackups, readManifest, untrustedError } from './catalog';
+import { listBackups, readManifest, refreshing, untrustedError } from './catalog';
 import { readSigned } from './signed';
 import { signatureKey } from '../lib/signing';
 import type { Deps } from './deps';
@@ -100,8 +100,8 @@ export function syncActivities(deps: Deps) {
 
   /** Reads both catalogs: what the destination lacks of the home region's backups of one source, and where its copy differs. */
   async function compareRegions({ source, from, to }: CompareInput): Promise<RegionComparison> {
-    const home = await listBackups(deps.storage(from), deps.trusted, source);
-    const classified = await classify(home, deps.storage(to), deps.trusted, source, from);
+    const home = await listBackups(deps.storage(from), deps.trusted, source, refreshing(deps));
+    const classified = await classify(home, deps.storage(to), deps.trusted, source, from, refreshing(deps));
     const ref = (entry: (typeof home)[number] | undefined) => (entry ? { id: entry.manifest.id, finishedAt: entry.manifest.finishedAt } : null);
     return { checkedAt: new Date().toISOString(), homeNewest: ref(home.at(-1)), homeOldest: ref(home[0]), ...classified };
   }

@@ -1,7 +1,7 @@
 import { parseDuration } from '../lib/config/duration';
 import { LifeboatError } from '../lib/errors';
 import type { VerifyRecord } from '../lib/verify';
-import { listBackups, readManifest } from './catalog';
+import { listBackups, readManifest, refreshing } from './catalog';
 import { keys } from '../lib/manifest';
 import type { Deps } from './deps';
 import { stallTimeoutMs, watched } from './progress';
@@ -52,7 +52,7 @@ export function verifyActivities(deps: Deps) {
    * happens here, so the workflow replays the recorded choice rather than drawing again.
    */
   async function pickBackupToVerify(input: { source: string; region: string; backupId?: string; strategy: VerifyPlan['strategy']; windowMs: number; now: string }): Promise<string | null> {
-    const catalog = await listBackups(deps.storage(input.region), deps.trusted, input.source);
+    const catalog = await listBackups(deps.storage(input.region), deps.trusted, input.source, refreshing(deps));
     if (input.backupId !== undefined) {
       if (!catalog.some((entry) => entry.manifest.id === input.backupId)) {
         // There but untrusted: said so (Untrusted), never "not found".

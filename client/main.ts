@@ -62,7 +62,7 @@ backups.command('hold <id>').description('put an S3 Object Lock legal hold on ev
     await (await import('./commands/backups-hold')).backupsHoldCommand(config, id, options, out);
   });
 
-const catalog = program.command('catalog').description('the signed catalog: keys, and signing what older versions left unsigned');
+const catalog = program.command('catalog').description('the signed catalog: keys, its index, and signing what older versions left unsigned');
 catalog.command('keygen').description('make an Ed25519 catalog signing key; prints the line for catalog.trustedKeys')
   .requiredOption('--out <file>', 'where to write the private key (PEM, mode 0600; never overwritten)')
   .action(async (options: { out: string }) => {
@@ -75,6 +75,12 @@ catalog.command('sign').description('one-time, after upgrading: sign the manifes
   .action(async (options: { trustExisting?: boolean; dryRun?: boolean; source?: string; region?: string }) => {
     const { config, out } = await setup();
     await (await import('./commands/catalog')).catalogSignCommand(config, options, out);
+  });
+catalog.command('rebuild').description('rewrite each source\'s catalog index from its manifests and verify records, every one read and checked')
+  .option('--source <source>').option('--region <region>')
+  .action(async (options: { source?: string; region?: string }) => {
+    const { config, out } = await setup();
+    await (await import('./commands/catalog-rebuild')).catalogRebuildCommand(config, options, out);
   });
 
 program.command('restore <source>').description('restore a backup (verified first) into a target')

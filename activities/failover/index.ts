@@ -7,7 +7,7 @@ import { LifeboatError } from '../../lib/errors';
 import type { FailoverPlan, FailoverSourceKind, HookRun } from '../../lib/failover';
 import type { FilesDescription, RedisDescription } from '../../lib/manifest';
 import type { CheckOutcome } from '../../lib/verify';
-import { findBackup } from '../catalog';
+import { findBackup, refreshing } from '../catalog';
 import { pinPlan, unpinRun } from '../pins';
 import type { Deps } from '../deps';
 import { advance, stallTimeoutMs, watched } from '../progress';
@@ -116,7 +116,7 @@ export function failoverActivities(deps: Deps) {
   async function failoverPreflight(input: PreflightInput): Promise<FailoverPlan> {
     const storage = deps.storage(input.targetRegion);
     const plan = await watched({ step: `failover preflight in ${input.targetRegion}`, stallMs: stallTimeoutMs(config), details: { phase: 'reading the catalog' } },
-      () => preparePlan(config, storage, deps.trusted, input));
+      () => preparePlan(config, storage, deps.trusted, input, new Date(), refreshing(deps)));
     // Retention must not delete what the plan restores while the run waits for approval and restores.
     const owner = Context.current().info.workflowExecution;
     const untilMs = Date.now() + parseDuration(config.failover?.approval.deadline ?? '4h') + PIN_MARGIN_MS;

@@ -8,7 +8,9 @@ import { chainOf } from '../sources/files/restore';
 import { redact } from '../sources/postgres/connect';
 import type { StorageBackend } from '../storage/backend';
 import type { TrustedKey } from '../../lib/signing';
-import { listVerifiedBackups, type VerifiedEntry } from '../verify-catalog';
+import { inBatches, listVerifiedBackups } from '../catalog';
+import type { ReadCatalogOptions } from '../catalog-index';
+import type { VerifiedEntry } from '../verify-catalog';
 import { walCoverage } from '../wal/coverage';
 
 export interface PreflightInput {
@@ -47,15 +49,15 @@ export function describeTarget(kind: FailoverSourceKind, target: FailoverTargetC
  * asked one, its age, the newest passed restore test there (the RTO to expect), WAL continuity.
  * A missing target or backup stops the failover here, before anyone is asked to approve it.
  */
-export async function preparePlan(config: Config, storage: StorageBackend, trusted: TrustedKey[], input: PreflightInput, now = new Date()): Promise<FailoverPlan> {
+export async function preparePlan(config: Config, storage: StorageBackend, trusted: TrustedKey[], input: PreflightInput, now = new Date(), catalog: ReadCatalogOptions = {}): Promise<FailoverPlan> {
   const cutoff = input.recoveryPoint === 'latest' ? undefined : new Date(input.recoveryPoint).toISOString();
-  const sources: SourcePlan[] = [];
-  for (const source of input.sources) {
+  // Four sources at once: twenty sources each cost a listing and an index read, not twenty in a row.
+  const sources = await inBatches(input.sources, async (source): Promise<SourcePlan> => {
     const sourceConfig = config.sources[source];
     if (!sourceConfig) throw new LifeboatError('Usage', `no source "${source}" in the config`, `sources are: ${Object.keys(config.sources).join(', ')}`);
     const kind = failoverKind(sourceConfig);
     const target = targetOf(config, input.targetRegion, source);
-    const entries = (await listVerifiedBackups(storage, trusted, source)).entries.filter((e) => (kind === 'postgres-physical') === isPhysical(e.manifest.description));
+    const entries = (await listVerifiedBackups(storage, trusted, source, catalog)).entries.filter((e) => (kind === 'postgres-physical') === isPhysical(e.manifest.description));
     const eligible = cutoff === undefined ? entries : entries.filter((e) => snapshotTime(e.manifest) <= cutoff);
     const chosen = eligible.at(-1);
     if (!chosen) {
@@ -81,15 +83,15 @@ export async function preparePlan(config: Config, storage: StorageBackend, trust
     }
     const verified = newestPassedRestore(entries);
     if (!verified) warnings.push(`no passed restore-level verification of ${source} in ${input.targetRegion}: the RTO is not known in advance`);
-    sources.push({
+    return {
       source, kind, backupId: chosen.manifest.id, recoveryPoint, recoveryTarget, wal,
       expectedRpoMs: Math.max(0, now.getTime() - Date.parse(recoveryPoint)),
       expectedRtoMs: verified?.restoreMs ?? null,
       verifiedAt: verified?.finishedAt ?? null,
       target: describeTarget(kind, target),
       warnings,
-    });
-  }
+    };
+  }, 4);
   // Ages and the time of preparation are left out: only a change of what would be restored, and where, changes the hash.
   const facts = { targetRegion: input.targetRegion, recoveryPoint: input.recoveryPoint, drill: input.drill,
     sources: sources.map(({ source, kind, backupId, recoveryPoint, recoveryTarget, target, wal }) => ({ source, kind, backupId, recoveryPoint, recoveryTarget, target, walThrough: wal?.contiguousThrough })) };

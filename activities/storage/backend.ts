@@ -6,6 +6,8 @@ export interface ObjectInfo {
   key: string;
   size: number;
   modified: Date;
+  /** S3's ETag as listed; the catalog index takes a changed one for a rewritten object. */
+  etag?: string;
 }
 
 /** Progress of a streamed write; the backup activity heartbeats exactly this. */

@@ -276,7 +276,7 @@ export class S3Storage implements StorageBackend {
       );
       for (const item of page.Contents ?? []) {
         if (!item.Key) continue;
-        yield { key: item.Key.slice(this.options.prefix.length), size: item.Size ?? 0, modified: item.LastModified ?? new Date(0) };
+        yield { key: item.Key.slice(this.options.prefix.length), size: item.Size ?? 0, modified: item.LastModified ?? new Date(0), ...(item.ETag ? { etag: item.ETag } : {}) };
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);

