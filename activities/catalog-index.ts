@@ -203,18 +203,23 @@ export async function readSourceCatalog(storage: StorageBackend, trusted: Truste
   };
 }
 
-/** Lists one source's prefix (or every source's) in one region, grouped by source. */
+/**
+ * Lists one source's prefix (or every source's) in one region, by source. Every source is listed
+ * on its own, eight at once: `_wal/` (thousands of segments), `_heads/` and `_catalog/` are never
+ * listed, and a region of many sources costs the longest listing rather than their sum.
+ */
 export async function listSources(storage: StorageBackend, source: string | undefined, onListed?: (count: number) => void): Promise<Map<string, ObjectInfo[]>> {
-  const bySource = new Map<string, ObjectInfo[]>();
+  const names = source ? [source] : (await storage.children('')).filter((name) => !name.startsWith('_'));
   let count = 0;
-  for await (const info of storage.list(source ? keys.sourcePrefix(source) : '')) {
-    onListed?.(++count);
-    const name = info.key.split('/')[0]!;
-    // `_wal/`, `_heads/`, `_catalog/` and the like are no source's backups.
-    if (name.startsWith('_') || !info.key.includes('/')) continue;
-    const found = bySource.get(name);
-    if (found) found.push(info);
-    else bySource.set(name, [info]);
-  }
+  const listings = await inBatches(names, async (name) => {
+    const listing: ObjectInfo[] = [];
+    for await (const info of storage.list(keys.sourcePrefix(name))) {
+      listing.push(info);
+      onListed?.(++count);
+    }
+    return listing;
+  }, 8);
+  const bySource = new Map<string, ObjectInfo[]>();
+  for (const [index, name] of names.entries()) if (listings[index]!.length > 0) bySource.set(name, listings[index]!);
   return bySource;
 }

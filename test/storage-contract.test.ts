@@ -71,6 +71,17 @@ describe.each(drivers)('the %s storage driver', (_name, open) => {
     expect(keys).toEqual(['list/a/1', 'list/b']);
   });
 
+  it('names the folders one level below a prefix, not the objects beside them or below them', async () => {
+    await storage.put('kids/alpha/1/manifest.json', Buffer.from('1'));
+    await storage.put('kids/alpha/2/manifest.json', Buffer.from('2'));
+    await storage.put('kids/_wal/000000010000000000000001', Buffer.from('w'));
+    await storage.put('kids/beta/x', Buffer.from('x'));
+    await storage.put('kids/loose-object', Buffer.from('l'));
+    expect(await storage.children('kids/')).toEqual(['_wal', 'alpha', 'beta']);
+    expect(await storage.children('kids/alpha/')).toEqual(['1', '2']);
+    expect(await storage.children('nothing-here/')).toEqual([]);
+  });
+
   it('says a missing key does not exist, and removes idempotently', async () => {
     expect(await storage.stat('nope/missing')).toBeUndefined();
     await expect(storage.get('nope/missing')).rejects.toMatchObject({ type: 'BackupNotFound' });

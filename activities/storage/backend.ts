@@ -90,6 +90,11 @@ export interface StorageBackend {
   /** Every object whose key starts with prefix, in key order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /**
+   * The names one level below prefix (which ends in "/" or is ""), sorted: the sources of a region
+   * without listing every object and WAL segment in it.
+   */
+  children(prefix: string): Promise<string[]>;
+  /**
    * Removes key, every version of it on a versioned bucket (a delete marker frees nothing);
    * removing a missing key succeeds; a version under Object Lock fails with Locked.
    */

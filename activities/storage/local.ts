@@ -103,6 +103,16 @@ export class LocalStorage implements StorageBackend {
     }
   }
 
+  async children(prefix: string): Promise<string[]> {
+    try {
+      const entries = await readdir(join(this.root, this.prefix, prefix), { withFileTypes: true });
+      return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw this.storageError(`list ${prefix}`, error);
+    }
+  }
+
   async remove(key: string): Promise<void> {
     await rm(this.path(key), { force: true });
   }

@@ -282,6 +282,19 @@ export class S3Storage implements StorageBackend {
     } while (ContinuationToken);
   }
 
+  async children(prefix: string): Promise<string[]> {
+    const names: string[] = [];
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await this.call(`list ${prefix}`, () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: this.key(prefix), Delimiter: '/', ContinuationToken })),
+      );
+      for (const { Prefix } of page.CommonPrefixes ?? []) if (Prefix) names.push(Prefix.slice(this.key(prefix).length, -1));
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+    return names.sort();
+  }
+
   async remove(key: string): Promise<void> {
     const Bucket = this.options.bucket;
     if (!(await this.features()).versioning) {
