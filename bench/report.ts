@@ -92,6 +92,32 @@ export interface RestoreResults {
     | { present: false; reason: string };
 }
 
+/** One operation of the catalog part: the median of its timed runs, each a process of its own. */
+export interface CatalogCase {
+  label: string;
+  seconds: number;
+  runs: number[];
+  /** The run before the timed ones, not counted: cold caches. */
+  firstRunSeconds: number;
+  /** The highest peak RSS (GNU time's %M, the process and its children) of the timed runs. */
+  peakRssBytes: number;
+  /** CPU seconds per "group/process" during the median run, and how long its process ran (start-up included). */
+  cpu: Record<string, number>;
+  processSeconds: number;
+  extra?: Record<string, number | string>;
+}
+
+/** The catalog part (issue target 6): (o) backups list, (p) status, (q) retention show, (r) failover preflight over a seeded catalog. */
+export interface CatalogResults {
+  seed: { regions: string[]; sources: number; perSource: number; backupsPerRegion: number; manifests: number; verifyRecords: number; seconds: number };
+  /** What bin/lifeboat ran: the compiled dist/, or the sources through tsx (a source newer than the build). */
+  cli: 'dist' | 'tsx';
+  /** How the catalog index was before the runs: written by `lifeboat catalog rebuild` after seeding (its time and peak RSS), or absent. */
+  index: { mode: 'rebuild'; seconds: number; peakRssBytes: number } | { mode: 'none' };
+  cases: { o: CatalogCase; p: CatalogCase; q: CatalogCase; r: CatalogCase };
+  targets: Record<'o' | 'p' | 'q' | 'r', { seconds: Target; peakRssMiB: Target }>;
+}
+
 export interface Results extends Partial<PostgresResults> {
   startedAt: string;
   machine: { cpus: number; node: string };
@@ -101,6 +127,7 @@ export interface Results extends Partial<PostgresResults> {
   restore?: RestoreResults;
   physical?: PhysicalResults;
   cli?: CliResults;
+  catalog?: CatalogResults;
 }
 
 export interface Target {
@@ -144,6 +171,7 @@ export function printReport(r: Results): void {
   if (r.restore) lines.push(...restoreLines(r.restore));
   if (r.physical) lines.push(...physicalLines(r.physical));
   if (r.cli) lines.push(...cliLines(r.cli));
+  if (r.catalog) lines.push(...catalogLines(r.catalog));
   lines.push(...summaryLines(r));
   lines.push(`machine: ${r.machine.cpus} cpus, node ${r.machine.node}`, '');
   console.log(lines.join('\n'));
@@ -239,6 +267,30 @@ function cliLines(c: CliResults): string[] {
   return ['case  seconds  what', line('j', c.help), line('k', c.list), line('l', c.node), ''];
 }
 
+function catalogLines(c: CatalogResults): string[] {
+  const s = c.seed;
+  const mark = (t: Target) => (t.pass ? 'PASS' : 'MISS');
+  const lines = [
+    `catalog: ${s.sources} files sources × ${s.perSource} daily backups = ${s.backupsPerRegion} per region in each of ${s.regions.length} regions (${s.regions.join(', ')}: buckets of one SeaweedFS), ` +
+      `${s.manifests} manifests and ${s.verifyRecords} verify records in all; seeded in ${s.seconds.toFixed(0)} s; bin/lifeboat ran ${c.cli === 'dist' ? 'the compiled dist/' : 'the sources through tsx (a source is newer than dist/)'}`,
+    c.index.mode === 'rebuild'
+      ? `catalog index: written by lifeboat catalog rebuild after seeding in ${c.index.seconds.toFixed(1)} s, peak RSS ${mib(c.index.peakRssBytes)} MiB (not counted)`
+      : 'catalog index: none (BENCH_CATALOG_INDEX=none): every manifest and verify record is read',
+    '',
+    'case  seconds  peak RSS MiB  what',
+  ];
+  for (const [key, x] of Object.entries(c.cases)) {
+    const t = c.targets[key as keyof CatalogResults['targets']];
+    lines.push(`${pad(`(${key})`, 4)}${num(x.seconds, 2)}  ${mib(x.peakRssBytes).padStart(12)}  ${x.label}`);
+    lines.push(`      runs ${x.runs.map((v) => v.toFixed(2)).join(' ')}; first run (not counted) ${x.firstRunSeconds.toFixed(2)}` +
+      `${x.extra ? `; ${Object.entries(x.extra).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(2) : v}`).join(', ')}` : ''}`);
+    lines.push(`      ${cpuLine(x.cpu, x.processSeconds)}`);
+    lines.push(`      target ≤ ${t.seconds.limit} s ${mark(t.seconds)}, ≤ ${t.peakRssMiB.limit} MiB ${mark(t.peakRssMiB)}`);
+  }
+  lines.push('');
+  return lines;
+}
+
 export interface SummaryRow {
   case: string;
   lifeboat: number;
@@ -272,6 +324,18 @@ export function summaryRows(r: Results): SummaryRow[] {
   if (r.cli) {
     rows.push({ case: 'lifeboat --help, median of 5', lifeboat: r.cli.help.seconds, peer: { label: 'node -e 0', seconds: r.cli.node.seconds }, target: { seconds: 0.25 } });
     rows.push({ case: 'lifeboat backups list, median of 5', lifeboat: r.cli.list.seconds, peer: { label: 'node -e 0', seconds: r.cli.node.seconds }, target: { seconds: 0.5 } });
+  }
+  if (r.catalog) {
+    const c = r.catalog;
+    const names = { o: 'backups list, every region', p: 'status', q: 'retention show, every source', r: 'failover preflight (plan only)' };
+    for (const key of ['o', 'p', 'q', 'r'] as const) {
+      const rss = c.targets[key].peakRssMiB;
+      rows.push({
+        case: `catalog of ${c.seed.backupsPerRegion} backups × ${c.seed.regions.length} regions: ${names[key]}, median of ${c.cases[key].runs.length}`,
+        lifeboat: c.cases[key].seconds, target: { seconds: c.targets[key].seconds.limit },
+        peakRss: `${rss.value.toFixed(0)} (≤ ${rss.limit} ${rss.pass ? 'PASS' : 'MISS'})`,
+      });
+    }
   }
   return rows;
 }

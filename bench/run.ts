@@ -9,10 +9,15 @@
 // physical: (m) a Lifeboat base backup of a cluster of its own to a local region, (n) pgBackRest's
 //   full backup of the same cluster to a local repository (bench/physical-part.ts).
 // cli: `lifeboat --help` and `lifeboat backups list` beside `node -e 0`, medians of 5.
-//   BENCH_CASES         which parts to run, comma-separated: postgres, files, restore, cli (default all five)
-//   BENCH_SIZE_MB       database size in MiB (default 1024; 100 for a quick run)
-//   BENCH_FILES_MB      file tree size in MiB (default 1024; 100 for a quick run)
-//   BENCH_QUIET_WAIT_S  how long each case may wait for the machine, the benchmark's own servers included, to go idle (default 300; 0 = never wait)
+// catalog: (o) backups list, (p) status, (q) retention show, (r) a failover preflight's plan over a
+//   seeded catalog in three regions, each ≤ 2 s and ≤ 300 MiB (bench/catalog-part.ts).
+//   BENCH_CASES            which parts to run, comma-separated: postgres, files, restore, physical, cli, catalog (default all six)
+//   BENCH_SIZE_MB          database size in MiB (default 1024; 100 for a quick run)
+//   BENCH_FILES_MB         file tree size in MiB (default 1024; 100 for a quick run)
+//   BENCH_CATALOG_BACKUPS  catalog part: backups in each region, all sources together (default 10000; 2000 for a quick run)
+//   BENCH_CATALOG_SOURCES  catalog part: how many sources they are split evenly over (default 20)
+//   BENCH_CATALOG_INDEX    catalog part: rebuild (default: `lifeboat catalog rebuild` writes the index after seeding) or none (every object read)
+//   BENCH_QUIET_WAIT_S     how long each case may wait for the machine, the benchmark's own servers included, to go idle (default 300; 0 = never wait)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { S3Storage } from '../activities/storage/s3';
+import { catalogPart, catalogSettings, requireGnuTime } from './catalog-part';
 import { cliPart } from './cli-cases';
 import { phasesOf } from './phases';
 import { physicalPart, pgbackrestVersion } from './physical-part';
@@ -52,7 +58,7 @@ function sizeFromEnv(name = 'BENCH_SIZE_MB'): number {
   return mb;
 }
 
-const PARTS = ['postgres', 'files', 'restore', 'physical', 'cli'] as const;
+const PARTS = ['postgres', 'files', 'restore', 'physical', 'cli', 'catalog'] as const;
 type Part = (typeof PARTS)[number];
 
 /** The AWS CLI runs the peer of the logical backup; missing, it fails before any server starts. */
@@ -96,7 +102,7 @@ const quietWaitMs = (() => {
  * Runs one case once the machine is quiet, with the sampler watching every server's, the worker's
  * and our own process group.
  */
-async function sampled<T extends { seconds: number }>(baseGroups: Map<number, string>, workerGroup: number, run: () => Promise<T>, extraGroups = new Map<number, string>()): Promise<T & { window: WindowReport }> {
+async function sampled<T extends { seconds: number }>(baseGroups: Map<number, string>, workerGroup: number | undefined, run: () => Promise<T>, extraGroups = new Map<number, string>()): Promise<T & { window: WindowReport }> {
   const groups = new Map([...baseGroups, ...extraGroups]);
   const load = await waitQuiet(groups, quietWaitMs, QUIET_CORES, log);
   if (load >= QUIET_CORES) log(`  the machine is still busy (${load.toFixed(2)} cores, servers included); measuring anyway`);
@@ -111,7 +117,7 @@ async function sampled<T extends { seconds: number }>(baseGroups: Map<number, st
   }
 }
 
-/** What both parts share: the servers, one worker serving every source, a Temporal client, the sampler's groups. */
+/** What the postgres, files, restore and cli parts share: the servers, one worker serving every source, a Temporal client, the sampler's groups. */
 interface Context {
   servers: Servers;
   fixture: Fixture;
@@ -146,8 +152,51 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
     generateWarmupTree(warmupTreeDir);
   }
 
+  const groups = new Map<number, string>([
+    [servers.temporal.pid, 'temporal'],
+    [servers.postgres.pid, 'postgres'],
+    [servers.redis.pid, 'redis'],
+    [s3.pid, 'weed'],
+    [ownProcessGroup(), 'bench'],
+  ]);
+  const results: Results = { startedAt, machine: { cpus: availableParallelism(), node: process.version }, parts: [...parts] };
+  // The physical and catalog parts bring fixtures of their own; only these use the shared worker and its fixture.
+  const main = (['postgres', 'files', 'restore', 'cli'] as const).some((part) => parts.has(part))
+    ? await startMain(servers, cleanups, parts, database !== undefined, treeDir, warmupTreeDir, groups)
+    : undefined;
+  const workerGroup = main?.context.workerGroup;
+  if (main && database && parts.has('postgres')) Object.assign(results, await postgresPart(main.context, database, main.idleRss));
+  if (main && parts.has('files')) results.files = await filesPart(main.context, treeDir, restic!);
+  if (main && parts.has('restore')) {
+    const { fixture, client } = main.context;
+    const measure = <T extends { seconds: number }>(run: () => Promise<T>) => sampled(groups, workerGroup, run);
+    const backupId = results.cases?.c.extra?.backupId;
+    results.restore = await restorePart({ servers, fixture, client, measure, log }, typeof backupId === 'string' ? backupId : undefined);
+  }
+  if (parts.has('physical')) {
+    const measure = <T extends { seconds: number }>(run: () => Promise<T>, extra?: Map<number, string>) => sampled(groups, workerGroup, run, extra);
+    results.physical = await physicalPart({ servers, sizeMiB: sizeFromEnv(), measure, log, cleanups }, pgbackrest!);
+  }
+  if (main && parts.has('cli')) {
+    log('CLI start: node -e 0, lifeboat --help, lifeboat backups list…');
+    await waitQuiet(groups, quietWaitMs, QUIET_CORES, log);
+    results.cli = cliPart(main.context.fixture.configFile, main.context.fixture.env);
+  }
+  if (parts.has('catalog')) {
+    const measure = <T extends { seconds: number }>(run: () => Promise<T>) => sampled(groups, workerGroup, run);
+    results.catalog = await catalogPart({ servers, measure, log, cleanups }, catalogSettings());
+  }
+  return results;
+}
+
+/** The fixture and the worker the postgres, files, restore and cli parts share; adds the worker to the sampled groups. */
+async function startMain(
+  servers: Servers, cleanups: Array<() => Promise<void> | void>, parts: Set<Part>, withDatabase: boolean,
+  treeDir: string, warmupTreeDir: string, groups: Map<number, string>,
+): Promise<{ context: Context; idleRss: number }> {
+  const pg = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
   const fixture = await makeFixture(servers, (ctx) => ({
-    ...(database ? { bench: ctx.postgres(DATABASE), warmup: ctx.postgres('bench_warmup') } : {}),
+    ...(withDatabase ? { bench: ctx.postgres(DATABASE), warmup: ctx.postgres('bench_warmup') } : {}),
     ...(parts.has('files') ? {
       tree: { kind: 'files', region: 'stockholm', path: treeDir },
       'warmup-tree': { kind: 'files', region: 'stockholm', path: warmupTreeDir },
@@ -171,34 +220,8 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
   const connection = await Connection.connect({ address: servers.temporal.address });
   cleanups.push(() => connection.close());
   const client = new Client({ connection, namespace: servers.temporal.namespace, dataConverter: dataConverterOf(fixture.config) });
-
-  const groups = new Map<number, string>([
-    [servers.temporal.pid, 'temporal'],
-    [servers.postgres.pid, 'postgres'],
-    [servers.redis.pid, 'redis'],
-    [s3.pid, 'weed'],
-    [workerGroup, 'worker'],
-    [ownProcessGroup(), 'bench'],
-  ]);
-  const context: Context = { servers, fixture, client, workerGroup, groups, peaks: { lifetime: 0 } };
-  const results: Results = { startedAt, machine: { cpus: availableParallelism(), node: process.version }, parts: [...parts] };
-  if (database && parts.has('postgres')) Object.assign(results, await postgresPart(context, database, idleRss));
-  if (parts.has('files')) results.files = await filesPart(context, treeDir, restic!);
-  if (parts.has('restore')) {
-    const measure = <T extends { seconds: number }>(run: () => Promise<T>) => sampled(groups, workerGroup, run);
-    const backupId = results.cases?.c.extra?.backupId;
-    results.restore = await restorePart({ servers, fixture, client, measure, log }, typeof backupId === 'string' ? backupId : undefined);
-  }
-  if (parts.has('physical')) {
-    const measure = <T extends { seconds: number }>(run: () => Promise<T>, extra?: Map<number, string>) => sampled(groups, workerGroup, run, extra);
-    results.physical = await physicalPart({ servers, sizeMiB: sizeFromEnv(), measure, log, cleanups }, pgbackrest!);
-  }
-  if (parts.has('cli')) {
-    log('CLI start: node -e 0, lifeboat --help, lifeboat backups list…');
-    await waitQuiet(groups, quietWaitMs, QUIET_CORES, log);
-    results.cli = cliPart(fixture.configFile, fixture.env);
-  }
-  return results;
+  groups.set(workerGroup, 'worker');
+  return { context: { servers, fixture, client, workerGroup, groups, peaks: { lifetime: 0 } }, idleRss };
 }
 
 async function postgresPart(
@@ -337,6 +360,10 @@ async function main(): Promise<void> {
   const restic = parts.has('files') ? await resticVersion() : undefined;
   if (parts.has('postgres')) awsVersion();
   const pgbackrest = parts.has('physical') ? await pgbackrestVersion() : undefined;
+  if (parts.has('catalog')) {
+    catalogSettings();
+    requireGnuTime();
+  }
   log('starting Temporal, SeaweedFS, PostgreSQL and Redis…');
   // One S3 region: a second idle SeaweedFS would only take CPU from the cases on a small machine.
   const { servers, stop } = await startServers({ regions: ['stockholm'], log });
