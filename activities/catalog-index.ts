@@ -128,6 +128,12 @@ async function judgeIndex(storage: StorageBackend, trusted: TrustedKey[], source
   return index as CatalogIndex;
 }
 
+/** Whether a trusted index of this storage is there ("used"), or why not: without reading the catalog. */
+export async function indexState(storage: StorageBackend, trusted: TrustedKey[], source: string): Promise<string> {
+  const loaded = await loadIndex(storage, trusted, source, await indexKeys(storage, source));
+  return typeof loaded === 'string' ? loaded : 'used';
+}
+
 /**
  * The catalog of one source in one region from a listing of its prefix (the caller lists, since
  * retention needs the same listing for its orphans): indexed entries taken, the rest read.
@@ -151,26 +157,28 @@ export async function readSourceCatalog(storage: StorageBackend, trusted: Truste
     options.onRead?.();
   };
 
-  const untrustedManifests: UntrustedItem[] = [];
-  const manifests: IndexedManifest[] = [];
-  await inBatches(manifestKeys, async (key) => {
-    const known = knownManifests.get(key);
-    if (known) return manifests.push(known);
+  /** The indexed entry of each key while it is current; otherwise a read and judgement of its own. */
+  async function collect<T>(keysListed: string[], known: Map<string, T>, judge: (key: string) => Promise<{ item: T } | { untrusted: UntrustedItem }>): Promise<{ items: T[]; untrusted: UntrustedItem[] }> {
+    const items: T[] = [];
+    const untrusted: UntrustedItem[] = [];
+    await inBatches(keysListed, async (key) => {
+      const indexed = known.get(key);
+      if (indexed) return items.push(indexed);
+      const judged = await judge(key);
+      counted();
+      return 'item' in judged ? items.push(judged.item) : untrusted.push(judged.untrusted);
+    });
+    return { items, untrusted };
+  }
+  const { items: manifests, untrusted: untrustedManifests } = await collect<IndexedManifest>(manifestKeys, knownManifests, async (key) => {
     const judged = await judgeManifest(storage, trusted, key);
-    counted();
-    if ('untrusted' in judged) return untrustedManifests.push(judged.untrusted);
-    return manifests.push({ ...stamp(key), keyId: judged.entry.keyId, manifestSha256: judged.entry.manifestSha256, manifest: judged.entry.manifest });
+    if ('untrusted' in judged) return judged;
+    return { item: { ...stamp(key), keyId: judged.entry.keyId, manifestSha256: judged.entry.manifestSha256, manifest: judged.entry.manifest } };
   });
-
-  const untrustedRecords: UntrustedItem[] = [];
-  const records: IndexedRecord[] = [];
-  await inBatches(recordKeys, async (key) => {
-    const known = knownRecords.get(key);
-    if (known) return records.push(known);
+  const { items: records, untrusted: untrustedRecords } = await collect<IndexedRecord>(recordKeys, knownRecords, async (key) => {
     const judged = await readRecord(storage, trusted, key);
-    counted();
-    if ('problem' in judged) return untrustedRecords.push({ key, reason: judged.problem });
-    return records.push({ ...stamp(key), keyId: judged.keyId, record: judged.record });
+    if ('problem' in judged) return { untrusted: { key, reason: judged.problem } };
+    return { item: { ...stamp(key), keyId: judged.keyId, record: judged.record } };
   });
 
   const dropped = (index?.manifests.length ?? 0) - knownManifests.size + (index?.records.length ?? 0) - knownRecords.size;
@@ -190,7 +198,9 @@ export async function readSourceCatalog(storage: StorageBackend, trusted: Truste
   // Grouped by where a record lies, as retention's interlock reads them, not by what it claims.
   for (const { key, record } of records) {
     const id = verifiedBackupPrefix(key)!.slice(keys.sourcePrefix(source).length, -1);
-    byBackup.set(id, [...(byBackup.get(id) ?? []), record]);
+    const list = byBackup.get(id);
+    if (list) list.push(record);
+    else byBackup.set(id, [record]);
   }
   for (const [id, list] of byBackup) byBackup.set(id, sortRecords(list));
   return {

@@ -1,4 +1,4 @@
-import { listSources, readSourceCatalog } from '../../activities/catalog-index';
+import { indexState, listSources, readSourceCatalog } from '../../activities/catalog-index';
 import { createDeps } from '../../activities/deps';
 import type { Config } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
@@ -32,11 +32,12 @@ export async function catalogRebuildCommand(config: Config, options: { source?: 
     // A configured source without a backup here still gets an (empty) index: the next listing reads nothing.
     for (const source of options.source ? [options.source] : Object.keys(config.sources)) listed.set(source, listed.get(source) ?? []);
     for (const [source, listing] of listed) {
-      const previous = await readSourceCatalog(storage, deps.trusted, source, listing);
+      // Asked before the rewrite, and without reading the catalog a second time.
+      const previous = await indexState(storage, deps.trusted, source);
       const rebuilt = await readSourceCatalog(storage, deps.trusted, source, listing, { refresh: signer, rewrite: true, ignoreIndex: true });
       rows.push({
         region, source, backups: rebuilt.entries.length, records: [...rebuilt.records.values()].reduce((sum, list) => sum + list.length, 0),
-        untrusted: rebuilt.untrustedManifests.length + rebuilt.untrustedRecords.length, previous: previous.index,
+        untrusted: rebuilt.untrustedManifests.length + rebuilt.untrustedRecords.length, previous,
       });
     }
   }
