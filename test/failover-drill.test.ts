@@ -141,13 +141,16 @@ describe('failover drills', () => {
     expect((await handle.result() as FailoverResult).state).toBe('aborted');
   }, 120_000);
 
-  it('fails the preflight when no backup in the region is as old as the asked recovery point, and notifies', async () => {
+  it('fails the preflight when no backup in the region is as old as the asked recovery point, naming every such source, and notifies', async () => {
     receiver.requests.length = 0;
     const before = new Date(Date.now() - 3_600_000).toISOString();
     const handle = await startFailover(harness.client, world, { drill: true, approval: 'auto', recoveryPoint: before });
     const failure = await failureOf(handle.result());
     expect(failure.type).toBe('BackupNotFound');
     expect(failure.message).toContain(`backup of fo-cache in gothenburg taken at or before ${before}`);
+    // Sources are planned four at once; every one that is missing is named, in the order asked.
+    expect(failure.message).toContain(`backup of fo-db in gothenburg taken at or before ${before}`);
+    expect(failure.message.indexOf('fo-cache')).toBeLessThan(failure.message.indexOf('fo-db'));
     expect(failure.message).toContain('State left: nothing was restored, no hook ran');
     expect(alerts().map((a) => a.kind)).toEqual(['failover-failed']);
     await expectNothingLeft(world);

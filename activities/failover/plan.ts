@@ -51,8 +51,7 @@ export function describeTarget(kind: FailoverSourceKind, target: FailoverTargetC
  */
 export async function preparePlan(config: Config, storage: StorageBackend, trusted: TrustedKey[], input: PreflightInput, now = new Date(), catalog: ReadCatalogOptions = {}): Promise<FailoverPlan> {
   const cutoff = input.recoveryPoint === 'latest' ? undefined : new Date(input.recoveryPoint).toISOString();
-  // Four sources at once: twenty sources each cost a listing and an index read, not twenty in a row.
-  const sources = await inBatches(input.sources, async (source): Promise<SourcePlan> => {
+  const planOne = async (source: string): Promise<SourcePlan> => {
     const sourceConfig = config.sources[source];
     if (!sourceConfig) throw new LifeboatError('Usage', `no source "${source}" in the config`, `sources are: ${Object.keys(config.sources).join(', ')}`);
     const kind = failoverKind(sourceConfig);
@@ -91,12 +90,29 @@ export async function preparePlan(config: Config, storage: StorageBackend, trust
       target: describeTarget(kind, target),
       warnings,
     };
-  }, 4);
+  };
+  // Four sources at once: twenty sources each cost a listing and an index read, not twenty in a row.
+  // Every source is planned even when one fails, so the operator learns all that is missing at once,
+  // in the order asked, rather than one source per attempt in whatever order the reads finished.
+  const settled = await inBatches(input.sources, (source) => planOne(source).then((plan) => ({ plan }), (error: unknown) => ({ error })), 4);
+  const failures = settled.flatMap((s) => ('error' in s ? [s.error] : []));
+  if (failures.length > 0) throw oneFailure(failures);
+  const sources = settled.flatMap((s) => ('plan' in s ? [s.plan] : []));
   // Ages and the time of preparation are left out: only a change of what would be restored, and where, changes the hash.
   const facts = { targetRegion: input.targetRegion, recoveryPoint: input.recoveryPoint, drill: input.drill,
     sources: sources.map(({ source, kind, backupId, recoveryPoint, recoveryTarget, target, wal }) => ({ source, kind, backupId, recoveryPoint, recoveryTarget, target, walThrough: wal?.contiguousThrough })) };
   const planHash = createHash('sha256').update(canonicalJson(facts)).digest('hex').slice(0, 16);
   return { targetRegion: input.targetRegion, recoveryPoint: input.recoveryPoint, drill: input.drill, sources, preparedAt: now.toISOString(), planHash };
+}
+
+/** One error for several sources: joined when they are of one kind, else the first in the order asked. */
+function oneFailure(failures: unknown[]): unknown {
+  const [first] = failures;
+  if (failures.length === 1 || !(first instanceof LifeboatError)) return first;
+  if (!failures.every((f) => f instanceof LifeboatError && f.type === first.type)) return first;
+  const messages = (failures as LifeboatError[]).map((f) => f.message);
+  const hints = [...new Set((failures as LifeboatError[]).map((f) => f.hint).filter((h): h is string => Boolean(h)))];
+  return new LifeboatError(first.type, messages.join('; '), hints.join('; ') || undefined, { cause: first });
 }
 
 /** When the data was read: a dump's and a snapshot's consistent point is their start; a base backup's is its end. */
