@@ -29,7 +29,7 @@ const sourceCount = counts.postgres + counts.redis + counts.files;
 const cron = full ? '*/5 * * * *' : '* * * * *';
 const intervalMs = full ? 5 * 60_000 : 60_000;
 /** Scheduled times in (apply, apply + window] must each have started a run. */
-const windowMs = full ? 30 * 60_000 : 150_000;
+const windowMs = full ? 30 * 60_000 : 125_000;
 /** After the window, how long the last runs (and the syncs they start) may take to finish. */
 const drainMs = full ? 10 * 60_000 : 90_000;
 const lateBoundMs = 60_000;
@@ -268,7 +268,7 @@ describe(`${sourceCount} sources on a schedule (${full ? 'full campaign' : 'CI'}
   }
 
   function summary(c: Campaign): string {
-    const { heavySlots, lightSlots } = fixture.config.worker;
+    const { heavySlots, lightSlots, maxCachedWorkflows } = fixture.config.worker;
     const late = spread(c.runs.map((r) => r.takenAt - r.scheduledAt));
     const picked = spread(c.runs.flatMap((r) => (r.pickedUpAt === undefined ? [] : [r.pickedUpAt - r.scheduledAt])));
     const fromCron = spread(c.runs.flatMap((r) => (r.pickedUpAt === undefined ? [] : [r.pickedUpAt - cronTime(r.scheduledAt)])));
@@ -283,7 +283,7 @@ describe(`${sourceCount} sources on a schedule (${full ? 'full campaign' : 'CI'}
     const watched = (c.drainedAt - c.startedAt) / 1000;
     const rows: Array<[string, string]> = [
       ['sources', `${sourceCount} (${counts.postgres} PostgreSQL, ${counts.redis} Redis on one server, ${counts.files} file trees), "${cron}", ${jitter === undefined ? 'no jitter' : `jitter ${jitter}`}, overlap SKIP`],
-      ['worker', `one process, heavySlots ${heavySlots}, lightSlots ${lightSlots}`],
+      ['worker', `one process, heavySlots ${heavySlots}, lightSlots ${lightSlots}, maxCachedWorkflows ${maxCachedWorkflows}`],
       ['window', `${seconds(windowMs)} from ${new Date(c.appliedAt).toISOString()} (apply took ${c.applySeconds.toFixed(1)} s)`],
       ['runs', `${c.runs.length} (${c.runs.filter((r) => r.outcome === 'done').length} backups, ${c.runs.filter((r) => r.outcome === 'skipped').length} skipped: a backup of the source was running)`],
       ['start lateness (schedule)', `max ${seconds(late.max)}, median ${seconds(late.median)}`],

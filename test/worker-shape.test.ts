@@ -151,6 +151,26 @@ describe('the worker shape', () => {
     }
   }, 120_000);
 
+  it('keeps at most worker.maxCachedWorkflows runs in memory per queue, and completes more open runs than that by replaying the evicted ones', async () => {
+    const small = configVariant(fixture, 'small-cache', { worker: { maxCachedWorkflows: 10, heavySlots: 1 } });
+    const harness = await startHarness(small.config);
+    let peak = 0;
+    const sampler = setInterval(() => { peak = Math.max(peak, harness.workers.cachedWorkflows()); }, 20);
+    try {
+      // One heavy slot: the 24 backups wait for it with their runs open, more than the cache holds.
+      const handles = await Promise.all(Array.from({ length: 24 }, (_, n) =>
+        harness.client.workflow.start('backupSource', { args: [{ source: 'small' }], workflowId: `test-shape-cache-${n}-${fixture.prefix}`, taskQueue: queue() })));
+      const results = await Promise.all(handles.map((handle) => handle.result() as Promise<{ backupId: string }>));
+      expect(new Set(results.map((r) => r.backupId)).size).toBe(24);
+      // The region queue and the any-region queue each keep up to ten; only the region queue ran these.
+      expect(peak).toBeGreaterThanOrEqual(10);
+      expect(peak).toBeLessThanOrEqual(20);
+    } finally {
+      clearInterval(sampler);
+      await harness.close();
+    }
+  }, 180_000);
+
   it('lets a running backup finish on SIGTERM within worker.shutdownGrace instead of killing it', async () => {
     // Its machine has no WAL spool for `spooled`: the worker says it will not ship that source.
     const spooled = fixture.config.sources.spooled as Extract<Config['sources'][string], { kind: 'postgres' }>;

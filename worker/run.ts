@@ -32,6 +32,8 @@ export interface RunningWorkers {
   spools: string[];
   /** With temporal.deployment: this worker's Worker Deployment Version. */
   version?: { deploymentName: string; buildId: string };
+  /** Workflow runs held in memory now, over every queue of this process (each queue at most worker.maxCachedWorkflows). */
+  cachedWorkflows(): number;
 }
 
 /** One worker per region queue, sharing one connection, one workflow bundle and one set of clients. */
@@ -68,7 +70,7 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
   })));
   // Every worker process also serves the any-region queue: work about every region runs while any region is up.
   workers.push(await Worker.create({
-    connection, namespace: config.temporal.namespace, taskQueue: anyRegionQueue(config.temporal.taskQueuePrefix), workflowBundle: { code: workflowBundle }, activities, dataConverter, ...versioning,
+    connection, namespace: config.temporal.namespace, taskQueue: anyRegionQueue(config.temporal.taskQueuePrefix), workflowBundle: { code: workflowBundle }, maxCachedWorkflows: config.worker.maxCachedWorkflows, activities, dataConverter, ...versioning,
   }));
   const done = Promise.all(workers.map((worker) => worker.run())).then(() => connection.close());
   return {
@@ -79,6 +81,7 @@ export async function startWorkers(config: Config, regions: string[], env: NodeJ
     done,
     shutdown: () => workers.forEach((worker) => worker.shutdown()),
     version: versioning.workerDeploymentOptions?.version,
+    cachedWorkflows: () => workers.reduce((sum, worker) => sum + worker.getStatus().numCachedWorkflows, 0),
   };
 }
 

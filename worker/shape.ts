@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { heavyQueue, hostQueue, spoolQueue } from '../lib/task-queues';
 
 /** What differs between a region's three workers in one process; connection, activities and bundle are shared. */
-export type QueueShape = Pick<WorkerOptions, 'taskQueue' | 'maxConcurrentActivityTaskExecutions' | 'shutdownGraceTime' | 'shutdownForceTime' | 'identity'> & {
+export type QueueShape = Pick<WorkerOptions, 'taskQueue' | 'maxConcurrentActivityTaskExecutions' | 'maxCachedWorkflows' | 'shutdownGraceTime' | 'shutdownForceTime' | 'identity'> & {
   /** Only the region queue runs workflows; the others only activities. */
   workflows: boolean;
   /** A WAL spool's queue: the source whose spool is on this machine. */
@@ -21,7 +21,7 @@ export type QueueShape = Pick<WorkerOptions, 'taskQueue' | 'maxConcurrentActivit
  * heartbeated, resume from their last checkpoint on the next worker.
  */
 export function queueShapes(config: Config, regionQueue: string): QueueShape[] {
-  const { heavySlots, lightSlots, shutdownGrace } = config.worker;
+  const { heavySlots, lightSlots, maxCachedWorkflows, shutdownGrace } = config.worker;
   const graceMs = parseDuration(shutdownGrace);
   const hostId = hostIdOf(config);
   const common = {
@@ -31,7 +31,7 @@ export function queueShapes(config: Config, regionQueue: string): QueueShape[] {
     identity: `${process.pid}@${hostId}`,
   };
   return [
-    { ...common, taskQueue: regionQueue, workflows: true, maxConcurrentActivityTaskExecutions: lightSlots },
+    { ...common, taskQueue: regionQueue, workflows: true, maxConcurrentActivityTaskExecutions: lightSlots, maxCachedWorkflows },
     { ...common, taskQueue: heavyQueue(regionQueue), workflows: false, maxConcurrentActivityTaskExecutions: heavySlots },
     { ...common, taskQueue: hostQueue(regionQueue, hostId), workflows: false, maxConcurrentActivityTaskExecutions: heavySlots },
     // One round at a time per spool: two would race for the same files.

@@ -304,6 +304,12 @@ const workerShape = z.strictObject({
   heavySlots: z.int().min(1).max(64).default(2),
   /** Short activities (catalog reads, plans, alerts, cleanup) run at once per region. */
   lightSlots: z.int().min(1).max(200).default(20),
+  /**
+   * Open workflow runs each workflow-running queue of this process keeps in memory between their tasks
+   * (about 1 MiB each); beyond it the least recently used are evicted and replayed from their short
+   * history when their next task comes. Bounds the worker's memory when many schedules fire at once.
+   */
+  maxCachedWorkflows: z.int().min(10).max(10_000).default(150),
   /** On SIGTERM: how long running activities may go on before they are cancelled (they then stop at a checkpoint and resume on another worker). */
   shutdownGrace: duration.default('5m'),
   /** Names this machine's own task queue (steps that need its files); two processes with one hostId must share a filesystem. */
