@@ -15,6 +15,7 @@ import { toolVersion } from './pipeline/versions';
 import type { SnapshotContext } from './sources/source';
 import type { PutProgress } from './storage/backend';
 import { readAll } from './storage/backend';
+import { noteManifest } from './catalog-journal';
 
 /** Beside the backup's objects: the snapshot's description, which writeManifest copies into the manifest. */
 const DESCRIPTION_FILE = 'description.json';
@@ -250,7 +251,10 @@ export function backupActivities(deps: Deps) {
       retentionTags: [],
       restoreWith: driver.restoreWith(driver.fileName),
     };
-    await putSigned(storage, keys.manifest(source, backupId), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), deps.signer());
+    const bytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+    await putSigned(storage, keys.manifest(source, backupId), bytes, deps.signer());
+    // For the readers that take the index on trust (catalog-journal.ts).
+    await noteManifest(storage, deps.signer(), source, keys.manifest(source, backupId), bytes, deps.signer().keyId);
     return { key: keys.manifest(source, backupId), parent: manifest.parent, contents: brief(description), warnings: warningsOf(description) };
   }
 

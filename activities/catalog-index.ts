@@ -1,25 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { LifeboatError } from '../lib/errors';
-import { keys, type Manifest } from '../lib/manifest';
+import { keys } from '../lib/manifest';
 import { signatureKey, type Signer, type TrustedKey } from '../lib/signing';
 import type { VerifyRecord } from '../lib/verify';
+import { applyChange, changeShown, changeUndone, fingerprint, indexPrefix, isChangeKey, readChanges, type Indexed, type IndexedManifest, type IndexedRecord } from './catalog-journal';
 import { byFinish, inBatches, judgeManifest, type CatalogEntry, type UntrustedItem } from './catalog-judge';
 import { putSigned, readSigned, removeSigned } from './signed';
 import type { ObjectInfo, StorageBackend } from './storage/backend';
 import { readRecord, sortRecords, verifiedBackupPrefix } from './verify-catalog';
 
+export { indexPrefix } from './catalog-journal';
+
 // A signed cache of one source's catalog in one region: the manifests and verify records already
 // read and judged, each with the fingerprint its object and its signature had then. The manifests
-// stay the truth. Every read lists the source's prefix, takes an indexed entry only while both its
+// stay the truth. A full read lists the source's prefix, takes an indexed entry only while both its
 // objects are listed unchanged and its key is still trusted, and reads and judges everything else:
 // a manifest written since, replaced, or re-signed is read again; one deleted is gone; a forged one
 // is never in the index and so is always reported. A stale, replayed or lost index costs reads,
 // never a wrong answer, which is why writers need no lock and the last one wins.
+// A journal read (catalog-journal.ts) takes the index and the changes written since on trust, and
+// lists nothing but `_catalog/<source>/`.
 
 export const INDEX_FORMAT = 'lifeboat-catalog-index/1';
-
-/** Outside every source's prefix (names cannot start with "_"), so retention and sync never take it for a backup. */
-export const indexPrefix = (source: string) => `_catalog/${source}/`;
 
 /**
  * Each index is a new object, `index-<time>-<random>.json`: storage is write-once (and may be under
@@ -29,28 +31,20 @@ function newIndexKey(source: string): string {
   return `${indexPrefix(source)}index-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}.json`;
 }
 
+/** One listing of `_catalog/<source>/`: the index keys newest first, and the change keys oldest first. */
+async function catalogObjects(storage: StorageBackend, source: string): Promise<{ indexes: string[]; changes: string[] }> {
+  const indexes: string[] = [];
+  const changes: string[] = [];
+  for await (const info of storage.list(indexPrefix(source))) {
+    if (/\/index-[^/]+\.json$/.test(info.key)) indexes.push(info.key);
+    else if (isChangeKey(info.key)) changes.push(info.key);
+  }
+  return { indexes: indexes.sort().reverse(), changes: changes.sort() };
+}
+
 /** The index keys of a source, newest first. */
 export async function indexKeys(storage: StorageBackend, source: string): Promise<string[]> {
-  const found: string[] = [];
-  for await (const info of storage.list(indexPrefix(source))) if (/\/index-[^/]+\.json$/.test(info.key)) found.push(info.key);
-  return found.sort().reverse();
-}
-
-interface Indexed {
-  key: string;
-  /** fingerprint() of the object and of its signature when they were judged. */
-  object: string;
-  signature: string;
-  keyId: string;
-}
-
-interface IndexedManifest extends Indexed {
-  manifestSha256: string;
-  manifest: Manifest;
-}
-
-interface IndexedRecord extends Indexed {
-  record: VerifyRecord;
+  return (await catalogObjects(storage, source)).indexes;
 }
 
 interface CatalogIndex {
@@ -61,11 +55,11 @@ interface CatalogIndex {
   writtenAt: string;
   manifests: IndexedManifest[];
   records: IndexedRecord[];
-}
-
-/** Size, modification time and (S3) ETag: a rewrite of the object changes at least one. */
-function fingerprint(info: ObjectInfo | undefined): string | undefined {
-  return info ? `${info.size}:${info.modified.getTime()}:${info.etag ?? ''}` : undefined;
+  /** The changes this index holds already (their objects are removed after it is written). */
+  folded?: string[];
+  /** What the full read that wrote it found untrusted: a journal read still shows it. */
+  untrustedManifests?: UntrustedItem[];
+  untrustedRecords?: UntrustedItem[];
 }
 
 /** One source's catalog in one region, as the manifests and records say. */
@@ -82,6 +76,8 @@ export interface SourceCatalog {
   read: number;
   /** Whether a trusted index of this storage was found, and why it was not used when it was not. */
   index: 'used' | 'absent' | string;
+  /** A journal read: when the index it stands on was written, and how many changes were applied on top. */
+  journal?: { indexWrittenAt: string; changes: number };
 }
 
 export interface ReadCatalogOptions {
@@ -91,6 +87,12 @@ export interface ReadCatalogOptions {
   rewrite?: boolean;
   /** Do not use the index: read every manifest and record ("catalog rebuild"). */
   ignoreIndex?: boolean;
+  /**
+   * 'journal': take the signed index and the changes since on trust, without listing the source
+   * (backups list, status, retention show, the failover preflight); a source without a trusted
+   * index is listed and read in full. Default 'full': list every object and judge what changed.
+   */
+  listing?: 'full' | 'journal';
   onRead?: () => void;
 }
 
@@ -139,7 +141,7 @@ export async function indexState(storage: StorageBackend, trusted: TrustedKey[],
  * retention needs the same listing for its orphans): indexed entries taken, the rest read.
  */
 export async function readSourceCatalog(storage: StorageBackend, trusted: TrustedKey[], source: string, listing: ObjectInfo[], options: ReadCatalogOptions = {}): Promise<SourceCatalog> {
-  const found = await indexKeys(storage, source);
+  const { indexes: found, changes: changeKeys } = await catalogObjects(storage, source);
   const loaded = options.ignoreIndex ? 'absent' : await loadIndex(storage, trusted, source, found);
   const index = typeof loaded === 'string' ? undefined : loaded;
   const listed = new Map(listing.map((info) => [info.key, info]));
@@ -182,18 +184,41 @@ export async function readSourceCatalog(storage: StorageBackend, trusted: Truste
   });
 
   const dropped = (index?.manifests.length ?? 0) - knownManifests.size + (index?.records.length ?? 0) - knownRecords.size;
-  if (options.refresh && (options.rewrite || read > 0 || dropped > 0 || (!index && manifests.length > 0))) {
-    const fresh: CatalogIndex = {
-      format: INDEX_FORMAT, source, location: storage.location, writtenAt: new Date().toISOString(),
-      manifests: [...manifests].sort((a, b) => a.key.localeCompare(b.key)),
-      records: [...records].sort((a, b) => a.key.localeCompare(b.key)),
-    };
-    await putSigned(storage, newIndexKey(source), Buffer.from(JSON.stringify(fresh)), options.refresh);
-    // Only those seen before writing: an index another writer put meanwhile is theirs to replace.
-    // One that cannot be removed (Object Lock, an outage) is harmless: readers take the newest.
-    for (const key of found) await removeSigned(storage, key).catch(() => undefined);
+  const sorted = (items: UntrustedItem[]) => items.sort((a, b) => a.key.localeCompare(b.key));
+  if (options.refresh) {
+    // Changes this listing shows already are folded into the new index (named in it, then removed).
+    // One it does not show was either written since the listing began, and is left for readers to
+    // apply on top, or undone outside Lifeboat (what it adds is gone now): then the listing wins.
+    const catalogKeys = [...manifestKeys, ...recordKeys];
+    const { changes } = changeKeys.length > 0 ? await readChanges(storage, trusted, source, changeKeys) : { changes: [] };
+    const folded = (await inBatches(changes, async ({ key, change }) => (changeShown(change, listed, catalogKeys) || (await changeUndone(storage, change)) ? [key] : []))).flat();
+    if (options.rewrite || read > 0 || dropped > 0 || folded.length > 0 || (!index && manifests.length > 0)) {
+      const fresh: CatalogIndex = {
+        format: INDEX_FORMAT, source, location: storage.location, writtenAt: new Date().toISOString(),
+        manifests: [...manifests].sort((a, b) => a.key.localeCompare(b.key)),
+        records: [...records].sort((a, b) => a.key.localeCompare(b.key)),
+        folded,
+        untrustedManifests: sorted([...untrustedManifests]),
+        untrustedRecords: sorted([...untrustedRecords]),
+      };
+      await putSigned(storage, newIndexKey(source), Buffer.from(JSON.stringify(fresh)), options.refresh);
+      // Only those seen before writing: an index another writer put meanwhile is theirs to replace.
+      // One that cannot be removed (Object Lock, an outage) is harmless: readers take the newest.
+      for (const key of [...found, ...folded]) await removeSigned(storage, key).catch(() => undefined);
+    }
   }
 
+  return {
+    entries: manifests.map(({ manifest, manifestSha256, keyId }) => ({ manifest, manifestSha256, keyId })).sort(byFinish),
+    records: groupRecords(source, records),
+    untrustedManifests: sorted(untrustedManifests),
+    untrustedRecords: sorted(untrustedRecords),
+    read,
+    index: index ? 'used' : (loaded as string),
+  };
+}
+
+function groupRecords(source: string, records: IndexedRecord[]): Map<string, VerifyRecord[]> {
   const byBackup = new Map<string, VerifyRecord[]>();
   // Grouped by where a record lies, as retention's interlock reads them, not by what it claims.
   for (const { key, record } of records) {
@@ -203,13 +228,35 @@ export async function readSourceCatalog(storage: StorageBackend, trusted: Truste
     else byBackup.set(id, [record]);
   }
   for (const [id, list] of byBackup) byBackup.set(id, sortRecords(list));
+  return byBackup;
+}
+
+/**
+ * The catalog of one source in one region from its signed index and the changes written since,
+ * without listing the source: what Lifeboat wrote there, as fast as two or three reads. Undefined
+ * when there is no trusted index (the caller then lists and reads in full). Objects deleted or
+ * planted outside Lifeboat show only after the next full read (any worker's sync, retention,
+ * verify or objectives check), which reports the planted ones as untrusted.
+ */
+export async function readJournaledCatalog(storage: StorageBackend, trusted: TrustedKey[], source: string): Promise<SourceCatalog | undefined> {
+  const { indexes, changes: changeKeys } = await catalogObjects(storage, source);
+  const index = await loadIndex(storage, trusted, source, indexes);
+  if (typeof index === 'string') return undefined;
+  const folded = new Set(index.folded ?? []);
+  const { changes, ignored } = await readChanges(storage, trusted, source, changeKeys.filter((key) => !folded.has(key)));
+  const manifests = new Map(index.manifests.map((item) => [item.key, item]));
+  const records = new Map(index.records.map((item) => [item.key, item]));
+  for (const { change } of changes) applyChange(manifests, records, change);
+  const trustedIds = new Set(trusted.map((key) => key.id));
+  const stillTrusted = <T extends Indexed>(items: Iterable<T>) => [...items].filter((item) => trustedIds.has(item.keyId));
   return {
-    entries: manifests.map(({ manifest, manifestSha256, keyId }) => ({ manifest, manifestSha256, keyId })).sort(byFinish),
-    records: byBackup,
-    untrustedManifests: untrustedManifests.sort((a, b) => a.key.localeCompare(b.key)),
-    untrustedRecords: untrustedRecords.sort((a, b) => a.key.localeCompare(b.key)),
-    read,
-    index: index ? 'used' : (loaded as string),
+    entries: stillTrusted(manifests.values()).map(({ manifest, manifestSha256, keyId }) => ({ manifest, manifestSha256, keyId })).sort(byFinish),
+    records: groupRecords(source, stillTrusted(records.values())),
+    untrustedManifests: [...(index.untrustedManifests ?? []), ...ignored].sort((a, b) => a.key.localeCompare(b.key)),
+    untrustedRecords: index.untrustedRecords ?? [],
+    read: changes.length,
+    index: 'used',
+    journal: { indexWrittenAt: index.writtenAt, changes: changes.length },
   };
 }
 

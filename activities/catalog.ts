@@ -3,7 +3,8 @@ import { keys, type Tombstone } from '../lib/manifest';
 import { parseTombstone } from '../lib/manifest-schema';
 import type { Signer, TrustedKey } from '../lib/signing';
 import { byFinish, inBatches, judgeManifest, type CatalogEntry, type UntrustedItem } from './catalog-judge';
-import { listSources, readSourceCatalog, type ReadCatalogOptions } from './catalog-index';
+import { listSources, readJournaledCatalog, readSourceCatalog, type ReadCatalogOptions, type SourceCatalog } from './catalog-index';
+import type { ObjectInfo } from './storage/backend';
 import { advance } from './progress';
 import { readSigned } from './signed';
 import type { StorageBackend } from './storage/backend';
@@ -58,14 +59,23 @@ export async function listBackups(storage: StorageBackend, trusted: TrustedKey[]
  * vouches for, and a read of everything else.
  */
 export async function listVerifiedBackups(storage: StorageBackend, trusted: TrustedKey[], source?: string, options: ReadCatalogOptions = {}): Promise<VerifiedCatalog> {
-  const listed = await listSources(storage, source, (count) => advance({ listed: count }));
   const onRead = () => {
     options.onRead?.();
     advance({ read: ++read });
   };
   let read = 0;
-  // Four sources at once, each reading 16 objects at once: enough to hide round trips when the index is cold.
-  const catalogs = await inBatches([...listed], ([name, listing]) => readSourceCatalog(storage, trusted, name, listing, { ...options, onRead }), 4);
+  const full = (name: string, listing: ObjectInfo[]) => readSourceCatalog(storage, trusted, name, listing, { ...options, onRead });
+  let catalogs: SourceCatalog[];
+  if (options.listing === 'journal') {
+    // Sources by a delimiter listing (one entry each); each from its index and changes, or listed when it has none.
+    const names = source ? [source] : (await storage.children('')).filter((name) => !name.startsWith('_'));
+    catalogs = await inBatches(names, async (name) => (await readJournaledCatalog(storage, trusted, name))
+      ?? full(name, (await listSources(storage, name)).get(name) ?? []), 8);
+  } else {
+    const listed = await listSources(storage, source, (count) => advance({ listed: count }));
+    // Four sources at once, each reading 16 objects at once: enough to hide round trips when the index is cold.
+    catalogs = await inBatches([...listed], ([name, listing]) => full(name, listing), 4);
+  }
   const entries = catalogs.flatMap((catalog) => catalog.entries.map((entry) => ({ ...entry, records: catalog.records.get(entry.manifest.id) ?? [] })));
   return {
     entries: entries.sort(byFinish),

@@ -4,11 +4,12 @@ import { keys, type Tombstone } from '../lib/manifest';
 import type { BackupRef } from '../lib/retention/plan';
 import { signatureKey, type Signer, type TrustedKey } from '../lib/signing';
 import type { UntrustedItem } from './catalog-judge';
-import { readSourceCatalog, type ReadCatalogOptions } from './catalog-index';
+import { readJournaledCatalog, readSourceCatalog, type ReadCatalogOptions, type SourceCatalog } from './catalog-index';
 import { heldReason } from './locks';
 import { putSigned } from './signed';
 import type { ObjectInfo, StorageBackend } from './storage/backend';
 import { readAll } from './storage/backend';
+import { noteRemoved } from './catalog-journal';
 
 export interface Orphan {
   id: string;
@@ -32,6 +33,11 @@ export interface RegionScan {
 
 /** One listing of the source's prefix in one region: its backups, their verify records, and data without a manifest. */
 export async function scanRegion(storage: StorageBackend, trusted: TrustedKey[], source: string, onManifest: () => void = () => {}, options: ReadCatalogOptions = {}): Promise<RegionScan> {
+  if (options.listing === 'journal') {
+    // A plan to show, not to act on: the signed index and its changes; data without a manifest is not looked for.
+    const catalog = await readJournaledCatalog(storage, trusted, source);
+    if (catalog) return scanOf(catalog);
+  }
   const prefix = keys.sourcePrefix(source);
   const listing: ObjectInfo[] = [];
   const groups = new Map<string, { keys: string[]; bytes: number; newest: number }>();
@@ -53,15 +59,19 @@ export async function scanRegion(storage: StorageBackend, trusted: TrustedKey[],
   }
 
   // The index vouches for what it judged before; a catalog of 20,000 is then read in seconds.
-  const catalog = await readSourceCatalog(storage, trusted, source, listing, { ...options, onRead: onManifest });
+  const scan = scanOf(await readSourceCatalog(storage, trusted, source, listing, { ...options, listing: 'full', onRead: onManifest }));
+  for (const [id, group] of groups) {
+    if (group.keys.includes(keys.manifest(source, id))) continue;
+    scan.orphans.push({ id, objects: group.keys.length, bytes: group.bytes, newest: new Date(group.newest).toISOString(), unfinishedUploads: unfinished.get(id) ?? 0 });
+  }
+  return scan;
+}
+
+function scanOf(catalog: SourceCatalog): RegionScan {
   const scan: RegionScan = { backups: [], verified: [], orphans: [], untrusted: catalog.untrustedManifests };
   for (const { manifest } of catalog.entries) {
     scan.backups.push({ id: manifest.id, finishedAt: manifest.finishedAt, parent: manifest.parent });
     if (catalog.records.get(manifest.id)?.some((record) => record.outcome === 'passed')) scan.verified.push(manifest.id);
-  }
-  for (const [id, group] of groups) {
-    if (group.keys.includes(keys.manifest(source, id))) continue;
-    scan.orphans.push({ id, objects: group.keys.length, bytes: group.bytes, newest: new Date(group.newest).toISOString(), unfinishedUploads: unfinished.get(id) ?? 0 });
   }
   return scan;
 }
@@ -93,7 +103,10 @@ export async function deleteBackupCopy(storage: StorageBackend, signer: Signer, 
     await putSigned(storage, tombstoneKey, Buffer.from(`${JSON.stringify(tombstone, null, 2)}\n`), signer);
   }
   await storage.remove(manifestKey);
-  return { manifestRemoved, objects: (manifestRemoved ? 1 : 0) + (await removePrefix(storage, keys.backupPrefix(source, id), [tombstoneKey, signatureKey(tombstoneKey)])) };
+  const objects = (manifestRemoved ? 1 : 0) + (await removePrefix(storage, keys.backupPrefix(source, id), [tombstoneKey, signatureKey(tombstoneKey)]));
+  // Also on a retry that finds it gone: the first attempt may have died before saying so.
+  await noteRemoved(storage, signer, source, keys.backupPrefix(source, id));
+  return { manifestRemoved, objects };
 }
 
 /**

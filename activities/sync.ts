@@ -14,6 +14,7 @@ import { classify } from './sync-compare';
 import type { BackupRef, BackupToCopy, DivergentCopy } from './sync-types';
 import { copyVerified, digestStored, keepableParts } from './sync-copy';
 import { heldOtherBytes, ownPrefix, refuseForeignKey, sha256Of, writeOnce } from './sync-guards';
+import { noteManifest } from './catalog-journal';
 
 export interface SyncPlan {
   sources: Array<{ source: string; kind: string; home: string; targets: string[] }>;
@@ -182,6 +183,7 @@ export function syncActivities(deps: Deps) {
     // The signature travels with the bytes it signs, and goes first, as putSigned writes it.
     await writeOnce(destination, signatureKey(key), await readAll(await deps.storage(from).get(signatureKey(key))));
     await writeOnce(destination, key, bytes);
+    await noteManifest(destination, deps.signer(), source, key, bytes, verdict.keyId);
   }
 
   /** Removes what a failed copy left at the destination (objects without a manifest, unfinished uploads). */

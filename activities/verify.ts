@@ -9,6 +9,7 @@ import { identityFile } from './restore-stream';
 import { checkIntegrity, type IntegrityResult } from './verify-integrity';
 import { verifyRecordKey } from './verify-records';
 import { putSigned } from './signed';
+import { noteRecord } from './catalog-journal';
 
 export interface VerifyPlan {
   kind: string;
@@ -83,6 +84,7 @@ export function verifyActivities(deps: Deps) {
     const { timestamp, ...stored } = record;
     const key = verifyRecordKey(record.source, record.backupId, timestamp);
     await putSigned(deps.storage(record.region), key, Buffer.from(`${JSON.stringify(stored, null, 2)}\n`), deps.signer());
+    await noteRecord(deps.storage(record.region), deps.signer(), record.source, key, stored);
     return key;
   }
 

@@ -49,7 +49,8 @@ program.command('codec-server').description('serve /encode and /decode for the T
 const backups = program.command('backups').description('the catalog');
 backups.command('list').description('list backups from every region\'s storage')
   .option('--source <source>').option('--region <region>')
-  .action(async (options: { source?: string; region?: string }) => {
+  .option('--verify-listing', 'list every object and judge every manifest not vouched for, instead of taking the signed catalog index and its changes on trust')
+  .action(async (options: { source?: string; region?: string; verifyListing?: boolean }) => {
     const { config, out } = await setup();
     await (await import('./commands/backups-list')).backupsListCommand(config, options, out);
   });
@@ -175,9 +176,10 @@ program.command('verify <source>').description('prove a backup restorable: integ
   });
 
 program.command('status').description('one line per source: newest backup against the RPO, copies per region, size, last failure')
-  .action(async () => {
+  .option('--verify-listing', 'list every object and judge every manifest not vouched for, instead of taking the signed catalog index and its changes on trust')
+  .action(async (options: { verifyListing?: boolean }) => {
     const { config, out } = await setup();
-    await (await import('./commands/status')).statusCommand(config, async () => (await import('./temporal')).connectClient(config), out);
+    await (await import('./commands/status')).statusCommand(config, async () => (await import('./temporal')).connectClient(config), out, options);
   });
 
 const retention = program.command('retention').description('prune backups by the retention rules');
@@ -185,7 +187,8 @@ retention.command('show')
   .description('list every decision the rules make now (keep or delete, and why), straight from storage; deletes nothing, needs no Temporal')
   .option('--source <source>', 'only this source (default: every source)')
   .option('--region <region>', 'only this region')
-  .action(async (options: { source?: string; region?: string }) => {
+  .option('--verify-listing', 'list every object (finds data without a manifest too) instead of taking the signed catalog index and its changes on trust')
+  .action(async (options: { source?: string; region?: string; verifyListing?: boolean }) => {
     const { config, out } = await setup();
     await (await import('./commands/retention-show')).retentionShowCommand(config, options, out);
   });

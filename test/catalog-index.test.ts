@@ -4,6 +4,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listVerifiedBackups, scanCatalog } from '../activities/catalog';
 import { indexKeys, listSources, readSourceCatalog } from '../activities/catalog-index';
+import { noteManifest, noteRecord } from '../activities/catalog-journal';
+import { deleteBackupCopy } from '../activities/prune';
 import { createDeps } from '../activities/deps';
 import { putSigned } from '../activities/signed';
 import { readAll, type StorageBackend } from '../activities/storage/backend';
@@ -173,4 +175,95 @@ describe('the signed catalog index makes a listing cheap and never changes what 
     const listAfter = await execa(lifeboat, ['--config', fixture.configFile, '--json', 'backups', 'list'], { env: fixture.env, reject: false });
     expect(JSON.parse(listAfter.stdout)).toEqual(JSON.parse(listBefore.stdout));
   }, 120_000);
+});
+
+/** The storage, counting what was listed: a journal read lists `_catalog/<source>/` and nothing else. */
+function counting(storage: StorageBackend): { storage: StorageBackend; listed: string[] } {
+  const listed: string[] = [];
+  const wrapped = new Proxy(storage, {
+    get(target, property, receiver) {
+      if (property === 'list') return (prefix: string) => { listed.push(prefix); return target.list(prefix); };
+      if (property === 'children') return (prefix: string) => { listed.push(`children:${prefix}`); return target.children(prefix); };
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { storage: wrapped, listed };
+}
+
+describe('the catalog journal answers from the index and the changes written since, without listing the backups', () => {
+  let fixture: Fixture;
+  let storage: StorageBackend;
+  const source = 'notes';
+  const full = async () => view(await listVerifiedBackups(storage, trusted, source));
+  const journal = async (on = storage) => view(await listVerifiedBackups(on, trusted, source, { listing: 'journal' }));
+
+  beforeAll(async () => {
+    fixture = await makeFixture(servers, () => ({ notes: { kind: 'files', region: 'stockholm', path: '/nonexistent' } }));
+    storage = createDeps(fixture.config).storage('stockholm');
+    for (let day = 1; day <= 6; day++) await plant(storage, source, day);
+    await sourceRead(storage, source, { refresh: testSigner });
+  }, 120_000);
+
+  afterAll(() => fixture?.cleanup());
+
+  it('shows a manifest, a verify record and a deletion that writers noted, reading only the catalog prefix', async () => {
+    await plant(storage, source, 7);
+    const key = keys.manifest(source, idAt(7));
+    await noteManifest(storage, testSigner, source, key, await readAll(await storage.get(key)), testSigner.keyId);
+    const record = verifyRecord({ source, backupId: idAt(7), region: 'stockholm', level: 'integrity', outcome: 'passed', finishedAt: '2026-11-21T00:00:00.000Z' });
+    const recordKey = await plantRecord(storage, record);
+    await noteRecord(storage, testSigner, source, recordKey, record);
+    await deleteBackupCopy(storage, testSigner, source, idAt(2));
+
+    const { storage: watched, listed } = counting(storage);
+    const answer = await journal(watched);
+    expect(listed).toEqual([`_catalog/${source}/`]);
+    expect(answer).toEqual(await full());
+    const ids = answer.entries.map((e) => e.id);
+    expect(ids).toContain(idAt(7));
+    expect(ids).not.toContain(idAt(2));
+    expect(answer.entries.find((e) => e.id === idAt(7))!.records).toEqual(['passed']);
+  });
+
+  it('does not see what was planted or deleted behind its back until a full read, which folds the changes into a new index and removes them', async () => {
+    // Planted behind Lifeboat's back: a journal read cannot know; the full read that follows does.
+    await plant(storage, source, 8);
+    expect((await journal()).entries.map((e) => e.id)).not.toContain(idAt(8));
+    // Noted by its writer, then deleted by someone else: shown until a full read finds it gone.
+    await plant(storage, source, 10);
+    const key = keys.manifest(source, idAt(10));
+    await noteManifest(storage, testSigner, source, key, await readAll(await storage.get(key)), testSigner.keyId);
+    await storage.remove(key);
+    expect((await journal()).entries.map((e) => e.id)).toContain(idAt(10));
+    await sourceRead(storage, source, { refresh: testSigner });
+    const left: string[] = [];
+    for await (const info of storage.list(`_catalog/${source}/`)) left.push(info.key);
+    expect(left.filter((k) => k.includes('/change-'))).toEqual([]);
+    expect(left.filter((k) => /\/index-[^/]+\.json$/.test(k))).toHaveLength(1);
+    expect(await journal()).toEqual(await full());
+    expect((await journal()).entries.map((e) => e.id)).toContain(idAt(8));
+    expect((await journal()).entries.map((e) => e.id)).not.toContain(idAt(10));
+  });
+
+  it('ignores and reports a change signed by another key, about another source, or naming objects outside its source', async () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const forger = signerFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'a foreign key');
+    await plant(storage, source, 9);
+    const key = keys.manifest(source, idAt(9));
+    const bytes = await readAll(await storage.get(key));
+    // The manifest is genuine; its change is not: the journal read leaves both the change and the backup out.
+    await noteManifest(storage, forger, source, key, bytes, testSigner.keyId);
+    const other = `_catalog/${source}/change-29991231T000000000Z-00000000.json`;
+    await putSigned(storage, other, Buffer.from(JSON.stringify({ format: 'lifeboat-catalog-change/1', source: 'docs', location: storage.location, at: '', manifests: [], records: [], removed: [`${source}/`] })), testSigner);
+    const outside = `_catalog/${source}/change-29991231T000000001Z-00000000.json`;
+    await putSigned(storage, outside, Buffer.from(JSON.stringify({ format: 'lifeboat-catalog-change/1', source, location: storage.location, at: '', manifests: [], records: [], removed: ['docs/'] })), testSigner);
+    const answer = await journal();
+    expect(answer.entries.map((e) => e.id)).not.toContain(idAt(9));
+    expect(answer.entries.length).toBeGreaterThan(4);
+    const reasons = answer.untrusted.map((u) => u.reason);
+    expect(reasons).toContainEqual(expect.stringContaining('not by any key in catalog.trustedKeys'));
+    expect(reasons).toContain('it describes source "docs"');
+    expect(reasons).toContain(`it names objects outside ${source}/`);
+  });
 });

@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import type { Config, FailoverTargetConfig, SourceConfig } from '../../lib/config/schema';
 import { LifeboatError } from '../../lib/errors';
 import type { FailoverPlan, FailoverSourceKind, SourcePlan } from '../../lib/failover';
-import { isPhysical, type Manifest, type PostgresPhysicalDescription } from '../../lib/manifest';
+import { isPhysical, keys, type Manifest, type PostgresPhysicalDescription } from '../../lib/manifest';
+import { signatureKey, type TrustedKey } from '../../lib/signing';
 import { canonicalJson } from '../../lib/schedules/desired';
 import { chainOf } from '../sources/files/restore';
 import { redact } from '../sources/postgres/connect';
 import type { StorageBackend } from '../storage/backend';
-import type { TrustedKey } from '../../lib/signing';
 import { inBatches, listVerifiedBackups } from '../catalog';
 import type { ReadCatalogOptions } from '../catalog-index';
 import type { VerifiedEntry } from '../verify-catalog';
@@ -56,9 +56,15 @@ export async function preparePlan(config: Config, storage: StorageBackend, trust
     if (!sourceConfig) throw new LifeboatError('Usage', `no source "${source}" in the config`, `sources are: ${Object.keys(config.sources).join(', ')}`);
     const kind = failoverKind(sourceConfig);
     const target = targetOf(config, input.targetRegion, source);
-    const entries = (await listVerifiedBackups(storage, trusted, source, catalog)).entries.filter((e) => (kind === 'postgres-physical') === isPhysical(e.manifest.description));
-    const eligible = cutoff === undefined ? entries : entries.filter((e) => snapshotTime(e.manifest) <= cutoff);
-    const chosen = eligible.at(-1);
+    const read = async (listing: 'full' | 'journal') => {
+      const entries = (await listVerifiedBackups(storage, trusted, source, { ...catalog, listing })).entries.filter((e) => (kind === 'postgres-physical') === isPhysical(e.manifest.description));
+      const eligible = cutoff === undefined ? entries : entries.filter((e) => snapshotTime(e.manifest) <= cutoff);
+      return { entries, chosen: eligible.at(-1) };
+    };
+    // The signed index and its changes, then a look at the chosen backup's objects: one gone
+    // behind Lifeboat's back sends this source to a full listing, which no longer offers it.
+    let { entries, chosen } = await read('journal');
+    if (chosen && !(await stored(storage, chosen.manifest))) ({ entries, chosen } = await read('full'));
     if (!chosen) {
       throw new LifeboatError('BackupNotFound', `no ${kind} backup of ${source} in ${input.targetRegion}${cutoff ? ` taken at or before ${cutoff}` : ''} (${storage.location})`,
         `sync the backups to ${input.targetRegion} ("lifeboat sync"), or pick a later --at`);
@@ -103,6 +109,13 @@ export async function preparePlan(config: Config, storage: StorageBackend, trust
     sources: sources.map(({ source, kind, backupId, recoveryPoint, recoveryTarget, target, wal }) => ({ source, kind, backupId, recoveryPoint, recoveryTarget, target, walThrough: wal?.contiguousThrough })) };
   const planHash = createHash('sha256').update(canonicalJson(facts)).digest('hex').slice(0, 16);
   return { targetRegion: input.targetRegion, recoveryPoint: input.recoveryPoint, drill: input.drill, sources, preparedAt: now.toISOString(), planHash };
+}
+
+/** Whether the backup's manifest, its signature and every object are in storage at their sizes. */
+async function stored(storage: StorageBackend, manifest: Manifest): Promise<boolean> {
+  const key = keys.manifest(manifest.source, manifest.id);
+  const found = await Promise.all([storage.stat(key), storage.stat(signatureKey(key)), ...manifest.objects.map((object) => storage.stat(object.key))]);
+  return found.every((info, n) => info !== undefined && (n < 2 || info.size === manifest.objects[n - 2]!.size));
 }
 
 /** One error for several sources: joined when they are of one kind, else the first in the order asked. */

@@ -24,13 +24,15 @@ export interface CatalogRow {
 }
 
 /** Reads the manifests straight from storage: the catalog must work with Temporal down. */
-export async function backupsListCommand(config: Config, options: { source?: string; region?: string }, out: Output): Promise<void> {
+export async function backupsListCommand(config: Config, options: { source?: string; region?: string; verifyListing?: boolean }, out: Output): Promise<void> {
   if (options.region && !(options.region in config.regions)) throw usage(`no region "${options.region}" in the config`);
   const deps = createDeps(config);
   const regions = options.region ? [options.region] : Object.keys(config.regions);
   const rows: CatalogRow[] = [];
   // Every region read at once: with a region far away, the listing waits for the slowest, not for the sum.
-  const catalogs = await Promise.all(regions.map((region) => listVerifiedBackups(deps.storage(region), deps.trusted, options.source)));
+  // The signed index and its changes, unless asked to list every object (README, "The catalog index").
+  const listing = options.verifyListing ? 'full' : 'journal';
+  const catalogs = await Promise.all(regions.map((region) => listVerifiedBackups(deps.storage(region), deps.trusted, options.source, { listing })));
   for (const [index, region] of regions.entries()) {
     const catalog = catalogs[index]!;
     // Shown, never listed as a backup: a forged manifest must not look restorable.

@@ -7,9 +7,13 @@ import { type Output, usage } from '../output';
 export interface RetentionShowOptions {
   source?: string;
   region?: string;
+  /** List every object: data without a manifest is found too, and nothing is taken from the index on trust. */
+  verifyListing?: boolean;
 }
 
 export interface RetentionShowResult {
+  /** 'journal': the signed index and its changes (the default); 'full': every object listed, orphans included. */
+  listing: 'journal' | 'full';
   at: string;
   sources: Array<{
     source: string;
@@ -38,10 +42,10 @@ export async function retentionShowCommand(config: Config, options: RetentionSho
   }
   const retention = retentionActivities(createDeps(config));
   const at = new Date().toISOString();
-  const result: RetentionShowResult = { at, sources: [], unmanaged: [] };
+  const result: RetentionShowResult = { at, listing: options.verifyListing ? 'full' : 'journal', sources: [], unmanaged: [] };
   const names = options.source !== undefined ? [options.source] : Object.keys(config.sources);
   // Read four sources at once, shown in the config's order.
-  const works = await inBatches(names, (name) => retention.planSource(name, at), 4);
+  const works = await inBatches(names, (name) => retention.planSource(name, at, { listing: options.verifyListing ? 'full' : 'journal' }), 4);
   for (const [index, name] of names.entries()) {
     const work = works[index];
     if (!work) {
@@ -80,5 +84,6 @@ function describe(result: RetentionShowResult): string {
     for (const item of source.untrusted) lines.push(`  ${'UNTRUSTED'.padEnd(14)}${item.region} ${item.key}  ${item.reason}: never counted as a copy, never deleted`);
   }
   if (result.unmanaged.length > 0) lines.push('', `no retention rules, never pruned: ${result.unmanaged.join(', ')}`);
+  if (result.listing === 'journal') lines.push('', 'read from the signed catalog index and its changes; data without a manifest is looked for with --verify-listing');
   return lines.join('\n');
 }

@@ -69,12 +69,13 @@ export interface StatusReport {
  * Catalogs straight from every region's storage (they work with Temporal down), and the newest
  * failed backupSource run of each source from Temporal's visibility.
  */
-export async function statusCommand(config: Config, connect: () => Promise<Client>, out: Output): Promise<void> {
+export async function statusCommand(config: Config, connect: () => Promise<Client>, out: Output, options: { verifyListing?: boolean } = {}): Promise<void> {
   const now = Date.now();
   const deps = createDeps(config);
   const catalogs = new Map<string, VerifiedCatalog | Error>();
+  const listing = options.verifyListing ? 'full' : 'journal';
   await Promise.all(Object.keys(config.regions).map(async (region) => {
-    catalogs.set(region, await listVerifiedBackups(deps.storage(region), deps.trusted).catch((error: unknown) => error as Error));
+    catalogs.set(region, await listVerifiedBackups(deps.storage(region), deps.trusted, undefined, { listing }).catch((error: unknown) => error as Error));
   }));
   let client: Client | undefined;
   let temporal = 'ok';

@@ -15,7 +15,9 @@ export function verifyRecord(fields: Pick<VerifyRecord, 'source' | 'backupId' | 
   };
 }
 
-export async function plantRecord(storage: StorageBackend, record: VerifyRecord): Promise<void> {
+export async function plantRecord(storage: StorageBackend, record: VerifyRecord): Promise<string> {
   const timestamp = record.finishedAt.replace(/[-:]/g, '').replace(/\.(\d+)Z$/, '$1Z');
-  await putSignedJson(storage, verifyRecordKey(record.source, record.backupId, timestamp), record);
+  const key = verifyRecordKey(record.source, record.backupId, timestamp);
+  await putSignedJson(storage, key, record);
+  return key;
 }
