@@ -82,8 +82,9 @@ export async function noteRecord(storage: StorageBackend, signer: Signer, source
   await writeChange(storage, source, signer, { manifests: [], records: [{ ...(await stampOf(storage, key)), keyId: signer.keyId, record }], removed: [] });
 }
 
-export async function noteRemoved(storage: StorageBackend, signer: Signer, source: string, backupPrefix: string): Promise<void> {
-  await writeChange(storage, source, signer, { manifests: [], records: [], removed: [backupPrefix] });
+/** After backups were deleted (also on a retry that found them gone: the first attempt may have died before saying so). */
+export async function noteRemoved(storage: StorageBackend, signer: Signer, source: string, backupPrefixes: string[]): Promise<void> {
+  if (backupPrefixes.length > 0) await writeChange(storage, source, signer, { manifests: [], records: [], removed: backupPrefixes });
 }
 
 /** The changes a trusted key signed for this source and storage, oldest first; the others with why they were left out. */

@@ -9,7 +9,6 @@ import { heldReason } from './locks';
 import { putSigned } from './signed';
 import type { ObjectInfo, StorageBackend } from './storage/backend';
 import { readAll } from './storage/backend';
-import { noteRemoved } from './catalog-journal';
 
 export interface Orphan {
   id: string;
@@ -103,10 +102,7 @@ export async function deleteBackupCopy(storage: StorageBackend, signer: Signer, 
     await putSigned(storage, tombstoneKey, Buffer.from(`${JSON.stringify(tombstone, null, 2)}\n`), signer);
   }
   await storage.remove(manifestKey);
-  const objects = (manifestRemoved ? 1 : 0) + (await removePrefix(storage, keys.backupPrefix(source, id), [tombstoneKey, signatureKey(tombstoneKey)]));
-  // Also on a retry that finds it gone: the first attempt may have died before saying so.
-  await noteRemoved(storage, signer, source, keys.backupPrefix(source, id));
-  return { manifestRemoved, objects };
+  return { manifestRemoved, objects: (manifestRemoved ? 1 : 0) + (await removePrefix(storage, keys.backupPrefix(source, id), [tombstoneKey, signatureKey(tombstoneKey)])) };
 }
 
 /**

@@ -6,6 +6,8 @@ import type { LockExtension, OrphanPlan, retentionActivities, SourceWork } from 
 import type { WalPruneInput, WalPruneResult } from './wal';
 import { putSigned, readSigned, removeSigned } from './signed';
 import { keys } from '../lib/manifest';
+import { noteRemoved } from './catalog-journal';
+import { refreshing } from './catalog';
 
 // Retention over a catalog of any size (issue 13, item 3): what was decided for a source in a
 // region is stored, signed, in that region's storage, and the history holds its key, its counts
@@ -121,8 +123,10 @@ export function retentionPageActivities(deps: Deps, retention: ReturnType<typeof
       untrustedCounts: {},
       taskQueues: Object.fromEntries(Object.keys(config.regions).map((region) => [region, `${config.temporal.taskQueuePrefix}${region}`])),
     };
+    // A dry run writes nothing, not even the catalog index; a real one leaves it current.
+    const catalog = work.dryRun ? {} : refreshing(deps);
     for (const name of source !== undefined ? [source] : Object.keys(config.sources)) {
-      const planned = await retention.planSource(name, now);
+      const planned = await retention.planSource(name, now, catalog);
       if (!planned) {
         work.unmanaged.push(name);
         continue;
@@ -187,12 +191,14 @@ export function retentionPageActivities(deps: Deps, retention: ReturnType<typeof
     const result: RetentionPageResult = { deleted: 0, orphansRemoved: 0, locksExtended: 0, items: [] };
     let retryable: unknown;
     let done = 0;
+    const deletedHere: string[] = [];
     for (let i = 0; i < page.length; i += AT_ONCE) {
       await Promise.all(page.slice(i, i + AT_ONCE).map(async (task) => {
         const id = task.kind === 'delete' ? task.id : task.kind === 'orphan' ? task.orphan.id : task.extension.id;
         try {
           if (task.kind === 'delete') {
-            const { objects } = await retention.deleteBackup({ source, region, id });
+            const { objects } = await retention.deleteBackup({ source, region, id }, false);
+            deletedHere.push(keys.backupPrefix(source, id));
             result.deleted += 1;
             result.items.push({ kind: 'delete', id, objects });
           } else if (task.kind === 'orphan') {
@@ -211,6 +217,8 @@ export function retentionPageActivities(deps: Deps, retention: ReturnType<typeof
         advance({ source, region, offset, done: ++done });
       }));
     }
+    // One signed change for the page's deletions, before a retryable failure sends the page round again.
+    await noteRemoved(deps.storage(region), deps.signer(), source, deletedHere);
     if (retryable) throw retryable;
     return result;
   }

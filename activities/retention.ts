@@ -12,6 +12,7 @@ import { countRetentionDeletion } from './metrics';
 import { deleteBackupCopy, removeOrphan, scanRegion, type Orphan } from './prune';
 import { inBatches, refreshing } from './catalog';
 import type { ReadCatalogOptions } from './catalog-index';
+import { noteRemoved } from './catalog-journal';
 
 export interface RetentionPlanInput {
   source?: string;
@@ -173,14 +174,18 @@ export function retentionActivities(deps: Deps) {
     return { action: 'remove', reason: `no manifest and nothing written for ${config.retention.orphanGrace}` };
   }
 
-  /** Runs on the region's own queue: manifest first, then the data. */
-  async function deleteBackup({ source, region, id }: CopyRef): Promise<{ objects: number }> {
+  /**
+   * Runs on the region's own queue: manifest first, then the data. A page of retention notes its
+   * deletions in the catalog journal at once (note = false here); the activity notes its own.
+   */
+  async function deleteBackup({ source, region, id }: CopyRef, note = true): Promise<{ objects: number }> {
     const storage = deps.storage(region);
     // A failover may have planned this backup since retention read the pins: refuse before anything changes.
     const pinned = (await activePins(storage, source, Date.now())).get(id);
     if (pinned) throw new LifeboatError('Locked', `${storage.location}: backup ${source}/${id} is ${pinned}; nothing of it was deleted`, 'retention deletes it once the failover has ended');
     const result = await deleteBackupCopy(storage, deps.signer(), source, id);
     if (result.manifestRemoved) countRetentionDeletion(source, region);
+    if (note) await noteRemoved(storage, deps.signer(), source, [keys.backupPrefix(source, id)]);
     return { objects: result.objects };
   }
 

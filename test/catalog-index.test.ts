@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listVerifiedBackups, scanCatalog } from '../activities/catalog';
 import { indexKeys, listSources, readSourceCatalog } from '../activities/catalog-index';
-import { noteManifest, noteRecord } from '../activities/catalog-journal';
+import { noteManifest, noteRecord, noteRemoved } from '../activities/catalog-journal';
 import { deleteBackupCopy } from '../activities/prune';
 import { createDeps } from '../activities/deps';
 import { putSigned } from '../activities/signed';
@@ -215,6 +215,7 @@ describe('the catalog journal answers from the index and the changes written sin
     const recordKey = await plantRecord(storage, record);
     await noteRecord(storage, testSigner, source, recordKey, record);
     await deleteBackupCopy(storage, testSigner, source, idAt(2));
+    await noteRemoved(storage, testSigner, source, [keys.backupPrefix(source, idAt(2))]);
 
     const { storage: watched, listed } = counting(storage);
     const answer = await journal(watched);

@@ -20,6 +20,7 @@ import { sourceKey } from '../workflows/search-attributes';
 import { DAY, expectedKept, stockholmOffset } from './support/calendar';
 import { makeFixture, type Fixture } from './support/fixture';
 import { startHarness, type Harness } from './support/workers';
+import { readJournaledCatalog } from '../activities/catalog-index';
 
 const servers = inject('servers');
 const lifeboat = fileURLToPath(new URL('../bin/lifeboat', import.meta.url));
@@ -176,6 +177,10 @@ describe('applyRetention on the real Temporal server and S3 regions', () => {
       const remaining = (await listBackups(storage(region), trusted, 'shop')).map((e) => e.manifest.id).sort();
       // The verified backup stays in gothenburg too: minCopies 2, and stockholm keeps it.
       expect(remaining).toEqual(expectedShop);
+      // The index the plan's read wrote still names the deleted ones; the pages' signed changes take them out.
+      const journal = await readJournaledCatalog(storage(region), trusted, 'shop');
+      expect(journal?.journal?.changes).toBeGreaterThan(0);
+      expect(journal!.entries.map((e) => e.manifest.id).sort()).toEqual(expectedShop);
       const data = (await keysIn(storage(region), 'shop/')).filter((key) => key.endsWith('/data.zst.age')).map((key) => key.split('/')[1]);
       expect(data.filter((id) => id !== orphanId).sort()).toEqual(expectedShop);
       const regionReport = shop.regions.find((r) => r.region === region)!;
@@ -212,12 +217,15 @@ describe('applyRetention on the real Temporal server and S3 regions', () => {
     expect(await listBackups(storage('gothenburg'), trusted, 'untouched')).toHaveLength(1);
   });
 
-  it('deletes nothing more on a second run', async () => {
-    const before = await keysIn(storage('stockholm'), '');
+  it('deletes nothing more on a second run, and folds the first run\'s catalog changes into the index', async () => {
+    // The catalog index and its changes are a cache that a real run keeps current; everything else stays as it was.
+    const backupsOnly = async () => (await keysIn(storage('stockholm'), '')).filter((key) => !key.startsWith('_catalog/'));
+    const before = await backupsOnly();
     const report = await applyRetention({});
     expect(report.totals.deleted).toBe(0);
     expect(report.totals.orphansRemoved).toBe(0);
-    expect(await keysIn(storage('stockholm'), '')).toEqual(before);
+    expect(await backupsOnly()).toEqual(before);
+    expect((await keysIn(storage('stockholm'), '_catalog/shop/')).filter((key) => key.includes('/change-'))).toEqual([]);
   });
 
   it('makes a one-source run findable by LifeboatSource, with a summary memo', async () => {
