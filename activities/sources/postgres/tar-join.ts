@@ -190,9 +190,9 @@ function paxHeader(member: Buffer, records: Map<string, string>): Buffer[] {
 function paxRecord(key: string, value: string): Buffer {
   const rest = ` ${key}=${value}\n`;
   const restBytes = Buffer.byteLength(rest);
-  let length = restBytes + String(restBytes).length;
-  if (String(length).length !== String(length - restBytes).length) length += 1;
-  return Buffer.from(`${length}${rest}`, 'utf8');
+  let digits = String(restBytes).length;
+  while (String(restBytes + digits).length !== digits) digits += 1;
+  return Buffer.from(`${restBytes + digits}${rest}`, 'utf8');
 }
 
 export function parsePax(content: Buffer): Array<[string, string]> {
