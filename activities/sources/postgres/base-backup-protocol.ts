@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import { LifeboatError } from '../../../lib/errors';
-import { stopSignal } from '../../progress';
+import { advance, stopSignal } from '../../progress';
 import type { StreamProducer } from '../source';
 import { connect, type PgTarget } from './connect';
 import { directoryHeader, TarJoiner } from './tar-join';
@@ -61,7 +61,8 @@ export function protocolBaseBackup(options: {
       };
       const fail = (error: unknown): LifeboatError => {
         const message = (error as Error).message ?? String(error);
-        if (error instanceof LifeboatError) return options.classify(message) ?? error;
+        // connect()'s errors already name the server ("what (url): authentication failed: …"): classified by the server's own words.
+        if (error instanceof LifeboatError) return options.classify(message.replace(/^.*?\): (authentication failed: |cannot connect: )?/, '')) ?? error;
         return options.classify(message) ?? new LifeboatError('ToolFailed', `${options.what}: ${message}`);
       };
       const finished = (async (): Promise<string[]> => {
@@ -111,6 +112,7 @@ class BaseBackupQuery {
   private inManifest = false;
   private manifest: Buffer[] = [];
   private error: Error | undefined;
+  private reportedAt = 0;
 
   constructor(private readonly label: string, private readonly joiner: TarJoiner, private readonly streamed: StreamedTablespace[]) {}
 
@@ -154,6 +156,7 @@ class BaseBackupQuery {
         const location = body.subarray(end + 1, body.indexOf(0, end + 1)).toString('utf8');
         this.archives += 1;
         if (location === '') {
+          advance({ phase: 'streaming the data directory' });
           this.current = undefined;
           this.sawBase = true;
           this.joiner.begin({
@@ -168,6 +171,7 @@ class BaseBackupQuery {
         }
         const oid = this.locations.get(location) ?? Number(/^(\d+)\.tar$/.exec(archive)?.[1]);
         if (!Number.isInteger(oid) || oid <= 0) throw new Error(`the server sent archive ${archive} for ${location}, a tablespace it did not list`);
+        advance({ phase: `streaming tablespace ${oid} (${location})` });
         this.current = { oid, location, sizeBytes: 0 };
         this.streamed.push(this.current);
         const prefix = `pg_tblspc/${oid}/`;
@@ -187,8 +191,14 @@ class BaseBackupQuery {
         this.joiner.write(body);
         return;
       case 'p':
+        // The server's count of the tablespace's bytes done (Int64): progress of its own, once a second at most.
+        if (body.length >= 8 && Date.now() - this.reportedAt >= 1000) {
+          this.reportedAt = Date.now();
+          advance({ serverBytes: Number(body.readBigInt64BE(0)) });
+        }
         return;
       case 'm':
+        advance({ phase: 'receiving backup_manifest' });
         this.inManifest = true;
         return;
       default:

@@ -100,7 +100,7 @@ export function classifyBaseBackup(url: string, name: string, what = `pg_basebac
   return (stderr: string): LifeboatError | undefined => {
     const walRemoved = walRemovedError(stderr, name);
     if (walRemoved) return walRemoved;
-    if (/no pg_hba\.conf entry for replication connection/i.test(stderr)) {
+    if (/no pg_hba\.conf entry for replication connection|pg_hba\.conf rejects replication connection/i.test(stderr)) {
       return new LifeboatError('Config', `${what}: the server refuses replication connections from this worker: ${stderr.trim().split('\n')[0]}`,
         'add a "host replication USER WORKER-ADDRESS/32 scram-sha-256" line to pg_hba.conf and reload (docs/pitr.md)');
     }
