@@ -118,6 +118,14 @@ describe('a physical PostgreSQL source with tablespaces of its own', () => {
     console.log(`base backup with 2 tablespaces over the protocol: ${(description.sizeBytes / 1e6).toFixed(1)} MB tar (stored ${(summary.bytes / 1e6).toFixed(1)} MB) in ${backupMs} ms`);
   });
 
+  it('lifeboat doctor names the tablespaces the backup takes over the replication protocol', async () => {
+    const result = await cli(['--json', 'doctor']);
+    const report = JSON.parse(result.stdout) as { checks: Array<{ check: string; ok: boolean; detail: string }> };
+    expect(report.checks.find((c) => c.check === 'source ts-db')).toMatchObject({
+      ok: true, detail: expect.stringMatching(/^PostgreSQL 15\.\d+.*; wal_level replica, archive_mode on, replication allowed.*; tablespaces hot, cold \(taken over the replication protocol, docs\/pitr\.md\)$/),
+    });
+  });
+
   it('restore-level verification restores it with the tablespaces in place, runs pg_verifybackup and the checks, and leaves nothing behind', async () => {
     const result = await runVerify(harness.client, fixture.config, { source: 'ts-db', region: 'stockholm', level: 'restore' });
     const [region] = result.regions;
