@@ -40,6 +40,7 @@ describe('a physical PostgreSQL source with tablespaces of its own', () => {
   let backupMs: number;
   const locations = { hot: '', cold: '' };
   const restoredDirs: string[] = [];
+  const shmDirs: string[] = [];
   const cli = (args: string[]) => execa(lifeboat, ['--config', fixture.configFile, ...args], { env: fixture.env, reject: false });
   const owned = async (path: string) => {
     mkdirSync(path, { recursive: true });
@@ -98,6 +99,7 @@ describe('a physical PostgreSQL source with tablespaces of its own', () => {
     await harness?.close();
     await cluster?.stop();
     fixture?.cleanup();
+    for (const shm of shmDirs) rmSync(shm, { recursive: true, force: true });
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -148,8 +150,9 @@ describe('a physical PostgreSQL source with tablespaces of its own', () => {
     const dataDir = join(dir, 'restored');
     restoredDirs.push(dataDir);
     const hotDir = join(dir, 'mapped', 'hot');
-    const coldDir = join(dir, 'mapped-cold');
-    mkdirSync(coldDir); // an empty directory is fine; an absent one is created
+    // An empty directory is fine (an absent one is created), and on another file system (tmpfs) the tablespace is copied.
+    const coldDir = mkdtempSync('/dev/shm/lifeboat-tablespace-');
+    shmDirs.push(coldDir);
     const before = { hot: readdirSync(locations.hot), cold: readdirSync(locations.cold) };
     const run = await cli(['restore', 'ts-db', '--to', dataDir, '--port', String(port), '--tablespace', `hot=${hotDir}`, '--tablespace', `cold=${coldDir}`]);
     expect(run.exitCode, run.stderr).toBe(0);
@@ -159,6 +162,8 @@ describe('a physical PostgreSQL source with tablespaces of its own', () => {
     expect(readlinkSync(join(dataDir, 'pg_tblspc', String(oidOf('hot'))))).toBe(hotDir);
     expect(readlinkSync(join(dataDir, 'pg_tblspc', String(oidOf('cold'))))).toBe(coldDir);
     expect(readdirSync(hotDir)).toEqual([expect.stringMatching(/^PG_15_/)]);
+    expect(readdirSync(coldDir)).toEqual([expect.stringMatching(/^PG_15_/)]);
+    expect(readdirSync(join(dataDir, 'pg_tblspc', String(oidOf('cold'))))).toEqual(readdirSync(coldDir));
     const client = new pg.Client({ host: socketDirOf(dataDir), port, user: 'postgres', database: 'shop' });
     await client.connect();
     try {

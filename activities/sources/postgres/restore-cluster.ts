@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, constants as fsConstants, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { chmod, copyFile, lchown, lstat, mkdir, readdir, readlink, symlink, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -199,9 +200,8 @@ async function placeTablespaces(plan: ClusterPlan, description: PostgresPhysical
         renameSync(join(inside, entry), join(mapped.path, entry));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-        // Another file system: copied with owners and modes, then removed here.
-        const [cp, cpArgs] = asUser(plan.user, 'cp', ['-a', join(inside, entry), `${mapped.path}/`]);
-        await execa(cp, cpArgs, childEnvOptions());
+        // Another file system: copied file by file (each a phase, so a large tablespace heartbeats), then removed here.
+        await copyTree(join(inside, entry), join(mapped.path, entry), (files) => plan.onPhase(`copying tablespace ${tablespace.name} to ${mapped.path}: ${files} files`));
         await removeTree(join(inside, entry));
       }
     }
@@ -214,6 +214,31 @@ async function placeTablespaces(plan: ClusterPlan, description: PostgresPhysical
     placed.push(`${tablespace.name} in ${mapped.path}`);
   }
   return `tablespace${placed.length > 1 ? 's' : ''} ${placed.join(', ')}`;
+}
+
+/** Copies a tree across file systems keeping modes, owners, times and links; reports the files copied. */
+async function copyTree(from: string, to: string, onFile: (files: number) => void): Promise<number> {
+  let files = 0;
+  const copy = async (source: string, target: string): Promise<void> => {
+    const stat = await lstat(source);
+    if (stat.isDirectory()) {
+      await mkdir(target, { mode: stat.mode & 0o7777 });
+      for (const entry of await readdir(source)) await copy(join(source, entry), join(target, entry));
+    } else if (stat.isSymbolicLink()) {
+      await symlink(await readlink(source), target);
+    } else {
+      await copyFile(source, target, fsConstants.COPYFILE_EXCL);
+      files += 1;
+      onFile(files);
+    }
+    if (!stat.isSymbolicLink()) {
+      await chmod(target, stat.mode & 0o7777);
+      await utimes(target, stat.atime, stat.mtime);
+    }
+    await lchown(target, stat.uid, stat.gid);
+  };
+  await copy(from, to);
+  return files;
 }
 
 /**
