@@ -10,6 +10,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { checkPhysical, restorePhysical, teardownPhysical } from '../activities/failover/physical';
 import { protocolBaseBackup } from '../activities/sources/postgres/base-backup-protocol';
 import { classifyBaseBackup, PROTOCOL_CONTENT } from '../activities/sources/postgres/physical';
 import { removeRestoredCluster } from '../activities/sources/postgres/pitr';
@@ -186,6 +188,27 @@ describe('a physical PostgreSQL source with tablespaces of its own', () => {
     expect(await removeRestoredCluster({ dataDir, port: port! }, owner)).toMatchObject({ removed: true });
     expect(existsSync(hotDir)).toBe(false);
     expect(readdirSync(coldDir)).toEqual([]);
+  });
+
+  it('a failover target\'s tablespaces: mapping restores into those directories, the checks pass, and the teardown removes them', async () => {
+    const [port] = await freePorts(1);
+    const dataDir = join(dir, 'failover-target');
+    restoredDirs.push(dataDir);
+    const hot = join(dir, 'failover-hot');
+    const failoverTarget = { dataDir, port: port!, tablespaces: { hot } };
+    const [entry] = await listBackups(storage, trusted, 'ts-db');
+    const restored: Awaited<ReturnType<typeof restorePhysical>> = await new MockActivityEnvironment().run(restorePhysical, storage, trusted, entry!.manifest, fixture.key.identityFile, failoverTarget, 'failover:test-tablespaces', null, () => undefined);
+    expect(restored.detail).toContain(`PostgreSQL serves ${dataDir} on port ${port}`);
+    const oid = (entry!.manifest.description as PostgresPhysicalDescription).tablespaces!.find((t) => t.name === 'hot')!.oid;
+    expect(readlinkSync(join(dataDir, 'pg_tblspc', String(oid)))).toBe(hot);
+    // cold was not mapped: it stays in the data directory.
+    const cold = (entry!.manifest.description as PostgresPhysicalDescription).tablespaces!.find((t) => t.name === 'cold')!.oid;
+    expect(readdirSync(join(dataDir, 'pg_tblspc', String(cold)))).toEqual([expect.stringMatching(/^PG_15_/)]);
+    const outcomes = await checkPhysical(entry!.manifest, failoverTarget, 'shop', [{ name: 'orders', sql: 'select count(*) from orders', expect: '>= 100000' }]);
+    expect(outcomes.every((o) => o.ok), JSON.stringify(outcomes)).toBe(true);
+    expect(await teardownPhysical(failoverTarget, 'failover:test-tablespaces')).toEqual([expect.stringContaining(`removed the cluster restored by failover:test-tablespaces at ${dataDir}`)]);
+    expect(existsSync(hot)).toBe(false);
+    expect(existsSync(dataDir)).toBe(false);
   });
 
   it('a mapped directory that holds anything is refused before anything is written, and left as it was', async () => {
