@@ -49,8 +49,8 @@ export function physicalPostgresSource(name: string, config: PostgresSourceConfi
           throw new LifeboatError('Config', `source ${name} (${redact(config.url)}) has tablespaces of its own (${facts.tablespaces.map((t) => t.name).join(', ')}) and runs PostgreSQL ${facts.serverVersion}: Lifeboat backs up tablespaces with PostgreSQL 15's BASE_BACKUP protocol, and pg_basebackup writes only one tablespace to a stream`,
             'upgrade the server to PostgreSQL 15 or later, or move the tables into pg_default (ALTER TABLE … SET TABLESPACE pg_default), or back it up with mode: logical');
         }
-        // Before pg_basebackup starts, on the session that stays open until release().
-        await holdWal(client, name);
+        // Before the backup starts, on the session that stays open until release().
+        await holdWal(client, name, facts.tablespaces.length > 0 ? `base backup of ${name}` : `pg_basebackup of ${name}`);
       } catch (error) {
         await release();
         throw error;
