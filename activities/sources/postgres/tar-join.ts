@@ -229,15 +229,17 @@ function regularHeader(name: string, size: number, template: Buffer | undefined)
 function baseHeader(template: Buffer | undefined, mode: number): Buffer {
   const header = Buffer.alloc(BLOCK);
   writeOctal(header, 100, 8, mode);
+  writeOctal(header, 124, 12, 0);
   if (template) {
+    // Owner and time of a member the server sent: the same bytes whatever the moment they pass.
     template.copy(header, 108, 108, 124); // uid, gid
+    template.copy(header, 136, 136, 148); // mtime
     template.copy(header, 265, 265, 329); // uname, gname
   } else {
     writeOctal(header, 108, 8, 0);
     writeOctal(header, 116, 8, 0);
+    writeOctal(header, 136, 12, Math.floor(Date.now() / 1000));
   }
-  writeOctal(header, 124, 12, 0);
-  writeOctal(header, 136, 12, Math.floor(Date.now() / 1000));
   return header;
 }
 
