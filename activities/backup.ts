@@ -122,7 +122,7 @@ export function backupActivities(deps: Deps) {
       // Whichever fails first wins: a dead tool must not leave the upload waiting for bytes.
       const [, warnings] = await Promise.all([upload, stream.finished]);
       advance({ phase: 'describing' });
-      const data: StoredObject = { key, role: 'data', content: driver.content, ...digest.digest() };
+      const data: StoredObject = { key, role: 'data', content: snapshot.content ?? driver.content, ...digest.digest() };
       const extras = await storeExtras(source, backupId, (await snapshot.extras?.()) ?? []);
       const description = await snapshot.describe({ raw: stream.raw(), warnings, checks: stream.checks() });
       const stored = await storeDescription(source, backupId, description);

@@ -36,7 +36,7 @@ export interface RestoreInput {
    * on 127.0.0.1:port, recovered to `time` or `lsn` (neither: the end of the archived WAL).
    * backupId "latest" then means the newest base backup before the target.
    */
-  cluster?: { port: number; osUser?: string; time?: string; lsn?: string };
+  cluster?: { port: number; osUser?: string; time?: string; lsn?: string; tablespaces?: Record<string, string> };
 }
 
 export interface RestoreResult {
@@ -114,7 +114,7 @@ export function restoreActivities(deps: Deps) {
   async function restoreCluster(storage: ReturnType<Deps['storage']>, identity: string, input: RestoreInput, started: number): Promise<RestoreResult> {
     const cluster = input.cluster!;
     const context = Context.current();
-    const target = { dataDir: directoryOf(input.target), port: cluster.port, osUser: cluster.osUser };
+    const target = { dataDir: directoryOf(input.target), port: cluster.port, osUser: cluster.osUser, ...(cluster.tablespaces ? { tablespaces: cluster.tablespaces } : {}) };
     const pitr = await restorePointInTime(storage, input.source, identity, target, { time: cluster.time, lsn: cluster.lsn }, {
       owner: `restore:${context.info.workflowExecution?.workflowId ?? context.info.activityId}`,
       backupId: input.backupId,

@@ -106,7 +106,8 @@ program.command('restore <source>').description('restore a backup (verified firs
   .option('--at <time>', 'postgres mode physical: recover to this moment (ISO 8601 with a zone); default the end of the archived WAL')
   .option('--lsn <lsn>', 'postgres mode physical: recover to this WAL position, e.g. 0/3000148')
   .option('--os-user <user>', 'postgres mode physical: the OS user the cluster runs as (default postgres when the worker is root)')
-  .action(async (source: string, options: { latest?: boolean; backup?: string; to: string; region?: string; clean: boolean; owner: boolean; sameOwner?: boolean; toPasswordEnv?: string; serve?: number; port?: number; at?: string; lsn?: string; osUser?: string }) => {
+  .option('--tablespace <name=dir>', 'postgres mode physical: restore this tablespace into DIR (absent or empty), linked from pg_tblspc; repeatable; default: inside the data directory', (value: string, previous: string[] = []) => [...previous, value])
+  .action(async (source: string, options: { latest?: boolean; backup?: string; to: string; region?: string; clean: boolean; owner: boolean; sameOwner?: boolean; toPasswordEnv?: string; serve?: number; port?: number; at?: string; lsn?: string; osUser?: string; tablespace?: string[] }) => {
     const { config, out } = await setup();
     const client = await (await import('./temporal')).connectClient(config);
     try {

@@ -56,6 +56,12 @@ export interface PostgresPhysicalDescription {
   hasBackupManifest: boolean;
   /** The role with oid 10 (initdb's -U): a restored cluster is checked over its own socket as this role. */
   bootstrapSuperuser?: string;
+  /**
+   * The cluster's own tablespaces (not pg_default/pg_global), when it had any: the backup holds each
+   * in place, as the directory pg_tblspc/<oid>/ of the data directory, and the server's tablespace_map
+   * as tablespace_map.lifeboat. Absent in backups of clusters without, and in those from before.
+   */
+  tablespaces?: Array<{ oid: number; name: string; location: string; sizeBytes: number }>;
 }
 
 export interface RedisDescription {

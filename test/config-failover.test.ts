@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../lib/config/load';
+import { clusterOf } from '../activities/failover/physical';
 import { problems } from './support/config';
 
 const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
@@ -65,6 +66,19 @@ describe('failover and WAL configuration', () => {
       .toContain('regions.gothenburg.failover.targets.cache.persistence.save: expected pairs of seconds and changes');
     expect(problems(base.replace('{ directory: /srv/uploads-dr }', '{ directory: /srv/uploads-dr, persistence: {} }')))
       .toContain('not persistence');
+  });
+
+  it('maps tablespaces of a physical target to safe directories, and only there', () => {
+    const config = parseConfig(base.replace('{ dataDir: /srv/pg-dr, port: 5433 }', '{ dataDir: /srv/pg-dr, port: 5433, tablespaces: { hot: /srv/pg-dr-hot, cold: /mnt/cold/pg } }'));
+    const target = config.regions['gothenburg']!.failover!.targets['app-db']!;
+    expect(target.tablespaces).toEqual({ hot: '/srv/pg-dr-hot', cold: '/mnt/cold/pg' });
+    expect(clusterOf(target)).toEqual({ dataDir: '/srv/pg-dr', port: 5433, tablespaces: { hot: '/srv/pg-dr-hot', cold: '/mnt/cold/pg' } });
+    expect(problems(base.replace('{ dataDir: /srv/pg-dr, port: 5433 }', '{ dataDir: /srv/pg-dr, port: 5433, tablespaces: { hot: "relative/dir" } }')))
+      .toContain('regions.gothenburg.failover.targets.app-db.tablespaces.hot: expected an absolute path of letters, digits');
+    expect(problems(base.replace('{ dataDir: /srv/pg-dr, port: 5433 }', '{ dataDir: /srv/pg-dr, port: 5433, tablespaces: { hot: "/srv/a b" } }')))
+      .toContain('targets.app-db.tablespaces.hot');
+    expect(problems(base.replace('{ url: "postgres://app@10.1.0.5:5432/orders" }', '{ url: "postgres://app@10.1.0.5:5432/orders", tablespaces: { hot: /srv/hot } }')))
+      .toMatch(/targets\.orders: expected a postgres\/logical source needs url.*; not tablespaces/);
   });
 
   it('refuses a failover target for a source that does not exist', () => {

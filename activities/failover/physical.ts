@@ -13,7 +13,7 @@ import { runUserChecks } from '../verify/postgres';
 import { childEnvOptions } from '../../lib/child-env';
 
 export function clusterOf(target: FailoverTargetConfig): ClusterTarget {
-  return { dataDir: target.dataDir!, port: target.port!, ...(target.osUser ? { osUser: target.osUser } : {}) };
+  return { dataDir: target.dataDir!, port: target.port!, ...(target.osUser ? { osUser: target.osUser } : {}), ...(target.tablespaces ? { tablespaces: target.tablespaces } : {}) };
 }
 
 /**

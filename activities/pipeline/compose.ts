@@ -20,16 +20,18 @@ export interface SnapshotStream {
  * the raw bytes come through Node once, to be filtered and copied to the validators.
  */
 export function snapshotStream(snapshot: Snapshot, encode: Step[]): SnapshotStream {
-  if (!snapshot.filter && !snapshot.validators?.length) {
-    const chain = startPipeline([snapshot.producer, ...encode]);
+  const producer = snapshot.producer;
+  if (!('start' in producer) && !snapshot.filter && !snapshot.validators?.length) {
+    const chain = startPipeline([producer, ...encode]);
     return { output: chain.output, finished: chain.finished, checks: () => [], raw: () => undefined, kill: chain.kill };
   }
-  const source = startPipeline([snapshot.producer]);
+  // A producer in the worker (StreamProducer) hands its bytes to Node anyway.
+  const source = 'start' in producer ? producer.start() : startPipeline([producer]);
   const encoder = startPipeline(encode, 'pipe');
   const validatorSteps = snapshot.validators ?? [];
   const validators = validatorSteps.map((step) => startPipeline([step], 'pipe'));
   const printed = validators.map(() => '');
-  const all: RunningPipeline[] = [source, encoder, ...validators];
+  const all: Array<Pick<RunningPipeline, 'kill'>> = [source, encoder, ...validators];
   const kill = () => all.forEach((running) => running.kill());
   const filtered = snapshot.filter ? source.output.pipe(snapshot.filter) : source.output;
   filtered.on('error', kill);

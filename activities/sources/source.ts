@@ -1,4 +1,4 @@
-import type { Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import type { SourceDescription } from '../../lib/manifest';
 import type { Step } from '../pipeline/processes';
 
@@ -9,10 +9,20 @@ export interface ExtraObject {
   data: Buffer;
 }
 
+/** A producer that runs in the worker itself (a replication-protocol base backup) rather than as a tool. */
+export interface StreamProducer {
+  /** Names it in errors: "base backup of app-db". */
+  what: string;
+  /** Starts it: the raw bytes, whether it succeeded (with warnings), and how to stop it. */
+  start(): { output: Readable; finished: Promise<string[]>; kill(): void };
+}
+
 /** A consistent point-in-time view of a source, open while its bytes stream out. */
 export interface Snapshot {
   /** The step that produces the raw bytes; Lifeboat appends compression and encryption. */
-  producer: Step;
+  producer: Step | StreamProducer;
+  /** What the data object holds, when this snapshot's differs from the source's usual (Source.content). */
+  content?: string;
   /** Fixes the raw bytes on their way to compression (Redis: drops redis-cli's trailing EOF mark). */
   filter?: Transform;
   /** Steps that read a copy of the raw bytes on stdin and must succeed for the backup to count. */

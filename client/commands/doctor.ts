@@ -79,7 +79,17 @@ async function physicalReadiness(client: Awaited<ReturnType<typeof connect>>, sp
   const command = await client.query<{ command: string }>("select current_setting('archive_command') as command").then(({ rows: [row] }) => row!.command, () => undefined);
   const unsynced = command !== undefined && spool !== undefined && command.includes(spool) && !/\bsync\b/.test(command)
     ? `; archive_command does not fsync the spooled copy, so a power cut can lose WAL PostgreSQL has already recycled: use ${recommended}` : '';
-  return `wal_level ${level}, archive_mode ${archive}, replication allowed${unsynced}`;
+  // pg_basebackup writes one tablespace to stdout: with more, Lifeboat speaks PostgreSQL 15's BASE_BACKUP itself.
+  const spaces = await client.query<{ names: string | null; num: string }>(`
+    select string_agg(spcname, ', ' order by oid) as names, current_setting('server_version_num') as num
+      from pg_tablespace where spcname not in ('pg_default', 'pg_global')`);
+  const { names, num } = spaces.rows[0]!;
+  if (names && Number(num) < 150000) {
+    throw new LifeboatError('Config', `the cluster has tablespaces of its own (${names}): Lifeboat backs them up with PostgreSQL 15's BASE_BACKUP, and this server is older`,
+      'upgrade to PostgreSQL 15 or later, move the tables into pg_default, or use mode: logical (docs/pitr.md)');
+  }
+  const tablespaces = names ? `; tablespaces ${names} (taken over the replication protocol, docs/pitr.md)` : '';
+  return `wal_level ${level}, archive_mode ${archive}, replication allowed${unsynced}${tablespaces}`;
 }
 
 /** A region with storage.objectLock needs a bucket with Object Lock and versioning; one without is deletable by its writers. */

@@ -27,6 +27,8 @@ export interface RestoreOptions {
   at?: string;
   lsn?: string;
   osUser?: string;
+  /** postgres mode physical: tablespace name → directory (--tablespace NAME=DIR, repeatable). */
+  tablespace?: string[];
 }
 
 export async function restoreCommand(client: Client, config: Config, source: string, options: RestoreOptions, out: Output): Promise<void> {
@@ -40,8 +42,8 @@ export async function restoreCommand(client: Client, config: Config, source: str
     if (options.at !== undefined && options.lsn !== undefined) throw usage('name at most one of --at TIME or --lsn LSN');
     if (options.at !== undefined) options = { ...options, at: parseRecoveryTime(options.at, '--at') };
     if (options.lsn !== undefined) options = { ...options, lsn: parseLsn(options.lsn, '--lsn') };
-  } else if (options.port !== undefined || options.at !== undefined || options.lsn !== undefined || options.osUser !== undefined) {
-    throw usage('--port, --at, --lsn and --os-user are for postgres sources with mode: physical');
+  } else if (options.port !== undefined || options.at !== undefined || options.lsn !== undefined || options.osUser !== undefined || options.tablespace?.length) {
+    throw usage('--port, --at, --lsn, --os-user and --tablespace are for postgres sources with mode: physical');
   } else if (Boolean(options.latest) === Boolean(options.backup)) {
     throw usage('name exactly one of --latest or --backup ID');
   }
@@ -63,7 +65,7 @@ export async function restoreCommand(client: Client, config: Config, source: str
     args: [{
       source, region, backupId: options.backup ?? 'latest', target: options.to, targetPasswordEnv: options.toPasswordEnv, clean: options.clean, noOwner: options.noOwner, serve: options.serve,
       ...(options.sameOwner ? { preserveOwnership: true } : {}),
-      ...(physical ? { cluster: { port: options.port!, osUser: options.osUser, time: options.at, lsn: options.lsn } } : {}),
+      ...(physical ? { cluster: { port: options.port!, osUser: options.osUser, time: options.at, lsn: options.lsn, ...tablespaceMapping(options.tablespace) } } : {}),
     }],
     workflowId: `lifeboat-restore-${source}-${Date.now()}`,
     taskQueue: taskQueueOf(config, region),
@@ -82,4 +84,18 @@ export async function restoreCommand(client: Client, config: Config, source: str
     `  ${bytes(result.bytes)} verified (sha256) and restored in ${(result.durationMs / 1000).toFixed(1)} s`,
     `  ${result.checked}`,
   ].join('\n'));
+}
+
+/** --tablespace NAME=DIR, given once per tablespace; the worker checks the names against the backup and each DIR is absent or empty. */
+function tablespaceMapping(given: string[] | undefined): { tablespaces?: Record<string, string> } {
+  if (!given?.length) return {};
+  const tablespaces: Record<string, string> = {};
+  for (const pair of given) {
+    const match = /^([^=]+)=(.+)$/.exec(pair);
+    if (!match) throw usage(`--tablespace takes NAME=DIR, got "${pair}"`);
+    const [, name, dir] = match;
+    if (name! in tablespaces) throw usage(`--tablespace ${name} is given twice`);
+    tablespaces[name!] = requireSafePath(dir!, `--tablespace ${name}`);
+  }
+  return { tablespaces };
 }

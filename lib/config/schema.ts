@@ -229,6 +229,12 @@ const failoverTarget = z.strictObject({
   port: z.int().min(1).max(65535).optional(),
   /** The OS user the restored PostgreSQL runs as; default "postgres" when the worker runs as root, else the worker's user. */
   osUser: z.string().min(1).optional(),
+  /**
+   * postgres physical: tablespace name → the directory it is restored into (must not exist or be
+   * empty), linked from pg_tblspc/<oid> as PostgreSQL lays tablespaces out. Unmapped tablespaces
+   * stay inside the data directory (pg_tblspc/<oid>/), never at the source's original location.
+   */
+  tablespaces: z.record(z.string().min(1), safePath).optional(),
   url: postgresUrl.optional(),
   passwordEnv: envName.optional(),
   passwordFile: z.string().optional(),
@@ -498,7 +504,7 @@ function failoverTargetProblem(source: z.infer<typeof postgresSource> | z.infer<
   if (!source) return 'the name of a configured source';
   const given = Object.entries(target).filter(([, value]) => value !== undefined).map(([key]) => key);
   const allowed: Record<string, string[]> = {
-    'postgres/physical': ['dataDir', 'port', 'osUser'],
+    'postgres/physical': ['dataDir', 'port', 'osUser', 'tablespaces'],
     'postgres/logical': ['url', 'passwordEnv', 'passwordFile'],
     redis: ['directory', 'port', 'passwordEnv', 'passwordFile', 'persistence'],
     files: ['directory', 'preserveOwnership'],

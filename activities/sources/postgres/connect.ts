@@ -37,19 +37,20 @@ export function pgClient(config: pg.ClientConfig): pg.Client {
   return client;
 }
 
-export async function connect(target: PgTarget, what: string): Promise<pg.Client> {
+/** `replication: true` opens a physical replication (walsender) connection, as pg_basebackup does: pg_hba's "replication" lines apply. */
+export async function connect(target: PgTarget, what: string, options: { replication?: true } = {}): Promise<pg.Client> {
   const tls = tlsPlan(target.url);
   try {
-    return await connectWith(target, tls.ssl);
+    return await connectWith(target, tls.ssl, options.replication);
   } catch (error) {
     if (tls.plainIfRefused && /does not support SSL/i.test((error as Error).message)) {
-      return connectWith(target, false).catch((plain: unknown) => { throw classifyConnectError(plain, target.url, what); });
+      return connectWith(target, false, options.replication).catch((plain: unknown) => { throw classifyConnectError(plain, target.url, what); });
     }
     throw classifyConnectError(error, target.url, what);
   }
 }
 
-async function connectWith(target: PgTarget, ssl: TlsPlan['ssl']): Promise<pg.Client> {
+async function connectWith(target: PgTarget, ssl: TlsPlan['ssl'], replication?: true): Promise<pg.Client> {
   // Discrete fields: with connectionString, pg lets the URL's (absent) password override ours.
   const url = new URL(target.url);
   const host = decodeURIComponent(url.hostname) || undefined;
@@ -65,7 +66,9 @@ async function connectWith(target: PgTarget, ssl: TlsPlan['ssl']): Promise<pg.Cl
     keepAlive: true,
     // The name verify-full checks the certificate against (an IP literal is checked against the IP SANs).
     ssl: ssl === false ? false : { ...ssl, servername: host && !/^[\d.]+$|:/.test(host) ? host : undefined },
-  });
+    // Not in @types/pg's ClientConfig; node-postgres sends it in the startup message.
+    ...(replication ? { replication: 'true' } : {}),
+  } as pg.ClientConfig);
   try {
     await client.connect();
   } catch (error) {

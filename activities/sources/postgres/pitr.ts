@@ -12,9 +12,15 @@ import { portInUse } from '../../ports';
 import { advance, watched } from '../../progress';
 import { removeTree } from '../../remove-tree';
 import { clusterUser, postmasterPid, restartCluster, stopCluster } from './cluster';
-import { removeDataDir, restoreCluster, socketDirOf, workDirOf, type RecoveredCluster } from './restore-cluster';
+import { planTablespaces, removeDataDir, restoreCluster, socketDirOf, workDirOf, type RecoveredCluster } from './restore-cluster';
 
-export interface ClusterTarget { dataDir: string; port: number; osUser?: string }
+export interface ClusterTarget {
+  dataDir: string;
+  port: number;
+  osUser?: string;
+  /** Tablespace name → the directory it is restored into (absent or empty); unmapped ones stay in the data directory. */
+  tablespaces?: Record<string, string>;
+}
 export interface RecoveryTarget { time?: string; lsn?: string }
 export interface PitrResult {
   baseBackupId: string;
@@ -39,6 +45,8 @@ interface RestoreMarker {
   dataDirExisted: boolean;
   serverVersion: string;
   startedAt: string;
+  /** Directories of mapped tablespaces the restore fills: removed (emptied, when they existed) with the cluster. */
+  tablespaceDirs?: Array<{ path: string; existed: boolean }>;
   result?: PitrResult;
 }
 
@@ -120,15 +128,18 @@ async function restoreSteps(storage: StorageBackend, source: string, identity: s
 
   const manifest = await chooseBaseBackup(storage, options.trusted, source, recovery, options.backupId);
   const description = manifest.description as PostgresPhysicalDescription;
+  // Before anything is written: a mapped directory that holds data is refused untouched.
+  const tablespaces = planTablespaces(description, target.dataDir, target.tablespaces);
   const marker: RestoreMarker = {
     format: 'lifeboat-restore-marker/1', owner: options.owner, source, status: 'restoring', dataDirExisted,
     serverVersion: description.serverVersion, startedAt: new Date(started).toISOString(),
+    ...(tablespaces.length > 0 ? { tablespaceDirs: tablespaces.map((t) => ({ path: t.path, existed: existsSync(t.path) })) } : {}),
   };
   writeMarker(target, marker);
   try {
     const cluster = await restoreCluster({
       storage, trusted: options.trusted, source, manifest, identity, dataDir: target.dataDir, port: target.port, user, wal: recovery.wal,
-      recovery: { time: recovery.time, lsn: recovery.lsn }, onPhase,
+      recovery: { time: recovery.time, lsn: recovery.lsn }, tablespaces, onPhase,
     });
     const later = afterRecovery ? await afterRecovery(cluster) : [];
     const result: PitrResult = {
@@ -195,6 +206,8 @@ export function lsnValue(lsn: string): bigint {
 async function wipe(target: ClusterTarget, user: string, marker: RestoreMarker): Promise<void> {
   await stopCluster(target.dataDir, user, majorOf(marker.serverVersion));
   await removeDataDir(target.dataDir, marker.dataDirExisted);
+  // The data directory's pg_tblspc/<oid> links were removed as links: the mapped directories go on their own.
+  for (const dir of marker.tablespaceDirs ?? []) await removeTree(dir.path, { keepRoot: dir.existed });
   await removeTree(socketDirOf(target.dataDir));
   await removeTree(workDirOf(target.dataDir));
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, constants as fsConstants, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { chmod, copyFile, lchown, lstat, mkdir, readdir, readlink, symlink, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -16,6 +17,7 @@ import type { StorageBackend } from '../../storage/backend';
 import { majorOf, pgBinary } from './binaries';
 import { asUser, postmasterPid, startCluster, userIds } from './cluster';
 import { FAILED_MARK, restoreCommandScript, stageWal, walToStage, type StagedWal } from './stage-wal';
+import { TABLESPACE_MAP_COPY } from './base-backup-protocol';
 import type { TrustedKey } from '../../../lib/signing';
 import { childEnvOptions } from '../../../lib/child-env';
 
@@ -48,7 +50,17 @@ export interface ClusterPlan {
   /** archive: stage WAL from `_wal/<source>/`; none: only what the base backup carries. */
   wal: 'archive' | 'none';
   recovery: { time?: string; lsn?: string };
+  /** Tablespaces moved out of the data directory (checked by planTablespaces); the others stay in place, in pg_tblspc/<oid>/. */
+  tablespaces?: PlannedTablespace[];
   onPhase(phase: string): void;
+}
+
+/** A tablespace of the backup and where the restore puts it. */
+export interface PlannedTablespace {
+  oid: number;
+  name: string;
+  /** The mapped directory, absent or empty before the restore. */
+  path: string;
 }
 
 export interface RecoveredCluster {
@@ -104,13 +116,20 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
   // Before any file changes: pg_verifybackup compares every file with the manifest pg_basebackup wrote, and parses the WAL it carries.
   if (description.hasBackupManifest) {
     plan.onPhase('pg_verifybackup');
-    const verify = await execa(pgBinary('pg_verifybackup', major), [plan.dataDir], { reject: false, ...childEnvOptions() });
+    // With tablespaces, the server's tablespace_map is stored as tablespace_map.lifeboat (base-backup-protocol.ts).
+    const ignore = description.tablespaces?.length ? ['--ignore=tablespace_map', `--ignore=${TABLESPACE_MAP_COPY}`] : [];
+    const verify = await execa(pgBinary('pg_verifybackup', major), [...ignore, plan.dataDir], { reject: false, ...childEnvOptions() });
     const output = `${verify.stdout}\n${verify.stderr}`.trim();
     if (verify.exitCode !== 0) {
       throw new LifeboatError('VerificationFailed', `pg_verifybackup rejected base backup ${plan.manifest.id} of ${plan.source}: ${output.split('\n').slice(0, 4).join(' | ')}`,
         'the extracted files differ from the backup\'s own manifest: restore another base backup (or from another region)');
     }
     checks.push({ name: 'pg_verifybackup', ok: true, detail: output.split('\n').at(-1) ?? 'backup successfully verified' });
+  }
+
+  if (description.tablespaces?.length) {
+    plan.onPhase('placing tablespaces');
+    checks.push({ name: 'tablespaces', ok: true, detail: await placeTablespaces(plan, description, own) });
   }
 
   // Archived WAL is fetched while PostgreSQL replays it: restore_command waits for a file still
@@ -129,7 +148,8 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
     staging.catch(() => undefined);
   }
 
-  configureRecovery(plan, { walDir, socketDir, own });
+  const inPlace = (description.tablespaces ?? []).some((t) => !plan.tablespaces?.some((p) => p.oid === t.oid));
+  configureRecovery(plan, { walDir, socketDir, own }, inPlace);
   plan.onPhase('recovering');
   const replayStarted = Date.now();
   let outcome: Awaited<ReturnType<typeof waitForPromotion>>;
@@ -159,7 +179,104 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
   return { ...outcome, walFiles: staged.files, walBytes: staged.bytes, replayMs, checks, connection };
 }
 
-function configureRecovery(plan: ClusterPlan, dirs: { walDir: string; socketDir: string; own(path: string, mode?: number): void }): void {
+/**
+ * Moves each mapped tablespace from pg_tblspc/<oid>/ to its directory and links it there, as
+ * PostgreSQL lays tablespaces out; the rest stay in place. The mapped directories were checked
+ * absent or empty before anything was written (planTablespaces).
+ */
+async function placeTablespaces(plan: ClusterPlan, description: PostgresPhysicalDescription, own: (path: string, mode?: number) => void): Promise<string> {
+  const placed: string[] = [];
+  for (const tablespace of description.tablespaces ?? []) {
+    const inside = join(plan.dataDir, 'pg_tblspc', String(tablespace.oid));
+    const mapped = plan.tablespaces?.find((t) => t.oid === tablespace.oid);
+    if (!mapped) {
+      placed.push(`${tablespace.name} in place (${inside})`);
+      continue;
+    }
+    mkdirSync(mapped.path, { recursive: true });
+    own(mapped.path, 0o700);
+    for (const entry of readdirSync(inside)) {
+      try {
+        renameSync(join(inside, entry), join(mapped.path, entry));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+        // Another file system: copied file by file (each a phase, so a large tablespace heartbeats), then removed here.
+        await copyTree(join(inside, entry), join(mapped.path, entry), (files) => plan.onPhase(`copying tablespace ${tablespace.name} to ${mapped.path}: ${files} files`));
+        await removeTree(join(inside, entry));
+      }
+    }
+    rmdirSync(inside);
+    symlinkSync(mapped.path, inside);
+    if (process.getuid?.() === 0) {
+      const ids = await userIds(plan.user);
+      lchownSync(inside, ids.uid, ids.gid);
+    }
+    placed.push(`${tablespace.name} in ${mapped.path}`);
+  }
+  return `tablespace${placed.length > 1 ? 's' : ''} ${placed.join(', ')}`;
+}
+
+/** Copies a tree across file systems keeping modes, owners, times and links; reports the files copied. */
+async function copyTree(from: string, to: string, onFile: (files: number) => void): Promise<number> {
+  let files = 0;
+  const copy = async (source: string, target: string): Promise<void> => {
+    const stat = await lstat(source);
+    if (stat.isDirectory()) {
+      await mkdir(target, { mode: stat.mode & 0o7777 });
+      for (const entry of await readdir(source)) await copy(join(source, entry), join(target, entry));
+    } else if (stat.isSymbolicLink()) {
+      await symlink(await readlink(source), target);
+    } else {
+      await copyFile(source, target, fsConstants.COPYFILE_EXCL);
+      files += 1;
+      onFile(files);
+    }
+    if (!stat.isSymbolicLink()) {
+      await chmod(target, stat.mode & 0o7777);
+      await utimes(target, stat.atime, stat.mtime);
+    }
+    await lchown(target, stat.uid, stat.gid);
+  };
+  await copy(from, to);
+  return files;
+}
+
+/**
+ * Checks a tablespace mapping against the backup before the restore writes anything: every name is
+ * one of its tablespaces, and every directory absent or empty, outside the data directory, and
+ * not shared. Returns the mapped tablespaces; unmapped ones stay in the data directory.
+ */
+export function planTablespaces(description: PostgresPhysicalDescription, dataDir: string, mapping: Record<string, string> | undefined): PlannedTablespace[] {
+  const entries = Object.entries(mapping ?? {});
+  if (entries.length === 0) return [];
+  const known = description.tablespaces ?? [];
+  const planned: PlannedTablespace[] = [];
+  for (const [name, path] of entries) {
+    const tablespace = known.find((t) => t.name === name);
+    if (!tablespace) {
+      throw new LifeboatError('Usage', `the backup has no tablespace named ${JSON.stringify(name)} to map to ${path}${known.length > 0 ? ` (it has: ${known.map((t) => t.name).join(', ')})` : ' (it has none of its own)'}`,
+        'map only the tablespaces the backup lists (lifeboat backups show ID)');
+    }
+    requireSafePath(path, `the directory for tablespace ${name}`);
+    const normal = path.replace(/\/+$/, '');
+    const data = dataDir.replace(/\/+$/, '');
+    for (const other of [data, workDirOf(data)]) {
+      if (normal === other || normal.startsWith(`${other}/`) || other.startsWith(`${normal}/`)) {
+        throw new LifeboatError('Usage', `the directory for tablespace ${name}, ${path}, overlaps the data directory ${dataDir}`, 'choose a directory outside the data directory');
+      }
+    }
+    const clash = planned.find((p) => p.path.replace(/\/+$/, '') === normal);
+    if (clash) throw new LifeboatError('Usage', `tablespaces ${clash.name} and ${name} are both mapped to ${path}`, 'give each tablespace a directory of its own');
+    if (existsSync(path) && readdirSync(path).length > 0) {
+      throw new LifeboatError('TargetNotEmpty', `the directory for tablespace ${name}, ${path}, exists and is not empty (${readdirSync(path).slice(0, 3).join(', ')}…); Lifeboat never restores over existing data`,
+        'give a new or empty directory for the tablespace');
+    }
+    planned.push({ oid: tablespace.oid, name, path });
+  }
+  return planned;
+}
+
+function configureRecovery(plan: ClusterPlan, dirs: { walDir: string; socketDir: string; own(path: string, mode?: number): void }, tablespacesInPlace: boolean): void {
   const conf = (name: string) => join(plan.dataDir, name);
   // A base backup of a Debian cluster has no postgresql.conf/pg_hba.conf (they live in /etc).
   if (!existsSync(conf('postgresql.conf'))) {
@@ -197,6 +314,9 @@ function configureRecovery(plan: ClusterPlan, dirs: { walDir: string; socketDir:
     primary_conninfo: '',
     logging_collector: 'off',
     ssl: 'off',
+    // A tablespace kept in the data directory is a directory in pg_tblspc/, not a link: PostgreSQL 15
+    // stops at the end of archive recovery on one unless this is on ("unexpected directory entry").
+    ...(tablespacesInPlace ? { allow_in_place_tablespaces: 'on' } : {}),
   };
   appendFileSync(conf('postgresql.auto.conf'), `\n# lifeboat point-in-time restore\n${Object.entries(settings).map(([k, v]) => `${k} = ${quote(v)}`).join('\n')}\n`);
   dirs.own(conf('postgresql.auto.conf'), 0o600);

@@ -10,7 +10,7 @@ import { LifeboatError } from '../../../lib/errors';
 // and PostgreSQL drops it when the session ends, so a crashed worker never leaves WAL pinned.
 
 /** Creates the slot on `client`'s session; it lives until the client ends. Returns its name. */
-export async function holdWal(client: pg.Client, source: string): Promise<string> {
+export async function holdWal(client: pg.Client, source: string, what = `pg_basebackup of ${source}`): Promise<string> {
   // Slot names: lower-case letters, digits and underscores; unique per attempt.
   const slot = `lifeboat_basebackup_${randomBytes(6).toString('hex')}`;
   // An idle session the server ends would take the slot with it. First, since any error in the
@@ -19,21 +19,21 @@ export async function holdWal(client: pg.Client, source: string): Promise<string
   try {
     await client.query('select pg_create_physical_replication_slot($1, true, true)', [slot]);
   } catch (error) {
-    throw slotError(error, source);
+    throw slotError(error, what);
   }
   return slot;
 }
 
-function slotError(error: unknown, source: string): Error {
+function slotError(error: unknown, backup: string): Error {
   const message = (error as Error).message;
   const code = (error as { code?: string }).code;
-  const what = `pg_basebackup of ${source}: cannot create the temporary replication slot that keeps the backup's WAL`;
+  const what = `${backup}: cannot create the temporary replication slot that keeps the backup's WAL`;
   if (/max_replication_slots > 0/.test(message) || code === '53400') {
     return new LifeboatError('Config', `${what}: ${message}`,
       'a base backup needs one free replication slot while it runs: raise max_replication_slots on the server (and restart), or drop unused slots (docs/pitr.md)');
   }
   if (code === '42501') {
-    return new LifeboatError('Config', `pg_basebackup of ${source}: the backup user may not replicate: ${message}`, 'ALTER ROLE … REPLICATION (docs/pitr.md)');
+    return new LifeboatError('Config', `${backup}: the backup user may not replicate: ${message}`, 'ALTER ROLE … REPLICATION (docs/pitr.md)');
   }
   return error as Error;
 }
