@@ -28,8 +28,9 @@ const counts = full ? { postgres: 40, redis: 30, files: 30 } : { postgres: 4, re
 const sourceCount = counts.postgres + counts.redis + counts.files;
 const cron = full ? '*/5 * * * *' : '* * * * *';
 const intervalMs = full ? 5 * 60_000 : 60_000;
-/** Scheduled times in (apply, apply + window] must each have started a run. */
-const windowMs = full ? 30 * 60_000 : 125_000;
+/** Scheduled times in (apply, apply + window] must each have started a run. LIFEBOAT_MANY_SOURCES_WINDOW=10m shortens the full campaign. */
+const windowMs = full ? parseDuration(process.env.LIFEBOAT_MANY_SOURCES_WINDOW ?? '30m') : 125_000;
+if (windowMs < 2 * intervalMs) throw new Error(`LIFEBOAT_MANY_SOURCES_WINDOW must hold two cron times (at least ${2 * intervalMs / 60_000} min)`);
 /** After the window, how long the last runs (and the syncs they start) may take to finish. */
 const drainMs = full ? 10 * 60_000 : 90_000;
 const lateBoundMs = 60_000;

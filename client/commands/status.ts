@@ -74,16 +74,14 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
   const deps = createDeps(config);
   const catalogs = new Map<string, VerifiedCatalog | Error>();
   const listing = options.verifyListing ? 'full' : 'journal';
+  // Temporal is reached while the catalogs are read: the command waits for the slower, not for both.
+  const connecting = connect().then((client) => ({ client }), (error: unknown) => ({ error: error as Error }));
   await Promise.all(Object.keys(config.regions).map(async (region) => {
     catalogs.set(region, await listVerifiedBackups(deps.storage(region), deps.trusted, undefined, { listing }).catch((error: unknown) => error as Error));
   }));
-  let client: Client | undefined;
-  let temporal = 'ok';
-  try {
-    client = await connect();
-  } catch (error) {
-    temporal = (error as Error).message;
-  }
+  const connected = await connecting;
+  const client: Client | undefined = 'client' in connected ? connected.client : undefined;
+  const temporal = 'error' in connected ? connected.error.message : 'ok';
   try {
     const sources = await Promise.all(Object.entries(config.sources).map(async ([source, sourceConfig]): Promise<SourceStatus> => {
       const of = (region: string) => {
@@ -117,10 +115,12 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
           ...(untrusted.length > 0 ? { untrusted } : {}),
         }];
       }));
-      const lastFailure = client ? await lastFailureOf(client, source).catch(() => null) : null;
       const readable = Object.keys(config.regions).map(of).filter((entries) => Array.isArray(entries));
-      const wal = sourceConfig.kind === 'postgres' && sourceConfig.wal ? await walNewest(deps, source, now) : undefined;
-      const rollback = await rollbackStatus(client, deps, source);
+      const [lastFailure, wal, rollback] = await Promise.all([
+        client ? lastFailureOf(client, source).catch(() => null) : null,
+        sourceConfig.kind === 'postgres' && sourceConfig.wal ? walNewest(deps, source, now) : undefined,
+        rollbackStatus(client, deps, source),
+      ]);
       return {
         source, kind: sourceConfig.kind, region: sourceConfig.region, newest, rpo: { objectiveSeconds, status }, copies, lastFailure, rollback,
         ...verificationStatus(readable.flat(), config.objectives, now),
