@@ -231,6 +231,12 @@ function groupRecords(source: string, records: IndexedRecord[]): Map<string, Ver
   return byBackup;
 }
 
+/** Whether the newest backup a (journal) catalog names still has its manifest: one request. */
+export async function newestThere(storage: StorageBackend, catalog: SourceCatalog): Promise<boolean> {
+  const newest = catalog.entries.at(-1)?.manifest;
+  return newest === undefined || (await storage.stat(keys.manifest(newest.source, newest.id))) !== undefined;
+}
+
 /**
  * The catalog of one source in one region from its signed index and the changes written since,
  * without listing the source: what Lifeboat wrote there, as fast as two or three reads. Undefined

@@ -3,11 +3,10 @@ import { keys, type Tombstone } from '../lib/manifest';
 import { parseTombstone } from '../lib/manifest-schema';
 import type { Signer, TrustedKey } from '../lib/signing';
 import { byFinish, inBatches, judgeManifest, type CatalogEntry, type UntrustedItem } from './catalog-judge';
-import { listSources, readJournaledCatalog, readSourceCatalog, type ReadCatalogOptions, type SourceCatalog } from './catalog-index';
-import type { ObjectInfo } from './storage/backend';
+import { listSources, newestThere, readJournaledCatalog, readSourceCatalog, type ReadCatalogOptions, type SourceCatalog } from './catalog-index';
 import { advance } from './progress';
 import { readSigned } from './signed';
-import type { StorageBackend } from './storage/backend';
+import type { ObjectInfo, StorageBackend } from './storage/backend';
 import type { VerifiedCatalog } from './verify-catalog';
 
 export { byFinish, inBatches, judgeManifest, type CatalogEntry, type Judged, type UntrustedItem } from './catalog-judge';
@@ -69,8 +68,13 @@ export async function listVerifiedBackups(storage: StorageBackend, trusted: Trus
   if (options.listing === 'journal') {
     // Sources by a delimiter listing (one entry each); each from its index and changes, or listed when it has none.
     const names = source ? [source] : (await storage.children('')).filter((name) => !name.startsWith('_'));
-    catalogs = await inBatches(names, async (name) => (await readJournaledCatalog(storage, trusted, name))
-      ?? full(name, (await listSources(storage, name)).get(name) ?? []), 8);
+    catalogs = await inBatches(names, async (name) => {
+      const journaled = await readJournaledCatalog(storage, trusted, name);
+      // The newest backup is what status judges the RPO by and a restore takes as latest: it must be
+      // there. One deleted behind Lifeboat's back sends the source to a full read, which drops it.
+      if (journaled && await newestThere(storage, journaled)) return journaled;
+      return full(name, (await listSources(storage, name)).get(name) ?? []);
+    }, 8);
   } else {
     const listed = await listSources(storage, source, (count) => advance({ listed: count }));
     // Four sources at once, each reading 16 objects at once: enough to hide round trips when the index is cold.

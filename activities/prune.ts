@@ -4,7 +4,7 @@ import { keys, type Tombstone } from '../lib/manifest';
 import type { BackupRef } from '../lib/retention/plan';
 import { signatureKey, type Signer, type TrustedKey } from '../lib/signing';
 import type { UntrustedItem } from './catalog-judge';
-import { readJournaledCatalog, readSourceCatalog, type ReadCatalogOptions, type SourceCatalog } from './catalog-index';
+import { newestThere, readJournaledCatalog, readSourceCatalog, type ReadCatalogOptions, type SourceCatalog } from './catalog-index';
 import { heldReason } from './locks';
 import { putSigned } from './signed';
 import type { ObjectInfo, StorageBackend } from './storage/backend';
@@ -35,7 +35,7 @@ export async function scanRegion(storage: StorageBackend, trusted: TrustedKey[],
   if (options.listing === 'journal') {
     // A plan to show, not to act on: the signed index and its changes; data without a manifest is not looked for.
     const catalog = await readJournaledCatalog(storage, trusted, source);
-    if (catalog) return scanOf(catalog);
+    if (catalog && await newestThere(storage, catalog)) return scanOf(catalog);
   }
   const prefix = keys.sourcePrefix(source);
   const listing: ObjectInfo[] = [];

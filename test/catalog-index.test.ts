@@ -231,12 +231,19 @@ describe('the catalog journal answers from the index and the changes written sin
     // Planted behind Lifeboat's back: a journal read cannot know; the full read that follows does.
     await plant(storage, source, 8);
     expect((await journal()).entries.map((e) => e.id)).not.toContain(idAt(8));
-    // Noted by its writer, then deleted by someone else: shown until a full read finds it gone.
+    // Deleted by someone else: an older backup is shown until a full read finds it gone; the
+    // newest is looked for, and when it is gone the source is read in full at once.
+    await storage.remove(keys.manifest(source, idAt(4)));
+    expect((await journal()).entries.map((e) => e.id)).toContain(idAt(4));
     await plant(storage, source, 10);
     const key = keys.manifest(source, idAt(10));
     await noteManifest(storage, testSigner, source, key, await readAll(await storage.get(key)), testSigner.keyId);
-    await storage.remove(key);
     expect((await journal()).entries.map((e) => e.id)).toContain(idAt(10));
+    await storage.remove(key);
+    const fallen = (await journal()).entries.map((e) => e.id);
+    expect(fallen).not.toContain(idAt(10));
+    expect(fallen).not.toContain(idAt(4));
+    expect(fallen).toContain(idAt(8));
     await sourceRead(storage, source, { refresh: testSigner });
     const left: string[] = [];
     for await (const info of storage.list(`_catalog/${source}/`)) left.push(info.key);
@@ -245,6 +252,7 @@ describe('the catalog journal answers from the index and the changes written sin
     expect(await journal()).toEqual(await full());
     expect((await journal()).entries.map((e) => e.id)).toContain(idAt(8));
     expect((await journal()).entries.map((e) => e.id)).not.toContain(idAt(10));
+    expect((await journal()).entries.map((e) => e.id)).not.toContain(idAt(4));
   });
 
   it('ignores and reports a change signed by another key, about another source, or naming objects outside its source', async () => {
