@@ -255,7 +255,7 @@ export function planTablespaces(description: PostgresPhysicalDescription, dataDi
     const tablespace = known.find((t) => t.name === name);
     if (!tablespace) {
       throw new LifeboatError('Usage', `the backup has no tablespace named ${JSON.stringify(name)} to map to ${path}${known.length > 0 ? ` (it has: ${known.map((t) => t.name).join(', ')})` : ' (it has none of its own)'}`,
-        'map only the tablespaces the backup lists (lifeboat backups show ID)');
+        'map only the tablespaces the backup has, by the names given above');
     }
     requireSafePath(path, `the directory for tablespace ${name}`);
     const normal = path.replace(/\/+$/, '');
