@@ -10,7 +10,7 @@ import { registerDir, registerGroup, registerStop } from '../test/harness/cleanu
 import { s3Client } from '../test/harness/seaweedfs';
 import type { S3Server, Servers } from '../test/harness/servers';
 import { startArchivingPostgres } from '../test/support/archiving-postgres';
-import { makeFixture } from '../test/support/fixture';
+import { makeFixture, type Fixture } from '../test/support/fixture';
 import { startWorkerProcess } from '../test/support/worker-process';
 import { lifeboat } from './cases';
 import { generateDatabase } from './generate';
@@ -133,6 +133,48 @@ async function measured<T extends { seconds: number }>(measure: Measure, groups:
   return { ...result, rss };
 }
 
+interface PhysicalLifeboat {
+  fixture: Fixture;
+  client: Client;
+  workerGroup: number;
+  /** Stops the worker (again harmless; the part's cleanups call it too). */
+  stop(): Promise<void>;
+}
+
+/**
+ * A fixture with one region (`storage`) and two physical sources of the cluster, `warmup` and
+ * `cluster`, served by a worker process of its own, and a Temporal client for it.
+ * BENCH_PHYSICAL_WORKER_NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", is the worker's
+ * NODE_OPTIONS (a profile covers its whole life, start-up and the warm-up too; written when it stops).
+ */
+async function startLifeboat(o: {
+  servers: Servers; cleanups: PhysicalContext['cleanups']; pgUrl: string; pgPassword: string; storage: Record<string, unknown>; env: Record<string, string>;
+}): Promise<PhysicalLifeboat> {
+  const passwordEnv = `BENCH_PHYSICAL_PG_${process.pid}`;
+  const source = { kind: 'postgres', region: 'physical', mode: 'physical', passwordEnv, url: o.pgUrl };
+  const fixture = await makeFixture({ ...o.servers, s3: {} }, () => ({ cluster: source, warmup: source }),
+    { primaryRegion: 'physical', regions: { physical: { storage: o.storage } }, sync: { afterBackup: false } });
+  Object.assign(fixture.env, { [passwordEnv]: o.pgPassword }, o.env);
+  const unregisterDir = registerDir(fixture.dir);
+  o.cleanups.push(() => { fixture.cleanup(); unregisterDir(); });
+  const nodeOptions = process.env.BENCH_PHYSICAL_WORKER_NODE_OPTIONS;
+  const worker = startWorkerProcess(fixture.configFile, nodeOptions ? { ...fixture.env, NODE_OPTIONS: nodeOptions } : fixture.env);
+  const workerGroup = worker.child.pid!;
+  const unregisterGroup = registerGroup(workerGroup);
+  const unregisterStop = registerStop(worker.stop);
+  const stop = async () => { await worker.stop(); unregisterStop(); unregisterGroup(); };
+  o.cleanups.push(stop);
+  const deadline = Date.now() + 180_000;
+  while (!worker.output().includes('polling')) {
+    if (worker.child.exitCode !== null || Date.now() > deadline) throw new Error(`the physical part's worker did not start polling:\n${worker.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const connection = await Connection.connect({ address: o.servers.temporal.address });
+  o.cleanups.push(() => connection.close());
+  const client = new Client({ connection, namespace: o.servers.temporal.namespace, dataConverter: dataConverterOf(fixture.config) });
+  return { fixture, client, workerGroup, stop };
+}
+
 export async function physicalPart({ servers, sizeMiB, measure, log, cleanups }: PhysicalContext, version: string): Promise<PhysicalResults> {
   const dir = join(servers.workDir, 'physical');
   mkdirSync(dir, { recursive: true });
@@ -147,53 +189,16 @@ export async function physicalPart({ servers, sizeMiB, measure, log, cleanups }:
   const [size] = await cluster.query<{ bytes: string }>('select sum(pg_database_size(oid))::bigint as bytes from pg_database');
   await cluster.query('checkpoint');
 
-  // Lifeboat: a fixture of its own with one local region, served by a worker of its own; with the
-  // S3 case, a second region on the benchmark's SeaweedFS over HTTPS (sources cluster-s3, warmup-s3).
-  const regionDir = join(dir, 'lifeboat-region');
-  const noS3 = { ...servers, s3: {} };
+  // Lifeboat: a fixture of its own with one local region, served by a worker of its own. The S3 case
+  // gets another (one S3 region on the benchmark's SeaweedFS over HTTPS), so this one is as before.
   const s3 = servers.s3.stockholm;
   const https = s3?.https;
   if (!https) log('the benchmark\'s SeaweedFS serves no HTTPS: the physical part runs its local case only');
-  const passwordEnv = `BENCH_PHYSICAL_PG_${process.pid}`;
-  const keyEnv = `BENCH_PHYSICAL_S3_KEY_${process.pid}`;
-  const secretEnv = `BENCH_PHYSICAL_S3_SECRET_${process.pid}`;
-  const source = (region: string) => ({ kind: 'postgres', region, mode: 'physical', passwordEnv, url: `postgres://${pg.user}@127.0.0.1:${pg.port}/postgres` });
-  const regions: Record<string, unknown> = { local: { storage: { type: 'local', path: regionDir } } };
-  if (s3 && https) {
-    regions.s3 = { storage: { type: 's3', endpoint: https.endpoint, bucket: s3.bucket, region: s3.region, forcePathStyle: true, prefix: `physical-${process.pid}/`, accessKeyIdEnv: keyEnv, secretAccessKeyEnv: secretEnv } };
-  }
-  const fixture = await makeFixture(noS3, () => ({
-    cluster: source('local'),
-    warmup: source('local'),
-    ...(https ? { 'cluster-s3': source('s3'), 'warmup-s3': source('s3') } : {}),
-  }), { primaryRegion: 'local', regions, sync: { afterBackup: false } });
-  fixture.env[passwordEnv] = pg.password;
-  if (s3 && https) {
-    fixture.env[keyEnv] = s3.accessKeyId;
-    fixture.env[secretEnv] = s3.secretAccessKey;
-    // The worker's S3 client (the AWS SDK's Node handler) trusts the system's CAs and these.
-    fixture.env.NODE_EXTRA_CA_CERTS = https.caFile;
-  }
-  const unregisterDir = registerDir(fixture.dir);
-  cleanups.push(() => { fixture.cleanup(); unregisterDir(); });
-  // BENCH_PHYSICAL_WORKER_NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": this worker's
-  // Node only (a profile covers its whole life, start-up and the warm-ups too; written when it stops).
-  const nodeOptions = process.env.BENCH_PHYSICAL_WORKER_NODE_OPTIONS;
-  const worker = startWorkerProcess(fixture.configFile, nodeOptions ? { ...fixture.env, NODE_OPTIONS: nodeOptions } : fixture.env);
-  const workerGroup = worker.child.pid!;
-  const unregisterGroup = registerGroup(workerGroup);
-  const unregisterStop = registerStop(worker.stop);
-  cleanups.push(async () => { await worker.stop(); unregisterStop(); unregisterGroup(); });
-  const deadline = Date.now() + 180_000;
-  while (!worker.output().includes('polling')) {
-    if (worker.child.exitCode !== null || Date.now() > deadline) throw new Error(`the physical part's worker did not start polling:\n${worker.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  const connection = await Connection.connect({ address: servers.temporal.address });
-  cleanups.push(() => connection.close());
-  const client = new Client({ connection, namespace: servers.temporal.namespace, dataConverter: dataConverterOf(fixture.config) });
-  const groups = new Map([[workerGroup, 'physical-worker'], [cluster.postgres.pid, 'physical-postgres']]);
+  const pgUrl = `postgres://${pg.user}@127.0.0.1:${pg.port}/postgres`;
+  const local = await startLifeboat({ servers, cleanups, pgUrl, pgPassword: pg.password, storage: { type: 'local', path: join(dir, 'lifeboat-region') }, env: {} });
+  const groups = new Map([[local.workerGroup, 'physical-worker'], [cluster.postgres.pid, 'physical-postgres']]);
 
+  const processMax = availableParallelism();
   const timedBackup = (pgbackrest: (args: string[]) => Promise<string>) => async () => {
     const start = performance.now();
     await pgbackrest(['--type=full', 'backup']);
@@ -209,14 +214,13 @@ export async function physicalPart({ servers, sizeMiB, measure, log, cleanups }:
     label: `pgBackRest ${version} backup --type=full, zstd 3, aes-256-cbc, process-max ${processMax}, ${where}`,
     seconds: result.seconds, outputBytes: stored, cpu: result.window.cpu, extra: { 'peak RSS MiB, pgbackrest processes summed': mib(result.rss.pgbackrestSum) },
   });
-  const processMax = availableParallelism();
   const cluster1 = { dataDir: cluster.postgres.dataDir, port: pg.port, user: pg.user, socketDir: join(dir, 'source') };
 
   log('warm-up base backup (not timed)…');
-  await lifeboat(client, fixture.config, 'warmup');
+  await lifeboat(local.client, local.fixture.config, 'warmup');
   log('(m) Lifeboat physical base backup to a local region…');
-  const m = await measured(measure, groups, workerGroup, () => lifeboat(client, fixture.config, 'cluster'));
-  const phases = await phasesOf(client, m.workflowId, m.seconds);
+  const m = await measured(measure, groups, local.workerGroup, () => lifeboat(local.client, local.fixture.config, 'cluster'));
+  const phases = await phasesOf(local.client, m.workflowId, m.seconds);
 
   // pgBackRest: a repository beside it, owned by postgres, as its documentation sets one up.
   const repo = join(dir, 'pgbackrest');
@@ -230,8 +234,10 @@ export async function physicalPart({ servers, sizeMiB, measure, log, cleanups }:
   log('pgBackRest stanza-create (not timed)…');
   await pgbackrest(['stanza-create']);
   log(`(n) pgBackRest full backup, zstd 3, aes-256-cbc, process-max ${processMax}…`);
-  const n = await measured(measure, groups, workerGroup, timedBackup(pgbackrest));
+  const n = await measured(measure, groups, local.workerGroup, timedBackup(pgbackrest));
   const stored = await storedBytes(pgbackrest);
+  // Not idle beside the S3 case.
+  await local.stop();
 
   const results: PhysicalResults = {
     cluster: { bytes: Number(size!.bytes), generateSeconds },
@@ -241,7 +247,19 @@ export async function physicalPart({ servers, sizeMiB, measure, log, cleanups }:
     ratios: { mOverN: m.seconds / n.seconds },
     rss: { m: { workerSum: m.rss.workerSum, workerNode: m.rss.workerNode }, n: { pgbackrestSum: n.rss.pgbackrestSum } },
   };
-  if (s3 && https) results.s3 = await s3Case({ s3, https, cluster: cluster1, processMax, client, fixture, groups, workerGroup, measure, log, dir, lifeboatCase, pgbackrestCase, timedBackup });
+  if (s3 && https) {
+    // A worker of its own for the S3 region: the S3 client in it trusts the run's CA (NODE_EXTRA_CA_CERTS).
+    const keyEnv = `BENCH_PHYSICAL_S3_KEY_${process.pid}`;
+    const secretEnv = `BENCH_PHYSICAL_S3_SECRET_${process.pid}`;
+    const lifeboatS3 = await startLifeboat({
+      servers, cleanups, pgUrl, pgPassword: pg.password,
+      storage: { type: 's3', endpoint: https.endpoint, bucket: s3.bucket, region: s3.region, forcePathStyle: true, prefix: `physical-${process.pid}/`, accessKeyIdEnv: keyEnv, secretAccessKeyEnv: secretEnv },
+      env: { [keyEnv]: s3.accessKeyId, [secretEnv]: s3.secretAccessKey, NODE_EXTRA_CA_CERTS: https.caFile },
+    });
+    const s3Groups = new Map([[lifeboatS3.workerGroup, 'physical-worker'], [cluster.postgres.pid, 'physical-postgres']]);
+    results.s3 = await s3Case({ s3, https, cluster: cluster1, processMax, lifeboat: lifeboatS3, groups: s3Groups, measure, log, dir, lifeboatCase, pgbackrestCase, timedBackup });
+    await lifeboatS3.stop();
+  }
   return results;
 }
 
@@ -253,16 +271,17 @@ export async function physicalPart({ servers, sizeMiB, measure, log, cleanups }:
  */
 async function s3Case(c: {
   s3: S3Server; https: NonNullable<S3Server['https']>; cluster: { dataDir: string; port: number; user: string; socketDir: string }; processMax: number;
-  client: Client; fixture: Awaited<ReturnType<typeof makeFixture>>; groups: Map<number, string>; workerGroup: number; measure: Measure; log(line: string): void; dir: string;
+  lifeboat: PhysicalLifeboat; groups: Map<number, string>; measure: Measure; log(line: string): void; dir: string;
   lifeboatCase(result: Awaited<ReturnType<typeof lifeboat>> & { window: WindowReport; rss: { workerSum: number; workerNode: number } }, where: string): CaseResult;
   pgbackrestCase(result: { seconds: number; window: WindowReport; rss: { pgbackrestSum: number } }, stored: number, where: string): CaseResult;
   timedBackup(pgbackrest: (args: string[]) => Promise<string>): () => Promise<{ seconds: number }>;
 }): Promise<PhysicalS3Results> {
-  const { s3, https, client, fixture, groups, workerGroup, measure, log } = c;
+  const { s3, https, groups, measure, log } = c;
+  const { client, fixture, workerGroup } = c.lifeboat;
   log(`warm-up base backup to S3 over HTTPS, ${https.endpoint} (not timed)…`);
-  await lifeboat(client, fixture.config, 'warmup-s3');
+  await lifeboat(client, fixture.config, 'warmup');
   log('(m3) Lifeboat physical base backup to S3 over HTTPS…');
-  const m = await measured(measure, groups, workerGroup, () => lifeboat(client, fixture.config, 'cluster-s3'));
+  const m = await measured(measure, groups, workerGroup, () => lifeboat(client, fixture.config, 'cluster'));
   const phases = await phasesOf(client, m.workflowId, m.seconds);
 
   // pgBackRest's bucket, made over plain HTTP before anything is timed.
