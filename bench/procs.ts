@@ -185,3 +185,30 @@ export function watchPeakRss(pid: number, intervalMs = 100): { stop(): number } 
     },
   };
 }
+
+/**
+ * Polls every process `select` picks (by its /proc stat: name, process group, parent) and keeps
+ * the highest sum of their RSS seen at one moment: the memory a tool held across all its
+ * processes at once (pgBackRest's main process and its process-max workers; the worker's node,
+ * pg_basebackup, zstd and age). stop() returns that peak in bytes.
+ */
+export function watchPeakRssSum(select: (stat: { pid: number; name: string; pgrp: number; ppid: number }) => boolean, intervalMs = 100): { stop(): number } {
+  let peak = 0;
+  const read = () => {
+    let sum = 0;
+    for (const pid of allPids()) {
+      const stat = readStat(pid);
+      if (stat && select(stat)) sum += memoryOf(pid)?.rss ?? 0;
+    }
+    peak = Math.max(peak, sum);
+  };
+  read();
+  const timer = setInterval(read, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      read();
+      return peak;
+    },
+  };
+}

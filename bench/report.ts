@@ -36,13 +36,30 @@ export interface PostgresResults {
   targets: { cOverA: Target; cOverB: Target; fixedSeconds: Target; peakRssMiB: Target };
 }
 
-/** The physical part: (m) Lifeboat's base backup, (n) pgBackRest's full backup of the same cluster. */
+/** Peak RSS during a physical case, bytes: Lifeboat's worker process group summed and its node's VmHWM; pgBackRest's processes summed. */
+export interface PhysicalRss {
+  m: { workerSum: number; workerNode: number };
+  n: { pgbackrestSum: number };
+}
+
+/** The physical part's S3 case: (m3) and (n3), both to the benchmark's SeaweedFS over HTTPS. */
+export interface PhysicalS3Results {
+  endpoint: string;
+  cases: { m3: CaseResult; n3: CaseResult };
+  phases: Phases;
+  ratios: { m3OverN3: number };
+  rss: { m3: PhysicalRss['m']; n3: PhysicalRss['n'] };
+}
+
+/** The physical part: (m) Lifeboat's base backup, (n) pgBackRest's full backup of the same cluster, to local directories; (m3), (n3) the same to S3 over HTTPS. */
 export interface PhysicalResults {
   cluster: { bytes: number; generateSeconds: number };
   cases: { m: CaseResult; n: CaseResult };
   phases: Phases;
   pgbackrest: { version: string; processMax: number };
   ratios: { mOverN: number };
+  rss?: PhysicalRss;
+  s3?: PhysicalS3Results;
 }
 
 /** The file-tree part: (d) Lifeboat, (e) tar | zstd | age to a file, (f) restic to the same S3 server. */
@@ -249,17 +266,22 @@ export function writeResults(r: Results): string {
 }
 
 function physicalLines(p: PhysicalResults): string[] {
-  return [
+  const lines = [
     `cluster: ${(p.cluster.bytes / MiB).toFixed(0)} MiB in all databases; generated in ${p.cluster.generateSeconds.toFixed(0)} s`,
     '',
     'case  seconds  output MB  data MB/s  what',
     ...caseLines(p.cases, p.cluster.bytes),
     `(m) ${phasesLine(p.phases)}`,
-    '',
-    `m/n = ${p.ratios.mOverN.toFixed(2)} (target ≤ 1.0)  ${p.ratios.mOverN <= 1 ? 'PASS' : 'MISS'}`,
-    '',
   ];
+  if (p.s3) lines.push(...caseLines(p.s3.cases, p.cluster.bytes), `(m3) ${phasesLine(p.s3.phases)}`);
+  lines.push('', `m/n = ${p.ratios.mOverN.toFixed(2)} (target ≤ 1.0)  ${p.ratios.mOverN <= 1 ? 'PASS' : 'MISS'}`);
+  if (p.s3) lines.push(`m3/n3 = ${p.s3.ratios.m3OverN3.toFixed(2)} (target ≤ 1.0)  ${p.s3.ratios.m3OverN3 <= 1 ? 'PASS' : 'MISS'}  (S3 over HTTPS, ${p.s3.endpoint})`);
+  lines.push('');
+  return lines;
 }
+
+/** The peak RSS cell of a physical row: Lifeboat's worker group summed (its node's VmHWM), pgBackRest's processes summed. */
+const physicalRss = (m: PhysicalRss['m'], n: PhysicalRss['n']) => `worker Σ ${mib(m.workerSum)} (node ${mib(m.workerNode)}), pgBackRest Σ ${mib(n.pgbackrestSum)}`;
 
 function cliLines(c: CliResults): string[] {
   const line = (key: string, x: { label: string; seconds: number; runs: number[] }) =>
@@ -314,7 +336,17 @@ export function summaryRows(r: Results): SummaryRow[] {
   }
   if (r.physical) {
     const p = r.physical;
-    rows.push({ case: `physical base backup of a ${(p.cluster.bytes / MiB / 1024).toFixed(2)} GiB cluster to a local directory`, lifeboat: p.cases.m.seconds, peer: { label: `pgBackRest ${p.pgbackrest.version}, process-max ${p.pgbackrest.processMax}`, seconds: p.cases.n.seconds }, target: { ratio: 1.0 } });
+    const peer = `pgBackRest ${p.pgbackrest.version}, process-max ${p.pgbackrest.processMax}`;
+    rows.push({
+      case: `physical base backup of a ${(p.cluster.bytes / MiB / 1024).toFixed(2)} GiB cluster to a local directory`, lifeboat: p.cases.m.seconds, peer: { label: peer, seconds: p.cases.n.seconds }, target: { ratio: 1.0 },
+      ...(p.rss ? { peakRss: physicalRss(p.rss.m, p.rss.n) } : {}),
+    });
+    if (p.s3) {
+      rows.push({
+        case: 'the same cluster to S3 (SeaweedFS) over HTTPS', lifeboat: p.s3.cases.m3.seconds, peer: { label: peer, seconds: p.s3.cases.n3.seconds }, target: { ratio: 1.0 },
+        peakRss: physicalRss(p.s3.rss.m3, p.s3.rss.n3),
+      });
+    }
   }
   if (r.files) {
     const f = r.files;

@@ -7,7 +7,8 @@
 // restore: (g) a Lifeboat restore through restoreBackup, (h) pg_restore of the same dump from a
 //   local file, (i) the RTO a restore-level verifyRestore records.
 // physical: (m) a Lifeboat base backup of a cluster of its own to a local region, (n) pgBackRest's
-//   full backup of the same cluster to a local repository (bench/physical-part.ts).
+//   full backup of the same cluster to a local repository; (m3), (n3) the same two to the SeaweedFS
+//   over HTTPS (bench/physical-part.ts).
 // cli: `lifeboat --help` and `lifeboat backups list` beside `node -e 0`, medians of 5.
 // catalog: (o) backups list, (p) status, (q) retention show, (r) a failover preflight's plan over a
 //   seeded catalog in three regions, each ≤ 2 s and ≤ 300 MiB (bench/catalog-part.ts).
@@ -366,7 +367,8 @@ async function main(): Promise<void> {
   }
   log('starting Temporal, SeaweedFS, PostgreSQL and Redis…');
   // One S3 region: a second idle SeaweedFS would only take CPU from the cases on a small machine.
-  const { servers, stop } = await startServers({ regions: ['stockholm'], log });
+  // HTTPS beside HTTP only for the physical part: pgBackRest speaks nothing else to S3.
+  const { servers, stop } = await startServers({ regions: ['stockholm'], log, s3Https: parts.has('physical') });
   const cleanups: Array<() => Promise<void> | void> = [];
   try {
     const results = await bench(servers, cleanups, parts, restic, pgbackrest);

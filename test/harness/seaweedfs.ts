@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { findBinary } from './binaries';
 import { supervise } from './cleanup';
@@ -16,6 +19,15 @@ export interface S3Server {
   dataDir: string;
   port: number;
   pid: number;
+  /** Only when started with `tls`: the same S3 API over HTTPS, its certificate issued by `caFile`. */
+  https?: { endpoint: string; port: number; caFile: string };
+}
+
+/** A server certificate for `weed mini`'s HTTPS listener, and the CA that issued it (PEM files). */
+export interface S3Tls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 /** `weed mini` listens on this many ports; every one is set explicitly (see seaweedArgs). */
@@ -40,8 +52,8 @@ export function s3Client(server: Pick<S3Server, 'endpoint' | 'region' | 'accessK
  * ports default to HTTP port + 10000, which can collide or overflow with OS-chosen ports;
  * WebDAV, Iceberg and Lance are off; telemetry is off since it would phone home.
  */
-function seaweedArgs(dataDir: string, dir: string, ports: number[], configFile: string): string[] {
-  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc, admin, adminGrpc] = ports.map(String);
+function seaweedArgs(dataDir: string, dir: string, ports: number[], configFile: string, tls?: S3Tls): string[] {
+  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc, admin, adminGrpc, s3Https] = ports.map(String);
   return [
     'mini',
     `-dir=${dataDir}`,
@@ -70,7 +82,42 @@ function seaweedArgs(dataDir: string, dir: string, ports: number[], configFile: 
     // Sockets default to /tmp/seaweedfs-*-<port>.sock, which would outlive the run.
     `-filer.localSocket=${path.join(dir, 'filer.sock')}`,
     `-s3.localSocket=${path.join(dir, 's3.sock')}`,
+    // The plain HTTP port stays: the harness creates the bucket and checks credentials through it.
+    ...(tls ? [`-s3.port.https=${s3Https}`, `-s3.cert.file=${tls.certFile}`, `-s3.key.file=${tls.keyFile}`] : []),
   ];
+}
+
+/**
+ * A CA and a server certificate for 127.0.0.1 (EC P-256, valid 2 days), made with openssl in
+ * `dir`, for the S3 HTTPS listener. The name is in the subject alternative names twice, as an
+ * IP address (what Node and Go check) and as a DNS name: pgBackRest 2.45 compares the host it
+ * connects to with DNS names and the common name only.
+ */
+export async function makeS3Tls(dir: string): Promise<S3Tls> {
+  mkdirSync(dir, { recursive: true });
+  const file = (name: string) => path.join(dir, name);
+  const openssl = (args: string[]) => promisify(execFile)('openssl', args, { cwd: dir });
+  const key = (name: string) => openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file(name)]);
+  await key('ca.key');
+  await openssl(['req', '-x509', '-new', '-key', file('ca.key'), '-days', '2', '-subj', '/CN=lifeboat test S3 CA', '-out', file('ca.pem'),
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  await key('server.key');
+  await openssl(['req', '-new', '-key', file('server.key'), '-subj', '/CN=127.0.0.1', '-out', file('server.csr')]);
+  writeFileSync(file('server.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:127.0.0.1\n');
+  await openssl(['x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', file('server.ext'), '-out', file('server.pem')]);
+  return { caFile: file('ca.pem'), certFile: file('server.pem'), keyFile: file('server.key') };
+}
+
+/** An unsigned GET over HTTPS, trusting only the test CA: the status code (403 once S3 is up and checking signatures). */
+function httpsStatus(url: string, caFile: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca: readFileSync(caFile), signal: AbortSignal.timeout(5_000) }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.once('error', reject);
+    req.end();
+  });
 }
 
 function isS3Error(e: unknown, ...names: string[]): boolean {
@@ -102,14 +149,18 @@ async function assertCredentialsEnforced(server: S3Server): Promise<void> {
   if (anonymous.status !== 403) throw new Error(`SeaweedFS at ${server.endpoint} answered an unsigned request with ${anonymous.status}`);
 }
 
-/** One SeaweedFS S3 endpoint for `region`, with its own ports, data dir, credentials and bucket `lb-<region>`. */
-export async function startSeaweedS3(opts: { region: string; dir: string; ports?: number[]; log?: Log }): Promise<{ s3: S3Server; stop(): Promise<void> }> {
+/**
+ * One SeaweedFS S3 endpoint for `region`, with its own ports, data dir, credentials and bucket `lb-<region>`.
+ * With `tls`, S3 is also served over HTTPS on one more port (`s3.https`), beside plain HTTP.
+ */
+export async function startSeaweedS3(opts: { region: string; dir: string; ports?: number[]; log?: Log; tls?: S3Tls }): Promise<{ s3: S3Server; stop(): Promise<void> }> {
   const weed = findBinary('weed');
   const dir = path.resolve(opts.dir);
   const dataDir = path.join(dir, 'data');
   mkdirSync(dataDir, { recursive: true });
-  const ports = opts.ports ?? (await freePorts(SEAWEED_PORT_COUNT));
-  if (ports.length !== SEAWEED_PORT_COUNT) throw new Error(`startSeaweedS3 needs ${SEAWEED_PORT_COUNT} ports, got ${ports.length}`);
+  const portCount = SEAWEED_PORT_COUNT + (opts.tls ? 1 : 0);
+  const ports = opts.ports ?? (await freePorts(portCount));
+  if (ports.length !== portCount) throw new Error(`startSeaweedS3 needs ${portCount} ports, got ${ports.length}`);
   const s3Port = ports[6]!;
 
   const accessKeyId = `LB${opts.region.toUpperCase().replace(/[^A-Z0-9]/g, '')}${randomBytes(4).toString('hex').toUpperCase()}`;
@@ -122,7 +173,7 @@ export async function startSeaweedS3(opts: { region: string; dir: string; ports?
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
   // A soft heap limit: the Go runtime collects harder instead of growing past it.
   env.GOMEMLIMIT = '256MiB';
-  const proc = spawnServer(`weed (${opts.region})`, weed, seaweedArgs(dataDir, dir, ports, configFile), { logFile: path.join(dir, 'weed.log'), cwd: dir, env });
+  const proc = spawnServer(`weed (${opts.region})`, weed, seaweedArgs(dataDir, dir, ports, configFile, opts.tls), { logFile: path.join(dir, 'weed.log'), cwd: dir, env });
   const stop = supervise(proc.pid, opts.log);
 
   const s3: S3Server = {
@@ -134,11 +185,16 @@ export async function startSeaweedS3(opts: { region: string; dir: string; ports?
     dataDir,
     port: s3Port,
     pid: proc.pid,
+    ...(opts.tls ? { https: { endpoint: `https://127.0.0.1:${ports[SEAWEED_PORT_COUNT]!}`, port: ports[SEAWEED_PORT_COUNT]!, caFile: opts.tls.caFile } } : {}),
   };
   const client = s3Client(s3);
   try {
     await waitHealthy(proc, () => createBucket(client, s3.bucket), 60_000);
     await assertCredentialsEnforced(s3);
+    if (s3.https) {
+      const status = await httpsStatus(`${s3.https.endpoint}/${s3.bucket}`, s3.https.caFile);
+      if (status !== 403) throw new Error(`SeaweedFS at ${s3.https.endpoint} answered an unsigned HTTPS request with ${status}`);
+    }
   } catch (e) {
     await stop().catch(() => undefined);
     throw e;

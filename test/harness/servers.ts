@@ -6,7 +6,7 @@ import { freePorts } from './ports';
 import { type PostgresInfo, startPostgres } from './postgres';
 import { type Log, groupAlive, once, pidAlive } from './processes';
 import { type RedisInfo, startRedis } from './redis';
-import { SEAWEED_PORT_COUNT, type S3Server, startSeaweedS3 } from './seaweedfs';
+import { makeS3Tls, SEAWEED_PORT_COUNT, type S3Server, type S3Tls, startSeaweedS3 } from './seaweedfs';
 import { startTemporal, type TemporalInfo } from './temporal';
 
 export type { PostgresInfo, RedisInfo, S3Server, TemporalInfo };
@@ -28,8 +28,10 @@ type Started = { pid: number; stop(): Promise<void> };
 /**
  * Start Temporal, one SeaweedFS S3 server per region, PostgreSQL and Redis, all on 127.0.0.1
  * on free ports, each waited for with a real request. On any failure what did start is stopped.
+ * With `s3Https`, each SeaweedFS also serves S3 over HTTPS (`S3Server.https`), its certificate
+ * issued by a CA made for this run in `<workDir>/s3-tls`; the tests do not ask for it.
  */
-export async function startServers(opts: { regions?: string[]; workDir?: string; log?: Log } = {}): Promise<{ servers: Servers; stop(): Promise<void> }> {
+export async function startServers(opts: { regions?: string[]; workDir?: string; log?: Log; s3Https?: boolean } = {}): Promise<{ servers: Servers; stop(): Promise<void> }> {
   const log = opts.log ?? ((line: string) => console.error(line));
   const regions = opts.regions ?? DEFAULT_REGIONS;
   const ownsWorkDir = opts.workDir === undefined;
@@ -37,8 +39,17 @@ export async function startServers(opts: { regions?: string[]; workDir?: string;
   mkdirSync(workDir, { recursive: true });
   const unregisterDir = ownsWorkDir ? registerDir(workDir) : () => false;
 
+  let tls: S3Tls | undefined;
+  try {
+    tls = opts.s3Https ? await makeS3Tls(path.join(workDir, 's3-tls')) : undefined;
+  } catch (e) {
+    if (ownsWorkDir) rmSync(workDir, { recursive: true, force: true });
+    unregisterDir();
+    throw e;
+  }
+  const seaweedPorts = SEAWEED_PORT_COUNT + (tls ? 1 : 0);
   // All ports in one call so no two servers can be handed the same one.
-  const ports = await freePorts(2 + regions.length * SEAWEED_PORT_COUNT + 2 + 1);
+  const ports = await freePorts(2 + regions.length * seaweedPorts + 2 + 1);
   const take = (n: number) => ports.splice(0, n);
   const [temporalPort, uiPort] = take(2) as [number, number];
   const [pgPort, redisPort] = take(2) as [number, number];
@@ -49,7 +60,7 @@ export async function startServers(opts: { regions?: string[]; workDir?: string;
   const temporal = startTemporal({ dir: dir('temporal'), port: temporalPort, uiPort, codecPort, log });
   const postgres = startPostgres({ dir: dir('postgres'), port: pgPort, log });
   const redis = startRedis({ dir: dir('redis'), port: redisPort, log });
-  const s3 = regions.map((region) => startSeaweedS3({ region, dir: dir(`s3-${region}`), ports: take(SEAWEED_PORT_COUNT), log }));
+  const s3 = regions.map((region) => startSeaweedS3({ region, dir: dir(`s3-${region}`), ports: take(seaweedPorts), log, tls }));
   const starting = Promise.allSettled<Started>([
     temporal.then((t) => ({ pid: t.temporal.pid, stop: t.stop })),
     postgres.then((p) => ({ pid: p.postgres.pid, stop: p.stop })),
