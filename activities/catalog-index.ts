@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { LifeboatError } from '../lib/errors';
 import { keys } from '../lib/manifest';
 import { signatureKey, type Signer, type TrustedKey } from '../lib/signing';
 import type { VerifyRecord } from '../lib/verify';
-import { applyChange, changeShown, changeUndone, fingerprint, indexPrefix, isChangeKey, readChanges, type Indexed, type IndexedManifest, type IndexedRecord } from './catalog-journal';
+import { applyChange, changeShown, changeUndone, fingerprint, indexPrefix, isChangeKey, newCatalogKey, readChanges, type Indexed, type IndexedManifest, type IndexedRecord } from './catalog-journal';
 import { byFinish, inBatches, judgeManifest, type CatalogEntry, type UntrustedItem } from './catalog-judge';
 import { putSigned, readSigned, removeSigned } from './signed';
 import type { ObjectInfo, StorageBackend } from './storage/backend';
@@ -22,14 +21,6 @@ export { indexPrefix } from './catalog-journal';
 // lists nothing but `_catalog/<source>/`.
 
 export const INDEX_FORMAT = 'lifeboat-catalog-index/1';
-
-/**
- * Each index is a new object, `index-<time>-<random>.json`: storage is write-once (and may be under
- * Object Lock), so an index is never overwritten; the newest trusted one is read, older ones removed.
- */
-function newIndexKey(source: string): string {
-  return `${indexPrefix(source)}index-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}.json`;
-}
 
 /** One listing of `_catalog/<source>/`: the index keys newest first, and the change keys oldest first. */
 async function catalogObjects(storage: StorageBackend, source: string): Promise<{ indexes: string[]; changes: string[] }> {
@@ -201,7 +192,7 @@ export async function readSourceCatalog(storage: StorageBackend, trusted: Truste
         untrustedManifests: sorted([...untrustedManifests]),
         untrustedRecords: sorted([...untrustedRecords]),
       };
-      await putSigned(storage, newIndexKey(source), Buffer.from(JSON.stringify(fresh)), options.refresh);
+      await putSigned(storage, newCatalogKey(source, 'index'), Buffer.from(JSON.stringify(fresh)), options.refresh);
       // Only those seen before writing: an index another writer put meanwhile is theirs to replace.
       // One that cannot be removed (Object Lock, an outage) is harmless: readers take the newest.
       for (const key of [...found, ...folded]) await removeSigned(storage, key).catch(() => undefined);

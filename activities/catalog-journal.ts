@@ -56,8 +56,13 @@ export interface CatalogChange {
 
 /** `_catalog/<source>/change-<time>-<random>.json`: names sort by time, and are never reused. */
 export const isChangeKey = (key: string) => /\/change-[^/]+\.json$/.test(key);
-function newChangeKey(source: string): string {
-  return `${indexPrefix(source)}change-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}.json`;
+
+/**
+ * `_catalog/<source>/<kind>-<time>-<random>.json`: storage is write-once (and may be under Object
+ * Lock), so an index or change is never overwritten; names sort by time.
+ */
+export function newCatalogKey(source: string, kind: 'index' | 'change'): string {
+  return `${indexPrefix(source)}${kind}-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}.json`;
 }
 
 /** The object's and its signature's fingerprints as stored now. */
@@ -68,7 +73,7 @@ async function stampOf(storage: StorageBackend, key: string): Promise<Pick<Index
 
 async function writeChange(storage: StorageBackend, source: string, signer: Signer, change: Pick<CatalogChange, 'manifests' | 'records' | 'removed'>): Promise<void> {
   const body: CatalogChange = { format: CHANGE_FORMAT, source, location: storage.location, at: new Date().toISOString(), ...change };
-  await putSigned(storage, newChangeKey(source), Buffer.from(JSON.stringify(body)), signer);
+  await putSigned(storage, newCatalogKey(source, 'change'), Buffer.from(JSON.stringify(body)), signer);
 }
 
 /** After a manifest's bytes (signed by keyId) were written at key: a retry writes a second change that says the same. */

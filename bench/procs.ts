@@ -173,8 +173,13 @@ export async function waitQuiet(groups: Map<number, string>, maxWaitMs: number, 
  * reading before exit misses at most growth within the final interval. stop() returns the peak in bytes.
  */
 export function watchPeakRss(pid: number, intervalMs = 100): { stop(): number } {
+  return watchPeak(() => memoryOf(pid)?.hwm ?? 0, intervalMs);
+}
+
+/** The highest of `sample()` every intervalMs until stop(), which takes one last sample. */
+function watchPeak(sample: () => number, intervalMs: number): { stop(): number } {
   let peak = 0;
-  const read = () => { peak = Math.max(peak, memoryOf(pid)?.hwm ?? 0); };
+  const read = () => { peak = Math.max(peak, sample()); };
   read();
   const timer = setInterval(read, intervalMs);
   return {
@@ -193,22 +198,12 @@ export function watchPeakRss(pid: number, intervalMs = 100): { stop(): number } 
  * pg_basebackup, zstd and age). stop() returns that peak in bytes.
  */
 export function watchPeakRssSum(select: (stat: { pid: number; name: string; pgrp: number; ppid: number }) => boolean, intervalMs = 100): { stop(): number } {
-  let peak = 0;
-  const read = () => {
+  return watchPeak(() => {
     let sum = 0;
     for (const pid of allPids()) {
       const stat = readStat(pid);
       if (stat && select(stat)) sum += memoryOf(pid)?.rss ?? 0;
     }
-    peak = Math.max(peak, sum);
-  };
-  read();
-  const timer = setInterval(read, intervalMs);
-  return {
-    stop() {
-      clearInterval(timer);
-      read();
-      return peak;
-    },
-  };
+    return sum;
+  }, intervalMs);
 }
