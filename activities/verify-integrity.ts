@@ -69,7 +69,7 @@ function chainIn(catalog: CatalogEntry[], manifest: Manifest, checks: CheckOutco
  * deleted in between are bridged by their tombstones (each holds the deleted manifest's hash and
  * its own link), so a pruned history still proves itself; a rewritten manifest does not.
  */
-function chainLink(catalog: CatalogEntry[], tombstones: Tombstone[], manifest: Manifest, untrusted: UntrustedItem[]): CheckOutcome {
+export function chainLink(catalog: CatalogEntry[], tombstones: Tombstone[], manifest: Manifest, untrusted: UntrustedItem[]): CheckOutcome {
   const name = `manifest chain ${manifest.id}`;
   const position = catalog.findIndex((entry) => entry.manifest.id === manifest.id);
   const previous = catalog[position - 1];
@@ -85,9 +85,12 @@ function chainLink(catalog: CatalogEntry[], tombstones: Tombstone[], manifest: M
   }
   const via = bridged.length > 0 ? `, across ${bridged.length} backup(s) deleted by retention (${bridged.join(', ')})` : '';
   // What it chains to may be there but untrusted (rewritten, re-signed by another key): a broken link, never "nothing to compare with".
+  // Ids sort by start second, then a random tail: two backups started in one second may sort
+  // either way, so "between" compares the seconds, and counts those of the same second as between.
   const between = untrusted.filter((item) => {
     const id = backupOfKey(item.key)?.id ?? '';
-    return id < manifest.id && (!previous || id > previous.manifest.id);
+    if (id === manifest.id) return false;
+    return secondOf(id) <= secondOf(manifest.id) && (!previous || (id !== previous.manifest.id && secondOf(id) >= secondOf(previous.manifest.id)));
   }).at(-1);
   if (between && recorded !== null && recorded !== previous?.manifestSha256) {
     return { name, ok: false, detail: `the manifest before it is not trusted: ${between.key}: ${between.reason}` };
@@ -102,6 +105,11 @@ function chainLink(catalog: CatalogEntry[], tombstones: Tombstone[], manifest: M
     ok: false,
     detail: `expected previousManifestSha256 ${recorded === null ? 'null' : `${recorded.slice(0, 16)}…`}, found the stored manifest of ${previous.manifest.id} hashes to ${previous.manifestSha256.slice(0, 16)}…`,
   };
+}
+
+/** The start second a backup id begins with ("20261129T123456Z"). */
+function secondOf(id: string): string {
+  return id.split('-')[0]!;
 }
 
 async function checkObject(storage: StorageBackend, object: StoredObject, backupId: string, identity: string): Promise<CheckOutcome> {
