@@ -34,6 +34,8 @@ export interface BackupPlan {
 export interface SnapshotInput {
   source: string;
   backupId: string;
+  /** Asked for by the operator: no increment, whatever the chain's policy says. */
+  full?: boolean;
 }
 
 export interface SnapshotResult {
@@ -95,7 +97,7 @@ export function backupActivities(deps: Deps) {
     return watched({ step: `backup of ${input.source}`, stallMs: stallTimeoutMs(config), details: { phase: 'preparing', bytes: 0, part: 0 } }, () => snapshotWatched(input));
   }
 
-  async function snapshotWatched({ source, backupId }: SnapshotInput): Promise<SnapshotResult> {
+  async function snapshotWatched({ source, backupId, full }: SnapshotInput): Promise<SnapshotResult> {
     const context = Context.current();
     const { config: sourceConfig, driver } = deps.source(source);
     const storage = deps.storage(sourceConfig.region);
@@ -113,7 +115,7 @@ export function backupActivities(deps: Deps) {
 
     const startedAt = new Date().toISOString();
     advance({ phase: 'starting the snapshot' });
-    const snapshot = await driver.snapshot(await snapshotContext(source, backupId));
+    const snapshot = await driver.snapshot(await snapshotContext(source, backupId, full === true));
     advance({ phase: 'streaming' });
     const stream = snapshotStream(snapshot, encodeSteps(config.compression, config.encryption.recipients, `backup of ${source}`));
     try {
@@ -146,10 +148,11 @@ export function backupActivities(deps: Deps) {
     }
   }
 
-  async function snapshotContext(source: string, backupId: string): Promise<SnapshotContext> {
+  async function snapshotContext(source: string, backupId: string, full: boolean): Promise<SnapshotContext> {
     const storage = deps.storage(deps.source(source).config.region);
     return {
       backupId,
+      full,
       async earlier() {
         const all = (await listBackups(storage, deps.trusted, source)).filter((entry) => entry.manifest.id !== backupId);
         return all.map(({ manifest }) => ({ id: manifest.id, parent: manifest.parent, finishedAt: manifest.finishedAt }));

@@ -31,6 +31,8 @@ export interface RestoreInput {
   serve?: number;
   /** files: keep owners, setuid/setgid/sticky bits and every xattr as archived; default: owned by the worker's user, no special bits. */
   preserveOwnership?: boolean;
+  /** files: only the paths these patterns select (config files.include rules); the rest of the tree is not written. */
+  include?: string[];
   /**
    * postgres mode physical: `target` is a new or empty data directory; the restored cluster listens
    * on 127.0.0.1:port, recovered to `time` or `lsn` (neither: the end of the archived WAL).
@@ -96,7 +98,7 @@ export function restoreActivities(deps: Deps) {
         checked = await restoreRedis(storage, manifest, identity, { directory: directoryOf(input.target), clean: input.clean, serve: input.serve });
         break;
       case 'files':
-        checked = await restoreFiles(storage, deps.trusted, manifest, identity, directoryOf(input.target), { preserveOwnership: input.preserveOwnership });
+        checked = await restoreFiles(storage, deps.trusted, manifest, identity, directoryOf(input.target), { preserveOwnership: input.preserveOwnership, include: input.include });
         break;
     }
     return {

@@ -1,38 +1,62 @@
 import { Command, CommanderError } from 'commander';
 import { LifeboatError } from '../lib/errors';
+import { addExamples } from './examples';
+import { checkNames, type Names } from './names';
 import { output } from './output';
+import { packageVersion } from './version';
 
 // Each command's module, and the packages it needs (Temporal, the AWS SDK, PostgreSQL), loads only
 // when that command runs: --help and a catalog listing do not pay for the worker's.
 const program = new Command('lifeboat')
   .description('Backup and disaster recovery for PostgreSQL, Redis and file trees, on Temporal')
+  .version(packageVersion(), '-V, --version', 'print Lifeboat\'s version')
   .option('--config <file>', 'config file (else $LIFEBOAT_CONFIG, else ./lifeboat.yaml)')
   .option('--json', 'print one JSON document on stdout')
+  .option('--address <host:port>', 'Temporal frontend (else $TEMPORAL_ADDRESS, else temporal.address)')
+  .option('-n, --namespace <namespace>', 'Temporal namespace (else $TEMPORAL_NAMESPACE, else temporal.namespace)')
   .exitOverride()
-  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  .showSuggestionAfterError()
+  .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+  .addHelpText('after', `
+Examples:
+  lifeboat doctor                                  check tools, Temporal, storage, sources and keys
+  lifeboat worker                                  run the workers of every region
+  lifeboat backup app-db --wait                    back up one source and print its summary
+  lifeboat backups list --source app-db            the catalog, straight from storage
+  lifeboat restore app-db --latest --to postgres://app@127.0.0.1:5432/app_restored
+  lifeboat status || page-someone                  exit code 25 when a source is late or never backed up
 
-const globals = () => program.opts<{ config?: string; json?: boolean }>();
-const setup = async () => {
-  const { config, json } = globals();
+Exit codes: 0 ok, 2 config or usage, 3 source unreachable, 4 missing tool, 9 Temporal unreachable,
+14 verification failed, 25 a source missed its objective (status); docs/cli.md lists them all.`);
+
+const globals = () => program.opts<{ config?: string; json?: boolean; address?: string; namespace?: string }>();
+/** The config, with the Temporal flags on top, and the names the command was given checked against it before anything connects. */
+const setup = async (names: Names = {}) => {
+  const { config, json, address, namespace } = globals();
   // The config's parser (zod, yaml) loads with the first command that needs a config, not for --help.
   const { loadConfig } = await import('../lib/config/load');
-  return { ...loadConfig(config), out: output(Boolean(json)) };
+  const loaded = loadConfig(config);
+  if (address !== undefined) loaded.config.temporal.address = address;
+  if (namespace !== undefined) loaded.config.temporal.namespace = namespace;
+  checkNames(loaded.config, names);
+  return { ...loaded, out: output(Boolean(json)) };
 };
 
 program.command('worker').description('run the worker(s); all regions when none is named')
   .option('--region <region...>', 'region(s) whose task queue to serve', [])
   .action(async (options: { region: string[] }) => {
-    const { config, out } = await setup();
+    const { config, out } = await setup({ regions: options.region });
     await (await import('./commands/worker')).workerCommand(config, options.region, out);
   });
 
 program.command('backup <source>').description('start a backup of a source')
   .option('--wait', 'show progress and end with the backup\'s summary')
-  .action(async (source: string, options: { wait?: boolean }) => {
-    const { config, out } = await setup();
+  .option('--full', 'files: a full backup, not an increment on the last one (postgres and redis backups are always full)')
+  .action(async (source: string, options: { wait?: boolean; full?: boolean }) => {
+    const { config, out } = await setup({ source });
     const client = await (await import('./temporal')).connectClient(config);
     try {
-      await (await import('./commands/backup')).backupCommand(client, config, source, Boolean(options.wait), out);
+      await (await import('./commands/backup')).backupCommand(client, config, source, { wait: Boolean(options.wait), full: Boolean(options.full) }, out);
     } finally {
       await client.connection.close();
     }
@@ -48,10 +72,10 @@ program.command('codec-server').description('serve /encode and /decode for the T
 
 const backups = program.command('backups').description('the catalog');
 backups.command('list').description('list backups from every region\'s storage')
-  .option('--source <source>').option('--region <region>')
+  .option('--source <source>', 'only this source (default: every source)').option('--region <region>', 'only this region (default: every region)')
   .option('--verify-listing', 'list every object and judge every manifest not vouched for, instead of taking the signed catalog index and its changes on trust')
   .action(async (options: { source?: string; region?: string; verifyListing?: boolean }) => {
-    const { config, out } = await setup();
+    const { config, out } = await setup({ source: options.source, region: options.region });
     await (await import('./commands/backups-list')).backupsListCommand(config, options, out);
   });
 backups.command('hold <id>').description('put an S3 Object Lock legal hold on every object of a backup (retention keeps it until released)')
@@ -59,7 +83,7 @@ backups.command('hold <id>').description('put an S3 Object Lock legal hold on ev
   .option('--region <region>', 'one region, or all', 'all')
   .option('--release', 'clear the legal hold instead')
   .action(async (id: string, options: { source?: string; region?: string; release?: boolean }) => {
-    const { config, out } = await setup();
+    const { config, out } = await setup({ source: options.source, region: options.region, backupId: id });
     await (await import('./commands/backups-hold')).backupsHoldCommand(config, id, options, out);
   });
 
@@ -72,15 +96,15 @@ catalog.command('keygen').description('make an Ed25519 catalog signing key; prin
 catalog.command('sign').description('one-time, after upgrading: sign the manifests, tombstones and records older versions wrote unsigned')
   .option('--trust-existing', 'required: trust what the buckets hold now (look at "backups list" and --dry-run first)')
   .option('--dry-run', 'list what would be signed; sign nothing')
-  .option('--source <source>').option('--region <region>')
+  .option('--source <source>', 'only this source (default: every source)').option('--region <region>', 'only this region (default: every region)')
   .action(async (options: { trustExisting?: boolean; dryRun?: boolean; source?: string; region?: string }) => {
-    const { config, out } = await setup();
+    const { config, out } = await setup({ source: options.source, region: options.region });
     await (await import('./commands/catalog')).catalogSignCommand(config, options, out);
   });
 catalog.command('rebuild').description('rewrite each source\'s catalog index from its manifests and verify records, every one read and checked')
-  .option('--source <source>').option('--region <region>')
+  .option('--source <source>', 'only this source (default: every source)').option('--region <region>', 'only this region (default: every region)')
   .action(async (options: { source?: string; region?: string }) => {
-    const { config, out } = await setup();
+    const { config, out } = await setup({ source: options.source, region: options.region });
     await (await import('./commands/catalog-rebuild')).catalogRebuildCommand(config, options, out);
   });
 
@@ -107,14 +131,11 @@ program.command('restore <source>').description('restore a backup (verified firs
   .option('--lsn <lsn>', 'postgres mode physical: recover to this WAL position, e.g. 0/3000148')
   .option('--os-user <user>', 'postgres mode physical: the OS user the cluster runs as (default postgres when the worker is root)')
   .option('--tablespace <name=dir>', 'postgres mode physical: restore this tablespace into DIR (absent or empty), linked from pg_tblspc; repeatable; default: inside the data directory', (value: string, previous: string[] = []) => [...previous, value])
-  .action(async (source: string, options: { latest?: boolean; backup?: string; to: string; region?: string; clean: boolean; owner: boolean; sameOwner?: boolean; toPasswordEnv?: string; serve?: number; port?: number; at?: string; lsn?: string; osUser?: string; tablespace?: string[] }) => {
-    const { config, out } = await setup();
-    const client = await (await import('./temporal')).connectClient(config);
-    try {
-      await (await import('./commands/restore')).restoreCommand(client, config, source, { ...options, noOwner: !options.owner }, out);
-    } finally {
-      await client.connection.close();
-    }
+  .option('--include <pattern>', 'files: restore only paths matching PATTERN (files.include rules: "docs/*.pdf" from the top, "*.pdf" at any depth, ** across directories; a directory brings all below it); repeatable', (value: string, previous: string[] = []) => [...previous, value])
+  .action(async (source: string, options: { latest?: boolean; backup?: string; to: string; region?: string; clean: boolean; owner: boolean; sameOwner?: boolean; toPasswordEnv?: string; serve?: number; port?: number; at?: string; lsn?: string; osUser?: string; tablespace?: string[]; include?: string[] }) => {
+    const { config, out } = await setup({ source, region: options.region, backupId: options.backup });
+    const connect = async () => (await import('./temporal')).connectClient(config);
+    await (await import('./commands/restore')).restoreCommand(connect, config, source, { ...options, noOwner: !options.owner }, out);
   });
 
 const schedules = program.command('schedules').description('Temporal Schedules from the config');
@@ -149,7 +170,7 @@ program.command('sync').description('copy backups missing from any region, verif
   .option('--source <source>', 'only this source (default: every source)')
   .option('--wait', 'wait and print what was copied per region, and the lag')
   .action(async (options: { source?: string; wait?: boolean }) => {
-    const { config, out } = await setup();
+    const { config, out } = await setup({ source: options.source });
     const client = await (await import('./temporal')).connectClient(config);
     try {
       await (await import('./commands/sync')).syncCommand(client, config, { source: options.source, wait: Boolean(options.wait) }, out);
@@ -167,7 +188,7 @@ program.command('verify <source>').description('prove a backup restorable: integ
   .option('--backup <id>', 'a backup id from "backups list" (default: by the source\'s verify.strategy)')
   .option('--wait', 'show progress and end with a result table; exit code 14 when a verification failed')
   .action(async (source: string, options: { region?: string; level: 'integrity' | 'restore'; backup?: string; wait?: boolean }) => {
-    const { config, out } = await setup();
+    const { config, out } = await setup({ source, region: options.region, backupId: options.backup });
     const client = await (await import('./temporal')).connectClient(config);
     try {
       await (await import('./commands/verify')).verifyCommand(client, config, source, { ...options, wait: Boolean(options.wait) }, out);
@@ -190,7 +211,7 @@ retention.command('show')
   .option('--region <region>', 'only this region')
   .option('--verify-listing', 'list every object (finds data without a manifest too) instead of taking the signed catalog index and its changes on trust')
   .action(async (options: { source?: string; region?: string; verifyListing?: boolean }) => {
-    const { config, out } = await setup();
+    const { config, out } = await setup({ source: options.source, region: options.region });
     await (await import('./commands/retention-show')).retentionShowCommand(config, options, out);
   });
 retention.command('apply')
@@ -199,7 +220,7 @@ retention.command('apply')
   .option('--dry-run', 'list what would go and why each backup stays; delete nothing (always waits)')
   .option('--wait', 'wait and print the report')
   .action(async (options: { source?: string; dryRun?: boolean; wait?: boolean }) => {
-    const { config, out } = await setup();
+    const { config, out } = await setup({ source: options.source });
     const client = await (await import('./temporal')).connectClient(config);
     try {
       await (await import('./commands/retention')).retentionApplyCommand(client, config, { source: options.source, dryRun: Boolean(options.dryRun), wait: Boolean(options.wait) }, out);
@@ -212,7 +233,7 @@ const wal = program.command('wal').description('WAL archiving of postgres source
 wal.command('start').description('start the WAL shipper of every source with a wal block (or one); one that runs already is left alone')
   .option('--source <source>', 'only this source')
   .action(async (options: { source?: string }) => {
-    const { config, out } = await setup();
+    const { config, out } = await setup({ source: options.source });
     const client = await (await import('./temporal')).connectClient(config);
     try {
       await (await import('./commands/wal')).walStartCommand(client, config, options.source, out);
@@ -223,7 +244,7 @@ wal.command('start').description('start the WAL shipper of every source with a w
 wal.command('status').description('per region: the newest archived segment and its age (the real RPO), continuity from the newest base backup')
   .option('--source <source>', 'only this source')
   .action(async (options: { source?: string }) => {
-    const { config, out } = await setup();
+    const { config, out } = await setup({ source: options.source });
     await (await import('./commands/wal')).walStatusCommand(config, async () => (await import('./temporal')).connectClient(config), options.source, out);
   });
 
@@ -237,7 +258,7 @@ failover.command('start').description('start a failover (or --drill) to a region
   .option('--run-in <region>', 'the region whose worker runs the workflow itself (default: --to)')
   .option('--wait', 'show the steps as they go and end with the report')
   .action(async (options: { to: string; at?: string; source: string[]; drill: boolean; by?: string; runIn?: string; wait?: boolean }) => {
-    const { config, out } = await setup();
+    const { config, out } = await setup({ sources: options.source, regions: [options.to, ...(options.runIn === undefined ? [] : [options.runIn])] });
     const client = await (await import('./temporal')).connectClient(config);
     try {
       await (await import('./commands/failover')).failoverStartCommand(client, config, { ...options, wait: Boolean(options.wait) }, out);
@@ -286,6 +307,8 @@ program.command('doctor').description('check tools, Temporal, storage, sources a
     const { config, path, out } = await setup();
     await (await import('./commands/doctor')).doctorCommand(config, path, out);
   });
+
+addExamples(program);
 
 async function main(): Promise<void> {
   try {

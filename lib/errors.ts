@@ -36,6 +36,8 @@ export const errorTypes = {
   PayloadKey: { exitCode: 23, retryable: false },
   /** A restore finished and proved itself in its staging database, which sessions kept from taking the target's name: it is kept, for the operator to rename. */
   StagingKept: { exitCode: 24, retryable: false },
+  /** `lifeboat status` found a source late against its RPO, or never backed up: for monitoring checks. */
+  ObjectiveMissed: { exitCode: 25, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof errorTypes;

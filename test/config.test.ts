@@ -38,8 +38,13 @@ describe('loading the config', () => {
     expect(config.compression.threads).toBe(0);
   });
 
-  it('refuses an unknown key and names where it is', () => {
-    expect(problems(valid.replace('daily: 7', 'daly: 7'))).toContain('sources.app-db.retention: unknown key "daly"');
+  it('refuses an unknown key, names where it is, and suggests the key that was meant', () => {
+    expect(problems(valid.replace('daily: 7', 'daly: 7'))).toContain('sources.app-db.retention: unknown key "daly" (did you mean "daily" for "daly"?)');
+    // The member of the union the source's kind picks: a postgres key, not a files one.
+    expect(problems(valid.replace('passwordEnv: APP_DB', 'pasword_env: APP_DB'))).toContain('sources.app-db: unknown key "pasword_env" (did you mean "passwordEnv" for "pasword_env"?)');
+    expect(problems(valid.replace('compression: { level: 3 }', 'compresion: { level: 3 }'))).toContain('(top level): unknown key "compresion" (did you mean "compression" for "compresion"?)');
+    expect(problems(valid.replace('forcePathStyle: true', 'zzz: true'))).toContain('regions.stockholm.storage: unknown key "zzz"');
+    expect(problems(valid.replace('forcePathStyle: true', 'zzz: true'))).not.toContain('did you mean');
   });
 
   it('says what type was expected and what was found', () => {

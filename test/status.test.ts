@@ -31,12 +31,14 @@ describe('lifeboat status without Temporal and with a region it cannot read', ()
 
   afterAll(() => fixture?.cleanup());
 
-  it('reads the catalogs from storage, says LATE, shows the unreadable region, and notes that failures are unknown', async () => {
+  it('reads the catalogs from storage, says LATE with exit code 25, shows the unreadable region, and notes that failures are unknown', async () => {
     const secretEnv = Object.keys(fixture.env).find((k) => k.startsWith('GOTHENBURG_SECRET_'))!;
     const result = await execa(lifeboat, ['--config', fixture.configFile, '--json', 'status'], {
       env: { ...fixture.env, [secretEnv]: 'wrong', TEMPORAL_ADDRESS: '127.0.0.1:1' }, reject: false,
     });
-    expect(result.exitCode, result.stderr).toBe(0);
+    // A monitoring check's answer: the report on stdout, the exit code and the reason on stderr.
+    expect(result.exitCode, result.stderr).toBe(25);
+    expect(result.stderr).toMatch(/lifeboat: 1 source needs a backup: status-db \(newest \d+\.\dh old, RPO 1\.0h\)/);
     expect(result.stderr).toMatch(/last failures unknown: cannot connect to Temporal at 127\.0\.0\.1:1/);
     const report = JSON.parse(result.stdout) as StatusReport;
     expect(report.temporal).toMatch(/cannot connect to Temporal/);

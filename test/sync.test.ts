@@ -189,7 +189,9 @@ describe('syncRegions across two S3 regions and a local directory', () => {
     expect(byName['sync-broken']!.lastFailure!.workflowId).toMatch(/^test-backup-sync-broken-/);
 
     const text = await cli(['status']);
-    expect(text.exitCode).toBe(0);
+    // sync-broken was never backed up: status says so by its exit code too.
+    expect(text.exitCode).toBe(25);
+    expect(text.stderr).toContain('sync-broken (never backed up)');
     expect(text.stdout).not.toContain('\x1b[');
     expect(text.stdout.split('\n')[0]).toMatch(/^SOURCE +KIND +REGION +NEWEST +RPO +COPIES +SIZE +VERIFIED +RTO +LAST FAILURE +CATALOG$/);
     expect(text.stdout).toMatch(/sync-db +postgres +stockholm +\S+ ago +OK +stockholm 1, gothenburg 1, malmo 1 /);

@@ -21,6 +21,8 @@ import { catalogScan, shortCall, stopsBeforeNextStep, streaming } from './timeou
 
 export interface BackupSourceInput {
   source: string;
+  /** A full backup even where the source's chain would take an increment (files): `lifeboat backup --full`. */
+  full?: boolean;
 }
 
 export interface BackupSummary {
@@ -47,7 +49,7 @@ export const backupPhaseQuery = defineQuery<{ phase: BackupPhase; backupId?: str
 const local = proxyActivities<Activities>(shortCall);
 
 /** One backup of one source: snapshot and upload in the source's region, then the manifest, last. */
-export async function backupSource({ source }: BackupSourceInput): Promise<BackupSummary> {
+export async function backupSource({ source, full }: BackupSourceInput): Promise<BackupSummary> {
   let phase: BackupPhase = 'planning';
   const info = workflowInfo();
   const backupId = backupIdFor(info.startTime, info.runId);
@@ -72,7 +74,7 @@ export async function backupSource({ source }: BackupSourceInput): Promise<Backu
 
   try {
     phase = 'snapshot';
-    const snapshot = await stream.snapshotToStorage({ source, backupId });
+    const snapshot = await stream.snapshotToStorage({ source, backupId, ...(full ? { full } : {}) });
     // A cancellation that came with the snapshot's last bytes still discards it.
     if (waits && CancellationScope.current().consideredCancelled) throw new CancelledFailure('the backup was cancelled before its manifest was written');
     phase = 'manifest';

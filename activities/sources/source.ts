@@ -42,6 +42,8 @@ export interface SnapshotContext {
   /** Loads an encrypted object of an earlier backup of this source, decrypted and checked against its manifest; or why it cannot. */
   loadState(backupId: string, name: string): Promise<{ data: Buffer } | { unavailable: string }>;
   /** The earlier backups of this source in its region, oldest first: read on demand, since only a chain (files) needs them. */
+  /** The operator asked for a full backup (`lifeboat backup --full`): a chain starts again here. */
+  full?: boolean;
   earlier(): Promise<Array<{ id: string; parent: string | null; finishedAt: string }>>;
 }
 

@@ -9,13 +9,14 @@ import { searchAttributes } from '../../workflows/search-attributes';
 import { bytes, type Output, usage } from '../output';
 import { failureToError } from '../failure';
 import { taskQueueOf, uiLink } from '../temporal';
+import { regionWorkersLine } from './doctor-workers';
 
-export async function startBackup(client: Client, config: Config, source: string): Promise<WorkflowHandleWithFirstExecutionRunId<typeof backupSource>> {
+export async function startBackup(client: Client, config: Config, source: string, options: { full?: boolean } = {}): Promise<WorkflowHandleWithFirstExecutionRunId<typeof backupSource>> {
   const sourceConfig = config.sources[source];
   if (!sourceConfig) throw usage(`no source "${source}" in the config`, `sources are: ${Object.keys(config.sources).join(', ') || '(none)'}`);
   try {
     return await client.workflow.start<typeof backupSource>('backupSource', {
-      args: [{ source }],
+      args: [{ source, ...(options.full ? { full: true } : {}) }],
       // One backup per source at a time: the id is the source's, and a second start is refused.
       workflowId: backupWorkflowId(config.temporal.taskQueuePrefix, source),
       workflowIdConflictPolicy: 'FAIL',
@@ -33,13 +34,18 @@ export async function startBackup(client: Client, config: Config, source: string
   }
 }
 
-export async function backupCommand(client: Client, config: Config, source: string, wait: boolean, out: Output): Promise<void> {
-  const handle = await startBackup(client, config, source);
+export async function backupCommand(client: Client, config: Config, source: string, options: { wait: boolean; full?: boolean }, out: Output): Promise<void> {
+  const handle = await startBackup(client, config, source, { full: options.full });
+  const wait = options.wait;
   out.note(`started backup of ${source}: ${uiLink(config, handle.workflowId, handle.firstExecutionRunId)}`);
   if (!wait) {
     out.result({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId }, `workflow ${handle.workflowId} run ${handle.firstExecutionRunId}`);
     return;
   }
+  // A backup nobody polls for waits forever without a word: say so once, and keep waiting (a worker may be starting).
+  const region = config.sources[source]!.region;
+  const idle = await regionWorkersLine(client, config, region).catch(() => undefined);
+  if (typeof idle === 'object') out.note(`waiting: ${idle.warn}`);
   const summary = await waitWithProgress(handle, out);
   out.result(summary, [
     `backup ${summary.backupId} of ${summary.source} (${summary.kind}) stored in ${summary.region}`,

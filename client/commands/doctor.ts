@@ -12,7 +12,7 @@ import type { Config, SourceConfig } from '../../lib/config/schema';
 import { info, parseRedisUrl } from '../../activities/sources/redis/cli';
 import { walkTree } from '../../activities/sources/files/walk';
 import { readSecret } from '../../lib/config/secrets';
-import { LifeboatError } from '../../lib/errors';
+import { LifeboatError, type ErrorType } from '../../lib/errors';
 import { archiveCommand } from '../../lib/wal';
 import { shipperDoctorLine, walSources } from './wal';
 import { anyRegionLine, codecLine, regionWorkersLine } from './doctor-workers';
@@ -29,6 +29,8 @@ interface Check {
   /** Works, but leaves a risk the operator should know of. */
   warn?: boolean;
   detail: string;
+  /** The failure's class (lib/errors.ts), for the exit code. */
+  type?: ErrorType;
 }
 
 const toolsFor: Record<SourceConfig['kind'], string[]> = {
@@ -124,7 +126,7 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
       checks.push(typeof detail === 'string' ? { check, ok: true, detail } : { check, ok: true, warn: true, detail: detail.warn });
     } catch (error) {
       const hint = error instanceof LifeboatError && error.hint ? ` (${error.hint})` : '';
-      checks.push({ check, ok: false, detail: `${(error as Error).message.split('\n')[0]}${hint}` });
+      checks.push({ check, ok: false, detail: `${(error as Error).message.split('\n')[0]}${hint}`, ...(error instanceof LifeboatError ? { type: error.type } : {}) });
     }
   };
   const kinds = new Set(Object.values(config.sources).map((source) => source.kind));
@@ -207,6 +209,9 @@ export async function doctorCommand(config: Config, configPath: string, out: Out
   const failed = checks.filter((c) => !c.ok);
   out.result({ ok: failed.length === 0, checks }, table([['CHECK', 'OK', 'DETAIL'], ...checks.map((c) => [c.check, c.ok ? (c.warn ? 'WARN' : 'ok') : 'FAIL', c.detail])]));
   if (failed.length > 0) {
-    throw new LifeboatError(failed.some((c) => c.check.startsWith('tool')) ? 'MissingTool' : 'Config', `${failed.length} check${failed.length > 1 ? 's' : ''} failed: ${failed.map((c) => c.check).join(', ')}`, 'fix the items marked FAIL above');
+    // The exit code is the first failure's class (4 a missing tool, 9 Temporal, 11 storage, 3 a source…), so a script can tell them apart.
+    const first = failed[0]!;
+    const type = first.type ?? (first.check.startsWith('tool') ? 'MissingTool' : 'Config');
+    throw new LifeboatError(type, `${failed.length} check${failed.length > 1 ? 's' : ''} failed: ${failed.map((c) => c.check).join(', ')}`, 'fix the items marked FAIL above');
   }
 }

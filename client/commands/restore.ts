@@ -29,9 +29,12 @@ export interface RestoreOptions {
   osUser?: string;
   /** postgres mode physical: tablespace name → directory (--tablespace NAME=DIR, repeatable). */
   tablespace?: string[];
+  /** files: only these paths (--include PATTERN, repeatable). */
+  include?: string[];
 }
 
-export async function restoreCommand(client: Client, config: Config, source: string, options: RestoreOptions, out: Output): Promise<void> {
+/** Every option checked before Temporal is reached: a typo costs no connection and starts nothing. */
+export async function restoreCommand(connect: () => Promise<Client>, config: Config, source: string, options: RestoreOptions, out: Output): Promise<void> {
   const sourceConfig = config.sources[source];
   if (!sourceConfig) throw usage(`no source "${source}" in the config`);
   const physical = sourceConfig.kind === 'postgres' && sourceConfig.mode === 'physical';
@@ -59,12 +62,25 @@ export async function restoreCommand(client: Client, config: Config, source: str
   }
   if (options.serve !== undefined && sourceConfig.kind !== 'redis') throw usage('--serve is for redis sources');
   if (options.sameOwner && sourceConfig.kind !== 'files') throw usage('--same-owner is for files sources (postgres: owners are restored unless --no-owner)');
+  if (options.include?.length && sourceConfig.kind !== 'files') throw usage('--include is for files sources (postgres: restore into a scratch database and copy the tables you need)');
   const region = options.region ?? sourceConfig.region;
   if (!(region in config.regions)) throw usage(`no region "${region}" in the config`);
+  const client = await connect();
+  try {
+    await startAndWait(client, config, source, { ...options, region, physical }, out);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+async function startAndWait(client: Client, config: Config, source: string, options: RestoreOptions & { region: string; physical: boolean }, out: Output): Promise<void> {
+  const { region, physical } = options;
+  const sourceConfig = config.sources[source]!;
   const handle = await client.workflow.start<typeof restoreBackup>('restoreBackup', {
     args: [{
       source, region, backupId: options.backup ?? 'latest', target: options.to, targetPasswordEnv: options.toPasswordEnv, clean: options.clean, noOwner: options.noOwner, serve: options.serve,
       ...(options.sameOwner ? { preserveOwnership: true } : {}),
+      ...(options.include?.length ? { include: options.include } : {}),
       ...(physical ? { cluster: { port: options.port!, osUser: options.osUser, time: options.at, lsn: options.lsn, ...tablespaceMapping(options.tablespace) } } : {}),
     }],
     workflowId: `lifeboat-restore-${source}-${Date.now()}`,

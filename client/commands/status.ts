@@ -4,6 +4,7 @@ import { listVerifiedBackups } from '../../activities/catalog';
 import type { VerifiedCatalog } from '../../activities/verify-catalog';
 import { walCoverage } from '../../activities/wal/coverage';
 import { parseDuration } from '../../lib/config/duration';
+import { LifeboatError } from '../../lib/errors';
 import type { Config } from '../../lib/config/schema';
 import { sourceKey } from '../../workflows/search-attributes';
 import { bytes, type Output } from '../output';
@@ -130,6 +131,12 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
     const report: StatusReport = { at: new Date(now).toISOString(), temporal, sources };
     if (temporal !== 'ok') out.note(`last failures unknown: ${temporal}`);
     out.result(report, statusText(report, colours(!out.json && process.stdout.isTTY === true && process.env.NO_COLOR === undefined)));
+    const missed = report.sources.filter((s) => s.newest === null || s.rpo.status === 'LATE');
+    if (missed.length > 0) {
+      // After the report, so a monitoring check gets both the table (or JSON) and the exit code.
+      throw new LifeboatError('ObjectiveMissed', `${missed.length} source${missed.length > 1 ? 's' : ''} need${missed.length > 1 ? '' : 's'} a backup: ${missed.map((s) => (s.newest === null ? `${s.source} (never backed up)` : `${s.source} (newest ${age(s.newest.ageSeconds)} old, RPO ${age(s.rpo.objectiveSeconds!)})`)).join(', ')}`,
+        'run "lifeboat backup SOURCE --wait", and look at the LAST FAILURE column and "lifeboat schedules list" for why the schedule did not');
+    }
   } finally {
     await client?.connection.close();
   }

@@ -4,6 +4,8 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { LifeboatError } from '../errors';
 import { redactUrls } from '../redact';
+import { nearMisses } from '../suggest';
+import { knownKeysAt } from './known-keys';
 import { configSchema, type Config } from './schema';
 
 export interface LoadedConfig {
@@ -40,19 +42,24 @@ export function parseConfig(text: string, origin = 'config'): Config {
   }
   const result = configSchema.safeParse(doc.toJS(), { reportInput: true });
   if (!result.success) {
-    const lines = result.error.issues.map(describeIssue);
+    const input: unknown = doc.toJS();
+    const lines = result.error.issues.map((issue) => describeIssue(issue, input));
     throw new LifeboatError('Config', `${origin}: ${lines.length} problem${lines.length > 1 ? 's' : ''}:\n  ${lines.join('\n  ')}`,
       'see "Configuration reference" in the README');
   }
   return result.data;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
   const key = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
   const found = 'input' in issue ? show(issue.input) : 'nothing';
   switch (issue.code) {
     case 'unrecognized_keys':
-      return `${key}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    {
+      const known = knownKeysAt(configSchema, issue.path, root);
+      const guesses = issue.keys.flatMap((k) => nearMisses(k, known).slice(0, 1).map((near) => `"${near}" for "${k}"`));
+      return `${key}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}${guesses.length > 0 ? ` (did you mean ${guesses.join(', ')}?)` : ''}`;
+    }
     case 'invalid_type':
       return `${key}: expected ${issue.expected}, found ${issue.input === undefined ? 'nothing (the key is required)' : found}`;
     case 'invalid_value':

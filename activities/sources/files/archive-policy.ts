@@ -19,8 +19,8 @@ export class ChainPolicy {
   private readonly sticky = new Set<string>();
   private member = '';
 
-  /** `restoring` is the backup the operator asked for; it names the chain in errors. */
-  constructor(private readonly restoring: string) {}
+  /** `restoring` is the backup the operator asked for; it names the chain in errors. `observe` sees each member that passed. */
+  constructor(private readonly restoring: string, private readonly observe?: (backupId: string, entry: ListedEntry, path: string) => void) {}
 
   /** Sticky directories as the last member lists them: an owner-neutral extraction puts the bit back (it only restricts). */
   stickyDirectories(): string[] {
@@ -67,6 +67,7 @@ export class ChainPolicy {
       default:
         refuse(`has a member type a files backup never holds (${entry.mode})`);
     }
+    this.observe?.(backupId, entry, path);
   }
 
   private noSymlinkAbove(path: string, refuse: (reason: string) => never, what = ''): void {

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { chmod, lstat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LifeboatError } from '../../../lib/errors';
 import type { FilesDescription, Manifest } from '../../../lib/manifest';
 import { findBackup } from '../../catalog';
@@ -8,6 +11,7 @@ import { requireEmptyDirectory, restoreObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
 import { ChainPolicy } from './archive-policy';
 import { HeldSymlinks } from './held-symlinks';
+import { IncludeSelection } from './include';
 import { scanMember } from './scan';
 import { walkTree } from './walk';
 
@@ -32,6 +36,8 @@ export async function chainOf(storage: StorageBackend, trusted: TrustedKey[], ma
 export interface FilesRestoreOptions {
   /** Keep owners, setuid/setgid/sticky bits and every xattr as archived (needs root); default: the worker's user owns the tree. */
   preserveOwnership?: boolean;
+  /** Only these paths (`lifeboat restore --include`), by the config's files.include pattern rules. */
+  include?: string[];
 }
 
 /** How tar extracts one member: always as owner-neutral as the operator allows. */
@@ -47,8 +53,8 @@ export function extractArgs(directory: string, options: FilesRestoreOptions): st
   ];
 }
 
-function extractStep(member: Manifest, directory: string, options: FilesRestoreOptions) {
-  const args = extractArgs(directory, options);
+function extractStep(member: Manifest, directory: string, options: FilesRestoreOptions, selected: string[] = []) {
+  const args = [...extractArgs(directory, options), ...selected];
   return options.preserveOwnership
     ? { tool: 'tar', args, what: `extracting backup ${member.id} into ${directory}` }
     : { tool: 'sh', args: ['-c', 'umask 0 && exec tar "$@"', 'tar', ...args], what: `extracting backup ${member.id} into ${directory}` };
@@ -61,7 +67,8 @@ function extractStep(member: Manifest, directory: string, options: FilesRestoreO
 export async function restoreFiles(storage: StorageBackend, trusted: TrustedKey[], manifest: Manifest, identity: string, directory: string, options: FilesRestoreOptions = {}): Promise<string> {
   requireEmptyDirectory(directory, false, 'restore into an empty or new directory');
   const chain = await chainOf(storage, trusted, manifest);
-  const policy = new ChainPolicy(manifest.id);
+  const selection = options.include && options.include.length > 0 ? new IncludeSelection(options.include) : undefined;
+  const policy = new ChainPolicy(manifest.id, selection?.observe);
   for (const member of chain) {
     try {
       await scanMember(storage, member, identity, policy);
@@ -73,10 +80,15 @@ export async function restoreFiles(storage: StorageBackend, trusted: TrustedKey[
       throw error;
     }
   }
+  const files = selection?.requireSome(manifest.id);
+  const work = selection ? mkdtempSync(join(tmpdir(), 'lifeboat-include-')) : undefined;
   const links = new HeldSymlinks();
   try {
     for (const [index, member] of chain.entries()) {
-      await restoreObject(storage, member.objects[0]!, identity, `backup ${member.id}`, extractStep(member, directory, options));
+      const selected = selection?.argsFor(member.id, join(work!, `${member.id}.names`));
+      // A backup of the chain that holds nothing selected has nothing to extract.
+      if (selection && !selected) continue;
+      await restoreObject(storage, member.objects[0]!, identity, `backup ${member.id}`, extractStep(member, directory, options, selected));
       if (index < chain.length - 1) await links.hold(directory);
     }
   } catch (error) {
@@ -84,12 +96,21 @@ export async function restoreFiles(storage: StorageBackend, trusted: TrustedKey[
     // tree: emptied, a retry meets the same cause again instead of TargetNotEmpty hiding it.
     await emptyDirectory(directory);
     throw error;
+  } finally {
+    if (work) rmSync(work, { recursive: true, force: true });
   }
   await links.release(directory, Boolean(options.preserveOwnership));
   // A shared 1777 directory without its sticky bit would let anyone delete anyone's files.
   if (!options.preserveOwnership) await restoreSticky(directory, policy.stickyDirectories());
-  const expected = manifest.description as FilesDescription;
   const actual = await walkTree(directory);
+  if (selection) {
+    // The manifest counts the whole tree: a partial restore is held to the listing it was chosen from.
+    if (actual.files < files!) {
+      throw new LifeboatError('VerificationFailed', `restored ${actual.files} files into ${directory}, but the backup's listing selected ${files} for --include ${selection.patterns.join(' ')}`, 'do not use it: report this');
+    }
+    return `${actual.files} files (${actual.bytes} bytes) matching ${selection.patterns.join(' ')} restored from ${chain.length} backup${chain.length > 1 ? 's' : ''} into ${directory}`;
+  }
+  const expected = manifest.description as FilesDescription;
   const differs = (['files', 'directories', 'symlinks', 'bytes'] as const).filter((field) => actual[field] !== expected[field]);
   if (differs.length > 0) {
     throw new LifeboatError('VerificationFailed', `restored tree in ${directory} differs from backup ${manifest.id}: ${differs.map((f) => `${f} ${actual[f]}, manifest says ${expected[f]}`).join('; ')}`,

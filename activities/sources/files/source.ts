@@ -26,7 +26,9 @@ export function filesSource(name: string, config: FilesSourceConfig): Source {
       } catch (error) {
         throw new LifeboatError('SourceUnreachable', `source ${name}: cannot read directory ${config.path}: ${(error as Error).message}`, 'check the path and that the worker may read it');
       }
-      let decision = decideLevel(await context.earlier(), new Date(), config);
+      let decision = context.full
+        ? { parent: null, level: 0, reason: 'a full backup was asked for (lifeboat backup --full)' }
+        : decideLevel(await context.earlier(), new Date(), config);
       let note: string | undefined;
       const work = mkdtempSync(join(tmpdir(), 'lifeboat-tar-'));
       const state = join(work, 'snapshot.snar');
