@@ -18,7 +18,7 @@ export async function alertRollback(reports: RollbackReport[], at: string): Prom
         + `Checked the last ${report.runs} completed backup runs and ${report.heads} head records in ${report.region}. `
         + 'Someone with delete rights on the bucket may have removed backups or rolled it back: treat it as an incident. '
         + `"restore --latest" now takes the newest backup that is left${missing ? ', older than the one Temporal saw complete' : ''}; `
-        + `find which regions still hold the lost backup ("lifeboat backups list --source ${report.source} --region R") and see "Rollback alerts" in the README.`,
+        + `find which regions still hold the lost backup ("lifeboat backups list --source ${report.source} --region R") and see "Rollback alerts" in docs/security.md.`,
       details: {
         findings: report.findings.length, firstKind: report.findings[0]!.kind, newestHead: report.newestHead,
         missingBackupId: missing && missing.kind === 'backup-missing' ? missing.backupId : null,

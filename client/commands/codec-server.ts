@@ -10,7 +10,7 @@ import type { Output } from '../output';
 export async function codecServerCommand(config: Config, overrides: { host?: string; port?: number }, out: Output): Promise<void> {
   const codec = config.temporal.codec;
   if (!codec) {
-    throw new LifeboatError('Config', 'temporal.codec is not set: there is nothing to decode with', 'add temporal.codec with the keys (see "Encrypted payloads" in the README)');
+    throw new LifeboatError('Config', 'temporal.codec is not set: there is nothing to decode with', 'add temporal.codec with the keys (see "Encrypted payloads" in docs/security.md)');
   }
   const settings = codec.server;
   const token = readSecretRef(settings.tokenEnv, settings.tokenFile, 'temporal.codec.server token');

@@ -58,7 +58,7 @@ export async function spoolPollersLine(client: Client, config: Config, source: s
  */
 export async function codecLine(client: Client, config: Config): Promise<string | { warn: string }> {
   const codec = config.temporal.codec;
-  if (!codec) return { warn: 'not set: every payload is stored in Temporal in plain text (README, Encrypted payloads)' };
+  if (!codec) return { warn: 'not set: every payload is stored in Temporal in plain text (docs/security.md, "Encrypted payloads")' };
   const keys = loadCodecKeys(codec);
   const summary = `${keys.keys.size} key(s), new payloads use "${keys.current}"`;
   const prefix = config.temporal.taskQueuePrefix;

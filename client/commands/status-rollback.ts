@@ -43,7 +43,7 @@ export async function rollbackDoctorLine(client: Client, deps: Deps, source: str
   if (status.error) throw new LifeboatError('Storage', `cannot cross-check ${source}: ${status.error}`, 'make sure Temporal and the source\'s home region can be read');
   if (status.status === 'ROLLBACK') {
     throw new LifeboatError('VerificationFailed', `ROLLBACK: ${status.problems.join('; ')}`,
-      'someone may have deleted backups or rolled the bucket back: see "Rollback alerts" in the README');
+      'someone may have deleted backups or rolled the bucket back: see "Rollback alerts" in docs/security.md');
   }
   const untrusted = status.untrustedHeads > 0 ? `; ${status.untrustedHeads} untrusted head record(s) ignored` : '';
   return `${status.runs} completed backup run(s) and ${status.heads} head record(s) agree with the catalog${status.newestHead === null ? '' : ` (head ${status.newestHead})`}${untrusted}`;

@@ -37,14 +37,14 @@ export async function workerCommand(config: Config, regions: string[], out: Outp
     process.once('SIGTERM', () => stopping('SIGTERM'));
     process.once('SIGINT', () => stopping('SIGINT'));
     const version = workers.version;
-    if (version) out.note(`deployment ${version.deploymentName}, build ${version.buildId}: new runs reach it once it is current ("temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}", README "Upgrades")`);
+    if (version) out.note(`deployment ${version.deploymentName}, build ${version.buildId}: new runs reach it once it is current ("temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}", docs/production.md, "Upgrades")`);
     for (const name of walSources(config)) {
       const source = config.sources[name]!;
       if (!chosen.includes(source.region) || workers.spools.includes(name)) continue;
       const spool = source.kind === 'postgres' ? source.wal?.spool : undefined;
       out.note(`lifeboat worker: WAL of ${name}: no spool ${spool} on this machine, so this worker does not ship it (a worker on the machine that has it must, started after the directory exists)`);
     }
-    if (!config.temporal.codec) out.note('payloads are stored in Temporal in plain text: set temporal.codec to encrypt them (README, Encrypted payloads)');
+    if (!config.temporal.codec) out.note('payloads are stored in Temporal in plain text: set temporal.codec to encrypt them (docs/security.md, "Encrypted payloads")');
     await workers.done;
     out.note('lifeboat worker: stopped');
   } finally {

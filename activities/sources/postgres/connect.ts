@@ -86,8 +86,13 @@ export function classifyConnectError(error: unknown, url: string, what: string):
     return new LifeboatError('Config', `${where}: authentication failed: ${message}`, 'check the user and the password named by passwordEnv/passwordFile');
   }
   if (code === '3D000') return new LifeboatError('Config', `${where}: ${message}`, 'check the database name in the URL');
+  // node-postgres's words when the server asks for a password and the connection has none: no retry brings one.
+  if (/client password must be a string|password authentication .*no password supplied/i.test(message)) {
+    return new LifeboatError('Config', `${where}: the server asks for a password and none was given`,
+      what.startsWith('restore target') ? 'pass --to-password-env NAME (a variable the worker has, named in the config: a source\'s passwordEnv or restore.targetPasswordEnvs)' : 'set passwordEnv or passwordFile for this source');
+  }
   if (tlsError(message)) {
-    return new LifeboatError('Config', `${where}: TLS: ${message}`, 'check sslmode/sslrootcert in the URL against the server\'s ssl settings and certificate (see "PostgreSQL over TLS" in the README)');
+    return new LifeboatError('Config', `${where}: TLS: ${message}`, 'check sslmode/sslrootcert in the URL against the server\'s ssl settings and certificate (docs/security.md, "PostgreSQL over TLS")');
   }
   return new LifeboatError('SourceUnreachable', `${where}: cannot connect: ${message}`, 'check that the server is running and reachable from this worker');
 }
@@ -96,7 +101,7 @@ export function classifyConnectError(error: unknown, url: string, what: string):
 export function classifyToolStderr(url: string, what: string) {
   return (stderr: string): LifeboatError | undefined => {
     if (tlsError(stderr)) {
-      return new LifeboatError('Config', `${what} (${redact(url)}): TLS: ${stderr.trim().split('\n')[0]}`, 'check sslmode/sslrootcert in the URL against the server\'s ssl settings and certificate (see "PostgreSQL over TLS" in the README)');
+      return new LifeboatError('Config', `${what} (${redact(url)}): TLS: ${stderr.trim().split('\n')[0]}`, 'check sslmode/sslrootcert in the URL against the server\'s ssl settings and certificate (docs/security.md, "PostgreSQL over TLS")');
     }
     if (/password authentication failed|no password supplied|authentication failed/i.test(stderr)) {
       return new LifeboatError('Config', `${what} (${redact(url)}): authentication failed`, 'check the user and the password named by passwordEnv/passwordFile');
@@ -104,7 +109,7 @@ export function classifyToolStderr(url: string, what: string) {
     // pg_dump locks every table it dumps; retrying cannot make the server's lock table larger.
     if (/out of shared memory/i.test(stderr) && /max_locks_per_transaction/.test(stderr)) {
       return new LifeboatError('Config', `${what} (${redact(url)}): the server ran out of lock table space: ${stderr.trim().split('\n')[0]}`,
-        'pg_dump takes a lock on every table: raise max_locks_per_transaction on the server so that max_locks_per_transaction × max_connections exceeds the number of tables (README, "Limits and scale")');
+        'pg_dump takes a lock on every table: raise max_locks_per_transaction on the server so that max_locks_per_transaction × max_connections exceeds the number of tables (docs/limits.md)');
     }
     if (/could not connect|Connection refused|could not translate host name|timeout expired|server closed the connection/i.test(stderr)) {
       return new LifeboatError('SourceUnreachable', `${what} (${redact(url)}): cannot connect: ${stderr.split('\n')[0]}`, 'check that the server is running and reachable from this worker');
