@@ -31,7 +31,7 @@ sources:
 
 
 describe('loading the config', () => {
-  it('accepts the shape in DESIGN.md and fills in defaults', () => {
+  it('accepts a full config and fills in defaults', () => {
     const config = parseConfig(valid);
     expect(config.sources['app-db']).toMatchObject({ kind: 'postgres', rowCounts: 'exact', schemaOnly: false });
     expect(config.temporal).toMatchObject({ taskQueuePrefix: 'lifeboat-', heartbeatTimeout: '30s', sourceAttempts: 5 });

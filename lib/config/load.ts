@@ -13,7 +13,7 @@ export interface LoadedConfig {
   config: Config;
 }
 
-/** --config FILE, else $LIFEBOAT_CONFIG, else ./lifeboat.yaml (DESIGN.md). */
+/** --config FILE, else $LIFEBOAT_CONFIG, else ./lifeboat.yaml. */
 export function configPath(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
   return resolve(explicit ?? env.LIFEBOAT_CONFIG ?? 'lifeboat.yaml');
 }
