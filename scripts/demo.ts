@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { generateSigningKey } from '../lib/signing';
@@ -124,7 +124,8 @@ async function main(): Promise<void> {
     };
     const configFile = join(dir, 'lifeboat.yaml');
     const metricsPort = await freePort();
-    writeFileSync(configFile, stringify({
+    // The first line is what a copy of this file needs for completion and checks in an editor.
+    writeFileSync(configFile, `# yaml-language-server: $schema=${pathToFileURL(join(root, 'docs/config.schema.json')).href}\n${stringify({
       temporal: { address: servers.temporal.address, namespace: servers.temporal.namespace },
       primaryRegion: 'stockholm',
       regions,
@@ -147,7 +148,7 @@ async function main(): Promise<void> {
           verify: { checks: [{ name: 'entries exist', sql: 'select count(*) from entries', expect: '> 0' }] },
         },
       },
-    }));
+    })}`);
     say(`config: ${configFile}`);
     process.stdout.write(`${(await import('node:fs')).readFileSync(configFile, 'utf8')}`);
 

@@ -45,7 +45,7 @@ export function parseConfig(text: string, origin = 'config'): Config {
     const input: unknown = doc.toJS();
     const lines = result.error.issues.map((issue) => describeIssue(issue, input));
     throw new LifeboatError('Config', `${origin}: ${lines.length} problem${lines.length > 1 ? 's' : ''}:\n  ${lines.join('\n  ')}`,
-      'every key is described in docs/configuration.md');
+      'see docs/configuration.md for every key');
   }
   return result.data;
 }
