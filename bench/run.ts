@@ -1,7 +1,9 @@
 // `npm run bench` (scripts/bench.sh: setup.sh --bench installs the peers, then this): Lifeboat beside
 // the tool an operator would use instead, in one run, printed as one table (bench/report.ts).
 // postgres: (a) pg_dump to /dev/null, (b) pg_dump | zstd | age | aws s3 cp - to the same SeaweedFS,
-//   (c) a Lifeboat backup through Temporal, with its phases read from the workflow's history.
+//   (c) a Lifeboat backup through Temporal, with its phases read from the workflow's history;
+//   (b2) pg_dump | zstd | age > file; sync, (c2) a Lifeboat backup to a local region on the same
+//   disk, through a worker of its own (bench/local-region-part.ts).
 // files: (d) a Lifeboat full backup of a generated tree, (e) tar | zstd | age to a local file (the
 //   floor), (f) restic to the same S3 server.
 // restore: (g) a Lifeboat restore through restoreBackup, (h) pg_restore of the same dump from a
@@ -224,6 +226,13 @@ async function postgresPart(
   log('(a) pg_dump > /dev/null…');
   const a = await sampled(groups, workerGroup, () => dumpToNull(db));
 
+  // Before (b) and (c): SeaweedFS works on what they stored for a while after, and would take CPU
+  // from (c2) more than from (b2), which runs first.
+  const localRegion = await localRegionPart({
+    servers, cleanups, db, databases: { bench: DATABASE, warmup: 'bench_warmup' }, log,
+    measure: (run, localWorker, extra) => sampled(groups, localWorker, run, extra),
+  });
+
   const { level, threads } = fixture.config.compression;
   log(`(b) pg_dump | zstd -${level} -T${threads} | age | aws s3 cp - to the same SeaweedFS…`);
   const b = await sampled(groups, workerGroup, () => peerPipeline(db, s3, `bench-peer-${Date.now()}.dump.zst.age`, fixture.key.recipient, level, threads, join(servers.workDir, 'aws-config')));
@@ -237,10 +246,6 @@ async function postgresPart(
   peaks.lifetime = Math.max(peaks.lifetime, lifetimePeak);
   const phases = await phasesOf(client, c.workflowId, c.seconds);
 
-  const localRegion = await localRegionPart({
-    servers, cleanups, db, databases: { bench: DATABASE, warmup: 'bench_warmup' }, log,
-    measure: (run, localWorker, extra) => sampled(groups, localWorker, run, extra),
-  });
 
   const cases: PostgresResults['cases'] = {
     a: { label: 'pg_dump -Fc -Z0 > /dev/null', seconds: a.seconds, outputBytes: 0, cpu: a.window.cpu },
