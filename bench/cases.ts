@@ -82,6 +82,21 @@ export async function peerPipeline(db: DumpTarget, s3: S3Target, key: string, re
   return { seconds, bytes: Number(size.trim()) };
 }
 
+export const localPipelineLabel = (level: number, threads: number) =>
+  `pg_dump -Fc -Z0 | zstd -${level} -T${threads} | age -r RECIPIENT > FILE; sync FILE DIR (the disk the local region is on)`;
+
+/**
+ * (b2) The same pipeline as (b) into a file on the disk of (c2)'s local region. Lifeboat's local
+ * driver fsyncs each object and the directory holding its name before the object counts as
+ * stored; the peer's clock stops only once `sync` has done the same for its file and directory,
+ * so neither is timed with its data still in the page cache.
+ */
+export async function localPipeline(db: DumpTarget, recipient: string, file: string, level: number, threads: number): Promise<{ seconds: number; bytes: number }> {
+  const script = `${DUMP} | zstd -${level} -T${threads} -q | age -r "$BENCH_RECIPIENT" > "$BENCH_FILE" && sync "$BENCH_FILE" "$(dirname "$BENCH_FILE")"`;
+  const { seconds } = await timed(() => bash(script, { ...dumpEnv(db), BENCH_RECIPIENT: recipient, BENCH_FILE: file }));
+  return { seconds, bytes: statSync(file).size };
+}
+
 export const AWS_INSTALL_HINT = 'npm run bench installs it (scripts/setup.sh --bench); by hand: python3 -m pip install awscli';
 
 /** (c) A Lifeboat backup through the workflow, from start request to its result, on an already-running worker. */

@@ -4,14 +4,13 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { Client, Connection } from '@temporalio/client';
-import { dataConverterOf } from '../lib/codec/data-converter';
-import { registerDir, registerGroup, registerStop } from '../test/harness/cleanup';
+import type { Client } from '@temporalio/client';
+import { registerDir } from '../test/harness/cleanup';
 import { s3Client } from '../test/harness/seaweedfs';
 import type { S3Server, Servers } from '../test/harness/servers';
 import { startArchivingPostgres } from '../test/support/archiving-postgres';
 import { makeFixture, type Fixture } from '../test/support/fixture';
-import { startWorkerProcess } from '../test/support/worker-process';
+import { startBenchWorker } from './worker';
 import { lifeboat } from './cases';
 import { generateDatabase } from './generate';
 import { phasesOf } from './phases';
@@ -158,20 +157,7 @@ async function startLifeboat(o: {
   const unregisterDir = registerDir(fixture.dir);
   o.cleanups.push(() => { fixture.cleanup(); unregisterDir(); });
   const nodeOptions = process.env.BENCH_PHYSICAL_WORKER_NODE_OPTIONS;
-  const worker = startWorkerProcess(fixture.configFile, nodeOptions ? { ...fixture.env, NODE_OPTIONS: nodeOptions } : fixture.env);
-  const workerGroup = worker.child.pid!;
-  const unregisterGroup = registerGroup(workerGroup);
-  const unregisterStop = registerStop(worker.stop);
-  const stop = async () => { await worker.stop(); unregisterStop(); unregisterGroup(); };
-  o.cleanups.push(stop);
-  const deadline = Date.now() + 180_000;
-  while (!worker.output().includes('polling')) {
-    if (worker.child.exitCode !== null || Date.now() > deadline) throw new Error(`the physical part's worker did not start polling:\n${worker.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  const connection = await Connection.connect({ address: o.servers.temporal.address });
-  o.cleanups.push(() => connection.close());
-  const client = new Client({ connection, namespace: o.servers.temporal.namespace, dataConverter: dataConverterOf(fixture.config) });
+  const { client, workerGroup, stop } = await startBenchWorker(o.servers, fixture, o.cleanups, nodeOptions ? { ...fixture.env, NODE_OPTIONS: nodeOptions } : fixture.env);
   return { fixture, client, workerGroup, stop };
 }
 

@@ -16,7 +16,22 @@ export interface CaseResult {
   extra?: Record<string, number | string>;
 }
 
-/** The PostgreSQL part: (a), (b), (c). */
+/** The PostgreSQL part's local case: (b2) the peer into a file it syncs, (c2) Lifeboat to a region of type local, on the same disk. */
+export interface PostgresLocalResults {
+  cases: { b2: CaseResult; c2: CaseResult };
+  /** Where (c2)'s time went, from its history. */
+  phases: Phases;
+  worker: {
+    /** Highest VmHWM of the local-region worker's node processes during (c2) only (reset just before it). */
+    peakRssBackupBytes: number;
+    /** Highest sampled VmRSS per process name in that worker's group during (c2). */
+    sampledPeakRssBytes: Record<string, number>;
+  };
+  ratios: { c2OverB2: number };
+  targets: { c2OverB2: Target };
+}
+
+/** The PostgreSQL part: (a), (b), (c); (b2), (c2) to a local disk. */
 export interface PostgresResults {
   database: { targetMiB: number; sizeBytes: number; rawDumpBytes: number; orders: number; generateSeconds: number };
   cases: { a: CaseResult; b: CaseResult; c: CaseResult };
@@ -34,6 +49,7 @@ export interface PostgresResults {
   phases: Phases;
   ratios: { cOverA: number; cOverB: number };
   targets: { cOverA: Target; cOverB: Target; fixedSeconds: Target; peakRssMiB: Target };
+  localRegion: PostgresLocalResults;
 }
 
 /** Peak RSS during a physical case, bytes: Lifeboat's worker process group summed and its node's VmHWM; pgBackRest's processes summed. */
@@ -216,6 +232,16 @@ function postgresLines(r: PostgresResults): string[] {
       ` sampled peak RSS during the backup, MiB: ${sampled}`,
     '',
   );
+  const local = r.localRegion;
+  lines.push(
+    'to a local region, on the disk of the servers\' work dir:',
+    ...caseLines(local.cases, raw),
+    '',
+    `c2/b2 = ${local.ratios.c2OverB2.toFixed(2)} (target ≤ ${local.targets.c2OverB2.limit})  ${mark(local.targets.c2OverB2)}`,
+    `(c2) ${phasesLine(local.phases)}`,
+    `peak RSS of the local region's worker during (c2): node ${mib(local.worker.peakRssBackupBytes)} MiB (VmHWM, reset before it); sampled MiB: ${sampledLine(local.worker.sampledPeakRssBytes)}`,
+    '',
+  );
   return lines;
 }
 
@@ -329,6 +355,13 @@ export function summaryRows(r: Results): SummaryRow[] {
     const size = `${(r.database.sizeBytes / MiB / 1024).toFixed(2)} GiB`;
     rows.push({ case: `logical backup of a ${size} database to S3, backup --wait`, lifeboat: r.cases.c.seconds, peer: { label: 'pg_dump|zstd|age|aws s3 cp', seconds: r.cases.b.seconds }, target: { ratio: 1.15 }, peakRss: `worker ${mib(r.worker.peakRssBackupBytes)}` });
     rows.push({ case: 'its fixed overhead (all but the data stream)', lifeboat: r.phases.fixedSeconds, target: { seconds: 0.5 } });
+    const local = r.localRegion;
+    if (local) {
+      rows.push({
+        case: `logical backup of a ${size} database to a local region, backup --wait`, lifeboat: local.cases.c2.seconds,
+        peer: { label: 'pg_dump|zstd|age > file; sync', seconds: local.cases.b2.seconds }, target: { ratio: 1.15 }, peakRss: `worker ${mib(local.worker.peakRssBackupBytes)}`,
+      });
+    }
   }
   if (r.restore) {
     rows.push({ case: 'logical restore of that backup into a new database', lifeboat: r.restore.cases.g.seconds, peer: { label: 'pg_restore of a local file', seconds: r.restore.cases.h.seconds }, target: { ratio: 1.1 } });

@@ -1,7 +1,9 @@
 // `npm run bench` (scripts/bench.sh: setup.sh --bench installs the peers, then this): Lifeboat beside
 // the tool an operator would use instead, in one run, printed as one table (bench/report.ts).
 // postgres: (a) pg_dump to /dev/null, (b) pg_dump | zstd | age | aws s3 cp - to the same SeaweedFS,
-//   (c) a Lifeboat backup through Temporal, with its phases read from the workflow's history.
+//   (c) a Lifeboat backup through Temporal, with its phases read from the workflow's history;
+//   (b2) pg_dump | zstd | age > file; sync, (c2) a Lifeboat backup to a local region on the same
+//   disk, through a worker of its own (bench/local-region-part.ts).
 // files: (d) a Lifeboat full backup of a generated tree, (e) tar | zstd | age to a local file (the
 //   floor), (f) restic to the same S3 server.
 // restore: (g) a Lifeboat restore through restoreBackup, (h) pg_restore of the same dump from a
@@ -25,26 +27,26 @@ import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { S3Storage } from '../activities/storage/s3';
 import { catalogPart, catalogSettings, requireGnuTime } from './catalog-part';
 import { cliPart } from './cli-cases';
 import { phasesOf } from './phases';
 import { physicalPart, pgbackrestVersion } from './physical-part';
 import { pgUrl, withClient, recreateDatabase } from '../scripts/sample-db';
-import { registerDir, registerGroup, registerStop } from '../test/harness/cleanup';
+import { registerDir } from '../test/harness/cleanup';
 import { startServers, type Servers } from '../test/harness/servers';
 import { makeFixture, type Fixture } from '../test/support/fixture';
-import { startWorkerProcess, type WorkerProcess } from '../test/support/worker-process';
+import { startBenchWorker } from './worker';
 import {
   AWS_INSTALL_HINT, dumpToNull, peerPipeline, peerPipelineLabel, flushDisks, lifeboat, rawDumpBytes, rawTarBytes, resticBackup, resticInit, resticLabel,
   resticVersion, tarPipeline, tarPipelineLabel, type DumpTarget, type ResticRepo,
 } from './cases';
+import { localRegionPart } from './local-region-part';
 import { restorePart } from './restore-part';
 import { generateDatabase, generateTree, generateWarmupTree, type Generated } from './generate';
 import { nodeMemory, ownProcessGroup, Sampler, waitQuiet, type WindowReport } from './procs';
 import { printReport, target, writeResults, type CaseResult, type FilesResults, type PostgresResults, type Results } from './report';
-import { dataConverterOf } from '../lib/codec/data-converter';
 
 const MiB = 2 ** 20;
 const DATABASE = 'bench';
@@ -75,16 +77,6 @@ function partsFromEnv(): Set<Part> {
   const unknown = parts.filter((part) => !(PARTS as readonly string[]).includes(part));
   if (parts.length === 0 || unknown.length > 0) throw new Error(`BENCH_CASES must list some of ${PARTS.join(', ')} (comma-separated), got ${JSON.stringify(text)}`);
   return new Set(parts as Part[]);
-}
-
-/** Waits for the worker's "polling" line, so its start-up (workflow bundling) is never timed. */
-async function waitPolling(worker: WorkerProcess): Promise<void> {
-  const deadline = Date.now() + 180_000;
-  while (!worker.output().includes('polling')) {
-    if (worker.child.exitCode !== null) throw new Error(`the worker exited during start-up:\n${worker.output()}`);
-    if (Date.now() > deadline) throw new Error(`the worker did not start polling within 180 s:\n${worker.output()}`);
-    await sleep(200);
-  }
 }
 
 /**
@@ -127,6 +119,7 @@ interface Context {
   groups: Map<number, string>;
   /** Highest worker VmHWM seen so far: each part resets VmHWM before its timed backup. */
   peaks: { lifetime: number };
+  cleanups: Array<() => Promise<void> | void>;
 }
 
 async function bench(servers: Servers, cleanups: Array<() => Promise<void> | void>, parts: Set<Part>, restic: string | undefined, pgbackrest: string | undefined): Promise<Results> {
@@ -208,25 +201,16 @@ async function startMain(
   cleanups.push(() => { fixture.cleanup(); unregisterDir(); });
 
   log('starting the worker…');
-  const worker = startWorkerProcess(fixture.configFile, fixture.env);
-  const workerGroup = worker.child.pid!;
-  // Ctrl-C: the harness's signal handler runs this stop; its exit hook SIGKILLs the group at the latest.
-  const unregisterGroup = registerGroup(workerGroup);
-  const unregisterStop = registerStop(worker.stop);
-  cleanups.push(async () => { await worker.stop(); unregisterStop(); unregisterGroup(); });
-  await waitPolling(worker);
+  const { client, workerGroup } = await startBenchWorker(servers, fixture, cleanups);
   await sleep(2000);
   const idleRss = nodeMemory(workerGroup).rss;
 
-  const connection = await Connection.connect({ address: servers.temporal.address });
-  cleanups.push(() => connection.close());
-  const client = new Client({ connection, namespace: servers.temporal.namespace, dataConverter: dataConverterOf(fixture.config) });
   groups.set(workerGroup, 'worker');
-  return { context: { servers, fixture, client, workerGroup, groups, peaks: { lifetime: 0 } }, idleRss };
+  return { context: { servers, fixture, client, workerGroup, groups, peaks: { lifetime: 0 }, cleanups }, idleRss };
 }
 
 async function postgresPart(
-  { servers, fixture, client, workerGroup, groups, peaks }: Context,
+  { servers, fixture, client, workerGroup, groups, peaks, cleanups }: Context,
   { generated, generateSeconds, targetMiB }: { generated: Generated; generateSeconds: number; targetMiB: number },
   idleRss: number,
 ): Promise<PostgresResults> {
@@ -242,6 +226,13 @@ async function postgresPart(
   log('(a) pg_dump > /dev/null…');
   const a = await sampled(groups, workerGroup, () => dumpToNull(db));
 
+  // Before (b) and (c): SeaweedFS works on what they stored for a while after, and would take CPU
+  // from (c2) more than from (b2), which runs first.
+  const localRegion = await localRegionPart({
+    servers, cleanups, db, databases: { bench: DATABASE, warmup: 'bench_warmup' }, log,
+    measure: (run, localWorker, extra) => sampled(groups, localWorker, run, extra),
+  });
+
   const { level, threads } = fixture.config.compression;
   log(`(b) pg_dump | zstd -${level} -T${threads} | age | aws s3 cp - to the same SeaweedFS…`);
   const b = await sampled(groups, workerGroup, () => peerPipeline(db, s3, `bench-peer-${Date.now()}.dump.zst.age`, fixture.key.recipient, level, threads, join(servers.workDir, 'aws-config')));
@@ -254,6 +245,7 @@ async function postgresPart(
   const lifetimePeak = Math.max(startupPeak, backupPeak);
   peaks.lifetime = Math.max(peaks.lifetime, lifetimePeak);
   const phases = await phasesOf(client, c.workflowId, c.seconds);
+
 
   const cases: PostgresResults['cases'] = {
     a: { label: 'pg_dump -Fc -Z0 > /dev/null', seconds: a.seconds, outputBytes: 0, cpu: a.window.cpu },
@@ -272,6 +264,7 @@ async function postgresPart(
     phases,
     ratios,
     targets: { cOverA: target(ratios.cOverA, 1.5), cOverB: target(ratios.cOverB, 1.15), fixedSeconds: target(phases.fixedSeconds, 0.5), peakRssMiB: target(lifetimePeak / MiB, 300) },
+    localRegion,
   };
 }
 

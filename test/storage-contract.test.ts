@@ -116,6 +116,19 @@ describe.each(drivers)('the %s storage driver', (_name, open) => {
     expect(leftovers).toEqual([]);
   });
 
+  it('refuses other bytes of the very same length: the stored object is compared by content, not by size', async () => {
+    const first = randomBytes(9 * 1024 * 1024);
+    await storage.putStream('same-size/k', Readable.from([first]));
+    const other = Buffer.from(first);
+    other[other.length - 1]! ^= 1;
+    await expect(storage.putStream('same-size/k', Readable.from([other.subarray(0, 5_000_000), other.subarray(5_000_000)]))).rejects.toMatchObject({ type: 'AlreadyExists' });
+    await expect(storage.put('same-size/k', other)).rejects.toMatchObject({ type: 'AlreadyExists' });
+    expect(sha(await readAll(await storage.get('same-size/k')))).toBe(sha(first));
+    const leftovers = [];
+    for await (const upload of storage.listIncomplete('same-size/')) leftovers.push(upload);
+    expect(leftovers).toEqual([]);
+  });
+
   it('accepts a write of the very bytes already stored, as a retry does', async () => {
     await storage.put('retry/small', Buffer.from('same'));
     await storage.put('retry/small', Buffer.from('same'));

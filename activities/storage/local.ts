@@ -3,7 +3,7 @@ import { link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { LifeboatError } from '../../lib/errors';
 import { alreadyExists, digestStream, type IncompleteUpload, type ObjectInfo, type PutProgress, type StorageBackend, type StorageFeatures } from './backend';
 
@@ -36,11 +36,9 @@ export class LocalStorage implements StorageBackend {
     await this.mkdirFor(final);
     let bytes = 0;
     let reported = 0;
-    const hash = createHash('sha256');
     const count = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         bytes += chunk.length;
-        hash.update(chunk);
         if (bytes - reported >= 8 * 1024 * 1024) {
           reported = bytes;
           onProgress?.({ bytes, part: 0 });
@@ -50,7 +48,7 @@ export class LocalStorage implements StorageBackend {
     });
     try {
       await pipeline(body, count, createWriteStream(temp));
-      await this.commit(key, temp, final, { size: bytes, sha256: hash.digest('hex') });
+      await this.commit(key, temp, final);
     } catch (error) {
       await rm(temp, { force: true });
       throw this.storageError(`write ${key}`, error);
@@ -70,7 +68,7 @@ export class LocalStorage implements StorageBackend {
       } finally {
         await handle.close();
       }
-      await this.commit(key, temp, final, { size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+      await this.commit(key, temp, final);
     } catch (error) {
       await rm(temp, { force: true });
       throw this.storageError(`write ${key}`, error);
@@ -160,13 +158,17 @@ export class LocalStorage implements StorageBackend {
   }
 
   /** Links the fsynced temp file into place unless the name exists; the same bytes there are a retry's and succeed. */
-  private async commit(key: string, temp: string, final: string, wrote: { size: number; sha256: string }): Promise<void> {
+  private async commit(key: string, temp: string, final: string): Promise<void> {
     await syncPath(temp);
     try {
       await link(temp, final);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const stored = await digestStream(createReadStream(final));
+      // The written bytes are hashed only here, read back from the temp file, which is what would
+      // have been linked: a backup's stream is already hashed once on its way in (DigestStream), and
+      // a second hash of every write, for the rare retry that finds its object stored, cost a
+      // SHA-256 pass of every byte on the worker's one main thread.
+      const [stored, wrote] = await Promise.all([digestStream(createReadStream(final)), digestStream(createReadStream(temp))]);
       if (stored.size !== wrote.size || stored.sha256 !== wrote.sha256) throw alreadyExists(this.location, key, stored, wrote);
     } finally {
       await unlink(temp).catch(() => undefined);

@@ -1,0 +1,46 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
+import { dataConverterOf } from '../lib/codec/data-converter';
+import { registerGroup, registerStop } from '../test/harness/cleanup';
+import type { Servers } from '../test/harness/servers';
+import type { Fixture } from '../test/support/fixture';
+import { startWorkerProcess } from '../test/support/worker-process';
+
+export interface BenchWorker {
+  client: Client;
+  /** The worker's process group: node and the tools it starts. */
+  workerGroup: number;
+  /** Stops the worker; again harmless (the cleanups call it too). */
+  stop(): Promise<void>;
+}
+
+/**
+ * A worker process for a fixture, and a Temporal client speaking its codec. Resolves once the
+ * worker polls, so its start-up (workflow bundling) is never inside a timed case. Ctrl-C: the
+ * harness's signal handler runs the stop; its exit hook SIGKILLs the group at the latest.
+ */
+export async function startBenchWorker(servers: Servers, fixture: Fixture, cleanups: Array<() => Promise<void> | void>, env: Record<string, string> = fixture.env): Promise<BenchWorker> {
+  const worker = startWorkerProcess(fixture.configFile, env);
+  const workerGroup = worker.child.pid!;
+  const unregisterGroup = registerGroup(workerGroup);
+  const unregisterStop = registerStop(worker.stop);
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await worker.stop();
+    unregisterStop();
+    unregisterGroup();
+  };
+  cleanups.push(stop);
+  const deadline = Date.now() + 180_000;
+  while (!worker.output().includes('polling')) {
+    if (worker.child.exitCode !== null) throw new Error(`the worker exited during start-up:\n${worker.output()}`);
+    if (Date.now() > deadline) throw new Error(`the worker did not start polling within 180 s:\n${worker.output()}`);
+    await sleep(200);
+  }
+  const connection = await Connection.connect({ address: servers.temporal.address });
+  cleanups.push(() => connection.close());
+  const client = new Client({ connection, namespace: servers.temporal.namespace, dataConverter: dataConverterOf(fixture.config) });
+  return { client, workerGroup, stop };
+}
