@@ -117,7 +117,13 @@ export function backupActivities(deps: Deps) {
     advance({ phase: 'starting the snapshot' });
     const snapshot = await driver.snapshot(await snapshotContext(source, backupId, full === true));
     advance({ phase: 'streaming' });
-    const stream = snapshotStream(snapshot, encodeSteps(config.compression, config.encryption.recipients, `backup of ${source}`));
+    let stream: Awaited<ReturnType<typeof snapshotStream>>;
+    try {
+      stream = await snapshotStream(snapshot, encodeSteps(config.compression, config.encryption.recipients, `backup of ${source}`));
+    } catch (error) {
+      await snapshot.release();
+      throw error;
+    }
     try {
       const digest = new DigestStream(stream.finished);
       const upload = storage.putStream(key, stream.output.pipe(digest), (update) => advance({ ...update }));

@@ -71,7 +71,7 @@ describe('a pipeline of tools', () => {
 describe('a snapshot with a validator', () => {
   it('fails with what redis-check-rdb printed when the bytes are not a valid RDB', async () => {
     const { snapshotStream } = await import('../activities/pipeline/compose');
-    const stream = snapshotStream({
+    const stream = await snapshotStream({
       producer: { tool: 'sh', args: ['-c', 'printf "REDIS0011 this is not an rdb"'], what: 'a broken snapshot' },
       validators: [{ tool: 'bash', args: ['-c', 'set -o pipefail; cat | redis-check-rdb /dev/stdin'], what: 'redis-check-rdb of test' }],
       parent: null,

@@ -1,11 +1,12 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBackupLabel } from '../activities/sources/postgres/physical';
-import { tarCapture } from '../activities/sources/postgres/tar-capture';
+import { tarScanner } from '../activities/sources/postgres/tar-capture';
+import { tappedPipeline } from '../activities/pipeline/tee';
+import { LifeboatError } from '../lib/errors';
 import { readAll } from '../activities/storage/backend';
 
 const label = 'START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nCHECKPOINT LOCATION: 0/2000060\nSTART TIME: 2026-11-24 16:30:00 UTC\nSTART TIMELINE: 1\n';
@@ -25,24 +26,76 @@ describe('reading pg_basebackup\'s tar as it passes', () => {
     writeFileSync(join(tree, 'pg_wal', '000000010000000000000002'), Buffer.alloc(4096, 1));
     writeFileSync(join(tree, 'backup_manifest'), `{ "Files": [ ${'{"Path": "x"}, '.repeat(50_000)} ], "WAL-Ranges": [ { "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000100" } ] }`);
     // GNU tar writes an ././@LongLink header for the long name, like no pg_basebackup does: the harder case.
-    tar = (await execa('tar', ['-c', '--format=gnu', '-C', tree, 'base', 'backup_label', 'pg_wal', 'backup_manifest'], { encoding: 'buffer' })).stdout as unknown as Buffer;
+    // execa gives a Uint8Array.
+    tar = Buffer.from((await execa('tar', ['-c', '--format=gnu', '-C', tree, 'base', 'backup_label', 'pg_wal', 'backup_manifest'], { encoding: 'buffer' })).stdout);
+    writeFileSync(join(dir, 'test.tar'), tar);
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('passes every byte through unchanged and finds backup_label, the manifest\'s tail and the WAL, in chunks of any size', async () => {
+  it('finds backup_label, the manifest\'s tail and the WAL in pieces of any size, from one buffer overwritten after each piece', () => {
     for (const size of [1, 511, 512, 513, 4096, 65_536, tar.length]) {
-      const { filter, findings } = tarCapture(['backup_label', 'backup_manifest'], 64 * 1024);
-      const chunks: Buffer[] = [];
-      for (let i = 0; i < tar.length; i += size) chunks.push(tar.subarray(i, i + size));
-      const out = await readAll(Readable.from(chunks).pipe(filter));
-      expect(out.equals(tar), `chunk size ${size}`).toBe(true);
-      expect(findings.files.get('backup_label')?.toString(), `chunk size ${size}`).toBe(label);
+      const scanner = tarScanner(['backup_label', 'backup_manifest'], 64 * 1024);
+      // Pieces placed at an offset in a reused buffer, then scribbled over: what the scanner keeps must be its own copy.
+      const reused = Buffer.alloc(size + 7);
+      for (let i = 0; i < tar.length; i += size) {
+        const piece = tar.subarray(i, i + size);
+        piece.copy(reused, 3);
+        scanner.push(reused, 3, 3 + piece.length);
+        reused.fill(0x41);
+      }
+      const { findings } = scanner;
+      expect(findings.files.get('backup_label')?.toString(), `piece size ${size}`).toBe(label);
       expect(findings.files.has('backup_manifest')).toBe(false);
-      expect(findings.tails.get('backup_manifest')!.toString()).toMatch(/"End-LSN": "0\/2000100" \} \] \}$/);
+      expect(findings.tails.get('backup_manifest')!.toString()).toMatch(/^\{"Path": "x"\}, .*"End-LSN": "0\/2000100" \} \] \}$/s);
+      expect(findings.tails.get('backup_manifest')!.length).toBe(64 * 1024);
       expect(findings.walFiles).toEqual(['000000010000000000000002']);
       expect(findings.members).toBe(8);
     }
+  });
+
+  it('reads the tar tee copies to a FIFO while the tools chain passes it on unchanged', async () => {
+    const scanner = tarScanner(['backup_label', 'backup_manifest'], 64 * 1024);
+    const tapped = await tappedPipeline({ tool: 'cat', args: [join(dir, 'test.tar')], what: 'cat of the tar' }, [{ tool: 'cat', args: [], what: 'encode' }], scanner);
+    const out = await readAll(tapped.output);
+    await tapped.finished;
+    expect(out.equals(tar)).toBe(true);
+    expect(tapped.rawSize()).toBe(tar.length);
+    expect(scanner.findings.files.get('backup_label')?.toString()).toBe(label);
+    expect(scanner.findings.walFiles).toEqual(['000000010000000000000002']);
+  });
+
+  it('stops the chain with the tap\'s own error when the tap fails, however much the producer has left', async () => {
+    let seen = 0;
+    const tap = {
+      push(_bytes: Buffer, start: number, end: number) {
+        seen += end - start;
+        if (seen > 4 * 1024 * 1024) throw new LifeboatError('VerificationFailed', 'the tap refused');
+      },
+    };
+    // An endless producer: only the tap's failure can end this.
+    const tapped = await tappedPipeline({ tool: 'cat', args: ['/dev/zero'], what: 'endless' }, [{ tool: 'cat', args: [], what: 'encode' }], tap);
+    tapped.output.resume();
+    await expect(tapped.finished).rejects.toMatchObject({ type: 'VerificationFailed', message: 'the tap refused' });
+    expect(tapped.rawSize()).toBeUndefined();
+  });
+
+  it('reports the producer\'s failure, and the tap ends rather than waiting on the FIFO', async () => {
+    const tapped = await tappedPipeline({ tool: 'sh', args: ['-c', 'printf partial; echo "the real reason" >&2; exit 3'], what: 'a failing producer' },
+      [{ tool: 'cat', args: [], what: 'encode' }], { push: () => undefined });
+    tapped.output.resume();
+    await expect(tapped.finished).rejects.toMatchObject({ type: 'ToolFailed', message: expect.stringMatching(/a failing producer: sh exited with code 3: the real reason/) });
+  });
+
+  it('reports an encoder that fails, with the tap still reading, and a killed chain ends the tap too', async () => {
+    const failing = await tappedPipeline({ tool: 'cat', args: ['/dev/zero'], what: 'endless' },
+      [{ tool: 'sh', args: ['-c', 'head -c 100000 >/dev/null; echo "encoder gave up" >&2; exit 4'], what: 'encode' }], { push: () => undefined });
+    failing.output.resume();
+    await expect(failing.finished).rejects.toMatchObject({ type: 'ToolFailed', message: expect.stringMatching(/encode: sh exited with code 4: encoder gave up/) });
+    const killed = await tappedPipeline({ tool: 'cat', args: ['/dev/zero'], what: 'endless' }, [{ tool: 'cat', args: [], what: 'encode' }], { push: () => undefined });
+    killed.output.resume();
+    setTimeout(() => killed.kill(), 200);
+    await expect(killed.finished).rejects.toMatchObject({ type: 'ToolFailed' });
   });
 
   it('parses backup_label into its fields', () => {

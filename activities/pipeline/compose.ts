@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Snapshot } from '../sources/source';
 import { LifeboatError } from '../../lib/errors';
 import { lastLines, startPipeline, type RunningPipeline, type Step } from './processes';
+import { tappedPipeline } from './tee';
 
 export interface SnapshotStream {
   /** The encrypted bytes to store. */
@@ -10,18 +11,27 @@ export interface SnapshotStream {
   finished: Promise<string[]>;
   /** What each validator printed on stdout, once finished. */
   checks(): string[];
-  /** Size of the raw (unencrypted) bytes, when they passed through Node. */
+  /** Size of the raw (unencrypted) bytes, when they passed through Node or its tap. */
   raw(): { size: number } | undefined;
   kill(): void;
 }
 
 /**
- * producer → encode, as one chain of file descriptors when nothing needs the raw bytes; otherwise
- * the raw bytes come through Node once, to be filtered and copied to the validators.
+ * producer → encode, as one chain of file descriptors when nothing needs the raw bytes or only a tap
+ * reads them (tee.ts); otherwise the raw bytes come through Node once, to be filtered, tapped and
+ * copied to the validators.
  */
-export function snapshotStream(snapshot: Snapshot, encode: Step[]): SnapshotStream {
+export async function snapshotStream(snapshot: Snapshot, encode: Step[]): Promise<SnapshotStream> {
   const producer = snapshot.producer;
   if (!('start' in producer) && !snapshot.filter && !snapshot.validators?.length) {
+    if (snapshot.tap) {
+      const tapped = await tappedPipeline(producer, encode, snapshot.tap);
+      const raw = () => {
+        const size = tapped.rawSize();
+        return size === undefined ? undefined : { size };
+      };
+      return { output: tapped.output, finished: tapped.finished, checks: () => [], raw, kill: tapped.kill };
+    }
     const chain = startPipeline([producer, ...encode]);
     return { output: chain.output, finished: chain.finished, checks: () => [], raw: () => undefined, kill: chain.kill };
   }
@@ -37,7 +47,18 @@ export function snapshotStream(snapshot: Snapshot, encode: Step[]): SnapshotStre
   filtered.on('error', kill);
   // Counted as they pass, not hashed: only the size is recorded, and a base backup is gigabytes of it.
   let size = 0;
-  filtered.on('data', (chunk: Buffer) => { size += chunk.length; });
+  const tap = snapshot.tap;
+  let tapError: unknown;
+  filtered.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (!tap || tapError !== undefined) return;
+    try {
+      tap.push(chunk, 0, chunk.length);
+    } catch (error) {
+      tapError = error;
+      kill();
+    }
+  });
   // pipe() waits for the slowest reader, so a validator can never fall behind and lose bytes.
   filtered.pipe(encoder.input!);
   for (const [index, validator] of validators.entries()) {
@@ -52,7 +73,14 @@ export function snapshotStream(snapshot: Snapshot, encode: Step[]): SnapshotStre
     throw new LifeboatError('VerificationFailed', `${validatorSteps[index]!.what} rejected the snapshot: ${lastLines(printed[index]!, 4) || (error as Error).message}`,
       'the source produced an invalid snapshot; no manifest was written: check the server and try again');
   }));
-  const finished = Promise.all([source.finished, encoder.finished, ...judged]).then((lists) => lists.flat());
+  // A tap that failed killed the tools: its error, not their SIGTERM, is the reason.
+  const finished = Promise.all([source.finished, encoder.finished, ...judged]).then(
+    (lists) => {
+      if (tapError !== undefined) throw tapError;
+      return lists.flat();
+    },
+    (error: unknown) => { throw tapError ?? error; },
+  );
   finished.catch(kill);
   let done = false;
   filtered.on('end', () => { done = true; });

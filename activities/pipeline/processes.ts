@@ -42,6 +42,7 @@ export const installHints: Record<string, string> = {
   'redis-check-rdb': 'apt-get install redis-tools (or run scripts/setup.sh)',
   'redis-server': 'apt-get install redis-server (or run scripts/setup.sh)',
   tar: 'apt-get install tar (GNU tar)',
+  tee: 'apt-get install coreutils',
 };
 
 /**

@@ -17,6 +17,11 @@ export interface StreamProducer {
   start(): { output: Readable; finished: Promise<string[]>; kill(): void };
 }
 
+/** Sees the raw bytes piece by piece; `bytes` may be overwritten once push returns, so it copies what it keeps. */
+export interface RawTap {
+  push(bytes: Buffer, start: number, end: number): void;
+}
+
 /** A consistent point-in-time view of a source, open while its bytes stream out. */
 export interface Snapshot {
   /** The step that produces the raw bytes; Lifeboat appends compression and encryption. */
@@ -25,6 +30,11 @@ export interface Snapshot {
   content?: string;
   /** Fixes the raw bytes on their way to compression (Redis: drops redis-cli's trailing EOF mark). */
   filter?: Transform;
+  /**
+   * Reads the raw bytes as they pass, without changing them. Unlike a filter it lets a tool's bytes
+   * stay out of Node's streams: they reach it through a FIFO, in one buffer reused throughout (compose.ts).
+   */
+  tap?: RawTap;
   /** Steps that read a copy of the raw bytes on stdin and must succeed for the backup to count. */
   validators?: Step[];
   /** The backup this one builds on (incremental file backups), or null. */

@@ -7,7 +7,7 @@ import { toolVersion } from '../../pipeline/versions';
 import type { Snapshot, Source } from '../source';
 import { protocolBaseBackup, type ProtocolBackup } from './base-backup-protocol';
 import { classifyToolStderr, connect, redact } from './connect';
-import { tarCapture, type TarFindings } from './tar-capture';
+import { tarScanner, type TarFindings } from './tar-capture';
 import { holdWal, walRemovedError } from './wal-hold';
 
 export const BASE_BACKUP_FILE = 'base.tar.zst.age';
@@ -55,7 +55,9 @@ export function physicalPostgresSource(name: string, config: PostgresSourceConfi
         await release();
         throw error;
       }
-      const { filter, findings } = tarCapture(['backup_label', 'backup_manifest'], 256 * 1024);
+      // Reads the tar as it passes; pg_basebackup's bytes reach it by a FIFO and never become Node stream chunks (compose.ts).
+      const tap = tarScanner(['backup_label', 'backup_manifest'], 256 * 1024);
+      const findings = tap.findings;
       if (facts.tablespaces.length > 0) {
         // pg_basebackup writes only one tablespace to stdout: Lifeboat speaks the protocol itself (PostgreSQL 15 and later).
         const protocol = protocolBaseBackup({
@@ -67,7 +69,7 @@ export function physicalPostgresSource(name: string, config: PostgresSourceConfi
         return {
           producer: protocol,
           content: PROTOCOL_CONTENT,
-          filter,
+          tap,
           parent: null,
           async describe({ raw }) {
             return { ...describeBaseBackup(findings, facts, raw?.size ?? 0, name), tablespaces: tablespacesOf(facts, protocol) };
@@ -83,7 +85,7 @@ export function physicalPostgresSource(name: string, config: PostgresSourceConfi
           what: `pg_basebackup of ${name}`,
           classify: classifyBaseBackup(config.url, name),
         },
-        filter,
+        tap,
         parent: null,
         async describe({ raw }) {
           return describeBaseBackup(findings, facts, raw?.size ?? 0, name);

@@ -1,5 +1,3 @@
-import { Transform, type TransformCallback } from 'node:stream';
-
 /** What a pass-through reading of pg_basebackup's tar found, without a second read of the bytes. */
 export interface TarFindings {
   /** Whole contents of the wanted small files, by member name. */
@@ -11,16 +9,30 @@ export interface TarFindings {
   members: number;
 }
 
+/** Reads a tar stream in pieces, as they arrive, without keeping or changing them. */
+export interface TarScanner {
+  /**
+   * Reads bytes[start, end). The caller may overwrite `bytes` as soon as this returns (one buffer
+   * reused for a whole base backup): only the wanted members' bytes are copied.
+   */
+  push(bytes: Buffer, start?: number, end?: number): void;
+  readonly findings: TarFindings;
+}
+
 const BLOCK = 512;
 
 /**
- * Passes a tar stream through unchanged while reading its headers: keeps the named members whole
- * (up to `keepBytes`, after that only the last `keepBytes`), and lists the WAL in pg_wal/.
- * pg_basebackup writes plain ustar headers; pax and GNU long-name headers are honoured too.
+ * Reads a tar stream's headers as it passes: keeps the named members whole (up to `keepBytes`,
+ * after that only the last `keepBytes`), and lists the WAL in pg_wal/. pg_basebackup writes plain
+ * ustar headers; pax and GNU long-name headers are honoured too. Allocates per member kept and per
+ * header, never per piece pushed: a gigabyte of member data costs nothing but arithmetic, so the
+ * worker's heap sees no garbage from it (docs/benchmark.md, Physical).
  */
-export function tarCapture(wanted: string[], keepBytes = 1024 * 1024): { filter: Transform; findings: TarFindings } {
+export function tarScanner(wanted: string[], keepBytes = 1024 * 1024): TarScanner {
   const findings: TarFindings = { files: new Map(), tails: new Map(), walFiles: [], members: 0 };
-  let pending = Buffer.alloc(0);
+  // A header split across pieces is gathered here; most arrive whole and are read in place.
+  const partial = Buffer.alloc(BLOCK);
+  let partialLength = 0;
   // Bytes of the current member's data (plus padding) still to pass before the next header.
   let remaining = 0;
   let padding = 0;
@@ -29,7 +41,10 @@ export function tarCapture(wanted: string[], keepBytes = 1024 * 1024): { filter:
   let longNameChunks: Buffer[] | undefined;
   let ended = false;
 
-  const keep = (data: Buffer) => {
+  const keep = (bytes: Buffer, start: number, end: number) => {
+    if (!current && !longNameChunks) return;
+    // Copied: the caller reuses `bytes`.
+    const data = Buffer.from(bytes.subarray(start, end));
     if (current) {
       current.chunks.push(data);
       current.kept += data.length;
@@ -55,14 +70,21 @@ export function tarCapture(wanted: string[], keepBytes = 1024 * 1024): { filter:
     }
   };
 
-  const header = (block: Buffer) => {
-    if (block.every((byte) => byte === 0)) {
+  const header = (block: Buffer, at: number) => {
+    let zero = true;
+    for (let i = at; i < at + BLOCK; i += 1) {
+      if (block[i] !== 0) {
+        zero = false;
+        break;
+      }
+    }
+    if (zero) {
       ended = true;
       return;
     }
-    const field = (start: number, length: number) => block.subarray(start, start + length).toString('utf8').replace(/\0.*$/s, '');
+    const field = (start: number, length: number) => block.toString('utf8', at + start, at + start + length).replace(/\0.*$/s, '');
     const size = parseInt(field(124, 12).trim() || '0', 8);
-    const type = String.fromCharCode(block[156]!);
+    const type = String.fromCharCode(block[at + 156]!);
     const prefix = field(345, 155);
     let name = longName ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
     longName = undefined;
@@ -81,38 +103,38 @@ export function tarCapture(wanted: string[], keepBytes = 1024 * 1024): { filter:
     if (size === 0) finishMember();
   };
 
-  const consume = (chunk: Buffer) => {
-    let data = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
-    pending = Buffer.alloc(0);
-    while (data.length > 0 && !ended) {
+  const push = (bytes: Buffer, start = 0, end = bytes.length) => {
+    let at = start;
+    while (at < end && !ended) {
       if (remaining > 0) {
-        const take = Math.min(remaining, data.length);
-        keep(data.subarray(0, take));
+        const take = Math.min(remaining, end - at);
+        keep(bytes, at, at + take);
         remaining -= take;
-        data = data.subarray(take);
+        at += take;
         if (remaining === 0) finishMember();
         continue;
       }
       if (padding > 0) {
-        const skip = Math.min(padding, data.length);
+        const skip = Math.min(padding, end - at);
         padding -= skip;
-        data = data.subarray(skip);
+        at += skip;
         continue;
       }
-      if (data.length < BLOCK) {
-        pending = Buffer.from(data);
-        return;
+      if (partialLength === 0 && end - at >= BLOCK) {
+        header(bytes, at);
+        at += BLOCK;
+        continue;
       }
-      header(data.subarray(0, BLOCK));
-      data = data.subarray(BLOCK);
+      const take = Math.min(BLOCK - partialLength, end - at);
+      bytes.copy(partial, partialLength, at, at + take);
+      partialLength += take;
+      at += take;
+      if (partialLength === BLOCK) {
+        partialLength = 0;
+        header(partial, 0);
+      }
     }
   };
 
-  const filter = new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      consume(chunk);
-      callback(null, chunk);
-    },
-  });
-  return { filter, findings };
+  return { push, findings };
 }
