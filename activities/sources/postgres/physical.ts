@@ -55,7 +55,7 @@ export function physicalPostgresSource(name: string, config: PostgresSourceConfi
         await release();
         throw error;
       }
-      // Reads the tar as it passes; pg_basebackup's bytes reach it by a FIFO and never become Node stream chunks (compose.ts).
+      // A tap, not a filter: then pg_basebackup's bytes reach it by a FIFO and never become stream chunks on the worker's heap (tee.ts).
       const tap = tarScanner(['backup_label', 'backup_manifest'], 256 * 1024);
       const findings = tap.findings;
       if (facts.tablespaces.length > 0) {
