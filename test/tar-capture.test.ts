@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBackupLabel } from '../activities/sources/postgres/physical';
 import { tarScanner } from '../activities/sources/postgres/tar-capture';
-import { tappedPipeline } from '../activities/pipeline/tee';
+import { scannedPipeline } from '../activities/pipeline/scan-copy';
 import { LifeboatError } from '../lib/errors';
 import { readAll } from '../activities/storage/backend';
 
@@ -54,48 +54,49 @@ describe('reading pg_basebackup\'s tar as it passes', () => {
     }
   });
 
-  it('reads the tar tee copies to a FIFO while the tools chain passes it on unchanged', async () => {
+  it('scans the tar in a worker thread while it passes unchanged from the producer to the encoder', async () => {
     const scanner = tarScanner(['backup_label', 'backup_manifest'], 64 * 1024);
-    const tapped = await tappedPipeline({ tool: 'cat', args: [join(dir, 'test.tar')], what: 'cat of the tar' }, [{ tool: 'cat', args: [], what: 'encode' }], scanner);
-    const out = await readAll(tapped.output);
-    await tapped.finished;
+    const scanned = await scannedPipeline({ tool: 'cat', args: [join(dir, 'test.tar')], what: 'cat of the tar' }, [{ tool: 'cat', args: [], what: 'encode' }], scanner);
+    const out = await readAll(scanned.output);
+    await scanned.finished;
     expect(out.equals(tar)).toBe(true);
-    expect(tapped.rawSize()).toBe(tar.length);
+    expect(scanned.rawSize()).toBe(tar.length);
     expect(scanner.findings.files.get('backup_label')?.toString()).toBe(label);
+    expect(scanner.findings.tails.get('backup_manifest')!.toString()).toMatch(/"End-LSN": "0\/2000100" \} \] \}$/);
     expect(scanner.findings.walFiles).toEqual(['000000010000000000000002']);
+    expect(scanner.findings.members).toBe(8);
   });
 
-  it('stops the chain with the tap\'s own error when the tap fails, however much the producer has left', async () => {
-    let seen = 0;
-    const tap = {
-      push(_bytes: Buffer, start: number, end: number) {
-        seen += end - start;
-        if (seen > 4 * 1024 * 1024) throw new LifeboatError('VerificationFailed', 'the tap refused');
-      },
-    };
-    // An endless producer: only the tap's failure can end this.
-    const tapped = await tappedPipeline({ tool: 'cat', args: ['/dev/zero'], what: 'endless' }, [{ tool: 'cat', args: [], what: 'encode' }], tap);
-    tapped.output.resume();
-    await expect(tapped.finished).rejects.toMatchObject({ type: 'VerificationFailed', message: 'the tap refused' });
-    expect(tapped.rawSize()).toBeUndefined();
+  it('reports the producer\'s failure, classified, and the copy ends rather than waiting on the FIFO', async () => {
+    const scanned = await scannedPipeline({
+      tool: 'sh', args: ['-c', 'printf partial; echo "the real reason" >&2; exit 3'], what: 'a failing producer',
+      classify: (stderr) => (stderr.includes('real reason') ? new LifeboatError('Config', `classified: ${stderr}`) : undefined),
+    }, [{ tool: 'cat', args: [], what: 'encode' }], tarScanner([], 1024));
+    scanned.output.resume();
+    await expect(scanned.finished).rejects.toMatchObject({ type: 'Config', message: 'classified: the real reason' });
   });
 
-  it('reports the producer\'s failure, and the tap ends rather than waiting on the FIFO', async () => {
-    const tapped = await tappedPipeline({ tool: 'sh', args: ['-c', 'printf partial; echo "the real reason" >&2; exit 3'], what: 'a failing producer' },
-      [{ tool: 'cat', args: [], what: 'encode' }], { push: () => undefined });
-    tapped.output.resume();
-    await expect(tapped.finished).rejects.toMatchObject({ type: 'ToolFailed', message: expect.stringMatching(/a failing producer: sh exited with code 3: the real reason/) });
+  it('reports a producer that is not installed', async () => {
+    const scanned = await scannedPipeline({ tool: 'no-such-producer-tool', args: [], what: 'a missing producer' }, [{ tool: 'cat', args: [], what: 'encode' }], tarScanner([], 1024));
+    scanned.output.resume();
+    await expect(scanned.finished).rejects.toMatchObject({ type: 'MissingTool' });
   });
 
-  it('reports an encoder that fails, with the tap still reading, and a killed chain ends the tap too', async () => {
-    const failing = await tappedPipeline({ tool: 'cat', args: ['/dev/zero'], what: 'endless' },
-      [{ tool: 'sh', args: ['-c', 'head -c 100000 >/dev/null; echo "encoder gave up" >&2; exit 4'], what: 'encode' }], { push: () => undefined });
+  it('reports an encoder that fails, or is missing, and stops the endless producer', async () => {
+    const failing = await scannedPipeline({ tool: 'cat', args: ['/dev/zero'], what: 'endless' },
+      [{ tool: 'sh', args: ['-c', 'head -c 100000 "$1" >/dev/null; echo "encoder gave up" >&2; exit 4', 'sh'], what: 'encode' }], tarScanner([], 1024));
     failing.output.resume();
     await expect(failing.finished).rejects.toMatchObject({ type: 'ToolFailed', message: expect.stringMatching(/encode: sh exited with code 4: encoder gave up/) });
-    const killed = await tappedPipeline({ tool: 'cat', args: ['/dev/zero'], what: 'endless' }, [{ tool: 'cat', args: [], what: 'encode' }], { push: () => undefined });
+    const missing = await scannedPipeline({ tool: 'cat', args: ['/dev/zero'], what: 'endless' }, [{ tool: 'no-such-encoder-tool', args: [], what: 'encode' }], tarScanner([], 1024));
+    missing.output.resume();
+    await expect(missing.finished).rejects.toMatchObject({ type: 'MissingTool' });
+  });
+
+  it('ends when killed, the copy included', async () => {
+    const killed = await scannedPipeline({ tool: 'cat', args: ['/dev/zero'], what: 'endless' }, [{ tool: 'cat', args: [], what: 'encode' }], tarScanner([], 1024));
     killed.output.resume();
     setTimeout(() => killed.kill(), 200);
-    await expect(killed.finished).rejects.toMatchObject({ type: 'ToolFailed' });
+    await expect(killed.finished).rejects.toMatchObject({ type: 'ToolFailed', message: expect.stringMatching(/killed by SIGTERM/) });
   });
 
   it('parses backup_label into its fields', () => {

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Snapshot } from '../sources/source';
 import { LifeboatError } from '../../lib/errors';
 import { lastLines, startPipeline, type RunningPipeline, type Step } from './processes';
-import { tappedPipeline } from './tee';
+import { scannedPipeline } from './scan-copy';
 
 export interface SnapshotStream {
   /** The encrypted bytes to store. */
@@ -11,26 +11,26 @@ export interface SnapshotStream {
   finished: Promise<string[]>;
   /** What each validator printed on stdout, once finished. */
   checks(): string[];
-  /** Size of the raw (unencrypted) bytes, when they passed through Node or its tap. */
+  /** Size of the raw (unencrypted) bytes, when they passed through Node or a scan. */
   raw(): { size: number } | undefined;
   kill(): void;
 }
 
 /**
- * producer → encode, as one chain of file descriptors when nothing needs the raw bytes or only a tap
- * reads them (tee.ts); otherwise the raw bytes come through Node once, to be filtered, tapped and
- * copied to the validators.
+ * producer → encode, as one chain of file descriptors when nothing needs the raw bytes, or with a
+ * worker thread between them when only a tar scan reads them (scan-copy.ts); otherwise the raw
+ * bytes come through Node's main thread once, to be filtered, scanned and copied to the validators.
  */
 export async function snapshotStream(snapshot: Snapshot, encode: Step[]): Promise<SnapshotStream> {
   const producer = snapshot.producer;
   if (!('start' in producer) && !snapshot.filter && !snapshot.validators?.length) {
-    if (snapshot.tap) {
-      const tapped = await tappedPipeline(producer, encode, snapshot.tap);
+    if (snapshot.tarScan) {
+      const scanned = await scannedPipeline(producer, encode, snapshot.tarScan);
       const raw = () => {
-        const size = tapped.rawSize();
+        const size = scanned.rawSize();
         return size === undefined ? undefined : { size };
       };
-      return { output: tapped.output, finished: tapped.finished, checks: () => [], raw, kill: tapped.kill };
+      return { output: scanned.output, finished: scanned.finished, checks: () => [], raw, kill: scanned.kill };
     }
     const chain = startPipeline([producer, ...encode]);
     return { output: chain.output, finished: chain.finished, checks: () => [], raw: () => undefined, kill: chain.kill };
@@ -47,7 +47,7 @@ export async function snapshotStream(snapshot: Snapshot, encode: Step[]): Promis
   filtered.on('error', kill);
   // Counted as they pass, not hashed: only the size is recorded, and a base backup is gigabytes of it.
   let size = 0;
-  const tap = snapshot.tap;
+  const tap = snapshot.tarScan;
   let tapError: unknown;
   filtered.on('data', (chunk: Buffer) => {
     size += chunk.length;
@@ -73,7 +73,7 @@ export async function snapshotStream(snapshot: Snapshot, encode: Step[]): Promis
     throw new LifeboatError('VerificationFailed', `${validatorSteps[index]!.what} rejected the snapshot: ${lastLines(printed[index]!, 4) || (error as Error).message}`,
       'the source produced an invalid snapshot; no manifest was written: check the server and try again');
   }));
-  // A tap that failed killed the tools: its error, not their SIGTERM, is the reason.
+  // A scan that failed killed the tools: its error, not their SIGTERM, is the reason.
   const finished = Promise.all([source.finished, encoder.finished, ...judged]).then(
     (lists) => {
       if (tapError !== undefined) throw tapError;

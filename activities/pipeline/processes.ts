@@ -1,4 +1,4 @@
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { LifeboatError } from '../../lib/errors';
 import { childEnvOptions } from '../../lib/child-env';
@@ -23,7 +23,7 @@ export interface Step {
 }
 
 export interface RunningPipeline {
-  /** stdout of the last step. */
+  /** stdout of the last step (empty when it was started with a descriptor to write to). */
   output: Readable;
   /** stdin of the first step, when the pipeline was started with input: 'pipe'. */
   input: Writable | undefined;
@@ -42,21 +42,20 @@ export const installHints: Record<string, string> = {
   'redis-check-rdb': 'apt-get install redis-tools (or run scripts/setup.sh)',
   'redis-server': 'apt-get install redis-server (or run scripts/setup.sh)',
   tar: 'apt-get install tar (GNU tar)',
-  tee: 'apt-get install coreutils',
 };
 
 /**
  * Starts steps as a shell would pipe them. Each child's stdout is handed to the next child as its
  * stdin file descriptor, so the bytes between tools never pass through Node's event loop.
  */
-export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'): RunningPipeline {
+export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore', output: 'pipe' | Writable = 'pipe'): RunningPipeline {
   const children: ResultPromise[] = [];
   const stderr: StderrCollector[] = [];
-  let previous: Readable | undefined;
+  let previous: Readable | null | undefined;
   for (const [index, step] of steps.entries()) {
     const child = execa(step.tool, step.args, {
       stdin: index === 0 ? input : previous!,
-      stdout: 'pipe',
+      stdout: index === steps.length - 1 ? output : 'pipe',
       stderr: 'pipe',
       // Not buffered by execa, whose limit kills the child: drained and bounded by StderrCollector.
       buffer: { stdout: false, stderr: false },
@@ -110,7 +109,8 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
     stop.addEventListener('abort', kill);
     void finished.finally(() => stop.removeEventListener('abort', kill)).catch(() => undefined);
   }
-  return { output: previous!, input: input === 'pipe' ? children[0]!.stdin! : undefined, finished, kill };
+  // Written to the stream (the descriptor) it was given, the last step's stdout is not Node's to read: an empty stream stands in.
+  return { output: previous ?? Readable.from([]), input: input === 'pipe' ? children[0]!.stdin! : undefined, finished, kill };
 }
 
 interface ExecaFailure {

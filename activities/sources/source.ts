@@ -1,6 +1,7 @@
 import type { Readable, Transform } from 'node:stream';
 import type { SourceDescription } from '../../lib/manifest';
 import type { Step } from '../pipeline/processes';
+import type { TarScanner } from './postgres/tar-capture';
 
 /** A small object stored beside the data, encrypted like it (tar's incremental state). */
 export interface ExtraObject {
@@ -17,11 +18,6 @@ export interface StreamProducer {
   start(): { output: Readable; finished: Promise<string[]>; kill(): void };
 }
 
-/** Sees the raw bytes piece by piece; `bytes` may be overwritten once push returns, so it copies what it keeps. */
-export interface RawTap {
-  push(bytes: Buffer, start: number, end: number): void;
-}
-
 /** A consistent point-in-time view of a source, open while its bytes stream out. */
 export interface Snapshot {
   /** The step that produces the raw bytes; Lifeboat appends compression and encryption. */
@@ -31,10 +27,11 @@ export interface Snapshot {
   /** Fixes the raw bytes on their way to compression (Redis: drops redis-cli's trailing EOF mark). */
   filter?: Transform;
   /**
-   * Reads the raw bytes as they pass, without changing them. Unlike a filter it lets a tool's bytes
-   * stay out of Node's streams: they reach it through a FIFO, in one buffer reused throughout (compose.ts).
+   * Reads the raw bytes, a tar, as they pass, without changing them. Unlike a filter it lets a tool's
+   * bytes stay off the worker's main thread: a worker thread copies them from the tool to the
+   * encoder and scans them on the way (pipeline/scan-copy.ts).
    */
-  tap?: RawTap;
+  tarScan?: TarScanner;
   /** Steps that read a copy of the raw bytes on stdin and must succeed for the backup to count. */
   validators?: Step[];
   /** The backup this one builds on (incremental file backups), or null. */

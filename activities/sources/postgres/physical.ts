@@ -55,9 +55,9 @@ export function physicalPostgresSource(name: string, config: PostgresSourceConfi
         await release();
         throw error;
       }
-      // A tap, not a filter: then pg_basebackup's bytes reach it by a FIFO and never become stream chunks on the worker's heap (tee.ts).
-      const tap = tarScanner(['backup_label', 'backup_manifest'], 256 * 1024);
-      const findings = tap.findings;
+      // A scan, not a filter: then pg_basebackup's bytes stay off the worker's main thread and its heap (pipeline/scan-copy.ts).
+      const tarScan = tarScanner(['backup_label', 'backup_manifest'], 256 * 1024);
+      const findings = tarScan.findings;
       if (facts.tablespaces.length > 0) {
         // pg_basebackup writes only one tablespace to stdout: Lifeboat speaks the protocol itself (PostgreSQL 15 and later).
         const protocol = protocolBaseBackup({
@@ -69,7 +69,7 @@ export function physicalPostgresSource(name: string, config: PostgresSourceConfi
         return {
           producer: protocol,
           content: PROTOCOL_CONTENT,
-          tap,
+          tarScan,
           parent: null,
           async describe({ raw }) {
             return { ...describeBaseBackup(findings, facts, raw?.size ?? 0, name), tablespaces: tablespacesOf(facts, protocol) };
@@ -85,7 +85,7 @@ export function physicalPostgresSource(name: string, config: PostgresSourceConfi
           what: `pg_basebackup of ${name}`,
           classify: classifyBaseBackup(config.url, name),
         },
-        tap,
+        tarScan,
         parent: null,
         async describe({ raw }) {
           return describeBaseBackup(findings, facts, raw?.size ?? 0, name);

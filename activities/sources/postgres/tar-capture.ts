@@ -17,18 +17,20 @@ export interface TarScanner {
    */
   push(bytes: Buffer, start?: number, end?: number): void;
   readonly findings: TarFindings;
+  /** What it was made with, so a worker thread can make its own (pipeline/scan-copy.ts). */
+  readonly options: { wanted: string[]; keepBytes: number };
 }
-
-const BLOCK = 512;
 
 /**
  * Reads a tar stream's headers as it passes: keeps the named members whole (up to `keepBytes`,
  * after that only the last `keepBytes`), and lists the WAL in pg_wal/. pg_basebackup writes plain
  * ustar headers; pax and GNU long-name headers are honoured too. Allocates per member kept and per
  * header, never per piece pushed: a gigabyte of member data costs nothing but arithmetic, so the
- * worker's heap sees no garbage from it (docs/benchmark.md, Physical).
+ * worker's heap sees no garbage from it (docs/benchmark.md, Physical). Self-contained (no imports,
+ * no outer names): pipeline/scan-copy.ts runs its source text in a worker thread.
  */
 export function tarScanner(wanted: string[], keepBytes = 1024 * 1024): TarScanner {
+  const BLOCK = 512;
   const findings: TarFindings = { files: new Map(), tails: new Map(), walFiles: [], members: 0 };
   // A header split across pieces is gathered here; most arrive whole and are read in place.
   const partial = Buffer.alloc(BLOCK);
@@ -136,5 +138,14 @@ export function tarScanner(wanted: string[], keepBytes = 1024 * 1024): TarScanne
     }
   };
 
-  return { push, findings };
+  return { push, findings, options: { wanted, keepBytes } };
+}
+
+/** Takes what a worker thread's scanner found (its Buffers arrive as Uint8Arrays) into `target`. */
+export function adoptFindings(target: TarFindings, found: TarFindings): void {
+  const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (const [name, bytes] of found.files) target.files.set(name, asBuffer(bytes));
+  for (const [name, bytes] of found.tails) target.tails.set(name, asBuffer(bytes));
+  target.walFiles.push(...found.walFiles);
+  target.members += found.members;
 }

@@ -1,0 +1,173 @@
+import { closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import { execa } from 'execa';
+import { LifeboatError } from '../../lib/errors';
+import { adoptFindings, tarScanner, type TarFindings, type TarScanner } from '../sources/postgres/tar-capture';
+import { startPipeline, type RunningPipeline, type Step } from './processes';
+
+/** A FIFO hands over at most 64 KiB a read; the rest of the buffer is headroom. */
+const BUFFER_BYTES = 1024 * 1024;
+
+export interface ScannedPipeline {
+  /** stdout of the last encode step. */
+  output: Readable;
+  /** Every step succeeded and the scan read every byte. */
+  finished: Promise<string[]>;
+  /** Bytes the producer wrote, once the scan has read them all. */
+  rawSize(): number | undefined;
+  kill(): void;
+}
+
+type CopyResult = { size: number; findings: TarFindings } | { error: { message: string; code?: string }; opened: boolean };
+
+/**
+ * The worker thread's code: read the producer's FIFO into one buffer, scan it, write it to the
+ * encoder's FIFO, with blocking system calls and nothing else. Each of these in the worker's main
+ * thread (a stream, or fs.read/fs.write through the libuv pool) costs a round trip per 64 KiB and,
+ * for a stream, a Buffer outside the heap that drives full collections of the worker's heap, tens
+ * of MB of Temporal and AWS SDK (docs/benchmark.md, Physical). Text, run with `eval`, so it runs the
+ * same from the sources (tsx, vitest) and from the bundle; `__name` is the helper esbuild's keepNames
+ * may have written into the scanner's text.
+ */
+const COPY_SCRIPT = `
+const { closeSync, openSync, readSync, writeSync } = require('node:fs');
+const { parentPort, workerData } = require('node:worker_threads');
+var __name = (target) => target;
+const tarScanner = (${tarScanner.toString()});
+const { input, output, wanted, keepBytes, bufferBytes } = workerData;
+const scanner = tarScanner(wanted, keepBytes);
+const buffer = Buffer.allocUnsafe(bufferBytes);
+let size = 0;
+let out;
+try {
+  out = openSync(output, 'w');
+  parentPort.postMessage({ opened: true });
+  for (;;) {
+    let bytes;
+    try {
+      bytes = readSync(input, buffer, 0, buffer.length, null);
+    } catch (error) {
+      if (error.code === 'EINTR' || error.code === 'EAGAIN') continue;
+      throw error;
+    }
+    if (bytes === 0) break;
+    size += bytes;
+    scanner.push(buffer, 0, bytes);
+    for (let at = 0; at < bytes;) at += writeSync(out, buffer, at, bytes - at);
+  }
+  parentPort.postMessage({ size, findings: scanner.findings });
+} catch (error) {
+  parentPort.postMessage({ error: { message: String(error && error.message || error), code: error && error.code }, opened: out !== undefined });
+} finally {
+  if (out !== undefined) closeSync(out);
+}
+`;
+
+/**
+ * producer → FIFO → a worker thread that scans the tar and copies it → FIFO → encode steps, by file
+ * descriptors: the raw bytes never reach the main thread. The producer writes to its FIFO through a
+ * descriptor opened read-write here (an open that needs no reader yet), so it starts at once; the
+ * first encode step reads the other FIFO by name, as a file argument (zstd does), and its end is the
+ * copier's close.
+ */
+export async function scannedPipeline(producer: Step, encode: Step[], scanner: TarScanner): Promise<ScannedPipeline> {
+  const work = mkdtempSync(join(tmpdir(), 'lifeboat-scan-copy-'));
+  const raw = join(work, 'raw');
+  const toEncoder = join(work, 'encode');
+  let cleaned = false;
+  const cleanup = () => {
+    if (cleaned) return;
+    cleaned = true;
+    rmSync(work, { recursive: true, force: true });
+  };
+  let rawRead: number;
+  let source: RunningPipeline;
+  try {
+    await execa('mkfifo', ['-m', '600', raw, toEncoder]);
+    const rawWrite = openSync(raw, constants.O_RDWR);
+    try {
+      // Opened before the producer starts, so a producer that dies at once still leaves a reader that sees the end.
+      rawRead = openSync(raw, constants.O_RDONLY);
+    } catch (error) {
+      closeSync(rawWrite);
+      throw error;
+    }
+    // A stream with an fd is handed to the child as that descriptor (execa takes no bare numbers beyond 2); never written to here.
+    source = startPipeline([producer], 'ignore', createWriteStream('', { fd: rawWrite, autoClose: false }));
+    // The producer holds its own copy; with ours open the reader would never see the end.
+    closeSync(rawWrite);
+  } catch (error) {
+    cleanup();
+    if (error instanceof LifeboatError) throw error;
+    const failure = error as { code?: string; shortMessage?: string; message?: string };
+    if (failure.code === 'ENOENT' && failure.shortMessage) throw new LifeboatError('MissingTool', `mkfifo not found on this worker's PATH (needed for ${producer.what})`, 'apt-get install coreutils');
+    throw new LifeboatError('ToolFailed', `${producer.what}: cannot make its FIFOs in ${work}: ${failure.shortMessage ?? failure.message ?? String(error)}`, undefined, { cause: error });
+  }
+  const [first, ...rest] = encode;
+  const encoder = startPipeline([{ ...first!, args: [...first!.args, '--', toEncoder] }, ...rest]);
+  const kill = () => {
+    source.kill();
+    encoder.kill();
+  };
+
+  let opened = false;
+  let exited = false;
+  let size: number | undefined;
+  const copying = new Promise<void>((resolve, reject) => {
+    const worker = new Worker(COPY_SCRIPT, {
+      eval: true,
+      workerData: { input: rawRead, output: toEncoder, wanted: scanner.options.wanted, keepBytes: scanner.options.keepBytes, bufferBytes: BUFFER_BYTES },
+    });
+    let result: CopyResult | undefined;
+    worker.on('message', (message: CopyResult | { opened: true }) => {
+      if ('opened' in message && !('error' in message)) opened = true;
+      else result = message as CopyResult;
+    });
+    worker.once('error', (error) => { result ??= { error: { message: error.message }, opened }; });
+    worker.once('exit', () => {
+      exited = true;
+      closeSync(rawRead);
+      if (result && 'size' in result) {
+        adoptFindings(scanner.findings, result.findings);
+        size = result.size;
+        return resolve();
+      }
+      const failure = result && 'error' in result ? result.error : { message: 'the worker thread exited without a word' };
+      // The encoder went away: it explains itself (encoder.finished); the producer, left without a reader, is stopped.
+      if (failure.code === 'EPIPE') {
+        source.kill();
+        return resolve();
+      }
+      kill();
+      reject(new LifeboatError('ToolFailed', `reading the tar of ${producer.what} as it passed: ${failure.message}`));
+    });
+  });
+  // The encoder never opened its FIFO (it failed to start, or was stopped first): open the other end once so the copier's open returns.
+  void encoder.finished.catch(() => undefined).finally(() => (opened ? undefined : unblock(toEncoder, () => opened, () => exited)));
+  const finished = Promise.all([source.finished, encoder.finished, copying]).then(([warnings, encodeWarnings]) => {
+    if (size === undefined) throw new LifeboatError('ToolFailed', `reading the tar of ${producer.what} as it passed: the encoder stopped reading`);
+    return [...warnings, ...encodeWarnings];
+  });
+  finished.catch(kill);
+  void finished.catch(() => undefined).finally(cleanup);
+  return { output: encoder.output, finished, rawSize: () => size, kill };
+}
+
+/** Opens the FIFO's reading end now and then until the copier's open for writing has returned. */
+async function unblock(fifo: string, opened: () => boolean, exited: () => boolean): Promise<void> {
+  // A reader that is there before the copier reaches its open does not count: keep being there until it has.
+  while (!opened() && !exited()) {
+    let fd: number | undefined;
+    try {
+      fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch {
+      return;
+    }
+    await sleep(20);
+    closeSync(fd);
+  }
+}
