@@ -128,7 +128,7 @@ export async function pitrPart({ servers, walMiB, measure, log, cleanups }: Pitr
   const worker = await startBenchWorker({
     servers, cleanups, region: REGION, storage: { type: 'local', path: regionDir },
     sources: { [SOURCE]: { kind: 'postgres', region: REGION, mode: 'physical', passwordEnv, url: pgUrl, wal: { spool: cluster.spool } } },
-    env: { [passwordEnv]: cluster.postgres.password },
+    env: { [passwordEnv]: cluster.postgres.password }, nodeOptions: process.env.BENCH_PITR_WORKER_NODE_OPTIONS,
   });
   const { config, key } = worker.fixture;
   const deps = createDeps(config);

@@ -20,6 +20,7 @@
 //   BENCH_SIZE_MB          database size in MiB (default 1024; 100 for a quick run)
 //   BENCH_FILES_MB         file tree size in MiB (default 1024; 100 for a quick run)
 //   BENCH_WAL_MB           pitr part: MiB of WAL written after the base backup and replayed (default 2048; 200 for a quick run)
+//   BENCH_PITR_WORKER_NODE_OPTIONS  pitr part: NODE_OPTIONS for its worker, e.g. "--cpu-prof --cpu-prof-dir=DIR" (as BENCH_PHYSICAL_WORKER_NODE_OPTIONS)
 //   BENCH_CATALOG_BACKUPS  catalog part: backups in each region, all sources together (default 10000; 2000 for a quick run)
 //   BENCH_CATALOG_SOURCES  catalog part: how many sources they are split evenly over (default 20)
 //   BENCH_CATALOG_INDEX    catalog part: rebuild (default: `lifeboat catalog rebuild` writes the index after seeding) or none (every object read)
