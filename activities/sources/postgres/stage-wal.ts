@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { LifeboatError } from '../../../lib/errors';
 import type { PostgresPhysicalDescription } from '../../../lib/manifest';
-import { parseWalName, walKeys } from '../../../lib/wal';
+import { parseWalName, segmentName, segmentOfLsn, walKeys } from '../../../lib/wal';
 import { digestFile, type Digest } from '../../pipeline/digest';
 import { decodeSteps } from '../../pipeline/encode';
 import { startPipelineToFile } from '../../pipeline/processes';
@@ -15,6 +15,8 @@ import { walCoverage } from '../../wal/coverage';
 export interface StagedWal {
   files: number;
   bytes: number;
+  /** Each segment staged and its size: staging runs ahead of replay, so not all of them were replayed. */
+  segments: Map<string, number>;
   /** The last segment staged: recovery cannot go past it. */
   through: string | null;
 }
@@ -54,6 +56,7 @@ export async function stageWal(storage: StorageBackend, trusted: TrustedKey[], s
   if (owner) chownSync(join(directory, WANTED_LIST), owner.uid, owner.gid);
   let bytes = 0;
   let files = 0;
+  const segments = new Map<string, number>();
   let next = 0;
   let done = 0;
   let failed = false;
@@ -69,13 +72,34 @@ export async function stageWal(storage: StorageBackend, trusted: TrustedKey[], s
       if (owner) chownSync(partial, owner.uid, owner.gid);
       renameSync(partial, file);
       bytes += size;
-      if (parseWalName(name)?.kind === 'segment') files += 1;
+      if (parseWalName(name)?.kind === 'segment') {
+        files += 1;
+        segments.set(name, size);
+      }
       done += 1;
       onProgress(`staging WAL ${done}/${wanted.length}`);
     }
   };
   await Promise.all(Array.from({ length: Math.min(WAL_PREFETCH, wanted.length) }, worker));
-  return { files, bytes, through };
+  return { files, bytes, segments, through };
+}
+
+/**
+ * What recovery replayed of the staged WAL: the base backup's timeline's segments up to the one
+ * holding the LSN it stopped at. Staging fetches ahead until promotion, so with a target before
+ * the end of the archive more is staged than replayed, and counting that would overstate the rate.
+ */
+export function replayedWal(staged: StagedWal, base: { timeline: number; walSegmentBytes: number }, recoveredLsn: string): { files: number; bytes: number } {
+  if (!recoveredLsn) return { files: staged.files, bytes: staged.bytes };
+  const last = segmentName(base.timeline, segmentOfLsn(recoveredLsn, base.walSegmentBytes), base.walSegmentBytes);
+  let files = 0;
+  let bytes = 0;
+  for (const [name, size] of staged.segments) {
+    if (name > last) continue;
+    files += 1;
+    bytes += size;
+  }
+  return { files, bytes };
 }
 
 /**
