@@ -210,7 +210,7 @@ export async function pitrPart({ servers, walMiB, measure, log, cleanups }: Pitr
         seconds: replayS, outputBytes: 0, cpu: s.window.cpu,
         extra: {
           'WAL MB/s': mbps(replayS), 'whole workflow s': s.seconds, 'restore activity s': pitr.restoreMs / 1000, 'redo elapsed s (server log)': sRedo ?? 'n/a',
-          'WAL files staged': pitr.walFiles, 'MB staged': pitr.walBytes / 1e6, 'recovered LSN': pitr.recoveredLsn,
+          'WAL files replayed (its result)': pitr.walFiles, 'MB replayed (its result)': pitr.walBytes / 1e6, 'recovered LSN': pitr.recoveredLsn,
         },
       },
       t: {
