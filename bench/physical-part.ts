@@ -4,18 +4,15 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import type { Client } from '@temporalio/client';
-import { registerDir } from '../test/harness/cleanup';
 import { s3Client } from '../test/harness/seaweedfs';
 import type { S3Server, Servers } from '../test/harness/servers';
 import { startArchivingPostgres } from '../test/support/archiving-postgres';
-import { makeFixture, type Fixture } from '../test/support/fixture';
-import { startBenchWorker } from './worker';
 import { lifeboat } from './cases';
 import { generateDatabase } from './generate';
 import { phasesOf } from './phases';
 import { nodeMemory, ownProcessGroup, watchPeakRssSum, type WindowReport } from './procs';
 import type { CaseResult, PhysicalResults, PhysicalS3Results } from './report';
+import { startPartWorker } from './worker';
 
 // The physical part: (m) a Lifeboat base backup of a whole cluster to a local region against (n)
 // pgBackRest's full backup of the same cluster to a local repository, zstd 3 and encryption on
@@ -132,33 +129,22 @@ async function measured<T extends { seconds: number }>(measure: Measure, groups:
   return { ...result, rss };
 }
 
-interface PhysicalLifeboat {
-  fixture: Fixture;
-  client: Client;
-  workerGroup: number;
-  /** Stops the worker (again harmless; the part's cleanups call it too). */
-  stop(): Promise<void>;
-}
+type PhysicalLifeboat = Awaited<ReturnType<typeof startPartWorker>>;
 
 /**
- * A fixture with one region (`storage`) and two physical sources of the cluster, `warmup` and
- * `cluster`, served by a worker process of its own, and a Temporal client for it.
- * BENCH_PHYSICAL_WORKER_NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", is the worker's
- * NODE_OPTIONS (a profile covers its whole life, start-up and the warm-up too; written when it stops).
+ * A worker of its own with one region (`physical`) and two physical sources of the cluster,
+ * `warmup` and `cluster`. BENCH_PHYSICAL_WORKER_NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof",
+ * is the worker's NODE_OPTIONS (a profile covers its whole life, start-up and the warm-up too; written when it stops).
  */
 async function startLifeboat(o: {
   servers: Servers; cleanups: PhysicalContext['cleanups']; pgUrl: string; pgPassword: string; storage: Record<string, unknown>; env: Record<string, string>;
 }): Promise<PhysicalLifeboat> {
   const passwordEnv = `BENCH_PHYSICAL_PG_${process.pid}`;
   const source = { kind: 'postgres', region: 'physical', mode: 'physical', passwordEnv, url: o.pgUrl };
-  const fixture = await makeFixture({ ...o.servers, s3: {} }, () => ({ cluster: source, warmup: source }),
-    { primaryRegion: 'physical', regions: { physical: { storage: o.storage } }, sync: { afterBackup: false } });
-  Object.assign(fixture.env, { [passwordEnv]: o.pgPassword }, o.env);
-  const unregisterDir = registerDir(fixture.dir);
-  o.cleanups.push(() => { fixture.cleanup(); unregisterDir(); });
-  const nodeOptions = process.env.BENCH_PHYSICAL_WORKER_NODE_OPTIONS;
-  const { client, workerGroup, stop } = await startBenchWorker(o.servers, fixture, o.cleanups, nodeOptions ? { ...fixture.env, NODE_OPTIONS: nodeOptions } : fixture.env);
-  return { fixture, client, workerGroup, stop };
+  return startPartWorker({
+    servers: o.servers, cleanups: o.cleanups, region: 'physical', storage: o.storage, sources: { cluster: source, warmup: source },
+    env: { [passwordEnv]: o.pgPassword, ...o.env }, nodeOptions: process.env.BENCH_PHYSICAL_WORKER_NODE_OPTIONS,
+  });
 }
 
 export async function physicalPart({ servers, sizeMiB, measure, log, cleanups }: PhysicalContext, version: string): Promise<PhysicalResults> {

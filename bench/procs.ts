@@ -140,6 +140,8 @@ export class Sampler {
       }
       // The latest name: Debian's pg_dump starts as the perl pg_wrapper and execs the real binary.
       entry.name = stat.name;
+      // A group may be named after its leader was first seen (a server a case starts): from then on it is that group's.
+      if (entry.group === 'other') entry.group = group;
       entry.lastCpu = stat.cpu;
       if (stat.pgrp === this.memoryGroup) entry.peakRss = Math.max(entry.peakRss, memoryOf(pid)?.rss ?? 0);
     }

@@ -78,6 +78,37 @@ export interface PhysicalResults {
   s3?: PhysicalS3Results;
 }
 
+/** The pitr part (issue target 5): (s) Lifeboat's point-in-time restore, (t) the same WAL replayed from a local directory by hand. */
+export interface PitrResults {
+  wal: {
+    targetMiB: number;
+    /** WAL written after the base backup's stop LSN, up to the recovery target. */
+    afterBackupBytes: number;
+    /** What each restore replays: from the base backup's start LSN to the recovery target. */
+    replayedBytes: number;
+    targetLsn: string;
+    startWalFile: string;
+    /** Archived files from the base backup's start segment on, and their stored (compressed, encrypted) size. */
+    archivedFiles: number;
+    storedBytes: number;
+    shippedFiles: number;
+    /** Rows in the generated table, which both restores must hold. */
+    rows: number;
+    generateSeconds: number;
+    shipSeconds: number;
+  };
+  base: { backupId: string; storedBytes: number };
+  /** seconds: from pg_ctl start to the first poll that sees the promotion. */
+  cases: { s: CaseResult; t: CaseResult };
+  /** The whole restore: Lifeboat's restoreBackup workflow; by hand, extract + pg_verifybackup + WAL decrypted + replay, one after another. */
+  totals: { s: number; t: number };
+  /** "redo done … elapsed" from each server's log: the startup process's own replay time. */
+  redo: { s: number | null; t: number | null };
+  ratios: { sOverT: Target };
+  /** Peak RSS during (s): the worker's process group summed (node, age, zstd), and its node's VmHWM. */
+  rss: { workerSum: number; workerNode: number };
+}
+
 /** The file-tree part: (d) Lifeboat, (e) tar | zstd | age to a file, (f) restic to the same S3 server. */
 export interface FilesResults {
   tree: {
@@ -161,6 +192,7 @@ export interface Results extends Partial<PostgresResults> {
   physical?: PhysicalResults;
   cli?: CliResults;
   catalog?: CatalogResults;
+  pitr?: PitrResults;
 }
 
 export interface Target {
@@ -203,6 +235,7 @@ export function printReport(r: Results): void {
   if (r.files) lines.push(...filesLines(r.files));
   if (r.restore) lines.push(...restoreLines(r.restore));
   if (r.physical) lines.push(...physicalLines(r.physical));
+  if (r.pitr) lines.push(...pitrLines(r.pitr));
   if (r.cli) lines.push(...cliLines(r.cli));
   if (r.catalog) lines.push(...catalogLines(r.catalog));
   lines.push(...summaryLines(r));
@@ -306,6 +339,25 @@ function physicalLines(p: PhysicalResults): string[] {
   return lines;
 }
 
+function pitrLines(p: PitrResults): string[] {
+  const w = p.wal;
+  const t = p.ratios.sOverT;
+  const redo = p.redo.s !== null && p.redo.t !== null ? `; by the servers' own "redo done" elapsed: ${p.redo.s.toFixed(1)} / ${p.redo.t.toFixed(1)} s = ${(p.redo.s / p.redo.t).toFixed(2)}` : '';
+  return [
+    `pitr: base backup ${p.base.backupId} (${(p.base.storedBytes / MB).toFixed(1)} MB stored), then ${mib(w.afterBackupBytes)} MiB of WAL written after it (target ${w.targetMiB} MiB; ${w.rows} rows) in ${w.generateSeconds.toFixed(0)} s,` +
+      ` ${w.shippedFiles} files shipped in ${w.shipSeconds.toFixed(0)} s; ${w.archivedFiles} archived files from ${w.startWalFile} on, ${(w.storedBytes / MB).toFixed(1)} MB stored;` +
+      ` both restores replay ${(w.replayedBytes / MB).toFixed(1)} MB of WAL to LSN ${w.targetLsn}`,
+    '',
+    'case  seconds  output MB  WAL MB/s  what',
+    ...caseLines(p.cases, w.replayedBytes),
+    '',
+    `s/t = ${t.value.toFixed(2)} (replay, target ≤ ${t.limit})  ${t.pass ? 'PASS' : 'MISS'}${redo}`,
+    `whole restore: Lifeboat ${p.totals.s.toFixed(1)} s (WAL fetched while replaying), by hand ${p.totals.t.toFixed(1)} s (one step after another);` +
+      ` peak RSS during (s): worker Σ ${mib(p.rss.workerSum)} MiB (node ${mib(p.rss.workerNode)})`,
+    '',
+  ];
+}
+
 /** The peak RSS cell of a physical row: Lifeboat's worker group summed (its node's VmHWM), pgBackRest's processes summed. */
 const physicalRss = (m: PhysicalRss['m'], n: PhysicalRss['n']) => `worker Σ ${mib(m.workerSum)} (node ${mib(m.workerNode)}), pgBackRest Σ ${mib(n.pgbackrestSum)}`;
 
@@ -380,6 +432,16 @@ export function summaryRows(r: Results): SummaryRow[] {
         peakRss: physicalRss(p.s3.rss.m3, p.s3.rss.n3),
       });
     }
+  }
+  if (r.pitr) {
+    const p = r.pitr;
+    const rate = (seconds: number) => (p.wal.replayedBytes / MB / seconds).toFixed(0);
+    rows.push({
+      case: `point-in-time restore: replay of ${(p.wal.replayedBytes / MiB / 1024).toFixed(2)} GiB of archived WAL, pg_ctl start → promotion (${rate(p.cases.s.seconds)} MB/s; peer ${rate(p.cases.t.seconds)} MB/s)`,
+      lifeboat: p.cases.s.seconds, peer: { label: "restore_command = 'cp DIR/%f %p' from decrypted WAL", seconds: p.cases.t.seconds }, target: { ratio: p.ratios.sOverT.limit },
+      peakRss: `worker Σ ${mib(p.rss.workerSum)} (node ${mib(p.rss.workerNode)})`,
+    });
+    rows.push({ case: 'the whole point-in-time restore (verify, extract, pg_verifybackup, WAL, replay)', lifeboat: p.totals.s, peer: { label: 'the break-glass steps one after another', seconds: p.totals.t } });
   }
   if (r.files) {
     const f = r.files;

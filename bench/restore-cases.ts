@@ -15,7 +15,7 @@ import type { DumpTarget } from './cases';
  * A failed workflow's own reason, not just "Workflow execution failed", with every failed or timed
  * out activity attempt before it: a retry that meets a half-restored target hides the first cause.
  */
-async function explained<T>(client: Client, workflowId: string, result: Promise<T>, what: string): Promise<T> {
+export async function explained<T>(client: Client, workflowId: string, result: Promise<T>, what: string): Promise<T> {
   try {
     return await result;
   } catch (error) {

@@ -11,12 +11,18 @@
 // physical: (m) a Lifeboat base backup of a cluster of its own to a local region, (n) pgBackRest's
 //   full backup of the same cluster to a local repository; (m3), (n3) the same two to the SeaweedFS
 //   over HTTPS (bench/physical-part.ts).
+// pitr: (s) a Lifeboat point-in-time restore (restoreBackup, --lsn) of a base backup of a cluster of
+//   its own with BENCH_WAL_MB of WAL written after it, shipped by the WAL shipper into a local region;
+//   (t) the same WAL decrypted into a local directory and replayed with restore_command = cp; replay
+//   s/t ≤ 1.2 (bench/pitr-part.ts).
 // cli: `lifeboat --help` and `lifeboat backups list` beside `node -e 0`, medians of 5.
 // catalog: (o) backups list, (p) status, (q) retention show, (r) a failover preflight's plan over a
 //   seeded catalog in three regions, each ≤ 2 s and ≤ 300 MiB (bench/catalog-part.ts).
-//   BENCH_CASES            which parts to run, comma-separated: postgres, files, restore, physical, cli, catalog (default all six)
+//   BENCH_CASES            which parts to run, comma-separated: postgres, files, restore, physical, pitr, cli, catalog (default all seven)
 //   BENCH_SIZE_MB          database size in MiB (default 1024; 100 for a quick run)
 //   BENCH_FILES_MB         file tree size in MiB (default 1024; 100 for a quick run)
+//   BENCH_WAL_MB           pitr part: MiB of WAL written after the base backup and replayed (default 2048; 200 for a quick run)
+//   BENCH_PITR_WORKER_NODE_OPTIONS  pitr part: NODE_OPTIONS for its worker, e.g. "--cpu-prof --cpu-prof-dir=DIR" (as BENCH_PHYSICAL_WORKER_NODE_OPTIONS)
 //   BENCH_CATALOG_BACKUPS  catalog part: backups in each region, all sources together (default 10000; 2000 for a quick run)
 //   BENCH_CATALOG_SOURCES  catalog part: how many sources they are split evenly over (default 20)
 //   BENCH_CATALOG_INDEX    catalog part: rebuild (default: `lifeboat catalog rebuild` writes the index after seeding) or none (every object read)
@@ -33,6 +39,7 @@ import { catalogPart, catalogSettings, requireGnuTime } from './catalog-part';
 import { cliPart } from './cli-cases';
 import { phasesOf } from './phases';
 import { physicalPart, pgbackrestVersion } from './physical-part';
+import { pitrPart } from './pitr-part';
 import { pgUrl, withClient, recreateDatabase } from '../scripts/sample-db';
 import { registerDir } from '../test/harness/cleanup';
 import { startServers, type Servers } from '../test/harness/servers';
@@ -54,14 +61,14 @@ const DATABASE = 'bench';
 const VERIFY_PASSWORD_ENV = 'BENCH_VERIFY_PG_PASSWORD';
 const log = (line: string) => console.error(line);
 
-function sizeFromEnv(name = 'BENCH_SIZE_MB'): number {
-  const text = process.env[name] ?? '1024';
+function sizeFromEnv(name = 'BENCH_SIZE_MB', fallback = 1024): number {
+  const text = process.env[name] ?? String(fallback);
   const mb = Number(text);
   if (!Number.isFinite(mb) || mb < 20) throw new Error(`${name} must be a number ≥ 20 (MiB), got ${JSON.stringify(text)}`);
   return mb;
 }
 
-const PARTS = ['postgres', 'files', 'restore', 'physical', 'cli', 'catalog'] as const;
+const PARTS = ['postgres', 'files', 'restore', 'physical', 'pitr', 'cli', 'catalog'] as const;
 type Part = (typeof PARTS)[number];
 
 /** The AWS CLI runs the peer of the logical backup; missing, it fails before any server starts. */
@@ -96,7 +103,9 @@ const quietWaitMs = (() => {
  * and our own process group.
  */
 async function sampled<T extends { seconds: number }>(baseGroups: Map<number, string>, workerGroup: number | undefined, run: () => Promise<T>, extraGroups = new Map<number, string>()): Promise<T & { window: WindowReport }> {
-  const groups = new Map([...baseGroups, ...extraGroups]);
+  // extraGroups itself is sampled, so a case can add a server it starts meanwhile (a restored cluster's postmaster).
+  const groups = extraGroups;
+  for (const [pid, name] of baseGroups) if (!groups.has(pid)) groups.set(pid, name);
   const load = await waitQuiet(groups, quietWaitMs, QUIET_CORES, log);
   if (load >= QUIET_CORES) log(`  the machine is still busy (${load.toFixed(2)} cores, servers included); measuring anyway`);
   const sampler = new Sampler(groups, workerGroup);
@@ -170,6 +179,10 @@ async function bench(servers: Servers, cleanups: Array<() => Promise<void> | voi
   if (parts.has('physical')) {
     const measure = <T extends { seconds: number }>(run: () => Promise<T>, extra?: Map<number, string>) => sampled(groups, workerGroup, run, extra);
     results.physical = await physicalPart({ servers, sizeMiB: sizeFromEnv(), measure, log, cleanups }, pgbackrest!);
+  }
+  if (parts.has('pitr')) {
+    const measure = <T extends { seconds: number }>(run: () => Promise<T>, extra?: Map<number, string>) => sampled(groups, workerGroup, run, extra);
+    results.pitr = await pitrPart({ servers, walMiB: sizeFromEnv('BENCH_WAL_MB', 2048), measure, log, cleanups });
   }
   if (main && parts.has('cli')) {
     log('CLI start: node -e 0, lifeboat --help, lifeboat backups list…');
@@ -350,6 +363,7 @@ async function main(): Promise<void> {
   const parts = partsFromEnv();
   if (parts.has('postgres') || parts.has('restore')) sizeFromEnv();
   if (parts.has('files')) sizeFromEnv('BENCH_FILES_MB');
+  if (parts.has('pitr')) sizeFromEnv('BENCH_WAL_MB', 2048);
   // Before any server starts: a missing restic fails at once, with the install hint.
   const restic = parts.has('files') ? await resticVersion() : undefined;
   if (parts.has('postgres')) awsVersion();

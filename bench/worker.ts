@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { dataConverterOf } from '../lib/codec/data-converter';
-import { registerGroup, registerStop } from '../test/harness/cleanup';
+import { registerDir, registerGroup, registerStop } from '../test/harness/cleanup';
 import type { Servers } from '../test/harness/servers';
-import type { Fixture } from '../test/support/fixture';
+import { makeFixture, type Fixture } from '../test/support/fixture';
 import { startWorkerProcess } from '../test/support/worker-process';
 
 export interface BenchWorker {
@@ -43,4 +43,23 @@ export async function startBenchWorker(servers: Servers, fixture: Fixture, clean
   cleanups.push(() => connection.close());
   const client = new Client({ connection, namespace: servers.temporal.namespace, dataConverter: dataConverterOf(fixture.config) });
   return { client, workerGroup, stop };
+}
+
+/**
+ * A fixture with one local or S3 region of its own (`region`) and the given sources, served by a
+ * worker process of its own (its own process group, so its tools are measured with it). The parts
+ * that bring a cluster of their own (pitr) use it. `nodeOptions` is the worker's NODE_OPTIONS, e.g.
+ * a CPU profile of its whole life.
+ */
+export async function startPartWorker(o: {
+  servers: Servers; cleanups: Array<() => Promise<void> | void>; region: string; storage: Record<string, unknown>;
+  sources: Record<string, unknown>; env: Record<string, string>; nodeOptions?: string;
+}): Promise<BenchWorker & { fixture: Fixture }> {
+  const fixture = await makeFixture({ ...o.servers, s3: {} }, () => o.sources,
+    { primaryRegion: o.region, regions: { [o.region]: { storage: o.storage } }, sync: { afterBackup: false } });
+  Object.assign(fixture.env, o.env);
+  const unregisterDir = registerDir(fixture.dir);
+  o.cleanups.push(() => { fixture.cleanup(); unregisterDir(); });
+  const worker = await startBenchWorker(o.servers, fixture, o.cleanups, o.nodeOptions ? { ...fixture.env, NODE_OPTIONS: o.nodeOptions } : fixture.env);
+  return { ...worker, fixture };
 }

@@ -11,8 +11,10 @@ export interface Names {
   backupId?: string;
 }
 
-// What backupIdFor (lib/manifest.ts) makes: the start second, then 12 hex digits of the run id.
-const BACKUP_ID = /^\d{8}T\d{6}Z-[0-9a-f]{12}$/;
+// The shape backupIdFor (lib/manifest.ts) makes: the start second, then a piece of the run id. The
+// tail is not held to hex: an id that storage holds under another tail (planted, say) must still
+// reach the worker, which says why it is not restored.
+const BACKUP_ID = /^\d{8}T\d{6}Z-[0-9A-Za-z]+$/;
 
 /** Usage errors with "did you mean …" for a source, region or backup id that cannot be right. */
 export function checkNames(config: Config, names: Names): void {

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { readAll } from '../activities/storage/backend';
-import { DigestStream } from '../activities/pipeline/digest';
-import { startPipeline } from '../activities/pipeline/processes';
+import { DigestStream, digestFile } from '../activities/pipeline/digest';
+import { startPipeline, startPipelineToFile } from '../activities/pipeline/processes';
 import { KEEP_LINES, warningCount } from '../activities/pipeline/stderr';
 import { createHash } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 describe('a pipeline of tools', () => {
   it('passes bytes from one tool to the next and reports success', async () => {
@@ -15,6 +18,33 @@ describe('a pipeline of tools', () => {
     const output = await readAll(running.output);
     await running.finished;
     expect(output.length).toBe(3_000_000);
+  });
+
+  it('writes the last tool\'s output straight into a file the caller opened, and hashes it the same as a stream would', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lifeboat-pipeline-'));
+    try {
+      const file = join(dir, 'out');
+      const fd = openSync(file, 'w', 0o600);
+      const running = startPipelineToFile([
+        { tool: 'zstd', args: ['-q', '-c'], what: 'compression' },
+        { tool: 'zstd', args: ['-d', '-q', '-c'], what: 'decompression' },
+      ], 'pipe', fd);
+      const input = Buffer.alloc(5_000_000, 'lifeboat ');
+      running.input!.end(input);
+      await running.finished;
+      closeSync(fd);
+      expect(readFileSync(file).equals(input)).toBe(true);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(await digestFile(file)).toEqual({ size: input.length, sha256: createHash('sha256').update(input).digest('hex') });
+
+      const failing = openSync(file, 'w', 0o600);
+      const broken = startPipelineToFile([{ tool: 'zstd', args: ['-d', '-q', '-c'], what: 'decompression of junk' }], 'pipe', failing);
+      broken.input!.end(Buffer.from('not zstd at all'));
+      await expect(broken.finished).rejects.toMatchObject({ message: expect.stringContaining('decompression of junk') });
+      closeSync(failing);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names a missing tool and how to install it', async () => {

@@ -17,7 +17,7 @@ import { socketDirOf, workDirOf } from '../activities/sources/postgres/restore-c
 import { readAll, type StorageBackend } from '../activities/storage/backend';
 import { LifeboatError } from '../lib/errors';
 import { keys, type PostgresPhysicalDescription } from '../lib/manifest';
-import { walKeys } from '../lib/wal';
+import { segmentName, segmentOfLsn, walKeys } from '../lib/wal';
 import { archived as walFiles } from './support/wal';
 import type { BackupSummary } from '../workflows/backup-source';
 import { freePorts } from './harness/ports';
@@ -40,6 +40,8 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
   let beforeBase: string;
   /** The WAL position right after batch 2 committed. */
   let betweenLsn: string;
+  /** The WAL position right after batch 1 committed: two archived segments lie beyond it. */
+  let afterFirstLsn: string;
   const owners: Array<[ClusterTarget, string]> = [];
 
   async function restore(name: string, recovery: RecoveryTarget, owner = `test-${name}`): Promise<{ target: ClusterTarget; result: PitrResult }> {
@@ -80,6 +82,7 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     });
     for (const batch of [1, 2, 3]) {
       await cluster.query(`insert into events (batch) select ${batch} from generate_series(1, 100)`, 'shop');
+      if (batch === 1) afterFirstLsn = (await cluster.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn'))[0]!.lsn;
       if (batch === 2) betweenLsn = (await cluster.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn'))[0]!.lsn;
       await archiveCurrentSegment(cluster);
       if (batch === 2) {
@@ -121,6 +124,20 @@ describe('point-in-time restore of a physical PostgreSQL source', () => {
     const { target, result } = await restore('lsn', { lsn: betweenLsn });
     expect(await batches(target)).toEqual([1, 2]);
     expect(lsnValue(result.recoveredLsn)).toBeGreaterThanOrEqual(lsnValue(betweenLsn));
+  });
+
+  it('counts only the WAL it replayed, not files fetched ahead past the target, in its files, bytes and MB/s', async () => {
+    const { target, result } = await restore('first', { lsn: afterFirstLsn });
+    expect(await batches(target)).toEqual([1]);
+    const { manifest } = await findBackup(storage, trusted, 'pitr-db', base.backupId);
+    const description = manifest.description as PostgresPhysicalDescription;
+    const segment = (lsn: string) => segmentOfLsn(lsn, description.walSegmentBytes);
+    const last = segmentName(description.timeline, segment(result.recoveredLsn), description.walSegmentBytes);
+    // Batch 3's segment at least lies beyond where recovery stopped; staging fetches ahead of replay.
+    expect((await walFiles(storage, 'pitr-db')).filter((name) => /^[0-9A-F]{24}$/.test(name) && name > last).length).toBeGreaterThan(0);
+    const replayed = segment(result.recoveredLsn) - segment(description.startLsn) + 1;
+    expect(result.walFiles).toBe(replayed);
+    expect(result.walBytes).toBe(replayed * description.walSegmentBytes);
   });
 
   it('restores to the end of the archived WAL: every archived row is there', async () => {

@@ -78,7 +78,7 @@ describe('a WAL shipper that cannot plan', () => {
     const doctor = await cli(['--json', 'doctor']);
     const checks = (JSON.parse(doctor.stdout) as { checks: Array<{ check: string; ok: boolean; detail: string }> }).checks;
     expect(checks.find((c) => c.check === `wal shipper ${source}`)).toEqual({
-      check: `wal shipper ${source}`, ok: false, detail: expect.stringMatching(/is not running.*lifeboat schedules apply/) as string,
+      check: `wal shipper ${source}`, ok: false, detail: expect.stringMatching(/is not running.*lifeboat schedules apply/) as string, type: 'Config',
     });
     expect(doctor.exitCode).not.toBe(0);
     expect((await cli(['schedules', 'apply', '--dry-run'])).stdout).toContain(`WAL shipper of ${source}: not running, would be started`);

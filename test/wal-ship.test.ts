@@ -321,7 +321,9 @@ describe('shipWal: the spool to every region, continuity and retention of the ar
     expect(text.stdout).toMatch(new RegExp(`stockholm +${segments.at(-1)!} +\\d+[sm] +${firstBase.id} from ${firstBase.startWalFile} +${segments.at(-1)!} +none`));
 
     const overall = await cli(['status']);
-    expect(overall.exitCode, overall.stderr).toBe(0);
+    // lost-db of this file is never backed up: status prints everything, then exits 25 naming it.
+    expect(overall.exitCode, overall.stderr).toBe(25);
+    expect(overall.stderr).toContain('lost-db (never backed up)');
     const newest = segments.at(-1)!;
     expect(overall.stdout).toMatch(new RegExp(`^  ${source}  stockholm \\d+[sm] ago \\(${newest}\\), gothenburg \\d+[sm] ago \\(${newest}\\), uppsala \\d+[sm] ago \\(${newest}\\)$`, 'm'));
   }, 180_000);

@@ -48,6 +48,8 @@ export interface BackupDone {
   bytes: number;
   durationMs: number;
   contents: string;
+  /** temporal.heartbeatTimeout: a worker that dies during the assessment is noticed as soon as during the backup. */
+  heartbeatTimeoutMs?: number;
 }
 
 /** The success digest and the size-change warning, as the config asks (read by an activity). */
@@ -55,7 +57,7 @@ export async function alertBackupDone(done: BackupDone): Promise<void> {
   const { source, region, backupId } = done;
   let assessment;
   try {
-    assessment = await proxyActivities<Activities>({ ...catalogScan(), taskQueue: done.taskQueue, retry: { ...shortCall.retry, maximumAttempts: 3 } })
+    assessment = await proxyActivities<Activities>({ ...catalogScan(done.heartbeatTimeoutMs), taskQueue: done.taskQueue, retry: { ...shortCall.retry, maximumAttempts: 3 } })
       .assessBackup({ source, backupId });
   } catch (error) {
     log.warn('backup alerts skipped: cannot assess the new backup', { source, backupId, error: failureMessage(error) });

@@ -99,7 +99,7 @@ export async function backupSource({ source, full }: BackupSourceInput): Promise
     // The rollback check reads backupId and headSequence from the memo in visibility listings.
     upsertMemo({ summary: `${source}: backup ${backupId}, ${summary.bytes} bytes stored in ${plan.region}`, backupId, headSequence: summary.headSequence });
     await committed(() => startSyncAfterBackup(source, plan));
-    await committed(() => alertBackupDone({ source, region: plan.region, backupId, taskQueue: plan.taskQueue, bytes: summary.bytes, durationMs: summary.durationMs, contents: summary.contents }));
+    await committed(() => alertBackupDone({ source, region: plan.region, backupId, taskQueue: plan.taskQueue, bytes: summary.bytes, durationMs: summary.durationMs, contents: summary.contents, heartbeatTimeoutMs: plan.heartbeatTimeoutMs }));
     phase = 'done';
     return summary;
   } catch (error) {

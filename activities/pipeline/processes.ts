@@ -49,13 +49,30 @@ export const installHints: Record<string, string> = {
  * stdin file descriptor, so the bytes between tools never pass through Node's event loop.
  */
 export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore', output: 'pipe' | Writable = 'pipe'): RunningPipeline {
+  const { previous, ...running } = spawnSteps(steps, input, output);
+  // Written to the stream (the descriptor) it was given, the last step's stdout is not Node's to read: an empty stream stands in.
+  return { ...running, output: previous ?? Readable.from([]) };
+}
+
+/**
+ * startPipeline with the last step writing straight into `fd`, a file the caller opened (and closes
+ * once `finished` settles): output Node has no use for never passes through its event loop or heap.
+ */
+export function startPipelineToFile(steps: Step[], input: 'pipe' | 'ignore', fd: number): Omit<RunningPipeline, 'output'> {
+  // execa hands any descriptor number to spawn as it is (its types list only 3 to 9); `{ file }` would
+  // instead open a write stream and pipe the output through Node.
+  const { input: stdin, finished, kill } = spawnSteps(steps, input, fd as 3);
+  return { input: stdin, finished, kill };
+}
+
+function spawnSteps(steps: Step[], input: 'pipe' | 'ignore', lastStdout: 'pipe' | 3 | Writable): Omit<RunningPipeline, 'output'> & { previous: Readable | null | undefined } {
   const children: ResultPromise[] = [];
   const stderr: StderrCollector[] = [];
   let previous: Readable | null | undefined;
   for (const [index, step] of steps.entries()) {
     const child = execa(step.tool, step.args, {
       stdin: index === 0 ? input : previous!,
-      stdout: index === steps.length - 1 ? output : 'pipe',
+      stdout: index === steps.length - 1 ? lastStdout : 'pipe',
       stderr: 'pipe',
       // Not buffered by execa, whose limit kills the child: drained and bounded by StderrCollector.
       buffer: { stdout: false, stderr: false },
@@ -67,7 +84,7 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
     if (index > 0) previous!.destroy();
     children.push(child);
     stderr.push(new StderrCollector(child.stderr, step.ignoreStderr));
-    previous = child.stdout;
+    previous = child.stdout ?? undefined;
   }
   const kill = () => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
@@ -109,8 +126,7 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
     stop.addEventListener('abort', kill);
     void finished.finally(() => stop.removeEventListener('abort', kill)).catch(() => undefined);
   }
-  // Written to the stream (the descriptor) it was given, the last step's stdout is not Node's to read: an empty stream stands in.
-  return { output: previous ?? Readable.from([]), input: input === 'pipe' ? children[0]!.stdin! : undefined, finished, kill };
+  return { previous, input: input === 'pipe' ? children[0]!.stdin! : undefined, finished, kill };
 }
 
 interface ExecaFailure {

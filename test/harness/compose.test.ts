@@ -13,9 +13,9 @@ interface ComposeService {
 describe('docker-compose.temporal.yml', () => {
   const compose = parse(readFileSync(new URL('../../docker-compose.temporal.yml', import.meta.url), 'utf8')) as { services: Record<string, ComposeService> };
 
-  it('publishes Temporal on 7233 and its UI on 8080', () => {
+  it('publishes Temporal on 7233 and its UI on 8233, where the links lifeboat prints point', () => {
     expect(compose.services.temporal?.ports).toContain('7233:7233');
-    expect(compose.services['temporal-ui']?.ports).toContain('8080:8080');
+    expect(compose.services['temporal-ui']?.ports).toContain('8233:8080');
   });
 
   it('registers every Lifeboat search attribute as a Keyword', () => {

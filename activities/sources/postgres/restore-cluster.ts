@@ -16,7 +16,7 @@ import { restoreObject, verifyObject } from '../../restore-stream';
 import type { StorageBackend } from '../../storage/backend';
 import { majorOf, pgBinary } from './binaries';
 import { asUser, postmasterPid, startCluster, userIds } from './cluster';
-import { FAILED_MARK, restoreCommandScript, stageWal, walToStage, type StagedWal } from './stage-wal';
+import { FAILED_MARK, replayedWal, restoreCommandScript, stageWal, walToStage, type StagedWal } from './stage-wal';
 import { TABLESPACE_MAP_COPY } from './base-backup-protocol';
 import type { TrustedKey } from '../../../lib/signing';
 import { childEnvOptions } from '../../../lib/child-env';
@@ -134,7 +134,7 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
 
   // Archived WAL is fetched while PostgreSQL replays it: restore_command waits for a file still
   // coming, so fetching overlaps replay instead of preceding it.
-  let staging: Promise<StagedWal> = Promise.resolve({ files: 0, bytes: 0, through: null });
+  let staging: Promise<StagedWal> = Promise.resolve({ files: 0, bytes: 0, segments: new Map(), through: null });
   const stopStaging = new AbortController();
   if (plan.wal === 'archive') {
     plan.onPhase('listing archived WAL');
@@ -175,8 +175,10 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
   // Promoted at its target: files beyond it are not needed. Those in flight finish (their names are listed).
   stopStaging.abort();
   const staged = await staging;
-  checks.push({ name: 'recovery', ok: true, detail: `replayed ${staged.files} archived WAL file(s) (${replayRate({ walBytes: staged.bytes, replayMs })}, fetched while replaying)${staged.through ? ` through ${staged.through}` : ''} and promoted on timeline ${outcome.timeline}` });
-  return { ...outcome, walFiles: staged.files, walBytes: staged.bytes, replayMs, checks, connection };
+  const replayed = replayedWal(staged, description, outcome.recoveredLsn);
+  const ahead = staged.files > replayed.files ? `; ${staged.files - replayed.files} more fetched ahead, not needed` : '';
+  checks.push({ name: 'recovery', ok: true, detail: `replayed ${replayed.files} archived WAL file(s) (${replayRate({ walBytes: replayed.bytes, replayMs })}, fetched while replaying${ahead})${staged.through ? `; the archive runs through ${staged.through}` : ''} and promoted on timeline ${outcome.timeline}` });
+  return { ...outcome, walFiles: replayed.files, walBytes: replayed.bytes, replayMs, checks, connection };
 }
 
 /**

@@ -37,9 +37,15 @@ export function classifyRedisError(where: string) {
     if (/Connection refused|Could not connect|Name or service not known|timed out/i.test(text)) {
       return new LifeboatError('SourceUnreachable', `${where}: cannot connect: ${text.split('\n').find(Boolean) ?? ''}`, 'check that the server is running and reachable from this worker');
     }
-    if (/NOPERM|unknown command|SYNC|MASTER aborted|Server closed|can't SYNC/i.test(text)) {
+    // A refusal comes as an error reply; a server that dies or restarts mid-transfer breaks the
+    // connection instead, and a retry may well succeed: only the first is Unsupported.
+    if (/NOPERM|unknown command|can't SYNC|aborted replication with an error/i.test(text)) {
       return new LifeboatError('Unsupported', `${where}: the server refused SYNC, so redis-cli --rdb cannot take a snapshot: ${text.split('\n').filter(Boolean).pop() ?? ''}`,
         'managed Redis services often disable SYNC: use their own snapshot export, or grant the ACL user +sync (and +replconf, +ping)');
+    }
+    if (/while SYNCing|I\/O Error|Server closed|Connection reset|MASTER aborted/i.test(text)) {
+      return new LifeboatError('SourceUnreachable', `${where}: the connection broke during the snapshot: ${text.split('\n').filter(Boolean).pop() ?? ''}`,
+        'the server stopped, restarted or dropped the replica connection (see its log: client-output-buffer-limit replica is a common cause); the backup is retried');
     }
     return undefined;
   };
