@@ -165,7 +165,7 @@ describe('archived WAL is replayed only with a record a trusted key signed', () 
   const stage = (name: string) => {
     const directory = join(fixture.dir, name);
     mkdirSync(directory);
-    return { directory, staging: walToStage(storage, 'pg', base).then((plan) => stageWal(storage, trusted, 'pg', plan, fixture.key.identityFile, directory, undefined, () => {})) };
+    return { directory, staging: walToStage(storage, 'pg', base).then((plan) => stageWal(storage, trusted, 'pg', plan, fixture.key.identityFile, directory, { segmentBytes: base.walSegmentBytes, onProgress: () => {} })) };
   };
   const record = { format: 'lifeboat-wal-record/1', file: segment, size: raw.length, sha256: createHash('sha256').update(raw).digest('hex') };
 

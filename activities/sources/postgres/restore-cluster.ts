@@ -139,7 +139,9 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
   if (plan.wal === 'archive') {
     plan.onPhase('listing archived WAL');
     const toStage = await walToStage(plan.storage, plan.source, description);
-    staging = stageWal(plan.storage, plan.trusted, plan.source, toStage, plan.identity, walDir, ids, plan.onPhase, stopStaging.signal).catch((error: unknown) => {
+    staging = stageWal(plan.storage, plan.trusted, plan.source, toStage, plan.identity, walDir, {
+      owner: ids, segmentBytes: description.walSegmentBytes, onProgress: plan.onPhase, signal: stopStaging.signal,
+    }).catch((error: unknown) => {
       // restore_command sees this and stops recovery (exit 200), instead of ending it at the last file staged.
       writeFileSync(join(walDir, FAILED_MARK), '');
       throw error;

@@ -1,4 +1,5 @@
-import { chownSync, closeSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { LifeboatError } from '../../../lib/errors';
@@ -23,11 +24,21 @@ export interface StagedWal {
 
 /** Segments fetched at once: replay reads one at a time, so a few in flight keep it fed from a remote region. */
 export const WAL_PREFETCH = 4;
+/**
+ * How far staging runs ahead of the segment recovery last asked for, in bytes (at least two
+ * prefetch rounds of segments): enough to keep replay fed, while the DR host's disk holds a
+ * window of the archive and not all of it (pgBackRest's archive-get-queue-max plays this part).
+ */
+export const WAL_AHEAD_BYTES = 512 * 1024 * 1024;
+/** Segments kept behind the one last asked for: PostgreSQL may read the last ones again (a retried read). */
+export const WAL_KEEP_BEHIND = 2;
 
 /** In the staging directory: every file that will be staged, one name per line, written before the first. */
 export const WANTED_LIST = '.wanted';
 /** In the staging directory: staging failed, so recovery must stop rather than take the archive as ended. */
 export const FAILED_MARK = '.failed';
+/** In the staging directory: the file restore_command was last asked for, written by it (renamed into place). */
+export const ASKED_MARK = '.asked';
 
 /** The files a base backup can replay: the unbroken run of its timeline from its start segment on, and every history file. */
 export async function walToStage(storage: StorageBackend, source: string, base: PostgresPhysicalDescription): Promise<{ wanted: string[]; through: string | null }> {
@@ -42,46 +53,120 @@ export async function walToStage(storage: StorageBackend, source: string, base: 
   return { wanted, through };
 }
 
+export interface StageOptions {
+  /** The staged files' owner (the cluster's OS user), when the worker runs as root. */
+  owner?: { uid: number; gid: number };
+  /** Segment size: with aheadBytes, how many segments may wait staged ahead of replay. */
+  segmentBytes: number;
+  aheadBytes?: number;
+  onProgress: (text: string) => void;
+  /** Recovery ended (promoted, or failed): stop; files in flight finish. */
+  signal?: AbortSignal;
+  /** How often the staging directory is looked at for what replay asked for. */
+  pollMs?: number;
+}
+
 /**
- * Decrypts the archived WAL a base backup can replay into `directory`, `WAL_PREFETCH` files at a
- * time in name order (recovery asks for them in that order), each under a temporary name renamed
- * when whole and checked, so restore_command (restoreCommandScript) never copies half a file.
- * The list of names goes first, so restore_command can tell a file still coming from one that
- * never will. `signal` stops it early (recovery reached its target: the rest is not needed).
+ * Decrypts the archived WAL a base backup can replay into `directory`: every history file first,
+ * then segments in name order (recovery asks for them in that order), `WAL_PREFETCH` at a time,
+ * each under a temporary name renamed when whole and checked, so restore_command
+ * (restoreCommandScript) never copies half a file. The list of names goes first, so
+ * restore_command can tell a file still coming from one that never will.
+ *
+ * Staging runs at most `aheadBytes` ahead of the segment restore_command last asked for, and
+ * deletes segments recovery has left behind, so the DR host's disk holds a window of the archive,
+ * not the archive. A segment asked for again after it was deleted is staged again. Without
+ * deletions it ends when everything is staged; after one it serves until `signal` (recovery ended).
  */
 export async function stageWal(storage: StorageBackend, trusted: TrustedKey[], source: string, plan: { wanted: string[]; through: string | null }, identity: string,
-  directory: string, owner: { uid: number; gid: number } | undefined, onProgress: (text: string) => void, signal?: AbortSignal): Promise<StagedWal> {
+  directory: string, options: StageOptions): Promise<StagedWal> {
   const { wanted, through } = plan;
+  const { owner, signal } = options;
   writeFileSync(join(directory, WANTED_LIST), wanted.map((name) => `${name}\n`).join(''));
   if (owner) chownSync(join(directory, WANTED_LIST), owner.uid, owner.gid);
-  let bytes = 0;
-  let files = 0;
+  const history = wanted.filter((name) => parseWalName(name)?.kind !== 'segment');
+  const segmentList = wanted.filter((name) => parseWalName(name)?.kind === 'segment');
+  const position = new Map(segmentList.map((name, index) => [name, index]));
+  const ahead = Math.max(2 * WAL_PREFETCH, Math.floor((options.aheadBytes ?? WAL_AHEAD_BYTES) / options.segmentBytes));
+  const pollMs = options.pollMs ?? 50;
   const segments = new Map<string, number>();
-  let next = 0;
-  let done = 0;
+  const present = new Set<string>();
+  const inFlight = new Set<string>();
+  let historyBytes = 0;
+  let historyNext = 0;
+  let evicted = false;
   let failed = false;
-  const worker = async () => {
-    while (next < wanted.length && !signal?.aborted && !failed) {
-      const name = wanted[next++]!;
-      const file = join(directory, name);
-      const partial = `${file}.partial`;
-      const size = await stageOne(storage, trusted, source, name, identity, partial).catch((error: unknown) => {
-        failed = true;
-        throw error;
-      });
-      if (owner) chownSync(partial, owner.uid, owner.gid);
-      renameSync(partial, file);
-      bytes += size;
-      if (parseWalName(name)?.kind === 'segment') {
-        files += 1;
-        segments.set(name, size);
-      }
-      done += 1;
-      onProgress(`staging WAL ${done}/${wanted.length}`);
+  let staged = 0;
+
+  /** Where replay is: the index of the segment last asked for, -1 before the first. A history file asked for (at promotion) moves nothing. */
+  let lastAsked = -1;
+  const asked = (): number => {
+    let name: string | undefined;
+    try {
+      name = readFileSync(join(directory, ASKED_MARK), 'utf8').trim();
+    } catch {
+      return lastAsked;
+    }
+    lastAsked = position.get(name) ?? lastAsked;
+    return lastAsked;
+  };
+  /** Deletes what replay has left behind; the file being copied is the one asked for, never among them. */
+  const evict = (at: number) => {
+    for (const name of present) {
+      if (position.get(name)! >= at - WAL_KEEP_BEHIND) continue;
+      rmSync(join(directory, name), { force: true });
+      present.delete(name);
+      evicted = true;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(WAL_PREFETCH, wanted.length) }, worker));
-  return { files, bytes, segments, through };
+  /** The next file to stage: a history file, else the first segment of the window not there yet. */
+  const nextName = (): string | undefined => {
+    if (historyNext < history.length) return history[historyNext++];
+    const at = asked();
+    evict(at);
+    const from = Math.max(at, 0);
+    for (let index = from; index < Math.min(segmentList.length, from + ahead + 1); index += 1) {
+      const name = segmentList[index]!;
+      if (!present.has(name) && !inFlight.has(name)) return name;
+    }
+    return undefined;
+  };
+  const finished = () => !evicted && historyNext >= history.length && present.size === segmentList.length;
+
+  const worker = async () => {
+    while (!signal?.aborted && !failed && !finished()) {
+      const name = nextName();
+      if (name === undefined) {
+        await sleep(pollMs);
+        continue;
+      }
+      inFlight.add(name);
+      const file = join(directory, name);
+      const partial = `${file}.partial`;
+      try {
+        const size = await stageOne(storage, trusted, source, name, identity, partial);
+        if (owner) chownSync(partial, owner.uid, owner.gid);
+        renameSync(partial, file);
+        if (position.has(name)) {
+          present.add(name);
+          segments.set(name, size);
+        } else {
+          historyBytes += size;
+        }
+      } catch (error) {
+        failed = true;
+        throw error;
+      } finally {
+        inFlight.delete(name);
+      }
+      staged += 1;
+      options.onProgress(`staging WAL: ${staged} file(s) staged of ${wanted.length}, ${present.size} waiting for replay`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WAL_PREFETCH, Math.max(wanted.length, 1)) }, worker));
+  let bytes = historyBytes;
+  for (const size of segments.values()) bytes += size;
+  return { files: segments.size, bytes, segments, through };
 }
 
 /**
@@ -115,11 +200,18 @@ export function restoreCommandScript(directory: string): string {
     '# Written by Lifeboat for one point-in-time restore: restore_command = \'this-script %f %p\'.',
     `dir=${dir}`,
     `grep -qxF "$1" "$dir/${WANTED_LIST}" || exit 1`,
-    'while [ ! -f "$dir/$1" ]; do',
+    '# Where replay is: staging stays a window ahead of it and deletes what it has left behind.',
+    `printf '%s\\n' "$1" > "$dir/${ASKED_MARK}.tmp" && mv -f "$dir/${ASKED_MARK}.tmp" "$dir/${ASKED_MARK}" || exit 200`,
+    'while :; do',
     `  [ -f "$dir/${FAILED_MARK}" ] && exit 200`,
+    '  if [ -f "$dir/$1" ]; then',
+    '    cp "$dir/$1" "$2" && exit 0',
+    '    # Deleted between the test and the copy (it was behind replay): staging fetches it again.',
+    '    # A copy that failed otherwise (a full pg_wal) is fatal, not the end of the archive.',
+    '    [ -f "$dir/$1" ] && exit 200',
+    '  fi',
     '  sleep 0.05',
     'done',
-    'exec cp "$dir/$1" "$2"',
     '',
   ].join('\n');
 }
