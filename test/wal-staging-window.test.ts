@@ -52,11 +52,17 @@ describe('WAL staging stays a window ahead of replay', () => {
   afterAll(() => fixture?.cleanup());
 
   const stagedSegments = (directory: string) => readdirSync(directory).filter((name) => /^[0-9A-F]{24}$/.test(name)).sort();
+  const until = async (done: () => boolean) => {
+    for (const deadline = Date.now() + 30_000; !done();) {
+      if (Date.now() > deadline) throw new Error('staging did not get there in 30 s');
+      await sleep(50);
+    }
+  };
   const settle = async (directory: string) => {
-    // Staging has caught up when the listing stops changing for a few polls.
+    // Staging has caught up when the listing stops changing for a while.
     let last = '';
-    for (let stable = 0; stable < 4;) {
-      await sleep(60);
+    for (let stable = 0; stable < 8;) {
+      await sleep(100);
       const now = readdirSync(directory).sort().join(',');
       stable = now === last ? stable + 1 : 0;
       last = now;
@@ -76,6 +82,7 @@ describe('WAL staging stays a window ahead of replay', () => {
     staging.catch(() => undefined);
 
     // Before replay asks for anything: the history file and the first window, not the archive.
+    await until(() => existsSync(join(directory, history)) && stagedSegments(directory).length >= ahead + 1);
     await settle(directory);
     expect(existsSync(join(directory, history))).toBe(true);
     expect(stagedSegments(directory)).toEqual(names.slice(0, ahead + 1));
@@ -92,6 +99,7 @@ describe('WAL staging stays a window ahead of replay', () => {
       expect(got.bytes!.equals(raw(name)), name).toBe(true);
       most = Math.max(most, stagedSegments(directory).length);
       if (index === 12) {
+        await until(() => stagedSegments(directory).length === WAL_KEEP_BEHIND + 1 + ahead);
         await settle(directory);
         // Behind: only the ones PostgreSQL may read again; ahead: the window.
         expect(stagedSegments(directory)).toEqual(names.slice(index - WAL_KEEP_BEHIND, index + ahead + 1));

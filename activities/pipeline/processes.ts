@@ -146,6 +146,11 @@ function isCollateral(reason: unknown, stderr: string): boolean {
     || /EPIPE|Broken pipe|Connection reset by peer|ECONNRESET/i.test(stderr);
 }
 
+/** The error of a step a shell ran that exited with `exitCode` (127: the shell did not find it), from its stderr. */
+export function stepFailure(step: Step, exitCode: number, stderrText: string): LifeboatError {
+  return toLifeboatError(step, exitCode === 127 ? { code: 'ENOENT' } : { exitCode }, stderrText);
+}
+
 function toLifeboatError(step: Step, reason: unknown, stderrText: string): LifeboatError {
   const failure = reason as ExecaFailure;
   if (failure.code === 'ENOENT') {

@@ -1,13 +1,11 @@
-import { chownSync, closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { LifeboatError } from '../../../lib/errors';
 import type { PostgresPhysicalDescription } from '../../../lib/manifest';
 import { parseWalName, segmentName, segmentOfLsn, walKeys } from '../../../lib/wal';
 import { digestFile, type Digest } from '../../pipeline/digest';
-import { decodeSteps } from '../../pipeline/encode';
-import { startPipelineToFile } from '../../pipeline/processes';
+import { FileDecoder } from '../../pipeline/file-decoder';
 import type { StorageBackend } from '../../storage/backend';
 import { readWalRecord, sameBytes } from '../../wal/record';
 import type { TrustedKey } from '../../../lib/signing';
@@ -133,7 +131,7 @@ export async function stageWal(storage: StorageBackend, trusted: TrustedKey[], s
   };
   const finished = () => !evicted && historyNext >= history.length && present.size === segmentList.length;
 
-  const worker = async () => {
+  const worker = async (decoder: FileDecoder) => {
     while (!signal?.aborted && !failed && !finished()) {
       const name = nextName();
       if (name === undefined) {
@@ -144,7 +142,7 @@ export async function stageWal(storage: StorageBackend, trusted: TrustedKey[], s
       const file = join(directory, name);
       const partial = `${file}.partial`;
       try {
-        const size = await stageOne(storage, trusted, source, name, identity, partial);
+        const size = await stageOne(storage, trusted, source, name, decoder, partial);
         if (owner) chownSync(partial, owner.uid, owner.gid);
         renameSync(partial, file);
         if (position.has(name)) {
@@ -163,7 +161,12 @@ export async function stageWal(storage: StorageBackend, trusted: TrustedKey[], s
       options.onProgress(`staging WAL: ${staged} file(s) staged of ${wanted.length}, ${present.size} waiting for replay`);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(WAL_PREFETCH, Math.max(wanted.length, 1)) }, worker));
+  const decoders = Array.from({ length: Math.min(WAL_PREFETCH, wanted.length) }, () => new FileDecoder(identity));
+  // Every slot finishes the file it has before the decoders stop: the first failure is the one reported.
+  const ended = await Promise.allSettled(decoders.map(worker));
+  for (const decoder of decoders) decoder.close();
+  const failure = ended.find((result) => result.status === 'rejected');
+  if (failure) throw failure.reason;
   let bytes = historyBytes;
   for (const size of segments.values()) bytes += size;
   return { files: segments.size, bytes, segments, through };
@@ -221,7 +224,7 @@ export function restoreCommandScript(directory: string): string {
  * its signed record (the raw size and SHA-256 the shipper wrote): WAL replays into the restored
  * cluster as it is, so a file nobody trusted signed is never staged. Returns its size.
  */
-async function stageOne(storage: StorageBackend, trusted: TrustedKey[], source: string, name: string, identity: string, file: string): Promise<number> {
+async function stageOne(storage: StorageBackend, trusted: TrustedKey[], source: string, name: string, decoder: FileDecoder, file: string): Promise<number> {
   const key = walKeys.object(source, name);
   const what = `WAL file ${name}`;
   // Judged before a byte is decrypted: an untrusted file never reaches the staging directory.
@@ -232,24 +235,16 @@ async function stageOne(storage: StorageBackend, trusted: TrustedKey[], source: 
   }
   const { record } = found;
 
-  // zstd writes the file itself and it is hashed afterwards from the page cache: passing 16 MiB
-  // segments through the worker's event loop cost more CPU than age and zstd together, taken from
-  // the PostgreSQL replaying beside it.
-  const fd = openSync(file, 'w', 0o600);
-  const running = startPipelineToFile(decodeSteps(identity, what), 'pipe', fd);
+  // One long-lived decoder per prefetch slot writes the file itself; it is hashed afterwards from
+  // the page cache. Forking the worker and passing 16 MiB segments through its event loop cost
+  // more CPU than age and zstd together, taken from the PostgreSQL replaying beside it.
   let raw: Digest;
   try {
-    await Promise.all([pipeline(await storage.get(key), running.input!), running.finished]);
+    await decoder.decode(await storage.get(key), file, what);
     raw = await digestFile(file);
   } catch (error) {
-    running.kill();
-    const verdict = await running.finished.then(() => undefined, (reason: unknown) => reason);
-    if (verdict instanceof LifeboatError) throw verdict;
     if (error instanceof LifeboatError) throw error;
     throw new LifeboatError('Storage', `${storage.location}: cannot read ${key}: ${(error as Error).message}`, 'check the region\'s storage and retry');
-  } finally {
-    // zstd holds its own copy from its start on.
-    closeSync(fd);
   }
   if (!sameBytes(record, raw)) {
     throw new LifeboatError('ChecksumMismatch', `${key} decrypts to ${raw.size} bytes (sha256 ${raw.sha256.slice(0, 16)}…), its record says ${record.size} bytes (sha256 ${record.sha256.slice(0, 16)}…)`,
