@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -59,6 +59,21 @@ describe('a long-lived file decoder', () => {
       encrypted[encrypted.length - 100]! ^= 0xff;
       await expect(decoder.decode(Readable.from([encrypted]), join(dir, 'damaged'), 'WAL file C'))
         .rejects.toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining('decryption of WAL file C: age authentication failed') });
+    } finally {
+      decoder.close();
+    }
+  });
+
+  it('reads a file a local region holds itself, and names one that is not there as a storage error', async () => {
+    const decoder = new FileDecoder(key.identityFile);
+    try {
+      const encrypted = join(dir, 'object.zst.age');
+      writeFileSync(encrypted, await encode(Buffer.from('from a file')));
+      await decoder.decode({ file: encrypted }, join(dir, 'from-file'), 'WAL file E');
+      expect(readFileSync(join(dir, 'from-file'), 'utf8')).toBe('from a file');
+      await expect(decoder.decode({ file: join(dir, 'missing.zst.age') }, join(dir, 'never'), 'WAL file F'))
+        .rejects.toMatchObject({ type: 'Storage', message: expect.stringContaining('WAL file F: cannot read') });
+      expect(existsSync(join(dir, 'never'))).toBe(false);
     } finally {
       decoder.close();
     }

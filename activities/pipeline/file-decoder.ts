@@ -11,15 +11,16 @@ import { decodeSteps } from './encode';
 import { stepFailure } from './processes';
 
 /**
- * For each file it is handed: `age -d | zstd -d` of the encrypted file in its slot into the path
- * named, then a line with both exit codes. One bash does this for every file, so the worker forks
+ * For each line "FROM<tab>INTO" it reads: `age -d | zstd -d` of the encrypted file FROM into the
+ * file INTO, then a line with both exit codes. One bash does this for every file, so the worker forks
  * nothing per file: forking the worker's large Node process twice per 16 MiB WAL segment, through
  * execa, cost it more CPU than the hashing it does, taken from the PostgreSQL replaying beside it.
  */
 const LOOP = [
   'slot=$1; identity=$2',
-  'while IFS= read -r into; do',
-  '  age --decrypt -i "$identity" < "$slot/in" 2> "$slot/age.err" | zstd -d -q -c > "$into" 2> "$slot/zstd.err"',
+  "while IFS=$'\\t' read -r from into; do",
+  '  [ -r "$from" ] || { echo unreadable; continue; }',
+  '  age --decrypt -i "$identity" 2> "$slot/age.err" < "$from" | zstd -d -q -c 2> "$slot/zstd.err" > "$into"',
   '  codes=("${PIPESTATUS[@]}")',
   '  echo "${codes[0]} ${codes[1]}"',
   'done',
@@ -41,8 +42,8 @@ export class FileDecoder {
 
   constructor(private readonly identityFile: string) {
     this.slot = mkdtempSync(join(tmpdir(), 'lifeboat-decode-'));
-    // Its own process group: close() stops the loop and whichever age and zstd it is running.
-    this.child = spawn('bash', ['-c', LOOP, 'lifeboat-decoder', this.slot, identityFile], { stdio: ['pipe', 'pipe', 'inherit'], env: childEnv(), detached: true });
+    // In the worker's process group, so its age and zstd count as the worker's (the benchmark's sampler, the OOM killer).
+    this.child = spawn('bash', ['-c', LOOP, 'lifeboat-decoder', this.slot, identityFile], { stdio: ['pipe', 'pipe', 'inherit'], env: childEnv() });
     this.child.on('error', (error) => {
       this.exited = `bash could not be started: ${error.message}`;
     });
@@ -52,18 +53,25 @@ export class FileDecoder {
     this.answers = createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
   }
 
-  /** Decodes `encrypted` into `into` (created or truncated). One file at a time per decoder. */
-  async decode(encrypted: Readable, into: string, what: string): Promise<void> {
+  /**
+   * Decodes `encrypted` into `into` (created or truncated): a stream goes to a file in the slot
+   * first; a file (a local region's object) is read by age itself. One file at a time per decoder.
+   */
+  async decode(encrypted: Readable | { file: string }, into: string, what: string): Promise<void> {
     if (this.busy) throw new Error('FileDecoder.decode: one file at a time');
-    if (into.includes('\n')) throw new LifeboatError('Config', `cannot decode into ${JSON.stringify(into)}: the path holds a line break`, 'use a path without one');
+    const from = 'file' in encrypted ? encrypted.file : join(this.slot, 'in');
+    for (const path of [from, into]) {
+      if (/[\t\n]/.test(path)) throw new LifeboatError('Config', `cannot decode ${JSON.stringify(path)}: the path holds a tab or a line break`, 'use a path without one');
+    }
     if (this.closed) throw this.gone(what);
     this.busy = true;
     try {
-      await pipeline(encrypted, createWriteStream(join(this.slot, 'in')));
+      if (!('file' in encrypted)) await pipeline(encrypted, createWriteStream(from));
       if (this.exited || !this.child.stdin!.writable) throw this.gone(what);
-      this.child.stdin!.write(`${into}\n`);
+      this.child.stdin!.write(`${from}\t${into}\n`);
       const answer = await this.answers.next();
       if (answer.done) throw this.gone(what);
+      if (answer.value === 'unreadable') throw new LifeboatError('Storage', `${what}: cannot read ${from}`, 'check the region\'s storage (a file removed or made unreadable meanwhile) and retry');
       const [ageCode, zstdCode] = answer.value.split(' ').map(Number) as [number, number];
       if (ageCode === 0 && zstdCode === 0) return;
       const [age, zstd] = decodeSteps(this.identityFile, what);
@@ -92,13 +100,8 @@ export class FileDecoder {
     const running = this.exited === undefined;
     this.closed = true;
     this.exited ??= 'it was stopped';
-    if (running && this.child.pid !== undefined) {
-      try {
-        process.kill(-this.child.pid, 'SIGTERM');
-      } catch {
-        // Already gone.
-      }
-    }
+    // A file in progress is finite: its age and zstd end on their own once the loop is gone.
+    if (running) this.child.kill('SIGTERM');
     this.child.stdin?.destroy();
     this.child.stdout?.destroy();
     rmSync(this.slot, { recursive: true, force: true });

@@ -85,6 +85,11 @@ export interface StorageBackend {
   put(key: string, data: Buffer): Promise<void>;
   /** Reads key, whole or the inclusive byte range; a missing key is a BackupNotFound error. */
   get(key: string, range?: { start: number; end: number }): Promise<Readable>;
+  /**
+   * Drivers on a file system: the file that holds key, for a tool to read itself rather than through
+   * the worker (archived WAL is decrypted straight from it); a missing key is a BackupNotFound error.
+   */
+  filePath?(key: string): Promise<string>;
   /** undefined when the key does not exist. */
   stat(key: string): Promise<ObjectInfo | undefined>;
   /** Every object whose key starts with prefix, in key order. */

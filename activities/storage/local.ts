@@ -76,12 +76,16 @@ export class LocalStorage implements StorageBackend {
   }
 
   async get(key: string, range?: { start: number; end: number }): Promise<Readable> {
-    const path = this.path(key);
+    const path = await this.filePath(key);
+    // 1 MiB reads, not 64 KiB: a reader that hands the bytes on to a tool (age) pays per chunk, in the worker's event loop and its collector.
+    return createReadStream(path, { highWaterMark: 1024 * 1024, ...(range ? { start: range.start, end: range.end } : {}) });
+  }
+
+  async filePath(key: string): Promise<string> {
     if (!(await this.stat(key))) {
       throw new LifeboatError('BackupNotFound', `${this.location}: ${key} does not exist`, 'run "lifeboat backups list" to see what is stored');
     }
-    // 1 MiB reads, not 64 KiB: a reader that hands the bytes on to a tool (age) pays per chunk, in the worker's event loop and its collector.
-    return createReadStream(path, { highWaterMark: 1024 * 1024, ...(range ? { start: range.start, end: range.end } : {}) });
+    return this.path(key);
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {

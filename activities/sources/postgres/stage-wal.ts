@@ -240,7 +240,7 @@ async function stageOne(storage: StorageBackend, trusted: TrustedKey[], source: 
   // more CPU than age and zstd together, taken from the PostgreSQL replaying beside it.
   let raw: Digest;
   try {
-    await decoder.decode(await storage.get(key), file, what);
+    await decoder.decode(storage.filePath ? { file: await storage.filePath(key) } : await storage.get(key), file, what);
     raw = await digestFile(file);
   } catch (error) {
     if (error instanceof LifeboatError) throw error;
