@@ -151,12 +151,14 @@ export async function restoreCluster(plan: ClusterPlan): Promise<RecoveredCluste
   }
 
   const inPlace = (description.tablespaces ?? []).some((t) => !plan.tablespaces?.some((p) => p.oid === t.oid));
-  configureRecovery(plan, { walDir, socketDir, own }, inPlace);
-  plan.onPhase('recovering');
-  const replayStarted = Date.now();
+  let replayStarted = Date.now();
   let outcome: Awaited<ReturnType<typeof waitForPromotion>>;
   let connection: pg.ClientConfig;
+  // From here on every way out stops staging: it serves replay until told, and would poll forever.
   try {
+    configureRecovery(plan, { walDir, socketDir, own }, inPlace);
+    plan.onPhase('recovering');
+    replayStarted = Date.now();
     await startCluster(plan.dataDir, plan.user, logFile, major);
     connection = {
       host: socketDir,
