@@ -51,3 +51,27 @@ export function openFifoEnds(path: string): { write: number; read: number } {
     throw error;
   }
 }
+
+/**
+ * The loop of the copy threads (scan-copy.ts, hash-copy.ts): blocking reads of `input` into one
+ * reused buffer, each chunk handed to `each` (a scan, a hash) and then written whole to `output`,
+ * until every writer closed the FIFO; returns the bytes copied. Written into their scripts as text
+ * (`.toString()`), so it takes `fs` rather than naming imports a bundler may rename.
+ */
+export function copyThrough(fs: Pick<typeof import('node:fs'), 'readSync' | 'writeSync'>, input: number, output: number, buffer: Buffer, each: (bytes: number) => void): number {
+  let size = 0;
+  for (;;) {
+    let bytes: number;
+    try {
+      bytes = fs.readSync(input, buffer, 0, buffer.length, null);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EINTR' || code === 'EAGAIN') continue;
+      throw error;
+    }
+    if (bytes === 0) return size;
+    size += bytes;
+    each(bytes);
+    for (let at = 0; at < bytes;) at += fs.writeSync(output, buffer, at, bytes - at);
+  }
+}

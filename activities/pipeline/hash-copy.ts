@@ -2,7 +2,7 @@ import { closeSync, createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from './digest';
-import { makeFifos, openFifoEnds } from './fifo';
+import { copyThrough, makeFifos, openFifoEnds } from './fifo';
 
 /** A FIFO hands over at most 64 KiB a read; the rest of the buffer is headroom. */
 const BUFFER_BYTES = 1024 * 1024;
@@ -25,37 +25,31 @@ type CopyMessage = { bytes: number } | { size: number; sha256: string } | { erro
 
 /**
  * The worker thread's code, as scan-copy.ts's: blocking reads of the FIFO into one reused buffer,
- * each hashed and written to the file, with nothing else; the file fsynced at the end. Text run with
- * `eval`, so it runs the same from the sources (tsx, vitest) and from the bundle.
+ * each hashed and written to the file (copyThrough), with nothing else; the file fsynced at the end.
+ * Text run with `eval`, so it runs the same from the sources (tsx, vitest) and from the bundle;
+ * `__name` is the helper esbuild's keepNames may have written into copyThrough's text.
  */
 const COPY_SCRIPT = `
-const { fsyncSync, readSync, writeSync } = require('node:fs');
+const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 const { parentPort, workerData } = require('node:worker_threads');
+var __name = (target) => target;
+const copyThrough = (${copyThrough.toString()});
 const { input, output, bufferBytes, reportEvery } = workerData;
 const hash = createHash('sha256');
 const buffer = Buffer.allocUnsafe(bufferBytes);
-let size = 0;
+let copied = 0;
 let reported = 0;
 try {
-  for (;;) {
-    let bytes;
-    try {
-      bytes = readSync(input, buffer, 0, buffer.length, null);
-    } catch (error) {
-      if (error.code === 'EINTR' || error.code === 'EAGAIN') continue;
-      throw error;
-    }
-    if (bytes === 0) break;
+  const size = copyThrough(fs, input, output, buffer, (bytes) => {
     hash.update(buffer.subarray(0, bytes));
-    for (let at = 0; at < bytes;) at += writeSync(output, buffer, at, bytes - at);
-    size += bytes;
-    if (size - reported >= reportEvery) {
-      reported = size;
-      parentPort.postMessage({ bytes: size });
+    copied += bytes;
+    if (copied - reported >= reportEvery) {
+      reported = copied;
+      parentPort.postMessage({ bytes: copied });
     }
-  }
-  fsyncSync(output);
+  });
+  fs.fsyncSync(output);
   parentPort.postMessage({ size, sha256: hash.digest('hex') });
 } catch (error) {
   parentPort.postMessage({ error: { message: String(error && error.message || error), code: error && error.code } });

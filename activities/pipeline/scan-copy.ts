@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { LifeboatError } from '../../lib/errors';
 import { adoptFindings, tarScanner, type TarFindings, type TarScanner } from '../sources/postgres/tar-capture';
-import { makeFifos, openFifoEnds } from './fifo';
+import { copyThrough, makeFifos, openFifoEnds } from './fifo';
 import { startPipeline, type RunningPipeline, type Step } from './processes';
 
 /** A FIFO hands over at most 64 KiB a read; the rest of the buffer is headroom. */
@@ -32,36 +32,24 @@ type CopyResult = { size: number; findings: TarFindings } | { error: { message: 
  * may have written into the scanner's text.
  */
 const COPY_SCRIPT = `
-const { closeSync, openSync, readSync, writeSync } = require('node:fs');
+const fs = require('node:fs');
 const { parentPort, workerData } = require('node:worker_threads');
 var __name = (target) => target;
 const tarScanner = (${tarScanner.toString()});
+const copyThrough = (${copyThrough.toString()});
 const { input, output, wanted, keepBytes, bufferBytes } = workerData;
 const scanner = tarScanner(wanted, keepBytes);
 const buffer = Buffer.allocUnsafe(bufferBytes);
-let size = 0;
 let out;
 try {
-  out = openSync(output, 'w');
+  out = fs.openSync(output, 'w');
   parentPort.postMessage({ opened: true });
-  for (;;) {
-    let bytes;
-    try {
-      bytes = readSync(input, buffer, 0, buffer.length, null);
-    } catch (error) {
-      if (error.code === 'EINTR' || error.code === 'EAGAIN') continue;
-      throw error;
-    }
-    if (bytes === 0) break;
-    size += bytes;
-    scanner.push(buffer, 0, bytes);
-    for (let at = 0; at < bytes;) at += writeSync(out, buffer, at, bytes - at);
-  }
+  const size = copyThrough(fs, input, out, buffer, (bytes) => scanner.push(buffer, 0, bytes));
   parentPort.postMessage({ size, findings: scanner.findings });
 } catch (error) {
   parentPort.postMessage({ error: { message: String(error && error.message || error), code: error && error.code }, opened: out !== undefined });
 } finally {
-  if (out !== undefined) closeSync(out);
+  if (out !== undefined) fs.closeSync(out);
 }
 `;
 

@@ -79,6 +79,8 @@ export class LocalStorage implements StorageBackend {
     }
     const opened = file;
     const written = copy.done.finally(() => opened.close());
+    // Awaited by commit(); until then a failed copy is no unhandled rejection.
+    written.catch(() => undefined);
     const commit = async (gate: Promise<unknown>) => {
       copy.release();
       gate.catch(() => undefined);
