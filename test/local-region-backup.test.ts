@@ -1,4 +1,5 @@
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -8,8 +9,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBackups } from '../activities/catalog';
 import { createDeps } from '../activities/deps';
 import type { RestoreResult } from '../activities/restore';
+import type { PostgresPhysicalDescription } from '../lib/manifest';
 import type { BackupSummary } from '../workflows/backup-source';
 import { createSampleDatabase, tableFingerprints, withClient } from '../scripts/sample-db';
+import { physicalSource, startArchivingPostgres, type ArchivingPostgres } from './support/archiving-postgres';
 import { makeFixture, type Fixture } from './support/fixture';
 import { trusted } from './support/signing';
 import { startHarness, type Harness } from './support/workers';
@@ -27,6 +30,8 @@ describe('a backup to a region of type local', () => {
   let fixture: Fixture;
   let harness: Harness;
   let regionDir: string;
+  let clusterDir: string;
+  let cluster: ArchivingPostgres;
   let runs = 0;
 
   const backup = (source: string): Promise<BackupSummary> => harness.client.workflow.execute('backupSource', {
@@ -64,11 +69,14 @@ describe('a backup to a region of type local', () => {
     const tree = join(servers.workDir, `local-region-tree-${randomBytes(4).toString('hex')}`);
     mkdirSync(join(tree, 'a'), { recursive: true });
     for (let i = 0; i < 20; i += 1) writeFileSync(join(tree, 'a', `f${i}.txt`), randomBytes(4096).toString('hex'));
+    clusterDir = mkdtempSync(join(tmpdir(), 'lifeboat-local-region-'));
+    cluster = await startArchivingPostgres(clusterDir);
     fixture = await makeFixture(servers, (ctx) => ({
       'local-db': ctx.postgres(database, { region: REGION }),
       'local-locked': ctx.postgres(database, { region: REGION }),
       'local-files': { kind: 'files', region: REGION, path: tree },
       'local-cache': { kind: 'redis', region: REGION, url: `redis://127.0.0.1:${servers.redis.port}` },
+      'local-base': { ...physicalSource(cluster, `LOCAL_REGION_PG_${randomBytes(3).toString('hex')}`), region: REGION },
     }), { primaryRegion: REGION, regions: { [REGION]: { storage: { type: 'local', path: join(servers.workDir, `local-region-${randomBytes(4).toString('hex')}`) } } }, sync: { afterBackup: false } });
     regionDir = fixture.config.regions[REGION]!.storage.type === 'local' ? (fixture.config.regions[REGION]!.storage as { path: string }).path : '';
     harness = await startHarness(fixture.config);
@@ -76,7 +84,9 @@ describe('a backup to a region of type local', () => {
 
   afterAll(async () => {
     await harness?.close();
+    await cluster?.stop();
     fixture?.cleanup();
+    if (clusterDir) rmSync(clusterDir, { recursive: true, force: true });
     await withClient(pgServer, 'postgres', (c) => c.query(`drop database if exists ${database}_restored`)).catch(() => undefined);
   });
 
@@ -108,6 +118,17 @@ describe('a backup to a region of type local', () => {
     const file = join(servers.workDir, `local-region-${randomBytes(4).toString('hex')}.rdb`);
     writeFileSync(file, rdb);
     await execa('redis-check-rdb', [file]);
+  });
+
+  it('of a physical cluster stores the bytes the manifest records, a tar whose backup_label the manifest describes', async () => {
+    const summary = await backup('local-base');
+    const key = await expectStoredAsRecorded('local-base', summary);
+    const tar = await plain(key);
+    const listed = await execa('tar', ['-t'], { input: tar });
+    expect(listed.stdout.split('\n')).toEqual(expect.arrayContaining(['backup_label', 'backup_manifest']));
+    const label = await execa('tar', ['-xO', 'backup_label'], { input: tar });
+    const [entry] = await listBackups(createDeps(fixture.config).storage(REGION), trusted, 'local-base');
+    expect(label.stdout).toContain(`START WAL LOCATION: ${(entry!.manifest.description as PostgresPhysicalDescription).startLsn} `);
   });
 
   it('cancelled while pg_dump waits for a lock stops pg_dump and leaves neither an object nor a temp file', async () => {
