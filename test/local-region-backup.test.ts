@@ -71,14 +71,14 @@ describe('a backup to a region of type local', () => {
     for (let i = 0; i < 20; i += 1) writeFileSync(join(tree, 'a', `f${i}.txt`), randomBytes(4096).toString('hex'));
     clusterDir = mkdtempSync(join(tmpdir(), 'lifeboat-local-region-'));
     cluster = await startArchivingPostgres(clusterDir);
+    regionDir = join(servers.workDir, `local-region-${randomBytes(4).toString('hex')}`);
     fixture = await makeFixture(servers, (ctx) => ({
       'local-db': ctx.postgres(database, { region: REGION }),
       'local-locked': ctx.postgres(database, { region: REGION }),
       'local-files': { kind: 'files', region: REGION, path: tree },
       'local-cache': { kind: 'redis', region: REGION, url: `redis://127.0.0.1:${servers.redis.port}` },
       'local-base': { ...physicalSource(cluster, `LOCAL_REGION_PG_${randomBytes(3).toString('hex')}`), region: REGION },
-    }), { primaryRegion: REGION, regions: { [REGION]: { storage: { type: 'local', path: join(servers.workDir, `local-region-${randomBytes(4).toString('hex')}`) } } }, sync: { afterBackup: false } });
-    regionDir = fixture.config.regions[REGION]!.storage.type === 'local' ? (fixture.config.regions[REGION]!.storage as { path: string }).path : '';
+    }), { primaryRegion: REGION, regions: { [REGION]: { storage: { type: 'local', path: regionDir } } }, sync: { afterBackup: false } });
     harness = await startHarness(fixture.config);
   });
 
