@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import { execa } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -24,6 +26,9 @@ import { startHarness, type Harness } from './support/workers';
 const servers = inject('servers');
 const pgServer = { host: '127.0.0.1', port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password };
 const REGION = 'disk';
+/** A region on a 64 KiB tmpfs, where a dump cannot fit (mounted only when the tests run as root). */
+const FULL = 'full';
+const root = process.getuid?.() === 0;
 const database = `local_region_${randomBytes(3).toString('hex')}`;
 
 describe('a backup to a region of type local', () => {
@@ -31,6 +36,7 @@ describe('a backup to a region of type local', () => {
   let harness: Harness;
   let regionDir: string;
   let clusterDir: string;
+  let fullDir: string | undefined;
   let cluster: ArchivingPostgres;
   let runs = 0;
 
@@ -72,19 +78,27 @@ describe('a backup to a region of type local', () => {
     clusterDir = mkdtempSync(join(tmpdir(), 'lifeboat-local-region-'));
     cluster = await startArchivingPostgres(clusterDir);
     regionDir = join(servers.workDir, `local-region-${randomBytes(4).toString('hex')}`);
+    const full = join(clusterDir, 'full');
+    mkdirSync(full);
+    if (root) {
+      await execa('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', full]);
+      fullDir = full;
+    }
     fixture = await makeFixture(servers, (ctx) => ({
       'local-db': ctx.postgres(database, { region: REGION }),
       'local-locked': ctx.postgres(database, { region: REGION }),
       'local-files': { kind: 'files', region: REGION, path: tree },
       'local-cache': { kind: 'redis', region: REGION, url: `redis://127.0.0.1:${servers.redis.port}` },
       'local-base': { ...physicalSource(cluster, `LOCAL_REGION_PG_${randomBytes(3).toString('hex')}`), region: REGION },
-    }), { primaryRegion: REGION, regions: { [REGION]: { storage: { type: 'local', path: regionDir } } }, sync: { afterBackup: false } });
+      'full-db': ctx.postgres(database, { region: FULL }),
+    }), { primaryRegion: REGION, regions: { [REGION]: { storage: { type: 'local', path: regionDir } }, [FULL]: { storage: { type: 'local', path: full } } }, sync: { afterBackup: false } });
     harness = await startHarness(fixture.config);
   });
 
   afterAll(async () => {
     await harness?.close();
     await cluster?.stop();
+    if (fullDir) await execa('umount', [fullDir]);
     fixture?.cleanup();
     if (clusterDir) rmSync(clusterDir, { recursive: true, force: true });
     await withClient(pgServer, 'postgres', (c) => c.query(`drop database if exists ${database}_restored`)).catch(() => undefined);
@@ -129,6 +143,24 @@ describe('a backup to a region of type local', () => {
     const label = await execa('tar', ['-xO', 'backup_label'], { input: tar });
     const [entry] = await listBackups(createDeps(fixture.config).storage(REGION), trusted, 'local-base');
     expect(label.stdout).toContain(`START WAL LOCATION: ${(entry!.manifest.description as PostgresPhysicalDescription).startLsn} `);
+  });
+
+  it.skipIf(!root)('to a full disk fails its attempts naming the full disk, not the broken pipe age then saw', async () => {
+    const handle = await harness.client.workflow.start('backupSource', {
+      args: [{ source: 'full-db' }], workflowId: `test-local-region-full-${fixture.prefix}`, taskQueue: `${fixture.config.temporal.taskQueuePrefix}${FULL}`,
+    });
+    try {
+      // A Storage failure is retried (space may come back): what each attempt failed with is the pending activity's last failure.
+      const lastFailure = async () => (await handle.describe()).raw.pendingActivities?.[0]?.lastFailure ?? undefined;
+      await expect.poll(lastFailure, { timeout: 60_000 }).toBeTruthy();
+      const failure = await decodeOptionalFailureToOptionalError(harness.client.options.loadedDataConverter, await lastFailure());
+      expect(failure).toBeInstanceOf(ApplicationFailure);
+      expect((failure as ApplicationFailure).type).toBe('Storage');
+      expect(failure!.message).toMatch(/ENOSPC|no space left/i);
+      expect(failure!.message).not.toMatch(/EPIPE|broken pipe/i);
+    } finally {
+      await handle.terminate('the test has seen what it needed');
+    }
   });
 
   it('cancelled while pg_dump waits for a lock stops pg_dump and leaves neither an object nor a temp file', async () => {
