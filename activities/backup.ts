@@ -8,12 +8,12 @@ import { putSigned } from './signed';
 import type { Deps } from './deps';
 import { advance, stallTimeoutMs, watched } from './progress';
 import { decryptBuffer, encryptBuffer } from './pipeline/buffers';
-import { snapshotStream } from './pipeline/compose';
-import { DigestStream, digestOf } from './pipeline/digest';
+import { snapshotStream, type SnapshotStream } from './pipeline/compose';
+import { DigestStream, digestOf, type Digest } from './pipeline/digest';
 import { encodeSteps } from './pipeline/encode';
 import { toolVersion } from './pipeline/versions';
 import type { SnapshotContext } from './sources/source';
-import type { PutProgress } from './storage/backend';
+import type { DescriptorWrite, PutProgress, StorageBackend } from './storage/backend';
 import { readAll } from './storage/backend';
 import { noteManifest } from './catalog-journal';
 
@@ -117,20 +117,28 @@ export function backupActivities(deps: Deps) {
     advance({ phase: 'starting the snapshot' });
     const snapshot = await driver.snapshot(await snapshotContext(source, backupId, full === true));
     advance({ phase: 'streaming' });
-    let stream: Awaited<ReturnType<typeof snapshotStream>>;
+    const onProgress = (update: PutProgress) => advance({ ...update });
+    let direct: DescriptorWrite | undefined;
+    let stream: SnapshotStream;
     try {
-      stream = await snapshotStream(snapshot, encodeSteps(config.compression, config.encryption.recipients, `backup of ${source}`));
+      // A local region takes the last tool's output by descriptor: its bytes never pass through this thread.
+      direct = await storage.openDescriptorWrite?.(key, onProgress);
+      stream = await snapshotStream(snapshot, encodeSteps(config.compression, config.encryption.recipients, `backup of ${source}`), direct?.input);
     } catch (error) {
+      await direct?.commit(Promise.reject(error as Error)).catch(() => undefined);
       await snapshot.release();
       throw error;
     }
+    let upload: Promise<Digest> | undefined;
     try {
-      const digest = new DigestStream(stream.finished);
-      const upload = storage.putStream(key, stream.output.pipe(digest), (update) => advance({ ...update }));
-      // Whichever fails first wins: a dead tool must not leave the upload waiting for bytes.
-      const [, warnings] = await Promise.all([upload, stream.finished]);
+      upload = direct ? direct.commit(stream.finished) : putDigested(storage, key, stream, onProgress);
+      // Neither waits for the other to fail: a dead tool must not leave the upload waiting for bytes.
+      // The write's own failure (a full disk) is named over the tool's that only saw its pipe break.
+      const [written, warnings] = await Promise.all([upload, stream.finished]).catch(async (error: unknown) => {
+        throw await upload!.then(() => error, (failed: unknown) => failed);
+      });
       advance({ phase: 'describing' });
-      const data: StoredObject = { key, role: 'data', content: snapshot.content ?? driver.content, ...digest.digest() };
+      const data: StoredObject = { key, role: 'data', content: snapshot.content ?? driver.content, sha256: written.sha256, size: written.size };
       const extras = await storeExtras(source, backupId, (await snapshot.extras?.()) ?? []);
       const description = await snapshot.describe({ raw: stream.raw(), warnings, checks: stream.checks() });
       const stored = await storeDescription(source, backupId, description);
@@ -148,6 +156,8 @@ export function backupActivities(deps: Deps) {
       return result;
     } catch (error) {
       stream.kill();
+      // Not before the write has let go of its temp file: what a failed attempt leaves is then only what a crash would.
+      await upload?.catch(() => undefined);
       throw error;
     } finally {
       await snapshot.release();
@@ -291,6 +301,13 @@ export function backupActivities(deps: Deps) {
   }
 
   return { planBackup, snapshotToStorage, writeManifest, discardUnfinishedBackup };
+}
+
+/** Streams the encrypted bytes through Node into storage, hashing them on the way; rejects unless every tool succeeded. */
+async function putDigested(storage: StorageBackend, key: string, stream: SnapshotStream, onProgress: (progress: PutProgress) => void): Promise<Digest> {
+  const digest = new DigestStream(stream.finished);
+  await storage.putStream(key, stream.output.pipe(digest), onProgress);
+  return digest.digest();
 }
 
 function readable(file: string): boolean {

@@ -63,7 +63,7 @@ export async function localRegionPart({ servers, cleanups, db, databases, measur
       cases: {
         b2: { label: localPipelineLabel(level, threads), seconds: b2.seconds, outputBytes: b2.bytes, cpu: b2.window.cpu },
         c2: {
-          label: `lifeboat backup: workflow → pg_dump | zstd -${level} -T${threads} | age → sha256 → file, fsynced, linked into place (local region, worker warm)`,
+          label: `lifeboat backup: workflow → pg_dump | zstd -${level} -T${threads} | age → FIFO → worker thread: sha256 → file, fsynced, linked into place (local region, worker warm)`,
           seconds: c2.seconds, outputBytes: c2.summary.bytes, cpu: c2.window.cpu,
           extra: { 'snapshot activity s': c2.summary.durationMs / 1000, backupId: c2.summary.backupId },
         },

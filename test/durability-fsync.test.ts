@@ -9,6 +9,7 @@ import { archiveCommand } from '../lib/wal';
 
 const tsx = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url));
 const local = fileURLToPath(new URL('../activities/storage/local.ts', import.meta.url));
+const processes = fileURLToPath(new URL('../activities/pipeline/processes.ts', import.meta.url));
 
 /** The fsyncs and renames (and hard links, which the local driver puts objects in place with) a command makes under `dir`, in order, as strace sees them. */
 async function syncsAndRenames(dir: string, command: string, args: string[]): Promise<string[]> {
@@ -33,19 +34,24 @@ describe('what reaches the disk before Lifeboat or PostgreSQL counts it as store
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('the local storage driver fsyncs an object before linking it into place, then the directory that holds it, and every directory it created', async () => {
+  it('the local storage driver fsyncs an object before linking it into place (streamed, or written by a tool through a descriptor), then the directory that holds it, and every directory it created', async () => {
     const root = join(dir, 'region');
     mkdirSync(root);
     const script = join(dir, 'put.mts');
     writeFileSync(script, `import { Readable } from 'node:stream';
 import { LocalStorage } from ${JSON.stringify(local)};
+import { startPipeline } from ${JSON.stringify(processes)};
 const storage = new LocalStorage(${JSON.stringify(root)});
 await storage.put('src/b-1/manifest.json', Buffer.from('{}'));
 await storage.putStream('src/b-1/data.zst.age', Readable.from([Buffer.alloc(1000)]));
+const direct = await storage.openDescriptorWrite('src/b-1/direct.zst.age');
+const running = startPipeline([{ tool: 'head', args: ['-c', '1000', '/dev/zero'], what: 'head' }], 'ignore', direct.input);
+await direct.commit(running.finished);
 `);
     const events = await syncsAndRenames(root, tsx, [script]);
     const renamed = (name: string) => events.findIndex((e) => e.startsWith('rename ') && e.endsWith(`-> /src/b-1/${name}`));
-    for (const name of ['manifest.json', 'data.zst.age']) {
+    // The last written by a tool through a descriptor: the worker thread that copied it fsyncs it.
+    for (const name of ['manifest.json', 'data.zst.age', 'direct.zst.age']) {
       const at = renamed(name);
       expect(at, events.join('\n')).toBeGreaterThan(0);
       expect(events[at - 1], events.join('\n')).toMatch(new RegExp(`^fsync /src/b-1/${name.replace('.', '\\.')}\\.partial-`));

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -9,6 +9,8 @@ import { randomBytes, createHash } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { readAll, type StorageBackend } from '../activities/storage/backend';
 import { LocalStorage } from '../activities/storage/local';
+import { digestFile } from '../activities/pipeline/digest';
+import { startPipeline } from '../activities/pipeline/processes';
 import { S3Storage } from '../activities/storage/s3';
 import { LifeboatError } from '../lib/errors';
 
@@ -239,6 +241,75 @@ describe('the local driver', () => {
     await put;
     expect((await storage.stat('obj'))?.size).toBe(1024 * 1024);
     expect(readdirSync(join(localRoot, 'atomic'))).toEqual(['obj']);
+  });
+});
+
+describe('the local driver written by a tool through a descriptor', () => {
+  const storage = new LocalStorage(localRoot, `fd-${randomBytes(3).toString('hex')}/`);
+  const dir = join(localRoot, storage.location.slice(localRoot.length));
+  const sample = join(localRoot, 'fd-sample.bin');
+  writeFileSync(sample, randomBytes(20 * 1024 * 1024 + 4321));
+
+  /** A tool (sh -c `command`) writes the object as its stdout; the write commits once the tool has succeeded. */
+  const written = async (key: string, command: string, progress?: number[]) => {
+    const direct = await storage.openDescriptorWrite(key, (p) => progress?.push(p.bytes));
+    const running = startPipeline([{ tool: 'sh', args: ['-c', command], what: 'the test\'s writer' }], 'ignore', direct.input);
+    return direct.commit(running.finished);
+  };
+  const partials = () => readdirSync(join(dir, 'x'), { recursive: true }).map(String).filter((name) => name.includes('.partial-'));
+
+  it('stores what the tool wrote, with the size and SHA-256 that sha256sum gives of the stored file, and reports its progress', async () => {
+    const progress: number[] = [];
+    const digest = await written('x/a.bin', `cat ${sample}`, progress);
+    const { stdout } = await execa('sha256sum', [join(dir, 'x/a.bin')]);
+    expect(digest).toEqual({ size: statSync(sample).size, sha256: stdout.split(' ')[0] });
+    expect(readFileSync(join(dir, 'x/a.bin')).equals(readFileSync(sample))).toBe(true);
+    expect(progress.length).toBeGreaterThan(1);
+    expect(progress.at(-1)).toBe(digest.size);
+    expect(partials()).toEqual([]);
+  });
+
+  it('accepts a retry that wrote the same bytes under the taken name, and refuses other bytes, keeping the stored object', async () => {
+    const first = await written('x/b.bin', `cat ${sample}`);
+    expect(await written('x/b.bin', `cat ${sample}`)).toEqual(first);
+    await expect(written('x/b.bin', `cat ${sample}; echo more`)).rejects.toMatchObject({ type: 'AlreadyExists', message: expect.stringContaining('refusing to overwrite x/b.bin') });
+    expect((await digestFile(join(dir, 'x/b.bin')))).toEqual(first);
+    expect(partials()).toEqual([]);
+  });
+
+  it('stores nothing when the tool fails half-way, and fails with the tool\'s error', async () => {
+    await expect(written('x/c.bin', `cat ${sample}; echo "disk on fire" >&2; exit 3`)).rejects.toMatchObject({
+      type: 'ToolFailed', message: expect.stringContaining('disk on fire'),
+    });
+    expect(await storage.stat('x/c.bin')).toBeUndefined();
+    expect(partials()).toEqual([]);
+  });
+
+  it('stores nothing when the tool cannot be started, and says which tool is missing', async () => {
+    const direct = await storage.openDescriptorWrite('x/d.bin');
+    const running = startPipeline([{ tool: 'no_such_tool_lifeboat', args: [], what: 'a missing tool' }], 'ignore', direct.input);
+    await expect(direct.commit(running.finished)).rejects.toMatchObject({ type: 'MissingTool' });
+    expect(await storage.stat('x/d.bin')).toBeUndefined();
+    expect(partials()).toEqual([]);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('names a full disk as the cause, not the tool\'s broken pipe, and stores nothing', async () => {
+    const small = mkdtempSync(join(tmpdir(), 'lifeboat-full-'));
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+    try {
+      const full = new LocalStorage(small);
+      const direct = await full.openDescriptorWrite('x/e.bin');
+      const running = startPipeline([{ tool: 'cat', args: [sample], what: 'the test\'s writer' }], 'ignore', direct.input);
+      const outcome = await direct.commit(running.finished).then(() => undefined, (error: unknown) => error);
+      expect(outcome).toBeInstanceOf(LifeboatError);
+      expect(outcome).toMatchObject({ type: 'Storage', message: expect.stringMatching(/ENOSPC|no space/i), hint: expect.stringContaining('the disk is full') });
+      expect((outcome as Error).message).not.toMatch(/EPIPE|broken pipe/i);
+      expect(await full.stat('x/e.bin')).toBeUndefined();
+      expect(readdirSync(join(small, 'x'))).toEqual([]);
+    } finally {
+      await execa('umount', [small]);
+      rmSync(small, { recursive: true, force: true });
+    }
   });
 });
 

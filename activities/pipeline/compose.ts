@@ -1,11 +1,11 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Snapshot } from '../sources/source';
 import { LifeboatError } from '../../lib/errors';
 import { lastLines, startPipeline, type RunningPipeline, type Step } from './processes';
 import { scannedPipeline } from './scan-copy';
 
 export interface SnapshotStream {
-  /** The encrypted bytes to store. */
+  /** The encrypted bytes to store (empty when the last tool writes to the descriptor it was given). */
   output: Readable;
   /** Every tool succeeded (with their warnings), validators included. */
   finished: Promise<string[]>;
@@ -20,24 +20,26 @@ export interface SnapshotStream {
  * producer → encode, as one chain of file descriptors when nothing needs the raw bytes, or with a
  * worker thread between them when only a tar scan reads them (scan-copy.ts); otherwise the raw
  * bytes come through Node's main thread once, to be filtered, scanned and copied to the validators.
+ * `output`: a stream wrapping a descriptor (a storage driver's DescriptorWrite) that the last tool
+ * writes its bytes to itself, so they never reach Node's main thread either.
  */
-export async function snapshotStream(snapshot: Snapshot, encode: Step[]): Promise<SnapshotStream> {
+export async function snapshotStream(snapshot: Snapshot, encode: Step[], output: 'pipe' | Writable = 'pipe'): Promise<SnapshotStream> {
   const producer = snapshot.producer;
   if (!('start' in producer) && !snapshot.filter && !snapshot.validators?.length) {
     if (snapshot.tarScan) {
-      const scanned = await scannedPipeline(producer, encode, snapshot.tarScan);
+      const scanned = await scannedPipeline(producer, encode, snapshot.tarScan, output);
       const raw = () => {
         const size = scanned.rawSize();
         return size === undefined ? undefined : { size };
       };
       return { output: scanned.output, finished: scanned.finished, checks: () => [], raw, kill: scanned.kill };
     }
-    const chain = startPipeline([producer, ...encode]);
+    const chain = startPipeline([producer, ...encode], 'ignore', output);
     return { output: chain.output, finished: chain.finished, checks: () => [], raw: () => undefined, kill: chain.kill };
   }
   // A producer in the worker (StreamProducer) hands its bytes to Node anyway.
   const source = 'start' in producer ? producer.start() : startPipeline([producer]);
-  const encoder = startPipeline(encode, 'pipe');
+  const encoder = startPipeline(encode, 'pipe', output);
   const validatorSteps = snapshot.validators ?? [];
   const validators = validatorSteps.map((step) => startPipeline([step], 'pipe'));
   const printed = validators.map(() => '');

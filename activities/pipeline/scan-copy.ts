@@ -1,19 +1,17 @@
-import { closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { execa } from 'execa';
 import { LifeboatError } from '../../lib/errors';
 import { adoptFindings, tarScanner, type TarFindings, type TarScanner } from '../sources/postgres/tar-capture';
+import { copyThrough, makeFifos, openFifoEnds } from './fifo';
 import { startPipeline, type RunningPipeline, type Step } from './processes';
 
 /** A FIFO hands over at most 64 KiB a read; the rest of the buffer is headroom. */
 const BUFFER_BYTES = 1024 * 1024;
 
 export interface ScannedPipeline {
-  /** stdout of the last encode step. */
+  /** stdout of the last encode step (empty when it writes to the descriptor it was given). */
   output: Readable;
   /** Every step succeeded and the scan read every byte. */
   finished: Promise<string[]>;
@@ -34,36 +32,24 @@ type CopyResult = { size: number; findings: TarFindings } | { error: { message: 
  * may have written into the scanner's text.
  */
 const COPY_SCRIPT = `
-const { closeSync, openSync, readSync, writeSync } = require('node:fs');
+const fs = require('node:fs');
 const { parentPort, workerData } = require('node:worker_threads');
 var __name = (target) => target;
 const tarScanner = (${tarScanner.toString()});
+const copyThrough = (${copyThrough.toString()});
 const { input, output, wanted, keepBytes, bufferBytes } = workerData;
 const scanner = tarScanner(wanted, keepBytes);
 const buffer = Buffer.allocUnsafe(bufferBytes);
-let size = 0;
 let out;
 try {
-  out = openSync(output, 'w');
+  out = fs.openSync(output, 'w');
   parentPort.postMessage({ opened: true });
-  for (;;) {
-    let bytes;
-    try {
-      bytes = readSync(input, buffer, 0, buffer.length, null);
-    } catch (error) {
-      if (error.code === 'EINTR' || error.code === 'EAGAIN') continue;
-      throw error;
-    }
-    if (bytes === 0) break;
-    size += bytes;
-    scanner.push(buffer, 0, bytes);
-    for (let at = 0; at < bytes;) at += writeSync(out, buffer, at, bytes - at);
-  }
+  const size = copyThrough(fs, input, out, buffer, (bytes) => scanner.push(buffer, 0, bytes));
   parentPort.postMessage({ size, findings: scanner.findings });
 } catch (error) {
   parentPort.postMessage({ error: { message: String(error && error.message || error), code: error && error.code }, opened: out !== undefined });
 } finally {
-  if (out !== undefined) closeSync(out);
+  if (out !== undefined) fs.closeSync(out);
 }
 `;
 
@@ -74,41 +60,27 @@ try {
  * first encode step reads the other FIFO by name, as a file argument (zstd does), and its end is the
  * copier's close.
  */
-export async function scannedPipeline(producer: Step, encode: Step[], scanner: TarScanner): Promise<ScannedPipeline> {
-  const work = mkdtempSync(join(tmpdir(), 'lifeboat-scan-copy-'));
-  const raw = join(work, 'raw');
-  const toEncoder = join(work, 'encode');
-  let cleaned = false;
-  const cleanup = () => {
-    if (cleaned) return;
-    cleaned = true;
-    rmSync(work, { recursive: true, force: true });
-  };
+export async function scannedPipeline(producer: Step, encode: Step[], scanner: TarScanner, output: 'pipe' | Writable = 'pipe'): Promise<ScannedPipeline> {
+  const fifos = await makeFifos(['raw', 'encode'], producer.what);
+  const [raw, toEncoder] = fifos.paths as [string, string];
+  const cleanup = fifos.remove;
   let rawRead: number;
   let source: RunningPipeline;
   try {
-    await execa('mkfifo', ['-m', '600', raw, toEncoder]);
-    const rawWrite = openSync(raw, constants.O_RDWR);
-    try {
-      // Opened before the producer starts, so a producer that dies at once still leaves a reader that sees the end.
-      rawRead = openSync(raw, constants.O_RDONLY);
-    } catch (error) {
-      closeSync(rawWrite);
-      throw error;
-    }
+    // Opened before the producer starts, so a producer that dies at once still leaves a reader that sees the end.
+    const ends = openFifoEnds(raw);
+    rawRead = ends.read;
     // A stream with an fd is handed to the child as that descriptor (execa takes no bare numbers beyond 2); never written to here.
-    source = startPipeline([producer], 'ignore', createWriteStream('', { fd: rawWrite, autoClose: false }));
+    source = startPipeline([producer], 'ignore', createWriteStream('', { fd: ends.write, autoClose: false }));
     // The producer holds its own copy; with ours open the reader would never see the end.
-    closeSync(rawWrite);
+    closeSync(ends.write);
   } catch (error) {
     cleanup();
     if (error instanceof LifeboatError) throw error;
-    const failure = error as { code?: string; shortMessage?: string; message?: string };
-    if (failure.code === 'ENOENT' && failure.shortMessage) throw new LifeboatError('MissingTool', `mkfifo not found on this worker's PATH (needed for ${producer.what})`, 'apt-get install coreutils');
-    throw new LifeboatError('ToolFailed', `${producer.what}: cannot make its FIFOs in ${work}: ${failure.shortMessage ?? failure.message ?? String(error)}`, undefined, { cause: error });
+    throw new LifeboatError('ToolFailed', `${producer.what}: cannot open its FIFO ${raw}: ${(error as Error).message}`, undefined, { cause: error });
   }
   const [first, ...rest] = encode;
-  const encoder = startPipeline([{ ...first!, args: [...first!.args, '--', toEncoder] }, ...rest]);
+  const encoder = startPipeline([{ ...first!, args: [...first!.args, '--', toEncoder] }, ...rest], 'ignore', output);
   const kill = () => {
     source.kill();
     encoder.kill();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LifeboatError } from '../../lib/errors';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 export interface ObjectInfo {
   key: string;
@@ -63,6 +63,22 @@ export interface ObjectLocks {
 }
 
 /**
+ * A write that a tool feeds through a descriptor, the bytes never passing through the worker's main
+ * thread: what drivers on this machine's disk offer. Write-once and whole-or-nothing as putStream.
+ */
+export interface DescriptorWrite {
+  /** Give it to the last tool as its stdout (a stream wrapping the descriptor, as startPipeline takes). */
+  readonly input: Writable;
+  /**
+   * Call once the tool is started (or failed to start). Resolves with the stored bytes' size and
+   * SHA-256 once the tool closed its end, `gate` resolved and the object is in place (a retry that
+   * finds the same bytes there succeeds; other bytes fail with AlreadyExists). When gate rejects,
+   * nothing is stored and it rejects with gate's error; a failed write rejects with a Storage error.
+   */
+  commit(gate: Promise<unknown>): Promise<{ size: number; sha256: string }>;
+}
+
+/**
  * Where backups live. Keys are relative to the region's bucket/prefix or directory.
  * Every method may be called again with the same arguments (after a crash, by a retry).
  */
@@ -79,6 +95,11 @@ export interface StorageBackend {
    * other bytes it fails with AlreadyExists and the stored object stays as it was.
    */
   putStream(key: string, body: Readable, onProgress?: (progress: PutProgress) => void, resume?: ResumeFrom): Promise<{ size: number }>;
+  /**
+   * Drivers that write to this machine's disk (local): a write a tool feeds by descriptor, hashed on
+   * its way, instead of a putStream the worker's main thread would pass every byte of.
+   */
+  openDescriptorWrite?(key: string, onProgress?: (progress: PutProgress) => void): Promise<DescriptorWrite>;
   /** Drivers that can resume (S3 multipart): the parts of an unfinished upload; undefined once it is gone. */
   listParts?(key: string, uploadId: string): Promise<UploadedPart[] | undefined>;
   /** Writes a small object (manifests) in one request; write-once like putStream. */

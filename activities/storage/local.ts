@@ -1,11 +1,13 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { LifeboatError } from '../../lib/errors';
-import { alreadyExists, digestStream, type IncompleteUpload, type ObjectInfo, type PutProgress, type StorageBackend, type StorageFeatures } from './backend';
+import { digestFile, type Digest } from '../pipeline/digest';
+import { hashCopy, type HashCopy } from '../pipeline/hash-copy';
+import { alreadyExists, type DescriptorWrite, type IncompleteUpload, type ObjectInfo, type PutProgress, type StorageBackend, type StorageFeatures } from './backend';
 
 // A temp file beside its final name, linked into place only once complete and fsynced, so a crash
 // leaves either no object or the whole one, never half of one. link() fails when the name exists,
@@ -55,6 +57,46 @@ export class LocalStorage implements StorageBackend {
     }
     onProgress?.({ bytes, part: 0 });
     return { size: bytes };
+  }
+
+  /**
+   * The tool writes into a FIFO that a worker thread reads, hashes and writes into the temp file
+   * (pipeline/hash-copy.ts), then fsyncs; linked into place as putStream's once the gate resolved.
+   */
+  async openDescriptorWrite(key: string, onProgress?: (progress: PutProgress) => void): Promise<DescriptorWrite> {
+    const final = this.path(key);
+    const temp = `${final}${PARTIAL}${randomBytes(6).toString('hex')}`;
+    await this.mkdirFor(final);
+    let file: FileHandle | undefined;
+    let copy: HashCopy;
+    try {
+      file = await open(temp, 'wx');
+      copy = await hashCopy(file.fd, `write of ${key} to ${this.location}`, (bytes) => onProgress?.({ bytes, part: 0 }));
+    } catch (error) {
+      await file?.close();
+      await rm(temp, { force: true });
+      throw this.storageError(`write ${key}`, error);
+    }
+    const opened = file;
+    const written = copy.done.finally(() => opened.close());
+    // Awaited by commit(); until then a failed copy is no unhandled rejection.
+    written.catch(() => undefined);
+    const commit = async (gate: Promise<unknown>) => {
+      copy.release();
+      gate.catch(() => undefined);
+      try {
+        // Settles once every writer closed its end, whether the tools finished or were stopped.
+        const wrote = await written;
+        await gate;
+        await this.commit(key, temp, final, wrote);
+        onProgress?.({ bytes: wrote.size, part: 0 });
+        return wrote;
+      } catch (error) {
+        await rm(temp, { force: true });
+        throw this.storageError(`write ${key}`, error);
+      }
+    };
+    return { input: copy.input, commit };
   }
 
   async put(key: string, data: Buffer): Promise<void> {
@@ -162,9 +204,12 @@ export class LocalStorage implements StorageBackend {
     }
   }
 
-  /** Links the fsynced temp file into place unless the name exists; the same bytes there are a retry's and succeed. */
-  private async commit(key: string, temp: string, final: string): Promise<void> {
-    await syncPath(temp);
+  /**
+   * Links the temp file into place, fsynced first, unless the name exists; the same bytes there are a
+   * retry's and succeed. `wrote`: what a descriptor write hashed on its way, the file fsynced already.
+   */
+  private async commit(key: string, temp: string, final: string, wrote?: Digest): Promise<void> {
+    if (!wrote) await syncPath(temp);
     try {
       await link(temp, final);
     } catch (error) {
@@ -173,8 +218,8 @@ export class LocalStorage implements StorageBackend {
       // have been linked: a backup's stream is already hashed once on its way in (DigestStream), and
       // a second hash of every write, for the rare retry that finds its object stored, cost a
       // SHA-256 pass of every byte on the worker's one main thread.
-      const [stored, wrote] = await Promise.all([digestStream(createReadStream(final)), digestStream(createReadStream(temp))]);
-      if (stored.size !== wrote.size || stored.sha256 !== wrote.sha256) throw alreadyExists(this.location, key, stored, wrote);
+      const [stored, written] = await Promise.all([digestFile(final), wrote ?? digestFile(temp)]);
+      if (stored.size !== written.size || stored.sha256 !== written.sha256) throw alreadyExists(this.location, key, stored, written);
     } finally {
       await unlink(temp).catch(() => undefined);
     }
