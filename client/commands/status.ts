@@ -1,11 +1,12 @@
 import { ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
 import { createDeps } from '../../activities/deps';
-import { listVerifiedBackups } from '../../activities/catalog';
-import type { VerifiedCatalog } from '../../activities/verify-catalog';
+import { mapVerifiedBackups, type UntrustedItem } from '../../activities/catalog';
 import { walCoverage } from '../../activities/wal/coverage';
 import { parseDuration } from '../../lib/config/duration';
 import { LifeboatError } from '../../lib/errors';
 import type { Config } from '../../lib/config/schema';
+import type { Manifest } from '../../lib/manifest';
+import type { VerifyRecord } from '../../lib/verify';
 import { sourceKey } from '../../workflows/search-attributes';
 import { bytes, type Output } from '../output';
 import { age } from './ages';
@@ -53,6 +54,19 @@ export interface SourceStatus {
   rollback?: RollbackStatus;
 }
 
+/** What status keeps of each backup of a region: the rest of its manifest is let go as its source is read. */
+interface StatusEntry {
+  manifest: Pick<Manifest, 'id' | 'source' | 'finishedAt'>;
+  /** All its objects. */
+  bytes: number;
+  records: VerifyRecord[];
+}
+
+interface StatusCatalog {
+  entries: StatusEntry[];
+  untrusted: UntrustedItem[];
+}
+
 export interface WalNewest {
   segment: string | null;
   ageSeconds: number | null;
@@ -73,7 +87,7 @@ export interface StatusReport {
 export async function statusCommand(config: Config, connect: () => Promise<Client>, out: Output, options: { verifyListing?: boolean } = {}): Promise<void> {
   const now = Date.now();
   const deps = createDeps(config);
-  const catalogs = new Map<string, VerifiedCatalog | Error>();
+  const catalogs = new Map<string, StatusCatalog | Error>();
   const listing = options.verifyListing ? 'full' : 'journal';
   // Temporal is reached while the catalogs are read: the command waits for the slower, not for both.
   const connecting = connect().then((client) => ({ client }), (error: unknown) => ({ error: error as Error }));
@@ -88,16 +102,21 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
     ])] as const)));
   });
   await Promise.all(Object.keys(config.regions).map(async (region) => {
-    catalogs.set(region, await listVerifiedBackups(deps.storage(region), deps.trusted, undefined, { listing }).catch((error: unknown) => error as Error));
+    const keep = ({ manifest, records }: { manifest: Manifest; records: VerifyRecord[] }): StatusEntry => ({
+      manifest: { id: manifest.id, source: manifest.source, finishedAt: manifest.finishedAt },
+      bytes: manifest.objects.reduce((sum, o) => sum + o.size, 0),
+      records,
+    });
+    catalogs.set(region, await mapVerifiedBackups(deps.storage(region), deps.trusted, undefined, { listing }, keep).catch((error: unknown) => error as Error));
   }));
   const connected = await connecting;
   const client: Client | undefined = 'client' in connected ? connected.client : undefined;
   const temporal = 'error' in connected ? connected.error.message : 'ok';
   // Each region's entries by source, once: not a pass over every region's whole catalog for each source.
-  const bySource = new Map<string, Map<string, VerifiedCatalog['entries']>>();
+  const bySource = new Map<string, Map<string, StatusEntry[]>>();
   for (const [region, catalog] of catalogs) {
     if (catalog instanceof Error) continue;
-    const groups = new Map<string, VerifiedCatalog['entries']>();
+    const groups = new Map<string, StatusEntry[]>();
     for (const entry of catalog.entries) {
       const group = groups.get(entry.manifest.source);
       if (group) group.push(entry);
@@ -123,7 +142,7 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
             id: newestEntry.manifest.id,
             finishedAt: newestEntry.manifest.finishedAt,
             ageSeconds: Math.round((now - Date.parse(newestEntry.manifest.finishedAt)) / 1000),
-            bytes: newestEntry.manifest.objects.reduce((sum, o) => sum + o.size, 0),
+            bytes: newestEntry.bytes,
           }
         : null;
       const objectiveSeconds = config.objectives ? parseDuration(config.objectives.rpo) / 1000 : null;
