@@ -145,8 +145,8 @@ function ruleReasons(backups: BackupRef[], rules: RetentionRules, timezone: stri
   // Each backup's calendar date once, not once per granularity: Intl's time-zone arithmetic is most of a plan's time.
   const dates = new Map<string, LocalDate>();
   const dateOf = (backup: BackupRef) => {
-    let date = dates.get(backup.id);
-    if (!date) dates.set(backup.id, (date = localDate(new Date(backup.finishedAt), timezone)));
+    let date = dates.get(backup.finishedAt);
+    if (!date) dates.set(backup.finishedAt, (date = localDate(new Date(backup.finishedAt), timezone)));
     return date;
   };
   for (const granularity of granularities) {
