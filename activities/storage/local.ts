@@ -77,13 +77,11 @@ export class LocalStorage implements StorageBackend {
 
   async get(key: string, range?: { start: number; end: number }): Promise<Readable> {
     const path = this.path(key);
-    const info = await this.stat(key);
-    if (!info) {
+    if (!(await this.stat(key))) {
       throw new LifeboatError('BackupNotFound', `${this.location}: ${key} does not exist`, 'run "lifeboat backups list" to see what is stored');
     }
     // 1 MiB reads, not 64 KiB: a reader that hands the bytes on to a tool (age) pays per chunk, in the worker's event loop and its collector.
-    // No more than the object holds: each read allocates a whole buffer, and a catalog read is thousands of small objects (64-byte signatures).
-    return createReadStream(path, { highWaterMark: Math.max(1, Math.min(1024 * 1024, info.size)), ...(range ? { start: range.start, end: range.end } : {}) });
+    return createReadStream(path, { highWaterMark: 1024 * 1024, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
