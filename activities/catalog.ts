@@ -7,7 +7,7 @@ import { listSources, newestThere, readJournaledCatalog, readSourceCatalog, type
 import { advance } from './progress';
 import { readSigned } from './signed';
 import type { ObjectInfo, StorageBackend } from './storage/backend';
-import type { VerifiedCatalog } from './verify-catalog';
+import type { VerifiedCatalog, VerifiedEntry } from './verify-catalog';
 
 export { byFinish, inBatches, judgeManifest, type CatalogEntry, type Judged, type UntrustedItem } from './catalog-judge';
 
@@ -58,13 +58,27 @@ export async function listBackups(storage: StorageBackend, trusted: TrustedKey[]
  * vouches for, and a read of everything else.
  */
 export async function listVerifiedBackups(storage: StorageBackend, trusted: TrustedKey[], source?: string, options: ReadCatalogOptions = {}): Promise<VerifiedCatalog> {
+  return mapVerifiedBackups(storage, trusted, source, options, (entry) => entry);
+}
+
+/**
+ * listVerifiedBackups for a reader that needs only part of each entry (backups list, status): each
+ * source's entries are handed to `keep` as soon as that source is read, and only what it returns is
+ * held, so a region's parsed manifests are never all in memory at once. Still oldest first.
+ */
+export async function mapVerifiedBackups<T>(storage: StorageBackend, trusted: TrustedKey[], source: string | undefined, options: ReadCatalogOptions, keep: (entry: VerifiedEntry) => T): Promise<{ entries: T[]; untrusted: UntrustedItem[] }> {
   const onRead = () => {
     options.onRead?.();
     advance({ read: ++read });
   };
   let read = 0;
   const full = (name: string, listing: ObjectInfo[]) => readSourceCatalog(storage, trusted, name, listing, { ...options, onRead });
-  let catalogs: SourceCatalog[];
+  // What is kept of a source: its entries (with what byFinish sorts by) and what it distrusts.
+  const kept = (catalog: SourceCatalog) => ({
+    entries: catalog.entries.map((entry) => ({ finishedAt: entry.manifest.finishedAt, id: entry.manifest.id, value: keep({ ...entry, records: catalog.records.get(entry.manifest.id) ?? [] }) })),
+    untrusted: [...catalog.untrustedManifests, ...catalog.untrustedRecords],
+  });
+  let catalogs: Array<ReturnType<typeof kept>>;
   if (options.listing === 'journal') {
     // Sources by a delimiter listing (one entry each); each from its index and changes, or listed when it has none.
     const names = source ? [source] : (await storage.children('')).filter((name) => !name.startsWith('_'));
@@ -72,18 +86,19 @@ export async function listVerifiedBackups(storage: StorageBackend, trusted: Trus
       const journaled = await readJournaledCatalog(storage, trusted, name);
       // The newest backup is what status judges the RPO by and a restore takes as latest: it must be
       // there. One deleted behind Lifeboat's back sends the source to a full read, which drops it.
-      if (journaled && await newestThere(storage, journaled)) return journaled;
-      return full(name, (await listSources(storage, name)).get(name) ?? []);
+      if (journaled && await newestThere(storage, journaled)) return kept(journaled);
+      return kept(await full(name, (await listSources(storage, name)).get(name) ?? []));
     }, 8);
   } else {
     const listed = await listSources(storage, source, (count) => advance({ listed: count }));
     // Four sources at once, each reading 16 objects at once: enough to hide round trips when the index is cold.
-    catalogs = await inBatches([...listed], ([name, listing]) => full(name, listing), 4);
+    catalogs = await inBatches([...listed], async ([name, listing]) => kept(await full(name, listing)), 4);
   }
-  const entries = catalogs.flatMap((catalog) => catalog.entries.map((entry) => ({ ...entry, records: catalog.records.get(entry.manifest.id) ?? [] })));
+  const entries = catalogs.flatMap((catalog) => catalog.entries)
+    .sort((a, b) => a.finishedAt.localeCompare(b.finishedAt) || a.id.localeCompare(b.id));
   return {
-    entries: entries.sort(byFinish),
-    untrusted: catalogs.flatMap((catalog) => [...catalog.untrustedManifests, ...catalog.untrustedRecords]),
+    entries: entries.map((entry) => entry.value),
+    untrusted: catalogs.flatMap((catalog) => catalog.untrusted),
   };
 }
 

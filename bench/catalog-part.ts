@@ -20,6 +20,9 @@ import { seedCatalog, seedSourceNames } from './seed-catalog';
 // In service the workers keep each source's catalog index current (activities/catalog-index.ts);
 // nothing here runs a worker, so `lifeboat catalog rebuild` writes it after seeding (untimed) —
 // unless BENCH_CATALOG_INDEX=none, which measures the catalog before any index, every object read.
+// BENCH_CATALOG_BASELINE names another build's lifeboat.mjs (scripts/build-cli.sh DIR of an older
+// commit, in a directory whose parent holds package.json and node_modules): (o), (p) and (q) then run
+// with it too, just before each, on the same catalog, and the report shows its figures beside them.
 
 const RUNS = 3;
 const MiB = 2 ** 20;
@@ -213,14 +216,16 @@ export async function catalogPart({ servers, measure, log, cleanups }: CatalogCo
     index = { mode: 'rebuild', seconds: rebuilt.seconds, peakRssBytes: rebuilt.peakRss };
   }
   const cases: Partial<Record<Operation['key'], CatalogCase>> = {};
-  for (const operation of operations(root, fixture, sources, perSource)) {
+  const baseline = process.env.BENCH_CATALOG_BASELINE;
+  /** The first run (not counted) and RUNS timed runs of one operation, each once the machine is quiet. */
+  const runAll = async (operation: Operation, tag = '') => {
     const runs: Array<ProcessRun & { own: number; window: WindowReport }> = [];
     // The first run is not counted: it meets cold caches (SeaweedFS's, the page cache's) and, without
     // an index, the preflight writes one as the activity would.
     for (let i = 0; i <= RUNS; i += 1) {
-      log(`(${operation.key}) ${operation.label}: ${i === 0 ? 'first run (not counted)' : `run ${i} of ${RUNS}`}…`);
+      log(`(${operation.key})${tag} ${operation.label}: ${i === 0 ? 'first run (not counted)' : `run ${i} of ${RUNS}`}…`);
       const run = await measure(async () => {
-        const result = await timedProcess(operation.command, operation.args, base, join(scratch, `${operation.key}-${i}`), operation.accepted);
+        const result = await timedProcess(operation.command, operation.args, base, join(scratch, `${operation.key}${tag}-${i}`), operation.accepted);
         const problem = operation.check(result);
         if (problem) throw new Error(`(${operation.key}) ${operation.label}: ${problem}`);
         return { ...result, own: operation.ownSeconds?.(result) ?? result.seconds };
@@ -228,6 +233,16 @@ export async function catalogPart({ servers, measure, log, cleanups }: CatalogCo
       log(`  ${run.own.toFixed(2)} s, peak RSS ${(run.peakRss / MiB).toFixed(0)} MiB`);
       runs.push(run);
     }
+    return runs;
+  };
+  for (const operation of operations(root, fixture, sources, perSource)) {
+    // Another build of the CLI on the same catalog, just before this one: a before/after ratio in one run.
+    let before: Record<string, number> = {};
+    if (baseline && operation.command.endsWith(join('bin', 'lifeboat'))) {
+      const [, ...timed] = await runAll({ ...operation, command: process.execPath, args: [baseline, ...operation.args] }, ' baseline');
+      before = { 'baseline s, median': median(timed.map((run) => run.own)), 'baseline peak RSS MiB': Math.max(...timed.map((run) => run.peakRss)) / MiB };
+    }
+    const runs = await runAll(operation);
     const [first, ...timed] = runs;
     const seconds = median(timed.map((run) => run.own));
     const middle = timed.find((run) => run.own === seconds)!;
@@ -240,6 +255,7 @@ export async function catalogPart({ servers, measure, log, cleanups }: CatalogCo
       cpu: middle.window.cpu,
       processSeconds: middle.seconds,
       ...(operation.ownSeconds ? { extra: { 'process s (tsx start-up included), median': median(timed.map((run) => run.seconds)) } } : {}),
+      ...(Object.keys(before).length > 0 ? { extra: before } : {}),
     };
   }
   const done = cases as Record<Operation['key'], CatalogCase>;

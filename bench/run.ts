@@ -26,6 +26,7 @@
 //   BENCH_CATALOG_BACKUPS  catalog part: backups in each region, all sources together (default 10000; 2000 for a quick run)
 //   BENCH_CATALOG_SOURCES  catalog part: how many sources they are split evenly over (default 20)
 //   BENCH_CATALOG_INDEX    catalog part: rebuild (default: `lifeboat catalog rebuild` writes the index after seeding) or none (every object read)
+//   BENCH_CATALOG_BASELINE catalog part: another build's lifeboat.mjs; (o), (p) and (q) also run with it, just before each, on the same catalog
 //   BENCH_QUIET_WAIT_S     how long each case may wait for the machine, the benchmark's own servers included, to go idle (default 300; 0 = never wait)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';

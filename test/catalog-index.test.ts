@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { listVerifiedBackups, scanCatalog } from '../activities/catalog';
+import { listVerifiedBackups, mapVerifiedBackups, scanCatalog } from '../activities/catalog';
 import { indexKeys, listSources, readSourceCatalog } from '../activities/catalog-index';
 import { noteManifest, noteRecord, noteRemoved } from '../activities/catalog-journal';
 import { deleteBackupCopy } from '../activities/prune';
@@ -274,5 +274,25 @@ describe('the catalog journal answers from the index and the changes written sin
     expect(reasons).toContainEqual(expect.stringContaining('not by any key in catalog.trustedKeys'));
     expect(reasons).toContain('it describes source "docs"');
     expect(reasons).toContain(`it names objects outside ${source}/`);
+  });
+
+  it('hands a reader that needs only part of each backup whole entries, and holds only what it keeps, in the same order and with the same distrust', async () => {
+    const distrusted: Record<string, number> = {};
+    for (const listing of ['journal', 'full'] as const) {
+      const whole = await listVerifiedBackups(storage, trusted, undefined, { listing });
+      const seen: string[] = [];
+      const kept = await mapVerifiedBackups(storage, trusted, undefined, { listing }, (entry) => {
+        // What the caller is given is the whole trusted entry: manifest, its hash and key, its records.
+        expect(entry.manifestSha256).toMatch(/^[0-9a-f]{64}$/);
+        seen.push(entry.manifest.id);
+        return `${entry.manifest.source}/${entry.manifest.id}:${entry.records.length}`;
+      });
+      expect(kept.entries).toEqual(whole.entries.map((entry) => `${entry.manifest.source}/${entry.manifest.id}:${entry.records.length}`));
+      expect([...seen].sort()).toEqual(whole.entries.map((entry) => entry.manifest.id).sort());
+      expect(kept.untrusted).toEqual(whole.untrusted);
+      distrusted[listing] = kept.untrusted.length;
+    }
+    // The forged changes above: only a journal read meets them.
+    expect(distrusted.journal).toBeGreaterThan(0);
   });
 });

@@ -1,5 +1,5 @@
 import { createDeps } from '../../activities/deps';
-import { listVerifiedBackups } from '../../activities/catalog';
+import { mapVerifiedBackups } from '../../activities/catalog';
 import { summarize, type VerifiedSummary } from '../../activities/verify-catalog';
 import type { Config } from '../../lib/config/schema';
 import { brief } from '../../lib/manifest';
@@ -28,31 +28,29 @@ export async function backupsListCommand(config: Config, options: { source?: str
   if (options.region && !(options.region in config.regions)) throw usage(`no region "${options.region}" in the config`);
   const deps = createDeps(config);
   const regions = options.region ? [options.region] : Object.keys(config.regions);
-  const rows: CatalogRow[] = [];
   // Every region read at once: with a region far away, the listing waits for the slowest, not for the sum.
   // The signed index and its changes, unless asked to list every object (README, "The catalog index").
+  // Each backup becomes its row as its source is read: the manifests are not all held at once.
   const listing = options.verifyListing ? 'full' : 'journal';
-  const catalogs = await Promise.all(regions.map((region) => listVerifiedBackups(deps.storage(region), deps.trusted, options.source, { listing })));
+  const catalogs = await Promise.all(regions.map((region) => mapVerifiedBackups(deps.storage(region), deps.trusted, options.source, { listing }, ({ manifest, records }): CatalogRow => ({
+    id: manifest.id,
+    source: manifest.source,
+    kind: manifest.kind,
+    region,
+    created: manifest.finishedAt,
+    bytes: manifest.objects.reduce((sum, object) => sum + object.size, 0),
+    sha256: manifest.objects[0]!.sha256,
+    verified: summarize(records.at(-1)),
+    parent: manifest.parent,
+    contents: brief(manifest.description),
+    previousManifestSha256: manifest.previousManifestSha256,
+  }))));
+  const rows: CatalogRow[] = [];
   for (const [index, region] of regions.entries()) {
     const catalog = catalogs[index]!;
     // Shown, never listed as a backup: a forged manifest must not look restorable.
     for (const item of catalog.untrusted) out.note(`UNTRUSTED ${region} ${item.key}: ${item.reason}`);
-    for (const { manifest, records } of catalog.entries) {
-      const data = manifest.objects[0]!;
-      rows.push({
-        id: manifest.id,
-        source: manifest.source,
-        kind: manifest.kind,
-        region,
-        created: manifest.finishedAt,
-        bytes: manifest.objects.reduce((sum, object) => sum + object.size, 0),
-        sha256: data.sha256,
-        verified: summarize(records.at(-1)),
-        parent: manifest.parent,
-        contents: brief(manifest.description),
-        previousManifestSha256: manifest.previousManifestSha256,
-      });
-    }
+    for (const row of catalog.entries) rows.push(row);
   }
   const now = Date.now();
   const text = rows.length === 0

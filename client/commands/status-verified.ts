@@ -23,7 +23,7 @@ export interface RtoStatus {
 }
 
 /** From the source's entries in every readable region (one entry per copy). */
-export function verificationStatus(entries: VerifiedEntry[], objectives: Config['objectives'], now: number): { verified: VerifiedStatus; rto: RtoStatus } {
+export function verificationStatus(entries: Array<{ manifest: Pick<VerifiedEntry['manifest'], 'id' | 'finishedAt'>; records: VerifiedEntry['records'] }>, objectives: Config['objectives'], now: number): { verified: VerifiedStatus; rto: RtoStatus } {
   const passed = entries.flatMap((entry) => entry.records.filter((r) => r.outcome === 'passed').map((record) => ({ entry, record })));
   const newestBackup = passed.reduce<(typeof passed)[number] | undefined>((best, p) => {
     if (!best) return p;

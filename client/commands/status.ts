@@ -1,11 +1,12 @@
 import { ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
 import { createDeps } from '../../activities/deps';
-import { listVerifiedBackups } from '../../activities/catalog';
-import type { VerifiedCatalog } from '../../activities/verify-catalog';
+import { mapVerifiedBackups, type UntrustedItem } from '../../activities/catalog';
 import { walCoverage } from '../../activities/wal/coverage';
 import { parseDuration } from '../../lib/config/duration';
 import { LifeboatError } from '../../lib/errors';
 import type { Config } from '../../lib/config/schema';
+import type { Manifest } from '../../lib/manifest';
+import type { VerifyRecord } from '../../lib/verify';
 import { sourceKey } from '../../workflows/search-attributes';
 import { bytes, type Output } from '../output';
 import { age } from './ages';
@@ -53,6 +54,19 @@ export interface SourceStatus {
   rollback?: RollbackStatus;
 }
 
+/** What status keeps of each backup of a region: the rest of its manifest is let go as its source is read. */
+interface StatusEntry {
+  manifest: Pick<Manifest, 'id' | 'source' | 'finishedAt'>;
+  /** All its objects. */
+  bytes: number;
+  records: VerifyRecord[];
+}
+
+interface StatusCatalog {
+  entries: StatusEntry[];
+  untrusted: UntrustedItem[];
+}
+
 export interface WalNewest {
   segment: string | null;
   ageSeconds: number | null;
@@ -73,21 +87,49 @@ export interface StatusReport {
 export async function statusCommand(config: Config, connect: () => Promise<Client>, out: Output, options: { verifyListing?: boolean } = {}): Promise<void> {
   const now = Date.now();
   const deps = createDeps(config);
-  const catalogs = new Map<string, VerifiedCatalog | Error>();
+  const catalogs = new Map<string, StatusCatalog | Error>();
   const listing = options.verifyListing ? 'full' : 'journal';
   // Temporal is reached while the catalogs are read: the command waits for the slower, not for both.
   const connecting = connect().then((client) => ({ client }), (error: unknown) => ({ error: error as Error }));
+  // What each source needs besides its catalogs (last failure, rollback check, WAL), asked as soon as
+  // Temporal answers, alongside the catalog reads rather than after them. None of them rejects.
+  const extras = connecting.then(async (connected) => {
+    const client = 'client' in connected ? connected.client : undefined;
+    return new Map(await Promise.all(Object.entries(config.sources).map(async ([source, sourceConfig]) => [source, await Promise.all([
+      client ? lastFailureOf(client, source).catch(() => null) : null,
+      sourceConfig.kind === 'postgres' && sourceConfig.wal ? walNewest(deps, source, now) : undefined,
+      rollbackStatus(client, deps, source),
+    ])] as const)));
+  });
   await Promise.all(Object.keys(config.regions).map(async (region) => {
-    catalogs.set(region, await listVerifiedBackups(deps.storage(region), deps.trusted, undefined, { listing }).catch((error: unknown) => error as Error));
+    const keep = ({ manifest, records }: { manifest: Manifest; records: VerifyRecord[] }): StatusEntry => ({
+      manifest: { id: manifest.id, source: manifest.source, finishedAt: manifest.finishedAt },
+      bytes: manifest.objects.reduce((sum, o) => sum + o.size, 0),
+      records,
+    });
+    catalogs.set(region, await mapVerifiedBackups(deps.storage(region), deps.trusted, undefined, { listing }, keep).catch((error: unknown) => error as Error));
   }));
   const connected = await connecting;
   const client: Client | undefined = 'client' in connected ? connected.client : undefined;
   const temporal = 'error' in connected ? connected.error.message : 'ok';
+  // Each region's entries by source, once: not a pass over every region's whole catalog for each source.
+  const bySource = new Map<string, Map<string, StatusEntry[]>>();
+  for (const [region, catalog] of catalogs) {
+    if (catalog instanceof Error) continue;
+    const groups = new Map<string, StatusEntry[]>();
+    for (const entry of catalog.entries) {
+      const group = groups.get(entry.manifest.source);
+      if (group) group.push(entry);
+      else groups.set(entry.manifest.source, [entry]);
+    }
+    bySource.set(region, groups);
+  }
   try {
-    const sources = await Promise.all(Object.entries(config.sources).map(async ([source, sourceConfig]): Promise<SourceStatus> => {
+    const asked = await extras;
+    const sources = Object.entries(config.sources).map(([source, sourceConfig]): SourceStatus => {
       const of = (region: string) => {
         const catalog = catalogs.get(region);
-        return catalog instanceof Error || catalog === undefined ? catalog : catalog.entries.filter((e) => e.manifest.source === source);
+        return catalog instanceof Error || catalog === undefined ? catalog : bySource.get(region)?.get(source) ?? [];
       };
       const untrustedIn = (region: string) => {
         const catalog = catalogs.get(region);
@@ -100,7 +142,7 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
             id: newestEntry.manifest.id,
             finishedAt: newestEntry.manifest.finishedAt,
             ageSeconds: Math.round((now - Date.parse(newestEntry.manifest.finishedAt)) / 1000),
-            bytes: newestEntry.manifest.objects.reduce((sum, o) => sum + o.size, 0),
+            bytes: newestEntry.bytes,
           }
         : null;
       const objectiveSeconds = config.objectives ? parseDuration(config.objectives.rpo) / 1000 : null;
@@ -117,17 +159,13 @@ export async function statusCommand(config: Config, connect: () => Promise<Clien
         }];
       }));
       const readable = Object.keys(config.regions).map(of).filter((entries) => Array.isArray(entries));
-      const [lastFailure, wal, rollback] = await Promise.all([
-        client ? lastFailureOf(client, source).catch(() => null) : null,
-        sourceConfig.kind === 'postgres' && sourceConfig.wal ? walNewest(deps, source, now) : undefined,
-        rollbackStatus(client, deps, source),
-      ]);
+      const [lastFailure, wal, rollback] = asked.get(source)!;
       return {
         source, kind: sourceConfig.kind, region: sourceConfig.region, newest, rpo: { objectiveSeconds, status }, copies, lastFailure, rollback,
         ...verificationStatus(readable.flat(), config.objectives, now),
         ...(wal ? { wal } : {}),
       };
-    }));
+    });
     const report: StatusReport = { at: new Date(now).toISOString(), temporal, sources };
     if (temporal !== 'ok') out.note(`last failures unknown: ${temporal}`);
     out.result(report, statusText(report, colours(!out.json && process.stdout.isTTY === true && process.env.NO_COLOR === undefined)));

@@ -20,8 +20,11 @@ export function localDate(at: Date, timezone: string): LocalDate {
     format = new Intl.DateTimeFormat('en-US', { timeZone: timezone, year: 'numeric', month: 'numeric', day: 'numeric' });
     formatters.set(timezone, format);
   }
-  const parts = Object.fromEntries(format.formatToParts(at).map((part) => [part.type, part.value]));
-  return { year: Number(parts.year), month: Number(parts.month), day: Number(parts.day) };
+  const date: LocalDate = { year: 0, month: 0, day: 0 };
+  for (const part of format.formatToParts(at)) {
+    if (part.type === 'year' || part.type === 'month' || part.type === 'day') date[part.type] = Number(part.value);
+  }
+  return date;
 }
 
 /** ISO 8601 week: weeks start on Monday; week 1 holds the year's first Thursday. */
@@ -38,7 +41,11 @@ const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
 /** "2026-11-03", "2026-W44", "2026-11", "2026": labels that sort in time order within one granularity. */
 export function periodOf(at: Date, timezone: string, granularity: Granularity): string {
-  const date = localDate(at, timezone);
+  return periodOfDate(localDate(at, timezone), granularity);
+}
+
+/** The same label from a calendar date already worked out: a plan asks for up to four labels of each backup. */
+export function periodOfDate(date: LocalDate, granularity: Granularity): string {
   switch (granularity) {
     case 'daily':
       return `${date.year}-${pad(date.month)}-${pad(date.day)}`;

@@ -1,6 +1,6 @@
 import type { RetentionConfig, RetentionRules } from '../config/schema';
 import { checkPolicy, describeRules, rulesFor } from './policy';
-import { granularities, periodOf } from './periods';
+import { granularities, localDate, periodOfDate, type LocalDate } from './periods';
 
 // The retention decision, as a pure function of the catalogs: no storage, no clock. Every backup
 // that stays carries every reason it stays, so an operator can see which rule or interlock holds it.
@@ -142,12 +142,19 @@ interface RegionState {
 function ruleReasons(backups: BackupRef[], rules: RetentionRules, timezone: string, now: number): Map<string, string[]> {
   const keep = new Map<string, string[]>();
   const newestFirst = [...backups].reverse();
+  // Each backup's calendar date once, not once per granularity: Intl's time-zone arithmetic is most of a plan's time.
+  const dates = new Map<string, LocalDate>();
+  const dateOf = (backup: BackupRef) => {
+    let date = dates.get(backup.finishedAt);
+    if (!date) dates.set(backup.finishedAt, (date = localDate(new Date(backup.finishedAt), timezone)));
+    return date;
+  };
   for (const granularity of granularities) {
     const count = rules[granularity] ?? 0;
     const seen = new Set<string>();
     for (const backup of newestFirst) {
       if (seen.size >= count) break;
-      const period = periodOf(new Date(backup.finishedAt), timezone, granularity);
+      const period = periodOfDate(dateOf(backup), granularity);
       if (seen.has(period)) continue;
       // Scanning newest first, the first backup met in a period is that period's newest.
       seen.add(period);
@@ -200,9 +207,10 @@ function keepParents(regions: RegionState[]): boolean {
  */
 function keepCopies(regions: RegionState[], minCopies: number): boolean {
   let changed = false;
-  const ids = new Set(regions.flatMap((region) => region.backups.map((backup) => backup.id)));
+  const held = regions.map((region) => new Set(region.backups.map((backup) => backup.id)));
+  const ids = new Set(held.flatMap((set) => [...set]));
   for (const id of ids) {
-    const holders = regions.filter((region) => region.backups.some((backup) => backup.id === id));
+    const holders = regions.filter((_, index) => held[index]!.has(id));
     const keeping = holders.filter((region) => (region.keep.get(id) ?? []).length > 0);
     const needed = Math.min(minCopies, holders.length);
     if (keeping.length === 0 || keeping.length >= needed) continue;
