@@ -118,16 +118,23 @@ export class LocalStorage implements StorageBackend {
   }
 
   async get(key: string, range?: { start: number; end: number }): Promise<Readable> {
-    const path = await this.filePath(key);
-    // 1 MiB reads, not 64 KiB: a reader that hands the bytes on to a tool (age) pays per chunk, in the worker's event loop and its collector.
-    return createReadStream(path, { highWaterMark: 1024 * 1024, ...(range ? { start: range.start, end: range.end } : {}) });
+    const info = await this.existing(key);
+    // 1 MiB reads, not 64 KiB: a reader that hands the bytes on to a tool (age) pays per chunk, in the
+    // worker's event loop and its collector. No more than the object, though: a catalog read takes
+    // thousands of 64-byte signatures, each of which would allocate a whole MiB.
+    const highWaterMark = Math.max(1, Math.min(1024 * 1024, info.size));
+    return createReadStream(this.path(key), { highWaterMark, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   async filePath(key: string): Promise<string> {
-    if (!(await this.stat(key))) {
-      throw new LifeboatError('BackupNotFound', `${this.location}: ${key} does not exist`, 'run "lifeboat backups list" to see what is stored');
-    }
+    await this.existing(key);
     return this.path(key);
+  }
+
+  private async existing(key: string): Promise<ObjectInfo> {
+    const info = await this.stat(key);
+    if (!info) throw new LifeboatError('BackupNotFound', `${this.location}: ${key} does not exist`, 'run "lifeboat backups list" to see what is stored');
+    return info;
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
