@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LifeboatError } from '../lib/errors';
 import { parseHead, sequenceOfHeadKey } from '../lib/head-schema';
 import { HEAD_FORMAT, keys, type Head } from '../lib/manifest';
@@ -53,12 +54,29 @@ export async function scanHeads(storage: StorageBackend, trusted: TrustedKey[], 
   return scan;
 }
 
+/** Attempts at a sequence another writer took meanwhile, each after reading the heads again. */
+const HEAD_ATTEMPTS = 6;
+
 /**
  * The head of a backup whose manifest was just written: the newest trusted head's sequence + 1,
- * chained to it. Idempotent: a retry finds its own head as the newest and returns it. Only one
- * backup of a source runs at a time (its workflow id), so two never race for a sequence.
+ * chained to it. Idempotent: a retry finds its own head as the newest and returns it. One backup
+ * of a source runs at a time (its workflow id), but backups started under other ids (a second
+ * deployment, a workflow started by hand) can finish together: the one that finds its sequence
+ * taken reads the heads again and chains to the winner's, rather than failing a good backup.
  */
 export async function recordHead(storage: StorageBackend, trusted: TrustedKey[], signer: Signer, backup: Omit<Head, 'format' | 'sequence' | 'previousHeadSha256'>): Promise<Head> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await recordHeadOnce(storage, trusted, signer, backup);
+    } catch (error) {
+      if (!(error instanceof LifeboatError && error.type === 'AlreadyExists') || attempt >= HEAD_ATTEMPTS) throw error;
+      // The other writer's signature may be stored before its head: give it time to finish.
+      await sleep(100 * 2 ** attempt);
+    }
+  }
+}
+
+async function recordHeadOnce(storage: StorageBackend, trusted: TrustedKey[], signer: Signer, backup: Omit<Head, 'format' | 'sequence' | 'previousHeadSha256'>): Promise<Head> {
   const newest = (await scanHeads(storage, trusted, backup.source, 1)).heads.at(-1);
   if (newest?.head.backupId === backup.backupId) return newest.head;
   // A key at the next sequence that is not a trusted head (a forger's) is never overwritten
