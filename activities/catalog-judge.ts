@@ -30,7 +30,8 @@ export async function judgeManifest(storage: StorageBackend, trusted: TrustedKey
   return { entry: { manifest: parsed.manifest, manifestSha256: createHash('sha256').update(bytes).digest('hex'), keyId: verdict.keyId } };
 }
 
-export const byFinish = (a: CatalogEntry, b: CatalogEntry) => a.manifest.finishedAt.localeCompare(b.manifest.finishedAt) || a.manifest.id.localeCompare(b.manifest.id);
+type Finished = { manifest: Pick<CatalogEntry['manifest'], 'finishedAt' | 'id'> };
+export const byFinish = (a: Finished, b: Finished) => a.manifest.finishedAt.localeCompare(b.manifest.finishedAt) || a.manifest.id.localeCompare(b.manifest.id);
 
 /** Reads at most 16 objects at once: enough to hide the round trips, few enough for any endpoint. */
 export async function inBatches<T, R>(items: T[], read: (item: T) => Promise<R>, size = 16): Promise<R[]> {

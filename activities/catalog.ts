@@ -75,7 +75,7 @@ export async function mapVerifiedBackups<T>(storage: StorageBackend, trusted: Tr
   const full = (name: string, listing: ObjectInfo[]) => readSourceCatalog(storage, trusted, name, listing, { ...options, onRead });
   // What is kept of a source: its entries (with what byFinish sorts by) and what it distrusts.
   const kept = (catalog: SourceCatalog) => ({
-    entries: catalog.entries.map((entry) => ({ finishedAt: entry.manifest.finishedAt, id: entry.manifest.id, value: keep({ ...entry, records: catalog.records.get(entry.manifest.id) ?? [] }) })),
+    entries: catalog.entries.map((entry) => ({ manifest: { finishedAt: entry.manifest.finishedAt, id: entry.manifest.id }, value: keep({ ...entry, records: catalog.records.get(entry.manifest.id) ?? [] }) })),
     untrusted: [...catalog.untrustedManifests, ...catalog.untrustedRecords],
   });
   let catalogs: Array<ReturnType<typeof kept>>;
@@ -94,8 +94,7 @@ export async function mapVerifiedBackups<T>(storage: StorageBackend, trusted: Tr
     // Four sources at once, each reading 16 objects at once: enough to hide round trips when the index is cold.
     catalogs = await inBatches([...listed], async ([name, listing]) => kept(await full(name, listing)), 4);
   }
-  const entries = catalogs.flatMap((catalog) => catalog.entries)
-    .sort((a, b) => a.finishedAt.localeCompare(b.finishedAt) || a.id.localeCompare(b.id));
+  const entries = catalogs.flatMap((catalog) => catalog.entries).sort(byFinish);
   return {
     entries: entries.map((entry) => entry.value),
     untrusted: catalogs.flatMap((catalog) => catalog.untrusted),

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { FileDecoder } from '../activities/pipeline/file-decoder';
+import { watched } from '../activities/progress';
 import { ageKey, type AgeKey } from './support/fixture';
 
 /** The long-lived `age -d | zstd -d` loop that stages archived WAL: real age and zstd. */
@@ -78,6 +80,20 @@ describe('a long-lived file decoder', () => {
       decoder.close();
     }
   });
+
+  it('stops waiting for a file that never ends when its activity stalls', async () => {
+    const fifo = join(dir, 'never-written');
+    await execa('mkfifo', [fifo]);
+    let decoding: Promise<void> | undefined;
+    const stalled = new MockActivityEnvironment().run(() => watched({ step: 'staging WAL', stallMs: 300 }, () => {
+      decoding = new FileDecoder(key.identityFile).decode({ file: fifo }, join(dir, 'hung'), 'WAL file G');
+      return decoding;
+    }));
+    await expect(stalled).rejects.toThrow(/made no progress/);
+    await expect(decoding).rejects.toMatchObject({ type: 'ToolFailed', message: expect.stringContaining('the decoding shell stopped') });
+    // The stand-in for a hung mount lets go: what waited to read it sees an empty file and exits.
+    writeFileSync(fifo, '');
+  }, 20_000);
 
   it('says the shell stopped, rather than waiting, when it is gone', async () => {
     const decoder = new FileDecoder(key.identityFile);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readAll } from '../activities/storage/backend';
 import { DigestStream, digestFile } from '../activities/pipeline/digest';
-import { startPipeline, startPipelineToFile } from '../activities/pipeline/processes';
+import { startPipeline } from '../activities/pipeline/processes';
+import { descriptorStream } from '../activities/pipeline/fifo';
 import { KEEP_LINES, warningCount } from '../activities/pipeline/stderr';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -25,10 +26,10 @@ describe('a pipeline of tools', () => {
     try {
       const file = join(dir, 'out');
       const fd = openSync(file, 'w', 0o600);
-      const running = startPipelineToFile([
+      const running = startPipeline([
         { tool: 'zstd', args: ['-q', '-c'], what: 'compression' },
         { tool: 'zstd', args: ['-d', '-q', '-c'], what: 'decompression' },
-      ], 'pipe', fd);
+      ], 'pipe', descriptorStream(fd));
       const input = Buffer.alloc(5_000_000, 'lifeboat ');
       running.input!.end(input);
       await running.finished;
@@ -38,7 +39,7 @@ describe('a pipeline of tools', () => {
       expect(await digestFile(file)).toEqual({ size: input.length, sha256: createHash('sha256').update(input).digest('hex') });
 
       const failing = openSync(file, 'w', 0o600);
-      const broken = startPipelineToFile([{ tool: 'zstd', args: ['-d', '-q', '-c'], what: 'decompression of junk' }], 'pipe', failing);
+      const broken = startPipeline([{ tool: 'zstd', args: ['-d', '-q', '-c'], what: 'decompression of junk' }], 'pipe', descriptorStream(failing));
       broken.input!.end(Buffer.from('not zstd at all'));
       await expect(broken.finished).rejects.toMatchObject({ message: expect.stringContaining('decompression of junk') });
       closeSync(failing);

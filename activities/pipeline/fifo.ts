@@ -1,8 +1,20 @@
-import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LifeboatError } from '../../lib/errors';
+
+/** The copy threads' one reused buffer: a FIFO hands over at most 64 KiB a read; the rest is headroom. */
+export const COPY_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * A descriptor as startPipeline takes a last stdout: a stream with an fd is handed to the child as
+ * that descriptor (execa takes no bare numbers beyond 2), never written to here nor closed by it.
+ */
+export function descriptorStream(fd: number): Writable {
+  return createWriteStream('', { fd, autoClose: false });
+}
 
 export interface Fifos {
   /** The FIFOs' paths, in the order their names were given. */

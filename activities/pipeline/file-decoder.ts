@@ -2,13 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { createInterface, type Interface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LifeboatError } from '../../lib/errors';
 import { childEnv } from '../../lib/child-env';
 import { decodeSteps } from './encode';
 import { stepFailure } from './processes';
+import { stopSignal } from '../progress';
 
 /**
  * For each line "FROM<tab>INTO" it reads: `age -d | zstd -d` of the encrypted file FROM into the
@@ -35,10 +36,10 @@ const LOOP = [
 export class FileDecoder {
   private readonly slot: string;
   private readonly child: ChildProcess;
+  private readonly lines: Interface;
   private readonly answers: AsyncIterator<string>;
   private exited: string | undefined;
   private busy = false;
-  private closed = false;
 
   constructor(private readonly identityFile: string) {
     this.slot = mkdtempSync(join(tmpdir(), 'lifeboat-decode-'));
@@ -50,8 +51,15 @@ export class FileDecoder {
     this.child.on('exit', (code, signal) => {
       this.exited ??= `it exited (${signal ?? `code ${code}`})`;
     });
-    this.answers = createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
+    this.lines = createInterface({ input: this.child.stdout! });
+    this.answers = this.lines[Symbol.asyncIterator]();
+    // A stalled or cancelled activity stops the loop, as startPipeline's tools: a file that never ends (a hung mount) then ends the wait.
+    this.stop = stopSignal();
+    this.stop?.addEventListener('abort', this.onStop);
   }
+
+  private readonly stop: AbortSignal | undefined;
+  private readonly onStop = () => this.close();
 
   /**
    * Decodes `encrypted` into `into` (created or truncated): a stream goes to a file in the slot
@@ -63,7 +71,7 @@ export class FileDecoder {
     for (const path of [from, into]) {
       if (/[\t\n]/.test(path)) throw new LifeboatError('Config', `cannot decode ${JSON.stringify(path)}: the path holds a tab or a line break`, 'use a path without one');
     }
-    if (this.closed) throw this.gone(what);
+    if (this.exited !== undefined) throw this.gone(what);
     this.busy = true;
     try {
       if (!('file' in encrypted)) await pipeline(encrypted, createWriteStream(from));
@@ -97,11 +105,13 @@ export class FileDecoder {
 
   /** Stops the loop (and a file in progress) and removes its slot. */
   close(): void {
+    this.stop?.removeEventListener('abort', this.onStop);
     const running = this.exited === undefined;
-    this.closed = true;
     this.exited ??= 'it was stopped';
     // A file in progress is finite: its age and zstd end on their own once the loop is gone.
     if (running) this.child.kill('SIGTERM');
+    // Its answers end now, also for a file in progress (a destroyed stream ends no reader by itself).
+    this.lines.close();
     this.child.stdin?.destroy();
     this.child.stdout?.destroy();
     rmSync(this.slot, { recursive: true, force: true });

@@ -1,11 +1,9 @@
-import { closeSync, createWriteStream } from 'node:fs';
+import { closeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from './digest';
-import { copyThrough, makeFifos, openFifoEnds } from './fifo';
+import { copyThrough, COPY_BUFFER_BYTES, descriptorStream, makeFifos, openFifoEnds } from './fifo';
 
-/** A FIFO hands over at most 64 KiB a read; the rest of the buffer is headroom. */
-const BUFFER_BYTES = 1024 * 1024;
 /** How often the copy reports its count: a message per 8 MiB, as the streamed writes heartbeat. */
 const REPORT_EVERY = 8 * 1024 * 1024;
 
@@ -78,7 +76,7 @@ export async function hashCopy(file: number, what: string, onBytes?: (bytes: num
     closeSync(ends.write);
   };
   const done = new Promise<Digest>((resolve, reject) => {
-    const worker = new Worker(COPY_SCRIPT, { eval: true, workerData: { input: ends.read, output: file, bufferBytes: BUFFER_BYTES, reportEvery: REPORT_EVERY } });
+    const worker = new Worker(COPY_SCRIPT, { eval: true, workerData: { input: ends.read, output: file, bufferBytes: COPY_BUFFER_BYTES, reportEvery: REPORT_EVERY } });
     let result: CopyMessage | undefined;
     worker.on('message', (message: CopyMessage) => {
       if ('bytes' in message) onBytes?.(message.bytes);
@@ -94,6 +92,5 @@ export async function hashCopy(file: number, what: string, onBytes?: (bytes: num
       reject(Object.assign(new Error(`${what}: ${failure.message}`), { code: failure.code }));
     });
   });
-  // A stream with an fd is handed to the child as that descriptor; never written to here.
-  return { input: createWriteStream('', { fd: ends.write, autoClose: false }), release, done };
+  return { input: descriptorStream(ends.write), release, done };
 }

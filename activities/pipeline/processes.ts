@@ -54,18 +54,7 @@ export function startPipeline(steps: Step[], input: 'pipe' | 'ignore' = 'ignore'
   return { ...running, output: previous ?? Readable.from([]) };
 }
 
-/**
- * startPipeline with the last step writing straight into `fd`, a file the caller opened (and closes
- * once `finished` settles): output Node has no use for never passes through its event loop or heap.
- */
-export function startPipelineToFile(steps: Step[], input: 'pipe' | 'ignore', fd: number): Omit<RunningPipeline, 'output'> {
-  // execa hands any descriptor number to spawn as it is (its types list only 3 to 9); `{ file }` would
-  // instead open a write stream and pipe the output through Node.
-  const { input: stdin, finished, kill } = spawnSteps(steps, input, fd as 3);
-  return { input: stdin, finished, kill };
-}
-
-function spawnSteps(steps: Step[], input: 'pipe' | 'ignore', lastStdout: 'pipe' | 3 | Writable): Omit<RunningPipeline, 'output'> & { previous: Readable | null | undefined } {
+function spawnSteps(steps: Step[], input: 'pipe' | 'ignore', lastStdout: 'pipe' | Writable): Omit<RunningPipeline, 'output'> & { previous: Readable | null | undefined } {
   const children: ResultPromise[] = [];
   const stderr: StderrCollector[] = [];
   let previous: Readable | null | undefined;

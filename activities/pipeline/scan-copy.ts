@@ -1,14 +1,12 @@
-import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { LifeboatError } from '../../lib/errors';
 import { adoptFindings, tarScanner, type TarFindings, type TarScanner } from '../sources/postgres/tar-capture';
-import { copyThrough, makeFifos, openFifoEnds } from './fifo';
+import { copyThrough, COPY_BUFFER_BYTES, descriptorStream, makeFifos, openFifoEnds } from './fifo';
 import { startPipeline, type RunningPipeline, type Step } from './processes';
 
-/** A FIFO hands over at most 64 KiB a read; the rest of the buffer is headroom. */
-const BUFFER_BYTES = 1024 * 1024;
 
 export interface ScannedPipeline {
   /** stdout of the last encode step (empty when it writes to the descriptor it was given). */
@@ -70,8 +68,7 @@ export async function scannedPipeline(producer: Step, encode: Step[], scanner: T
     // Opened before the producer starts, so a producer that dies at once still leaves a reader that sees the end.
     const ends = openFifoEnds(raw);
     rawRead = ends.read;
-    // A stream with an fd is handed to the child as that descriptor (execa takes no bare numbers beyond 2); never written to here.
-    source = startPipeline([producer], 'ignore', createWriteStream('', { fd: ends.write, autoClose: false }));
+    source = startPipeline([producer], 'ignore', descriptorStream(ends.write));
     // The producer holds its own copy; with ours open the reader would never see the end.
     closeSync(ends.write);
   } catch (error) {
@@ -92,7 +89,7 @@ export async function scannedPipeline(producer: Step, encode: Step[], scanner: T
   const copying = new Promise<void>((resolve, reject) => {
     const worker = new Worker(COPY_SCRIPT, {
       eval: true,
-      workerData: { input: rawRead, output: toEncoder, wanted: scanner.options.wanted, keepBytes: scanner.options.keepBytes, bufferBytes: BUFFER_BYTES },
+      workerData: { input: rawRead, output: toEncoder, wanted: scanner.options.wanted, keepBytes: scanner.options.keepBytes, bufferBytes: COPY_BUFFER_BYTES },
     });
     let result: CopyResult | undefined;
     worker.on('message', (message: CopyResult | { opened: true }) => {
