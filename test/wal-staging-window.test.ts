@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDeps } from '../activities/deps';
 import { putSigned } from '../activities/signed';
 import type { StorageBackend } from '../activities/storage/backend';
+import { LocalStorage } from '../activities/storage/local';
 import { restoreCommandScript, stageWal, walToStage, WAL_KEEP_BEHIND, WAL_PREFETCH, type StagedWal } from '../activities/sources/postgres/stage-wal';
 import type { PostgresPhysicalDescription } from '../lib/manifest';
 import { segmentName, walKeys } from '../lib/wal';
@@ -35,16 +36,21 @@ describe('WAL staging stays a window ahead of replay', () => {
   // The smallest window stageWal allows: two rounds of prefetch.
   const ahead = 2 * WAL_PREFETCH;
 
+  // The same archive in a local region: there age reads each object's own file (StorageBackend.filePath).
+  let local: StorageBackend;
   const archive = async (name: string, bytes: Buffer) => {
     const { stdout } = await execa('sh', ['-c', 'zstd -q | age -r "$1"', 'sh', fixture.key.recipient], { input: bytes, encoding: 'buffer', stripFinalNewline: false });
-    await storage.put(walKeys.object('pg', name), Buffer.from(stdout));
     const record = { format: 'lifeboat-wal-record/1', file: name, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
-    await putSigned(storage, walKeys.record('pg', name), Buffer.from(JSON.stringify(record)), testSigner);
+    for (const region of [storage, local]) {
+      await region.put(walKeys.object('pg', name), Buffer.from(stdout));
+      await putSigned(region, walKeys.record('pg', name), Buffer.from(JSON.stringify(record)), testSigner);
+    }
   };
 
   beforeAll(async () => {
     fixture = await makeFixture(servers, () => ({}));
     storage = createDeps(fixture.config).storage('stockholm');
+    local = new LocalStorage(join(fixture.dir, 'local-region'));
     for (const name of names) await archive(name, raw(name));
     await archive(history, Buffer.from('1\t0/3000000\tno recovery target specified\n'));
   }, 120_000);
@@ -130,5 +136,16 @@ describe('WAL staging stays a window ahead of replay', () => {
     const staged = await stageWal(storage, trusted, 'pg', plan, fixture.key.identityFile, directory, { segmentBytes, onProgress: () => {} });
     expect(staged.files).toBe(count);
     expect(stagedSegments(directory)).toEqual(names);
+  }, 120_000);
+
+  it('stages from a local region by handing age each object\'s own file, byte for byte', async () => {
+    expect(local.filePath).toBeDefined();
+    const directory = join(fixture.dir, 'from-local');
+    mkdirSync(directory);
+    const plan = await walToStage(local, 'pg', base);
+    expect(plan.wanted).toEqual([...names, history]);
+    const staged = await stageWal(local, trusted, 'pg', plan, fixture.key.identityFile, directory, { segmentBytes, onProgress: () => {} });
+    expect(staged.files).toBe(count);
+    for (const name of names) expect(readFileSync(join(directory, name)).equals(raw(name)), name).toBe(true);
   }, 120_000);
 });
